@@ -1,0 +1,249 @@
+"""Typed, frozen catalog entries. Units are in field names; every entry carries `source` and `as_of`.
+
+Parameter counts of a model are derived from its architecture, never typed in, so that a model read
+from a HF config.json and one from the shipped catalog are treated identically.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "fp4": 0.5,
+}
+"""Bytes per element of each storage dtype (quantisation metadata is accounted for by the estimator)."""
+
+WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+KV_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4")
+
+Interconnect = Literal["nvlink", "xgmi", "pcie", "none"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Gpu(_Frozen):
+    """One accelerator model. TFLOPS are dense (no sparsity) per compute dtype."""
+
+    id: str
+    name: str
+    vendor: Literal["nvidia", "amd", "google", "intel", "other"]
+    family: str = Field(description="architecture family used to pick calibration factors, e.g. hopper")
+    memory_gb: float = Field(gt=0)
+    mem_bandwidth_gbps: float = Field(gt=0, description="HBM/GDDR bandwidth in GB/s")
+    tflops: dict[str, float] = Field(description="dense peak TFLOPS per dtype: bf16, fp16, fp8, int8, fp4")
+    interconnect: Interconnect = "none"
+    interconnect_gbps: float | None = Field(default=None, description="per-GPU GPU-to-GPU bandwidth, GB/s")
+    pcie_gbps: float = Field(gt=0, description="host link bandwidth per direction, GB/s")
+    tdp_w: float | None = None
+    source: str
+    as_of: str
+    confidence: Literal["high", "medium", "low"] = "medium"
+    notes: str = ""
+
+    def peak_tflops(self, dtype: str) -> float:
+        """Dense peak for a compute dtype, falling back to the widest format the chip supports.
+
+        A chip without fp8/fp4 units (e.g. Ampere) runs fp8/int4 weights by dequantising to 16-bit,
+        so its compute rate is the bf16 (or fp16) rate.
+        """
+        for d in (dtype, "bf16", "fp16"):
+            if d in self.tflops and self.tflops[d] > 0:
+                return self.tflops[d]
+        raise ValueError(f"gpu {self.id} has no usable TFLOPS figure")
+
+    def link_gbps(self) -> float:
+        """GPU-to-GPU bandwidth per direction used by tensor-parallel all-reduce."""
+        if self.interconnect in ("nvlink", "xgmi") and self.interconnect_gbps:
+            return self.interconnect_gbps
+        return self.pcie_gbps
+
+
+class Offering(_Frozen):
+    """What a user rents: a whole instance with `gpus_per_instance` GPUs, priced as a whole."""
+
+    id: str = Field(description="cloud:region:instance_type, unique in the catalog")
+    cloud: str
+    region: str
+    instance_type: str
+    gpu: str = Field(description="Gpu.id")
+    gpus_per_instance: int = Field(ge=1)
+    price_usd_per_hour: float = Field(ge=0, description="on-demand price of the whole instance")
+    spot_price_usd_per_hour: float | None = Field(default=None, ge=0)
+    reserved_1y_usd_per_hour: float | None = Field(default=None, ge=0)
+    vcpus: int | None = None
+    cpu_mem_gb: float | None = Field(default=None, description="host RAM")
+    disk_gb: float | None = None
+    disk_read_gbps: float | None = None
+    available_instances: int | None = Field(default=None, ge=0, description="capacity limit, None = unlimited")
+    uncertain: bool = Field(default=False, description="price or shape flagged as doubtful by its source")
+    source: str
+    as_of: str
+    notes: str = ""
+
+
+class ModelArch(_Frozen):
+    """A decoder-only transformer, described by the fields of its HF config.json."""
+
+    id: str
+    hf_repo: str = ""
+    architecture: str = Field(description="HF architectures[0], e.g. LlamaForCausalLM")
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    intermediate: int = Field(ge=1, description="dense FFN width (per expert: moe_intermediate)")
+    vocab: int = Field(ge=1)
+    max_position: int = Field(ge=1)
+    gated_mlp: bool = Field(default=True, description="SwiGLU-style 3-matrix MLP (False: 2-matrix, e.g. OPT)")
+    tied_embeddings: bool = False
+    attn_bias: bool = False
+    # Mixture of experts
+    moe_experts: int = 0
+    moe_top_k: int = 0
+    moe_shared_experts: int = 0
+    moe_intermediate: int = 0
+    moe_dense_layers: int = Field(default=0, description="leading layers with a dense FFN (DeepSeek)")
+    # Multi-head latent attention (DeepSeek-V2/V3)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_dim: int = 0
+    qk_nope_dim: int = 0
+    v_head_dim: int = 0
+    sliding_window: int | None = None
+    source: str
+    as_of: str
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelArch:
+        if self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        if self.moe_experts and not (0 < self.moe_top_k <= self.moe_experts and self.moe_intermediate > 0):
+            raise ValueError("a MoE model needs 0 < moe_top_k <= moe_experts and moe_intermediate > 0")
+        return self
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    # --- parameter counts (derived) -------------------------------------------------------------
+    def attention_params_per_layer(self) -> int:
+        h = self.hidden
+        if self.is_mla:
+            qk_dim = self.qk_nope_dim + self.qk_rope_dim
+            q = (
+                h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.heads * qk_dim
+                if self.q_lora_rank
+                else h * self.heads * qk_dim
+            )
+            kv = h * (self.kv_lora_rank + self.qk_rope_dim) + self.kv_lora_rank
+            kv += self.kv_lora_rank * self.heads * (self.qk_nope_dim + self.v_head_dim)
+            o = self.heads * self.v_head_dim * h
+            return q + kv + o
+        q = h * self.heads * self.head_dim
+        kv = 2 * h * self.kv_heads * self.head_dim
+        o = self.heads * self.head_dim * h
+        bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.attn_bias else 0
+        return q + kv + o + bias
+
+    def mlp_params(self, width: int) -> int:
+        return (3 if self.gated_mlp else 2) * self.hidden * width
+
+    def _layer_counts(self) -> tuple[int, int]:
+        """(dense-FFN layers, MoE layers)."""
+        if not self.is_moe:
+            return self.layers, 0
+        return self.moe_dense_layers, self.layers - self.moe_dense_layers
+
+    def expert_params(self) -> int:
+        """Parameters of one routed expert."""
+        return self.mlp_params(self.moe_intermediate)
+
+    def _params(self, experts_counted: int) -> int:
+        dense_layers, moe_layers = self._layer_counts()
+        norms = 2 * self.hidden
+        per_dense = self.attention_params_per_layer() + self.mlp_params(self.intermediate) + norms
+        per_moe = (
+            self.attention_params_per_layer()
+            + (experts_counted + self.moe_shared_experts) * self.expert_params()
+            + self.hidden * self.moe_experts  # router
+            + norms
+        )
+        embed = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+        return dense_layers * per_dense + moe_layers * per_moe + embed + self.hidden
+
+    @cached_property
+    def total_params(self) -> int:
+        return self._params(self.moe_experts)
+
+    @cached_property
+    def active_params(self) -> int:
+        """Parameters touched per token (MoE: top-k routed plus shared experts)."""
+        return self._params(self.moe_top_k) if self.is_moe else self.total_params
+
+    def kv_elements_per_token(self) -> int:
+        """KV-cache elements stored per token over all layers (MLA stores the compressed latent)."""
+        if self.is_mla:
+            return self.layers * (self.kv_lora_rank + self.qk_rope_dim)
+        return 2 * self.layers * self.kv_heads * self.head_dim
+
+
+class EngineProfile(_Frozen):
+    """Global efficiency factors of a serving engine on a GPU family, fitted to published measurements.
+
+    These are the only free parameters of the estimator; `fit` says how they were obtained.
+    """
+
+    engine: str
+    family: str
+    compute_efficiency: float = Field(gt=0, le=1, description="achieved/peak TFLOPS in prefill GEMMs")
+    bandwidth_efficiency: float = Field(gt=0, le=1, description="achieved/peak HBM bandwidth in decode")
+    step_overhead_ms: float = Field(ge=0, description="fixed per-decode-step cost (scheduling, launches)")
+    extra: dict[str, float] = Field(default_factory=dict, description="further fitted factors, named")
+    fit: str = Field(description="how the values were obtained (data, rows, command)")
+    source: str
+    as_of: str
+
+
+class HostProfile(_Frozen):
+    """The host around a GPU, for offloading: RAM, disk and measured link bandwidths."""
+
+    id: str
+    cpu_mem_gb: float = Field(gt=0)
+    disk_gb: float = Field(ge=0)
+    cpu_to_gpu_gbps: float = Field(gt=0)
+    gpu_to_cpu_gbps: float = Field(gt=0)
+    disk_to_cpu_gbps: float = Field(ge=0)
+    cpu_to_disk_gbps: float = Field(ge=0)
+    cpu_tflops: float = Field(gt=0)
+    cpu_mem_bandwidth_gbps: float = Field(gt=0)
+    source: str
+    as_of: str
+    notes: str = ""
+
+
+class Catalog(_Frozen):
+    """Everything gpuplan knows about the market, loaded once and passed explicitly."""
+
+    version: str = Field(description="catalog data version, reported in every plan")
+    gpus: dict[str, Gpu]
+    offerings: dict[str, Offering]
+    models: dict[str, ModelArch]
+    engines: tuple[EngineProfile, ...] = ()
+    hosts: dict[str, HostProfile] = Field(default_factory=dict)

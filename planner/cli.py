@@ -1,0 +1,300 @@
+"""The command line: parse flags, call one pure command, render its Outcome once. No logic lives here.
+
+Every GpuplanError is caught in `main` and becomes a one-line message on stderr and its exit code
+(2 for bad input); `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from planner.errors import GpuplanError, InputError
+from planner.outcome import Outcome, envelope, error_envelope, to_json, write_atomic
+
+app = typer.Typer(
+    name="gpuplan",
+    help="Plan the cheapest GPU fleet that serves an LLM inference workload within its latency targets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(help="Import inputs written for other tools.", no_args_is_help=True)
+catalog_app = typer.Typer(help="List what the catalog knows: GPUs, offerings, models.", no_args_is_help=True)
+schema_app = typer.Typer(help="Print the JSON Schema of a command's JSON output.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(schema_app, name="schema")
+
+_state: dict[str, Any] = {"debug": False, "command": "gpuplan", "json": False}
+
+
+class Fmt(str, Enum):
+    table = "table"
+    json = "json"
+    md = "md"
+    csv = "csv"
+
+
+def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
+    """Render `outcome` in `fmt` to stdout or, atomically, to `output`; exit with its code."""
+    if fmt == "json":
+        text: str | None = to_json(envelope(outcome))
+        renderable: Any = None
+    else:
+        renderer = outcome.renderers.get(fmt)
+        if renderer is None:
+            valid = ", ".join(["json", *outcome.renderers])
+            raise InputError(f"format {fmt!r} is not available for `{outcome.command}`; valid: {valid}", where="--format")
+        rendered = renderer()
+        text = rendered if isinstance(rendered, str) else None
+        renderable = None if isinstance(rendered, str) else rendered
+    if output is not None:
+        if text is None:
+            console = Console(record=True, width=100, file=open("/dev/null", "w"))  # noqa: SIM115
+            console.print(renderable)
+            text = console.export_text()
+        write_atomic(output, text)
+        Console(stderr=True).print(f"wrote {output}")
+    elif text is not None:
+        sys.stdout.write(text)
+    else:
+        Console().print(renderable)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout.")]
+
+
+@app.command()
+def plan(
+    spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+    solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Solver time limit, seconds.")] = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Plan the cheapest fleet for SPEC."""
+    from planner.commands.plan import execute
+
+    _state.update(command="plan", json=fmt == Fmt.json)
+    _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Check SPEC (syntax, fields, catalog ids, workload files) without planning."""
+    from planner.commands.plan import validate as run_validate
+
+    _state.update(command="validate")
+    _emit(run_validate(spec, overlays=tuple(catalog or ())), "table", None)
+
+
+@app.command()
+def estimate(
+    model: Annotated[str, typer.Option("--model", help="Catalog model id or a HF config.json path.")],
+    gpu: Annotated[str, typer.Option("--gpu", help="Catalog GPU id.")],
+    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens.")],
+    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens.")],
+    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
+    weights: Annotated[str, typer.Option("--weights", help="bf16|fp16|fp8|int8|int4|fp4")] = "bf16",
+    kv: Annotated[str, typer.Option("--kv", help="bf16|fp16|fp8")] = "bf16",
+    concurrency: Annotated[str | None, typer.Option("--concurrency", help="Closed loop: N or 'max'.")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="Open loop arrival rate, req/s.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="vllm|trtllm|sglang")] = "vllm",
+    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization")] = 0.9,
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Estimate latency, throughput and memory of one model on one GPU type."""
+    from planner.commands.estimate import execute
+
+    _state.update(command="estimate", json=fmt == Fmt.json)
+    outcome = execute(
+        model=model, gpu=gpu, tp=tp, weights=weights, kv=kv, input_len=input_len, output_len=output_len,
+        concurrency=concurrency, rate_rps=rate, engine=engine, gpu_memory_utilization=gpu_memory_utilization,
+        overlays=tuple(catalog or ()),
+    )
+    _emit(outcome, fmt.value, output)
+
+
+@app.command()
+def place(
+    model: Annotated[str, typer.Option("--model", help="Catalog model id or a HF config.json path.")],
+    gpu: Annotated[str, typer.Option("--gpu", help="Catalog GPU id.")],
+    input_len: Annotated[int, typer.Option("--input-len")],
+    output_len: Annotated[int, typer.Option("--output-len")],
+    cpu_mem_gb: Annotated[float | None, typer.Option("--cpu-mem-gb", help="Host RAM, GB.")] = None,
+    disk_gb: Annotated[float | None, typer.Option("--disk-gb", help="Host disk for offloading, GB.")] = None,
+    host_profile: Annotated[str | None, typer.Option("--host-profile", help="Catalog host profile id.")] = None,
+    weights: Annotated[str, typer.Option("--weights", help="bf16|fp16|int4 (group-wise)")] = "fp16",
+    kv: Annotated[str, typer.Option("--kv", help="bf16|fp16|int4 (group-wise)")] = "fp16",
+    max_latency_s: Annotated[float | None, typer.Option("--max-latency-s")] = None,
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Find the best offloading placement (GPU/CPU/disk) for a model that does not fit one GPU."""
+    from planner.commands.place import execute
+
+    _state.update(command="place", json=fmt == Fmt.json)
+    outcome = execute(
+        model=model, gpu=gpu, input_len=input_len, output_len=output_len, cpu_mem_gb=cpu_mem_gb,
+        disk_gb=disk_gb, host_profile=host_profile, weights=weights, kv=kv, max_latency_s=max_latency_s,
+        overlays=tuple(catalog or ()),
+    )
+    _emit(outcome, fmt.value, output)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    rate: Annotated[str | None, typer.Option("--rate", help="Comma-separated request rates (scales every model).")] = None,
+    tpot_ms: Annotated[str | None, typer.Option("--tpot-ms", help="Comma-separated TPOT SLOs.")] = None,
+    ttft_ms: Annotated[str | None, typer.Option("--ttft-ms", help="Comma-separated TTFT SLOs.")] = None,
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw cost vs value to FILE.png|svg.")] = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Re-plan SPEC over a list of rates or SLOs."""
+    from planner.commands.sweep import execute
+
+    _state.update(command="sweep", json=fmt == Fmt.json)
+    outcome = execute(spec, rate=rate, tpot_ms=tpot_ms, ttft_ms=ttft_ms, plot=plot, overlays=tuple(catalog or ()),
+                      progress=fmt == Fmt.table and output is None)
+    _emit(outcome, fmt.value, output)
+
+
+@app.command()
+def check(
+    plan_json: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan from `gpuplan plan -f json`.")],
+    baseline: Annotated[Path, typer.Option("--baseline", help="The baseline plan JSON.")],
+    cost_tolerance: Annotated[float, typer.Option("--cost-tolerance", help="Allowed relative cost increase.")] = 0.02,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Compare a plan with a baseline; exit 1 on a regression beyond tolerance."""
+    from planner.commands.check import execute
+
+    _state.update(command="check", json=fmt == Fmt.json)
+    _emit(execute(plan_json, baseline, cost_tolerance=cost_tolerance), fmt.value, None)
+
+
+@import_app.command("melange")
+def import_melange(
+    input_json: Annotated[Path, typer.Argument(metavar="INPUT.json", help="A Mélange input JSON.")],
+    output: OutputOpt = None,
+) -> None:
+    """Turn a Mélange input into a native gpuplan spec (YAML)."""
+    from planner.commands.import_melange import execute
+
+    _state.update(command="import melange")
+    _emit(execute(input_json), "yaml", output)
+
+
+def _catalog_cmd(kind: str, fmt: Fmt, filters: dict[str, Any], overlays: list[Path] | None) -> None:
+    from planner.commands.catalog import execute
+
+    _state.update(command=f"catalog {kind}", json=fmt == Fmt.json)
+    _emit(execute(kind, filters, overlays=tuple(overlays or ())), fmt.value, None)
+
+
+CatalogOverlay = Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")]
+
+
+@catalog_app.command("gpus")
+def catalog_gpus(
+    vendor: Annotated[str | None, typer.Option("--vendor")] = None,
+    min_memory_gb: Annotated[float | None, typer.Option("--min-memory-gb")] = None,
+    fmt: FormatOpt = Fmt.table,
+    catalog: CatalogOverlay = None,
+) -> None:
+    """List GPUs."""
+    _catalog_cmd("gpus", fmt, {"vendor": vendor, "min_memory_gb": min_memory_gb}, catalog)
+
+
+@catalog_app.command("offerings")
+def catalog_offerings(
+    gpu: Annotated[str | None, typer.Option("--gpu")] = None,
+    cloud: Annotated[str | None, typer.Option("--cloud")] = None,
+    region: Annotated[str | None, typer.Option("--region")] = None,
+    max_price: Annotated[float | None, typer.Option("--max-price", help="$/h per instance")] = None,
+    min_memory_gb: Annotated[float | None, typer.Option("--min-memory-gb", help="GPU memory per GPU")] = None,
+    fmt: FormatOpt = Fmt.table,
+    catalog: CatalogOverlay = None,
+) -> None:
+    """List offerings (instances and prices)."""
+    filters = {"gpu": gpu, "cloud": cloud, "region": region, "max_price": max_price, "min_memory_gb": min_memory_gb}
+    _catalog_cmd("offerings", fmt, filters, catalog)
+
+
+@catalog_app.command("models")
+def catalog_models(
+    family: Annotated[str | None, typer.Option("--family", help="e.g. llama, qwen, mixtral")] = None,
+    fmt: FormatOpt = Fmt.table,
+    catalog: CatalogOverlay = None,
+) -> None:
+    """List model architectures with derived parameter counts."""
+    _catalog_cmd("models", fmt, {"family": family}, catalog)
+
+
+@schema_app.command("plan")
+def schema_plan() -> None:
+    """Print the JSON Schema of `gpuplan plan --format json`."""
+    from planner.commands.schema import execute
+
+    _state.update(command="schema plan")
+    _emit(execute("plan"), "json-schema", None)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning every GpuplanError into a clean message and exit code."""
+    try:
+        app(standalone_mode=False)
+    except GpuplanError as err:
+        if _state["debug"]:
+            raise
+        if _state["json"]:
+            sys.stdout.write(to_json(error_envelope(_state["command"], err.render())))
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {err.render()}", markup=True)
+        sys.exit(err.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unforeseen
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _state["debug"]:
+            raise
+        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

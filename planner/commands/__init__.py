@@ -1,0 +1,1 @@
+"""Command implementations: each `execute` returns an Outcome for the CLI to render."""

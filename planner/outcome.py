@@ -1,0 +1,69 @@
+"""What every command returns to the CLI: data for the JSON envelope plus renderers for people."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from planner.errors import InputError
+
+SCHEMA_VERSION = "1"
+Status = Literal["ok", "infeasible", "error"]
+Renderer = Callable[[], Any]  # returns a str or a rich renderable
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command: str
+    status: Status
+    data: Mapping[str, Any] | BaseModel
+    renderers: Mapping[str, Renderer] = field(default_factory=dict)  # format name -> renderer
+    exit_code: int = 0
+    errors: tuple[str, ...] = ()
+
+    def data_dict(self) -> Any:
+        if isinstance(self.data, BaseModel):
+            return self.data.model_dump(mode="json")
+        return self.data
+
+
+def envelope(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": outcome.command,
+        "status": outcome.status,
+        "data": outcome.data_dict(),
+        "errors": list(outcome.errors),
+    }
+
+
+def error_envelope(command: str, message: str) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "command": command, "status": "error", "data": {}, "errors": [message]}
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temp file in the same folder, fsync, then rename over."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError("output folder does not exist", where=str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

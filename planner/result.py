@@ -1,0 +1,126 @@
+"""The frozen, typed results gpuplan computes. Reports render these; nothing here formats or prints.
+
+They are pydantic models so that the JSON envelope and its published JSON Schema come from one
+definition. Field order is the JSON key order; units are in the names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PlanStatus = Literal["optimal", "gap", "infeasible"]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReplicaGroup(_Result):
+    """Replicas of one candidate configuration placed on one offering."""
+
+    candidate: str
+    model: str
+    tp: int
+    weights: str
+    kv: str
+    engine: str
+    replicas: int
+    gpus: int
+    utilisation: float = Field(description="offered load / capacity over the replicas, 0..1")
+    capacity_source: Literal["estimate", "measured", "offload"] = "estimate"
+
+
+class Allocation(_Result):
+    offering: str
+    cloud: str
+    region: str
+    instance_type: str
+    gpu: str
+    gpus_per_instance: int
+    spot: bool
+    instances: int
+    price_usd_per_hour: float = Field(description="per instance")
+    cost_usd_per_hour: float
+    replicas: tuple[ReplicaGroup, ...]
+    idle_gpus: int = 0
+
+
+class RouteShare(_Result):
+    candidate: str
+    offering: str
+    share: float
+    rate_rps: float
+    ttft_ms: float | None = Field(description="predicted at this candidate's planned load")
+    tpot_ms: float | None
+
+
+class SliceRoute(_Result):
+    slice: str
+    model: str
+    input_len: int = Field(description="representative (upper-edge) input length of the bucket")
+    output_len: int
+    input_len_range: tuple[int, int]
+    output_len_range: tuple[int, int]
+    rate_rps: float
+    slo_ttft_ms: float
+    slo_tpot_ms: float
+    routes: tuple[RouteShare, ...]
+
+
+class Baseline(_Result):
+    """The cheapest plan that uses one offering only (per the same constraints)."""
+
+    offering: str
+    gpu: str
+    instances: int
+    cost_usd_per_hour: float
+
+
+class SolverStats(_Result):
+    name: str
+    status: str
+    seconds: float
+    gap: float | None
+    variables: int
+    constraints: int
+
+
+class ModelSummary(_Result):
+    model: str
+    model_id: str
+    rate_rps: float
+    slo_ttft_ms: float
+    slo_tpot_ms: float
+    slices: int
+    replicas: int
+    gpus: int
+    cost_usd_per_hour: float
+
+
+class Verification(_Result):
+    passed: bool
+    checks: tuple[str, ...]
+    violations: tuple[str, ...] = ()
+
+
+class Plan(_Result):
+    name: str | None
+    status: PlanStatus
+    total_cost_usd_per_hour: float | None
+    total_gpus: int
+    total_instances: int
+    allocations: tuple[Allocation, ...]
+    routing: tuple[SliceRoute, ...]
+    models: tuple[ModelSummary, ...]
+    baselines: tuple[Baseline, ...] = Field(description="cheapest single-offering plans, cheapest first")
+    best_single_offering_cost_usd_per_hour: float | None
+    saving_vs_best_single_pct: float | None
+    infeasible_reasons: tuple[str, ...] = ()
+    assumptions: dict[str, str | float | int | bool] = Field(default_factory=dict)
+    measured_profiles_used: tuple[str, ...] = ()
+    solver: SolverStats
+    verification: Verification
+    catalog_version: str
+    spec_sha256: str
