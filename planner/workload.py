@@ -1,0 +1,479 @@
+"""Turn one model's workload (histogram, parametric distribution or trace) into request slices.
+
+A slice is a bucket of requests with similar input and output lengths; the fleet optimiser routes each
+slice's rate to replicas whose capacity for that slice is known. The rules:
+
+Histogram
+    Each bin is its own slice at exactly its lengths (range ``(len, len)``); bins with identical
+    ``(input_len, output_len)`` are merged (shares added).
+
+Traces and parametric distributions: log-spaced buckets
+    Bucket edges, per length axis, are ``round(10 ** (k / buckets_per_decade))`` for k = 0, 1, 2, ...
+    (rounded half up to integers, duplicates removed), preceded by 0. Bucket j holds the integer lengths
+    ``edges[j] < L <= edges[j + 1]``, so its length range is ``(edges[j] + 1, edges[j + 1])``. Input and
+    output lengths are bucketed separately; a slice is one (input bucket, output bucket) cell, and empty
+    cells are dropped. With 4 buckets per decade the edges are 0, 1, 2, 3, 6, 10, 18, 32, 56, 100, 178, ...
+
+Representative length: the upper edge, clipped to the longest member
+    A slice is planned at ``input_len = min(upper edge, longest input in the cell)`` and the same for
+    output. TTFT grows with input length, and TPOT and KV-cache use grow with both lengths, so planning
+    every request of a bucket at its longest member never predicts a better latency for a request than
+    the one planned for: the plan is safe for the SLOs, at the price of some over-provisioning inside
+    wide buckets (more buckets per decade = tighter plans, more slices).
+
+Parametric distributions
+    Discretised deterministically through the CDF (no sampling). A length is a draw X rounded half up to
+    an integer and clipped to ``[min, max]``; without ``min`` / ``max`` the clip is at the 0.1 % / 99.9 %
+    quantiles (``TAIL_QUANTILE``), so an unbounded distribution's longest 0.1 % are planned at its
+    99.9th percentile (set ``max`` to plan for a hard limit instead). A bucket's share is
+    ``P(edge_lo < clipped length <= edge_hi)``; input and output are independent, so a cell's share is the
+    product. Cells with a share below ``MIN_DISTRIBUTION_SHARE`` are dropped and the rest renormalised.
+    Parameters: lognormal (``median`` or ``mean``, and ``sigma`` or ``stddev``; or ``mean`` and ``median``),
+    normal (``mean`` or ``median``, and ``stddev``), exponential (``mean`` or ``median``), uniform
+    (``min`` and ``max``, integers equally likely), constant (``value``).
+
+Rate
+    ``rate_rps`` from the spec, or with ``trace.use_trace_rate: true`` the trace's mean rate
+    ``(n - 1) / (latest - earliest timestamp)`` over the rows kept. A slice's rate is share x model rate.
+
+Summary statistics: traces use numpy's linear-interpolated percentiles of the rows kept; histograms and
+distributions report the lower quantile (the smallest length whose cumulative share reaches q); the mean
+of a distribution is taken on a ``STATS_GRID``-point quantile grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from planner.errors import InputError
+from planner.spec import HistogramBin, LengthDistribution, Workload
+from planner.traces import read_trace
+
+TAIL_QUANTILE = 1e-3
+MIN_DISTRIBUTION_SHARE = 1e-9
+STATS_GRID = 4096
+
+_STD_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A bucket of one model's requests, planned at its representative (longest) lengths."""
+
+    id: str
+    model: str
+    input_len: int
+    output_len: int
+    input_len_range: tuple[int, int]  # inclusive token range of the bucket
+    output_len_range: tuple[int, int]
+    share: float  # of the model's requests
+    rate_rps: float
+
+
+@dataclass(frozen=True)
+class LengthStats:
+    """Token-length statistics of one axis (input or output)."""
+
+    mean_tokens: float
+    p50_tokens: float
+    p90_tokens: float
+    p99_tokens: float
+
+
+@dataclass(frozen=True)
+class WorkloadSummary:
+    """What the slices were built from, for reports."""
+
+    source: Literal["histogram", "distribution", "trace"]
+    rate_rps: float
+    rate_from: Literal["spec", "trace"]
+    requests_read: int | None  # trace rows kept; None for histogram/distribution
+    rows_skipped: tuple[tuple[str, int], ...]  # (reason, count), sorted by reason
+    trace_path: str | None
+    trace_format: str | None
+    buckets_per_decade: int | None  # None for a histogram (no bucketing)
+    input_len: LengthStats
+    output_len: LengthStats
+
+    @property
+    def rows_skipped_total(self) -> int:
+        return sum(c for _, c in self.rows_skipped)
+
+
+@dataclass(frozen=True)
+class WorkloadSlices:
+    model: str
+    slices: tuple[Slice, ...]  # sorted by (input range, output range)
+    summary: WorkloadSummary
+
+
+def bucket_edges(max_len: int, buckets_per_decade: int) -> tuple[int, ...]:
+    """Edges ``0, round(10**(k/bpd)) ...`` (deduplicated) up to the first edge >= max_len."""
+    if buckets_per_decade < 1:
+        raise ValueError("buckets_per_decade must be >= 1")
+    edges = [0]
+    k = 0
+    while edges[-1] < max(max_len, 1):
+        e = math.floor(10 ** (k / buckets_per_decade) + 0.5)
+        if e > edges[-1]:
+            edges.append(e)
+        k += 1
+    return tuple(edges)
+
+
+def slice_id(model: str, input_range: tuple[int, int], output_range: tuple[int, int]) -> str:
+    return f"{model}/i{input_range[0]}-{input_range[1]}/o{output_range[0]}-{output_range[1]}"
+
+
+def _make_slice(
+    model: str,
+    rep: tuple[int, int],
+    in_range: tuple[int, int],
+    out_range: tuple[int, int],
+    share: float,
+    rate_rps: float,
+) -> Slice:
+    return Slice(
+        id=slice_id(model, in_range, out_range),
+        model=model,
+        input_len=rep[0],
+        output_len=rep[1],
+        input_len_range=in_range,
+        output_len_range=out_range,
+        share=share,
+        rate_rps=share * rate_rps,
+    )
+
+
+# ---------------------------------------------------------------- histogram
+
+
+def _weighted_quantile(values: Sequence[int], weights: Sequence[float], q: float) -> float:
+    """Smallest value whose cumulative weight reaches q (weights sum to 1)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    cum = 0.0
+    for i in order:
+        cum += weights[i]
+        if cum >= q - 1e-12:
+            return float(values[i])
+    return float(values[order[-1]])
+
+
+def _discrete_stats(values: Sequence[int], weights: Sequence[float]) -> LengthStats:
+    total = sum(weights)
+    w = [x / total for x in weights]
+    return LengthStats(
+        mean_tokens=sum(v * x for v, x in zip(values, w, strict=True)),
+        p50_tokens=_weighted_quantile(values, w, 0.5),
+        p90_tokens=_weighted_quantile(values, w, 0.9),
+        p99_tokens=_weighted_quantile(values, w, 0.99),
+    )
+
+
+def _histogram_slices(model: str, bins: Sequence[HistogramBin], rate_rps: float) -> tuple[Slice, ...]:
+    merged: dict[tuple[int, int], float] = {}
+    for b in bins:
+        key = (b.input_len, b.output_len)
+        merged[key] = merged.get(key, 0.0) + b.share
+    total = sum(merged.values())
+    return tuple(
+        _make_slice(model, key, (key[0], key[0]), (key[1], key[1]), share / total, rate_rps)
+        for key, share in sorted(merged.items())
+    )
+
+
+# ---------------------------------------------------------------- traces
+
+
+def _trace_cells(
+    model: str, ins: npt.NDArray[np.int64], outs: npt.NDArray[np.int64], bpd: int, rate_rps: float
+) -> tuple[Slice, ...]:
+    """Group requests into (input bucket, output bucket) cells; rep = longest member per axis."""
+    e_in = np.asarray(bucket_edges(int(ins.max()), bpd), dtype=np.int64)
+    e_out = np.asarray(bucket_edges(int(outs.max()), bpd), dtype=np.int64)
+    b_in = np.searchsorted(e_in, ins, side="left") - 1
+    b_out = np.searchsorted(e_out, outs, side="left") - 1
+    key = b_in * len(e_out) + b_out
+    order = np.argsort(key, kind="stable")
+    k_sorted = key[order]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+    counts = np.diff(np.r_[starts, k_sorted.shape[0]])
+    max_in = np.maximum.reduceat(ins[order], starts)
+    max_out = np.maximum.reduceat(outs[order], starts)
+    n = ins.shape[0]
+    out: list[Slice] = []
+    for s, c, mi, mo in zip(starts.tolist(), counts.tolist(), max_in.tolist(), max_out.tolist(), strict=True):
+        bi, bo = int(b_in[order[s]]), int(b_out[order[s]])
+        in_range = (int(e_in[bi]) + 1, int(e_in[bi + 1]))
+        out_range = (int(e_out[bo]) + 1, int(e_out[bo + 1]))
+        out.append(_make_slice(model, (mi, mo), in_range, out_range, c / n, rate_rps))
+    return tuple(out)
+
+
+def _array_stats(values: npt.NDArray[np.int64]) -> LengthStats:
+    p50, p90, p99 = np.percentile(values, [50, 90, 99]).tolist()
+    return LengthStats(mean_tokens=float(values.mean()), p50_tokens=p50, p90_tokens=p90, p99_tokens=p99)
+
+
+# ---------------------------------------------------------------- parametric distributions
+
+
+@dataclass(frozen=True)
+class _Discretised:
+    """A continuous draw X, rounded half up and clipped to [lo, hi]."""
+
+    cdf: Callable[[float], float]
+    ppf: Callable[[float], float]
+    lo: int
+    hi: int
+
+    def cdf_len(self, k: int) -> float:
+        """P(length <= k) for integer k."""
+        if k < self.lo:
+            return 0.0
+        if k >= self.hi:
+            return 1.0
+        return self.cdf(k + 0.5)
+
+    def length_at(self, q: float) -> int:
+        x = self.ppf(q)
+        return min(self.hi, max(self.lo, math.floor(x + 0.5)))
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def _discretise(d: LengthDistribution, where: str) -> _Discretised:
+    """Validate the parameters of one length distribution and build its CDF/quantile functions."""
+    given = {n for n in ("mean", "median", "stddev", "sigma", "value") if getattr(d, n) is not None}
+
+    def reject(allowed: set[str], needs: str) -> None:
+        extra = sorted(given - allowed)
+        if extra:
+            raise InputError(
+                f"{', '.join(extra)} does not apply to kind {d.kind!r}; it takes {needs}", where=where
+            )
+
+    if d.min is not None and d.max is not None and d.min > d.max:
+        raise InputError(f"min ({d.min}) is greater than max ({d.max})", where=where)
+
+    cdf: Callable[[float], float]
+    ppf: Callable[[float], float]
+    if d.kind == "constant":
+        reject({"value"}, "`value`")
+        if d.value is None:
+            raise InputError("kind 'constant' needs `value` (tokens)", where=where)
+        v = d.value
+        return _Discretised(lambda x: 1.0 if x >= v else 0.0, lambda q: float(v), v, v)
+    if d.kind == "uniform":
+        reject(set(), "`min` and `max` (integers in between are equally likely)")
+        if d.min is None or d.max is None:
+            raise InputError("kind 'uniform' needs `min` and `max`", where=where)
+        a, b = d.min - 0.5, d.max + 0.5
+        cdf = lambda x: min(1.0, max(0.0, (x - a) / (b - a)))  # noqa: E731
+        ppf = lambda q: a + q * (b - a)  # noqa: E731
+        return _Discretised(cdf, ppf, d.min, d.max)
+    if d.kind == "normal":
+        reject({"mean", "median", "stddev"}, "`mean` (or `median`) and `stddev`")
+        if (d.mean is None) == (d.median is None) or d.stddev is None:
+            raise InputError("kind 'normal' needs `mean` (or `median`, not both) and `stddev`", where=where)
+        mu = d.mean if d.mean is not None else (d.median or 0.0)
+        if d.stddev == 0:
+            return _constant_like(mu, d, where)
+        nd = NormalDist(mu, d.stddev)
+        cdf, ppf = nd.cdf, nd.inv_cdf
+    elif d.kind == "exponential":
+        reject({"mean", "median"}, "`mean` or `median`")
+        if (d.mean is None) == (d.median is None):
+            raise InputError("kind 'exponential' needs `mean` or `median` (one of them)", where=where)
+        scale = d.mean if d.mean is not None else (d.median or 0.0) / math.log(2)
+        cdf = lambda x: 0.0 if x <= 0 else -math.expm1(-x / scale)  # noqa: E731
+        ppf = lambda q: -scale * math.log1p(-q)  # noqa: E731
+    else:  # lognormal
+        reject({"mean", "median", "stddev", "sigma"}, "`median` or `mean`, and `sigma` or `stddev`")
+        mu, sigma = _lognormal_params(d, where)
+        if sigma == 0:
+            return _constant_like(math.exp(mu), d, where)
+        cdf = lambda x: 0.0 if x <= 0 else _STD_NORMAL.cdf((math.log(x) - mu) / sigma)  # noqa: E731
+        ppf = lambda q: math.exp(mu + sigma * _STD_NORMAL.inv_cdf(q))  # noqa: E731
+    lo = d.min if d.min is not None else max(1, _round_half_up(ppf(TAIL_QUANTILE)))
+    hi = d.max if d.max is not None else max(lo, _round_half_up(ppf(1 - TAIL_QUANTILE)))
+    if hi < lo:
+        raise InputError(
+            f"the distribution puts (almost) nothing in [min, max] = [{lo}, {hi}]; check its parameters",
+            where=where,
+        )
+    return _Discretised(cdf, ppf, lo, hi)
+
+
+def _constant_like(x: float, d: LengthDistribution, where: str) -> _Discretised:
+    v = _round_half_up(x)
+    v = max(d.min or 1, min(d.max if d.max is not None else v, v))
+    return _Discretised(lambda t: 1.0 if t >= v else 0.0, lambda q: float(v), v, v)
+
+
+def _lognormal_params(d: LengthDistribution, where: str) -> tuple[float, float]:
+    """(mu, sigma) of log X from the parameters given."""
+    shapes = [n for n in ("sigma", "stddev") if getattr(d, n) is not None]
+    if len(shapes) > 1:
+        raise InputError("kind 'lognormal' takes `sigma` or `stddev`, not both", where=where)
+    if d.mean is not None and d.median is not None:
+        if shapes:
+            raise InputError(
+                "kind 'lognormal': give two of mean, median, sigma/stddev, not three", where=where
+            )
+        if d.mean <= d.median:
+            raise InputError(
+                f"kind 'lognormal' needs mean > median (got mean {d.mean}, median {d.median})", where=where
+            )
+        sigma = math.sqrt(2 * math.log(d.mean / d.median))
+        return math.log(d.median), sigma
+    if not shapes or (d.mean is None and d.median is None):
+        raise InputError("kind 'lognormal' needs `median` or `mean`, and `sigma` or `stddev`", where=where)
+    if d.median is not None:
+        mu = math.log(d.median)
+        if d.sigma is not None:
+            return mu, d.sigma
+        r = (d.stddev or 0.0) / d.median
+        y = (1 + math.sqrt(1 + 4 * r * r)) / 2  # y = exp(sigma^2) solves sd^2 = m^2 y (y - 1)
+        return mu, math.sqrt(math.log(y))
+    mean = d.mean or 1.0
+    sigma = d.sigma if d.sigma is not None else math.sqrt(math.log1p(((d.stddev or 0.0) / mean) ** 2))
+    return math.log(mean) - sigma * sigma / 2, sigma
+
+
+def _axis_buckets(dist: _Discretised, bpd: int) -> list[tuple[tuple[int, int], int, float]]:
+    """[(range, representative length, share)] of one axis, in length order."""
+    edges = bucket_edges(dist.hi, bpd)
+    out = []
+    for lo_e, hi_e in zip(edges[:-1], edges[1:], strict=True):
+        if hi_e < dist.lo:
+            continue
+        share = dist.cdf_len(hi_e) - dist.cdf_len(lo_e)
+        if share > 0:
+            out.append(((lo_e + 1, hi_e), min(hi_e, dist.hi), share))
+    return out
+
+
+def _dist_stats(dist: _Discretised) -> LengthStats:
+    grid = [dist.length_at((i + 0.5) / STATS_GRID) for i in range(STATS_GRID)]
+    return LengthStats(
+        mean_tokens=sum(grid) / STATS_GRID,
+        p50_tokens=float(dist.length_at(0.5)),
+        p90_tokens=float(dist.length_at(0.9)),
+        p99_tokens=float(dist.length_at(0.99)),
+    )
+
+
+def _distribution_slices(
+    model: str, d_in: _Discretised, d_out: _Discretised, bpd: int, rate_rps: float
+) -> tuple[Slice, ...]:
+    ax_in, ax_out = _axis_buckets(d_in, bpd), _axis_buckets(d_out, bpd)
+    cells = [
+        (ri, rep_i, ro, rep_o, si * so)
+        for ri, rep_i, si in ax_in
+        for ro, rep_o, so in ax_out
+        if si * so >= MIN_DISTRIBUTION_SHARE
+    ]
+    total = sum(c[4] for c in cells)
+    return tuple(
+        _make_slice(model, (ri, ro), r_in, r_out, s / total, rate_rps) for r_in, ri, r_out, ro, s in cells
+    )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_slices(model_label: str, workload: Workload, base_dir: Path, where: str) -> WorkloadSlices:
+    """The slices of one model's workload. `where` is the YAML path of the workload (for messages);
+    `base_dir` resolves a relative trace path (the spec file's directory)."""
+    bpd = workload.buckets_per_decade
+    if workload.histogram is not None:
+        rate = _spec_rate(workload, where)
+        bins = workload.histogram
+        shares = [b.share for b in bins]
+        summary = WorkloadSummary(
+            source="histogram",
+            rate_rps=rate,
+            rate_from="spec",
+            requests_read=None,
+            rows_skipped=(),
+            trace_path=None,
+            trace_format=None,
+            buckets_per_decade=None,
+            input_len=_discrete_stats([b.input_len for b in bins], shares),
+            output_len=_discrete_stats([b.output_len for b in bins], shares),
+        )
+        return WorkloadSlices(model_label, _histogram_slices(model_label, bins, rate), summary)
+
+    if workload.distribution is not None:
+        rate = _spec_rate(workload, where)
+        d_in = _discretise(workload.distribution.input, f"{where}.distribution.input")
+        d_out = _discretise(workload.distribution.output, f"{where}.distribution.output")
+        summary = WorkloadSummary(
+            source="distribution",
+            rate_rps=rate,
+            rate_from="spec",
+            requests_read=None,
+            rows_skipped=(),
+            trace_path=None,
+            trace_format=None,
+            buckets_per_decade=bpd,
+            input_len=_dist_stats(d_in),
+            output_len=_dist_stats(d_out),
+        )
+        return WorkloadSlices(model_label, _distribution_slices(model_label, d_in, d_out, bpd, rate), summary)
+
+    trace = workload.trace
+    if trace is None:  # the spec validator guarantees one source
+        raise InputError("give one of histogram, distribution or trace", where=where)
+    if trace.use_trace_rate and workload.rate_rps is not None:
+        raise InputError(
+            f"give either rate_rps ({workload.rate_rps}) or trace.use_trace_rate: true, not both",
+            where=f"{where}.rate_rps",
+        )
+    data = read_trace(trace, base_dir, f"{where}.trace")
+    rate_from: Literal["spec", "trace"] = "spec"
+    if trace.use_trace_rate:
+        trace_rate = data.mean_rate_rps()
+        if trace_rate is None:
+            raise InputError(
+                f"cannot take the rate from the trace: {data.requests} request(s) over "
+                f"{(data.last_timestamp_s or 0) - (data.first_timestamp_s or 0):g} s; give rate_rps instead",
+                where=f"{where}.trace.use_trace_rate",
+            )
+        rate, rate_from = trace_rate, "trace"
+    else:
+        rate = _spec_rate(workload, where)
+    summary = WorkloadSummary(
+        source="trace",
+        rate_rps=rate,
+        rate_from=rate_from,
+        requests_read=data.requests,
+        rows_skipped=data.rows_skipped,
+        trace_path=trace.path,
+        trace_format=trace.format,
+        buckets_per_decade=bpd,
+        input_len=_array_stats(data.input_lens),
+        output_len=_array_stats(data.output_lens),
+    )
+    return WorkloadSlices(
+        model_label, _trace_cells(model_label, data.input_lens, data.output_lens, bpd, rate), summary
+    )
+
+
+def _spec_rate(workload: Workload, where: str) -> float:
+    if workload.rate_rps is None:
+        raise InputError(
+            "rate_rps is required (or, for a trace, set trace.use_trace_rate: true)", where=where
+        )
+    return workload.rate_rps
