@@ -1,0 +1,56 @@
+"""`gpuplan check PLAN.json --baseline BASE.json`: fail CI when a plan regressed against its baseline.
+
+Exit codes: 0 no regression beyond tolerance, 1 a regression (see planner.check for the rules),
+2 bad input (missing or unreadable file, not JSON, not a plan envelope, another schema_version).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from planner.check import CheckResult, compare, parse_plan_envelope
+from planner.errors import InputError
+from planner.outcome import Outcome
+from planner.result import Plan
+
+
+def read_plan(path: Path, what: str) -> Plan:
+    """Read a plan envelope written by `gpuplan plan --format json`; every problem is an InputError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", where=str(path)) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a directory, expected a JSON file", where=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", where=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is not UTF-8 text", where=str(path)) from None
+    if not text.strip():
+        raise InputError(f"{what} is empty", where=str(path))
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{what} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", where=str(path)
+        ) from None
+    return parse_plan_envelope(obj, str(path))
+
+
+def execute(plan_json: Path, baseline: Path, cost_tolerance: float = 0.02) -> Outcome:
+    """Compare the plan in `plan_json` with the one in `baseline`; exit code 1 on a regression."""
+    from planner.report.check_report import render_check_markdown, render_check_table
+
+    current = read_plan(plan_json, "plan")
+    base = read_plan(baseline, "baseline")
+    result: CheckResult = compare(current, base, cost_tolerance=cost_tolerance)
+    return Outcome(
+        command="check",
+        status="ok",
+        data=result,
+        renderers={"table": lambda: render_check_table(result), "md": lambda: render_check_markdown(result)},
+        exit_code=0 if result.passed else 1,
+    )

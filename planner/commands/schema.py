@@ -1,0 +1,61 @@
+"""`gpuplan schema plan`: the JSON Schema of `gpuplan plan --format json`, generated from the result models.
+
+The schema describes the whole envelope (schema_version, command, status, data, errors) with `data`
+being a Plan, or an empty object when the run failed. Consumers can validate files against it and
+read field descriptions (units are in the names) without reading Python.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.errors import InputError
+from planner.outcome import SCHEMA_VERSION, Outcome
+from planner.result import Plan
+
+SCHEMAS = ("plan",)
+
+
+class _NoData(BaseModel):
+    """`data` of an error envelope: an empty object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="NoData")
+
+
+class PlanEnvelope(BaseModel):
+    """The JSON that `gpuplan plan --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan plan output")
+
+    schema_version: Literal["1"] = Field(description="bumped on any incompatible change of this format")
+    command: Literal["plan"]
+    status: Literal["ok", "infeasible", "error"]
+    data: Plan | _NoData = Field(description="the plan; an empty object when status is error")
+    errors: list[str] = Field(description="error messages when status is error")
+
+
+def plan_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a plan envelope, with stable key order."""
+    schema = PlanEnvelope.model_json_schema(mode="serialization")
+    first = ("title", "description", "type", "properties", "required", "additionalProperties")
+    ordered: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    ordered.update({k: schema[k] for k in first if k in schema})
+    ordered.update({k: v for k, v in schema.items() if k not in ordered})
+    ordered["description"] = f"{ordered.get('description', '')} (schema_version {SCHEMA_VERSION})".strip()
+    return ordered
+
+
+def execute(name: str) -> Outcome:
+    """The schema named `name` (only `plan` today); rendered by the `json-schema` renderer."""
+    if name not in SCHEMAS:
+        raise InputError(f"no schema named {name!r}; valid: {', '.join(SCHEMAS)}", where="schema")
+    schema = plan_schema()
+    return Outcome(
+        command=f"schema {name}",
+        status="ok",
+        data=schema,
+        renderers={"json-schema": lambda: json.dumps(schema, indent=2, ensure_ascii=False) + "\n"},
+    )

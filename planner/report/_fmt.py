@@ -1,0 +1,212 @@
+"""Number formatting and plan-derived labels shared by every report, so the terminal and Markdown agree.
+
+Everything here is a pure function of a `Plan` (or a number); nothing prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from planner.check import within as within  # re-exported for the renderers
+from planner.check import worst_latency as worst_latency
+from planner.result import Plan, ReplicaGroup
+
+DASH = "–"
+
+
+def usd(value: float | None, decimals: int = 2) -> str:
+    """A dollar amount, `$4.79`; `–` when unknown."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"${value:,.{decimals}f}"
+
+
+def price(value: float | None) -> str:
+    """A catalog price as published (up to 4 decimals, at least 2): `$0.9776`, `$55.04`."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    text = f"{value:,.4f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds: one decimal below 100 ms, whole numbers above."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def pct(value: float | None, signed: bool = False, decimals: int = 1) -> str:
+    """A percentage given in percent units (12.5 -> `12.5%`)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value:+.{decimals}f}%" if signed else f"{value:.{decimals}f}%"
+
+
+def num(value: float | None) -> str:
+    """A rate or count: up to 3 significant decimals, no trailing zeros."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
+
+
+def length_range(bounds: tuple[int, int]) -> str:
+    lo, hi = bounds
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def _split(offering_id: str) -> tuple[str, str, str]:
+    parts = offering_id.split(":")
+    if len(parts) >= 3:
+        return parts[0], ":".join(parts[1:-1]), parts[-1]
+    return "", "", offering_id
+
+
+def offering_ids(plan: Plan) -> tuple[str, ...]:
+    """Every offering id a plan mentions, sorted."""
+    ids: set[str] = {a.offering for a in plan.allocations}
+    ids.update(b.offering for b in plan.baselines)
+    ids.update(r.offering for s in plan.routing for r in s.routes)
+    return tuple(sorted(ids))
+
+
+def short_offering_labels(ids: Iterable[str]) -> dict[str, str]:
+    """The shortest unambiguous label per offering id: `g6.2xlarge`, else `aws:g6.2xlarge`, else the id."""
+    ids = sorted(set(ids))
+    splits = {i: _split(i) for i in ids}
+    labels: dict[str, str] = {}
+    for with_cloud in (False, True):
+        made = {
+            i: (f"{splits[i][0]}:{splits[i][2]}" if with_cloud and splits[i][0] else splits[i][2])
+            for i in ids
+        }
+        counts: dict[str, int] = {}
+        for label in made.values():
+            counts[label] = counts.get(label, 0) + 1
+        for i in ids:
+            if i not in labels and counts[made[i]] == 1:
+                labels[i] = made[i]
+    for i in ids:
+        labels.setdefault(i, i)
+    return labels
+
+
+def replica_groups(plan: Plan) -> dict[str, ReplicaGroup]:
+    """Candidate id -> its replica group (a candidate sits on exactly one offering)."""
+    return {g.candidate: g for a in plan.allocations for g in a.replicas}
+
+
+def precision(group: ReplicaGroup) -> str:
+    """`bf16` when weights and KV cache agree, else `fp8/bf16` (weights/KV)."""
+    return group.weights if group.weights == group.kv else f"{group.weights}/{group.kv}"
+
+
+def candidate_label(plan: Plan, candidate: str, offering: str, labels: dict[str, str]) -> str:
+    """How a route target reads in a report: `g6.2xlarge tp1 bf16`."""
+    group = replica_groups(plan).get(candidate)
+    where = labels.get(offering, offering)
+    if group is None:
+        return f"{where} {candidate}"
+    return f"{where} tp{group.tp} {precision(group)}"
+
+
+def gpu_names(plan: Plan) -> dict[str, str]:
+    """Offering id -> GPU id, from allocations and baselines."""
+    out = {b.offering: b.gpu for b in plan.baselines}
+    out.update({a.offering: a.gpu for a in plan.allocations})
+    return out
+
+
+def routed_models(plan: Plan) -> list[str]:
+    """Models that have routed buckets, in the plan's model order (then order of first appearance)."""
+    order = [m.model for m in plan.models] + [s.model for s in plan.routing]
+    routed = {s.model for s in plan.routing}
+    return [m for i, m in enumerate(order) if m in routed and m not in order[:i]]
+
+
+def slo_ratio(pred: float | None, slo: float) -> float | None:
+    """Predicted latency as a percentage of its SLO (100% = at the limit)."""
+    if pred is None or slo <= 0:
+        return None
+    return 100.0 * pred / slo
+
+
+def worst_slo_ratios(plan: Plan, model: str | None = None) -> tuple[float | None, float | None]:
+    """The highest TTFT and TPOT percentage of SLO over all (or one model's) buckets."""
+    ttft: list[float] = []
+    tpot: list[float] = []
+    for s in plan.routing:
+        if model is not None and s.model != model:
+            continue
+        t, p = worst_latency(s)
+        rt, rp = slo_ratio(t, s.slo_ttft_ms), slo_ratio(p, s.slo_tpot_ms)
+        if rt is not None:
+            ttft.append(rt)
+        if rp is not None:
+            tpot.append(rp)
+    return (max(ttft) if ttft else None, max(tpot) if tpot else None)
+
+
+def summary(plan: Plan) -> tuple[str, str]:
+    """The plan at a glance: (cost, GPUs and instances; the saving against the best single offering)."""
+    title = plan.name or "plan"
+    if plan.status == "infeasible":
+        n = len(plan.infeasible_reasons)
+        return f"{title}: infeasible ({n} reason{'s' if n != 1 else ''} below)", ""
+    gpus = f"{plan.total_gpus} GPU{'s' if plan.total_gpus != 1 else ''}"
+    inst = f"{plan.total_instances} instance{'s' if plan.total_instances != 1 else ''}"
+    main = f"{title}: {usd(plan.total_cost_usd_per_hour)}/h for {gpus} on {inst}"
+    if plan.status == "gap" and plan.solver.gap is not None:
+        main += f" (solver stopped within a {pct(100 * plan.solver.gap, decimals=2)} gap)"
+    best = plan.baselines[0] if plan.baselines else None
+    saving = ""
+    if best is not None and plan.saving_vs_best_single_pct is not None:
+        label = short_offering_labels(offering_ids(plan))[best.offering]
+        if plan.saving_vs_best_single_pct > 0.05:
+            saving = (
+                f"{pct(plan.saving_vs_best_single_pct)} below the best single offering"
+                f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
+            )
+        else:
+            saving = f"the same as the best single offering ({best.instances}× {label})"
+    return main, saving
+
+
+def headline(plan: Plan) -> str:
+    """The summary as one line."""
+    main, saving = summary(plan)
+    return f"{main}, {saving}" if saving else main
+
+
+def assumption_lines(plan: Plan) -> list[tuple[str, str]]:
+    """(label, value) pairs: catalog version, spec hash, then the plan's assumptions in their order."""
+    rows: list[tuple[str, str]] = [("catalog version", plan.catalog_version)]
+    for key, value in plan.assumptions.items():
+        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        rows.append((key.replace("_", " "), shown))
+    if plan.measured_profiles_used:
+        rows.append(("measured profiles", ", ".join(plan.measured_profiles_used)))
+    rows.append(("spec sha256", plan.spec_sha256[:12]))
+    return rows
+
+
+def solver_line(plan: Plan) -> str:
+    s = plan.solver
+    gap = "" if s.gap is None else f", gap {pct(100 * s.gap, decimals=2)}"
+    return (
+        f"{s.name} {s.status} in {s.seconds:.2f} s{gap}; "
+        f"{s.variables:,} variables, {s.constraints:,} constraints"
+    )
+
+
+def verification_line(plan: Plan) -> str:
+    v = plan.verification
+    if v.passed:
+        return f"passed ({len(v.checks)} checks: {', '.join(v.checks)})" if v.checks else "passed"
+    return f"FAILED: {'; '.join(v.violations)}"

@@ -1,0 +1,197 @@
+"""The Markdown view of a plan, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+
+GitHub-flavoured Markdown only: tables, a `<details>` block for the per-bucket routing, and a mermaid
+pie chart of cost per offering (GitHub renders mermaid code blocks). Same content as the terminal view.
+"""
+
+from __future__ import annotations
+
+from planner.report import _fmt as f
+from planner.result import Plan
+
+
+def cell(text: object) -> str:
+    """Escape what would break a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A GFM table; `align` has one letter per column: l(eft) or r(ight)."""
+    marks = {"l": "---", "r": "--:"}
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace('"', "'")
+
+
+def cost_pie(plan: Plan, labels: dict[str, str]) -> list[str]:
+    """A mermaid pie of $/h per offering (GitHub renders it); empty when there is nothing to chart."""
+    slices = [(a, a.cost_usd_per_hour) for a in plan.allocations if a.cost_usd_per_hour > 0]
+    if not slices:
+        return []
+    out = ["```mermaid", "pie showData", "    title Cost per offering ($/h)"]
+    for a, cost in slices:
+        out.append(f'    "{_mermaid_label(f"{labels[a.offering]} ({a.instances}x {a.gpu})")}" : {cost:.2f}')
+    out.append("```")
+    return out
+
+
+def _mark(pred: float | None, slo: float) -> str:
+    ok = f.within(pred, slo)
+    if ok is None:
+        return f.DASH
+    return f"{f.ms(pred)} {'✅' if ok else '❌'}"
+
+
+def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
+    """The whole plan as Markdown: summary line, allocation, chart, routing, baselines, assumptions."""
+    h = "#" * heading_level
+    hh = "#" * (heading_level + 1)
+    labels = f.short_offering_labels(f.offering_ids(plan))
+    infeasible = plan.status == "infeasible"
+    out: list[str] = []
+    title = plan.name or "plan"
+    if infeasible:
+        out += [f"{h} gpuplan · {title} · ❌ infeasible", ""]
+    else:
+        out += [f"{h} gpuplan · {title} · {f.usd(plan.total_cost_usd_per_hour)}/h", ""]
+    out += [f"**{f.headline(plan)}**", ""]
+
+    if infeasible:
+        out += [f"{hh} Why", ""]
+        out += [f"- {r}" for r in plan.infeasible_reasons] + [""]
+
+    if plan.allocations:
+        rows = []
+        for a in plan.allocations:
+            groups = [
+                f"{g.replicas}× {g.model} tp{g.tp} {f.precision(g)}"
+                f" ({f.pct(100 * g.utilisation, decimals=0)})"
+                + ("" if g.capacity_source == "estimate" else f" {g.capacity_source}")
+                for g in a.replicas
+            ]
+            if a.idle_gpus:
+                groups.append(f"{a.idle_gpus} idle GPU{'s' if a.idle_gpus != 1 else ''}")
+            rows.append(
+                [
+                    f"`{a.offering}`" + (" spot" if a.spot else ""),
+                    f"{a.gpus_per_instance}× {a.gpu}",
+                    str(a.instances),
+                    f.price(a.price_usd_per_hour),
+                    f.usd(a.cost_usd_per_hour),
+                    "<br>".join(groups),
+                ]
+            )
+        rows.append(
+            [
+                "**total**",
+                "",
+                f"**{plan.total_instances}**",
+                "",
+                f"**{f.usd(plan.total_cost_usd_per_hour)}**",
+                f"{plan.total_gpus} GPUs",
+            ]
+        )
+        out += [f"{hh} Allocation", ""]
+        out += table(
+            ["Offering", "GPUs/inst", "Instances", "$/h each", "$/h", "Replicas (utilisation)"],
+            rows,
+            "llrrrl",
+        )
+        out.append("")
+        pie = cost_pie(plan, labels)
+        if len(pie):
+            out += pie + [""]
+
+    if len(plan.models) > 1 or infeasible:
+        out += [f"{hh} Models", ""]
+        out += table(
+            ["Model", "Catalog id", "req/s", "SLO TTFT ms", "SLO TPOT ms", "Replicas", "GPUs", "$/h"],
+            [
+                [
+                    m.model,
+                    m.model_id,
+                    f.num(m.rate_rps),
+                    f.ms(m.slo_ttft_ms),
+                    f.ms(m.slo_tpot_ms),
+                    str(m.replicas),
+                    str(m.gpus),
+                    f.DASH if infeasible else f.usd(m.cost_usd_per_hour),
+                ]
+                for m in plan.models
+            ],
+            "llrrrrrr",
+        )
+        out.append("")
+
+    for model in f.routed_models(plan):
+        slices = [s for s in plan.routing if s.model == model]
+        ttft, tpot = f.worst_slo_ratios(plan, model)
+        ok = all(
+            f.within(r.ttft_ms, s.slo_ttft_ms) is not False
+            and f.within(r.tpot_ms, s.slo_tpot_ms) is not False
+            for s in slices
+            for r in s.routes
+        )
+        verdict = "all within SLO" if ok else "SLO MISSED"
+        summary = (
+            f"Routing · {model}: {len(slices)} buckets, {verdict} "
+            f"(worst TTFT {f.pct(ttft, decimals=0)}, TPOT {f.pct(tpot, decimals=0)} of SLO)"
+        )
+        rows = []
+        for s in slices:
+            for k, r in enumerate(s.routes):
+                first = k == 0
+                rows.append(
+                    [
+                        f.length_range(s.input_len_range) if first else "",
+                        f.length_range(s.output_len_range) if first else "",
+                        f.num(s.rate_rps) if first else "",
+                        f.candidate_label(plan, r.candidate, r.offering, labels),
+                        f.pct(100 * r.share, decimals=0),
+                        f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.ms(s.slo_ttft_ms)}",
+                        f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.ms(s.slo_tpot_ms)}",
+                    ]
+                )
+        out += ["<details>", f"<summary>{summary}</summary>", ""]
+        out += table(
+            [
+                "Input tokens",
+                "Output tokens",
+                "req/s",
+                "Served by",
+                "Share",
+                "TTFT ms / SLO",
+                "TPOT ms / SLO",
+            ],
+            rows,
+            "rrrlrrr",
+        )
+        out += ["", "</details>", ""]
+
+    if plan.baselines:
+        total = plan.total_cost_usd_per_hour
+        rows = []
+        for b in plan.baselines:
+            saving = (
+                None
+                if total is None or b.cost_usd_per_hour <= 0
+                else (100 * (b.cost_usd_per_hour - total) / b.cost_usd_per_hour)
+            )
+            rows.append(
+                [f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving)]
+            )
+        out += [f"{hh} Best single offerings", "", "Same load and SLOs served by one offering only.", ""]
+        out += table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
+        out.append("")
+
+    out += [f"{hh} Assumptions", ""]
+    out += [
+        f"- {k}: `{v}`" if k in ("catalog version", "spec sha256") else f"- {k}: {v}"
+        for k, v in f.assumption_lines(plan)
+    ]
+    out += [f"- solver: {f.solver_line(plan)}", f"- verification: {f.verification_line(plan)}", ""]
+    return "\n".join(out)

@@ -1,0 +1,207 @@
+"""The terminal view of a plan: the same content as the Markdown report, laid out for 100 columns.
+
+`render_plan_table` returns a rich renderable (the CLI prints it); `render_plan_text` renders it to
+plain text at a fixed width, which is what golden tests and `-o FILE` compare and store.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from planner.report import _fmt as f
+from planner.result import Plan, SliceRoute
+
+WIDTH = 100
+
+
+def _mark(pred: float | None, slo: float) -> Text:
+    ok = f.within(pred, slo)
+    if ok is None:
+        return Text(f.DASH, style="dim")
+    return Text(f"{f.ms(pred)} ✓" if ok else f"{f.ms(pred)} ✗", style="green" if ok else "bold red")
+
+
+def bullets(lines: tuple[str, ...] | list[str]) -> Table:
+    """A bulleted list whose wrapped lines hang under their text."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for line in lines:
+        grid.add_row(" •", line)
+    return grid
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style="bold cyan")
+
+
+def _allocation_table(plan: Plan, labels: dict[str, str]) -> Table:
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, show_footer=True, title_justify="left"
+    )
+    table.add_column("Offering", footer="total", no_wrap=True)
+    table.add_column("GPUs/inst", no_wrap=True)
+    table.add_column("Inst", justify="right", footer=str(plan.total_instances))
+    table.add_column("$/h each", justify="right")
+    table.add_column("$/h", justify="right", footer=f.usd(plan.total_cost_usd_per_hour))
+    table.add_column("Replicas (model tp precision, utilisation)", ratio=1)
+    for a in plan.allocations:
+        groups = [
+            f"{g.replicas}× {g.model} tp{g.tp} {f.precision(g)}, {f.pct(100 * g.utilisation, decimals=0)}"
+            + ("" if g.capacity_source == "estimate" else f" ({g.capacity_source})")
+            for g in a.replicas
+        ]
+        if a.idle_gpus:
+            groups.append(f"{a.idle_gpus} idle GPU{'s' if a.idle_gpus != 1 else ''}")
+        spot = " spot" if a.spot else ""
+        table.add_row(
+            labels[a.offering] + spot,
+            f"{a.gpus_per_instance}× {a.gpu}",
+            str(a.instances),
+            f.price(a.price_usd_per_hour),
+            f.usd(a.cost_usd_per_hour),
+            "\n".join(groups),
+        )
+    return table
+
+
+def _models_table(plan: Plan) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (
+        ("Model", "left"),
+        ("Catalog id", "left"),
+        ("req/s", "right"),
+        ("SLO TTFT/TPOT ms", "right"),
+        ("Replicas", "right"),
+        ("GPUs", "right"),
+        ("$/h", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for m in plan.models:
+        table.add_row(
+            m.model,
+            m.model_id,
+            f.num(m.rate_rps),
+            f"{f.ms(m.slo_ttft_ms)} / {f.ms(m.slo_tpot_ms)}",
+            str(m.replicas),
+            str(m.gpus),
+            f.DASH if plan.status == "infeasible" else f.usd(m.cost_usd_per_hour),
+        )
+    return table
+
+
+def _routing_table(plan: Plan, slices: list[SliceRoute], labels: dict[str, str]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Input tok", justify="right", no_wrap=True)
+    table.add_column("Output tok", justify="right", no_wrap=True)
+    table.add_column("req/s", justify="right")
+    table.add_column("Served by")
+    table.add_column("Share", justify="right")
+    table.add_column("TTFT ms", justify="right", no_wrap=True)
+    table.add_column("TPOT ms", justify="right", no_wrap=True)
+    for s in slices:
+        for k, r in enumerate(s.routes):
+            first = k == 0
+            table.add_row(
+                f.length_range(s.input_len_range) if first else "",
+                f.length_range(s.output_len_range) if first else "",
+                f.num(s.rate_rps) if first else "",
+                f.candidate_label(plan, r.candidate, r.offering, labels),
+                f.pct(100 * r.share, decimals=0),
+                _mark(r.ttft_ms, s.slo_ttft_ms),
+                _mark(r.tpot_ms, s.slo_tpot_ms),
+            )
+    return table
+
+
+def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Offering")
+    table.add_column("GPU")
+    table.add_column("Inst", justify="right")
+    table.add_column("$/h", justify="right")
+    table.add_column("Plan saves", justify="right")
+    total = plan.total_cost_usd_per_hour
+    for b in plan.baselines:
+        saving = (
+            None
+            if total is None or b.cost_usd_per_hour <= 0
+            else 100 * (b.cost_usd_per_hour - total) / (b.cost_usd_per_hour)
+        )
+        table.add_row(labels[b.offering], b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving))
+    return table
+
+
+def _model_routing_title(plan: Plan, model: str, slices: list[SliceRoute]) -> str:
+    summary = next((m for m in plan.models if m.model == model), None)
+    rate = sum(s.rate_rps for s in slices)
+    ttft, tpot = f.worst_slo_ratios(plan, model)
+    slo = (
+        f"SLO TTFT {f.ms(summary.slo_ttft_ms)} / TPOT {f.ms(summary.slo_tpot_ms)} ms"
+        if summary is not None
+        else f"SLO TTFT {f.ms(slices[0].slo_ttft_ms)} / TPOT {f.ms(slices[0].slo_tpot_ms)} ms"
+    )
+    return (
+        f"Routing {model}: {f.num(rate)} req/s, {slo}; "
+        f"worst {f.pct(ttft, decimals=0)} / {f.pct(tpot, decimals=0)} of SLO"
+    )
+
+
+def render_plan_table(plan: Plan) -> RenderableType:
+    """The whole plan for a terminal: headline, allocation, routing per model, baselines, assumptions."""
+    labels = f.short_offering_labels(f.offering_ids(plan))
+    parts: list[RenderableType] = []
+    infeasible = plan.status == "infeasible"
+    main, saving = f.summary(plan)
+    parts.append(Text(main, style="bold red" if infeasible else "bold"))
+    if saving:
+        parts.append(Text(saving[0].upper() + saving[1:]))
+    if infeasible:
+        parts += [Text(""), _heading("Why"), bullets(plan.infeasible_reasons)]
+    if plan.allocations:
+        parts += [Text(""), _heading("Allocation"), _allocation_table(plan, labels)]
+    if len(plan.models) > 1 or infeasible:
+        parts += [Text(""), _heading("Models"), _models_table(plan)]
+    for model in f.routed_models(plan):
+        slices = [s for s in plan.routing if s.model == model]
+        parts += [
+            Text(""),
+            _heading(_model_routing_title(plan, model, slices)),
+            _routing_table(plan, slices, labels),
+        ]
+    if plan.baselines:
+        parts += [
+            Text(""),
+            _heading("Best single offerings (same load and SLOs, one offering only)"),
+            _baselines_table(plan, labels),
+        ]
+    parts.append(Text(""))
+    parts.append(_heading("Assumptions"))
+    foot = Table.grid(padding=(0, 2))
+    foot.add_column(style="dim", no_wrap=True)
+    foot.add_column()
+    for key, value in f.assumption_lines(plan):
+        foot.add_row(key, value)
+    foot.add_row("solver", f.solver_line(plan))
+    ver = f.verification_line(plan)
+    foot.add_row("verification", Text(ver, style="green" if plan.verification.passed else "bold red"))
+    parts.append(foot)
+    return Group(*parts)
+
+
+def to_text(renderable: RenderableType, width: int = WIDTH) -> str:
+    """Plain text of a renderable at a fixed width, without colour: stable across terminals."""
+    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO())
+    console.print(renderable)
+    lines = console.export_text(styles=False).splitlines()
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render_plan_text(plan: Plan, width: int = WIDTH) -> str:
+    """The terminal view as plain text (golden files, `-o FILE`)."""
+    return to_text(render_plan_table(plan), width)
