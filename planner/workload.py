@@ -193,10 +193,13 @@ def _histogram_slices(model: str, bins: Sequence[HistogramBin], rate_rps: float)
 # ---------------------------------------------------------------- traces
 
 
-def _trace_cells(
+def slices_from_lengths(
     model: str, ins: npt.NDArray[np.int64], outs: npt.NDArray[np.int64], bpd: int, rate_rps: float
 ) -> tuple[Slice, ...]:
-    """Group requests into (input bucket, output bucket) cells; rep = longest member per axis."""
+    """Group requests (lengths >= 1) into (input bucket, output bucket) cells, in length order;
+    a cell's share is its fraction of the requests and its lengths are its longest member's per axis."""
+    if ins.shape != outs.shape or ins.shape[0] == 0:
+        raise ValueError("need equally long, non-empty input and output length arrays")
     e_in = np.asarray(bucket_edges(int(ins.max()), bpd), dtype=np.int64)
     e_out = np.asarray(bucket_edges(int(outs.max()), bpd), dtype=np.int64)
     b_in = np.searchsorted(e_in, ins, side="left") - 1
@@ -306,12 +309,11 @@ def _discretise(d: LengthDistribution, where: str) -> _Discretised:
         cdf = lambda x: 0.0 if x <= 0 else _STD_NORMAL.cdf((math.log(x) - mu) / sigma)  # noqa: E731
         ppf = lambda q: math.exp(mu + sigma * _STD_NORMAL.inv_cdf(q))  # noqa: E731
     lo = d.min if d.min is not None else max(1, _round_half_up(ppf(TAIL_QUANTILE)))
-    hi = d.max if d.max is not None else max(lo, _round_half_up(ppf(1 - TAIL_QUANTILE)))
-    if hi < lo:
-        raise InputError(
-            f"the distribution puts (almost) nothing in [min, max] = [{lo}, {hi}]; check its parameters",
-            where=where,
-        )
+    if d.max is not None:
+        hi = d.max
+        lo = min(lo, hi)  # a default lower clip never passes a user's max (min <= max is checked)
+    else:
+        hi = max(lo, _round_half_up(ppf(1 - TAIL_QUANTILE)))
     return _Discretised(cdf, ppf, lo, hi)
 
 
@@ -467,7 +469,7 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
         output_len=_array_stats(data.output_lens),
     )
     return WorkloadSlices(
-        model_label, _trace_cells(model_label, data.input_lens, data.output_lens, bpd, rate), summary
+        model_label, slices_from_lengths(model_label, data.input_lens, data.output_lens, bpd, rate), summary
     )
 
 
