@@ -269,7 +269,9 @@ def schema_plan() -> None:
 def main() -> None:
     """Console entry point: run the app, turning every GpuplanError into a clean message and exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns (not raises) an Exit's code in this mode
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except GpuplanError as err:
         if _state["debug"]:
             raise
