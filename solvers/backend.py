@@ -1,0 +1,374 @@
+"""Solver back-ends for the fleet MILP: HiGHS through highspy (default) and CBC through PuLP (fallback).
+
+Both take the same `FleetModel` arrays and answer with a `MipResult` whose status is one of
+`solvers.types.SolveStatus` or "error". The mapping from each solver's own status codes lives here
+and only here:
+
+| HiGHS model status                      | CBC (PuLP) status / solution status | gpuplan status           |
+|-----------------------------------------|-------------------------------------|--------------------------|
+| kOptimal, gap <= requested (and ~0)     | Optimal / optimal solution           | optimal                  |
+| kOptimal with gap > 1e-9 (mip_gap > 0)  | -                                   | gap                      |
+| kTimeLimit etc. with a feasible point   | Optimal / integer-feasible solution | gap                      |
+| kTimeLimit etc. without a point         | Not Solved / no solution            | not_solved               |
+| kInfeasible, kUnboundedOrInfeasible     | Infeasible                          | infeasible (*)           |
+| kUnbounded                              | Unbounded                           | unbounded                |
+| kModelEmpty                             | -                                   | optimal (nothing to do)  |
+| load/model/presolve/solve errors        | Undefined, exceptions               | error                    |
+
+(*) every fleet model is bounded below (costs >= 0), so "unbounded or infeasible" means infeasible.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+
+from solvers.model import FleetModel, FloatArray, IndexArray
+
+if TYPE_CHECKING:
+    import pulp
+
+BackendStatus = Literal["optimal", "gap", "infeasible", "unbounded", "not_solved", "error"]
+OPTIMAL_GAP = 1e-9
+
+
+@dataclass(frozen=True)
+class MipResult:
+    status: BackendStatus
+    values: FloatArray | None  # column values (None when there is no feasible point)
+    objective: float | None
+    gap: float | None  # relative gap between incumbent and dual bound (None: unknown)
+    seconds: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ExtraRow:
+    """A row added for a later lexicographic stage (dense over the columns it names)."""
+
+    index: tuple[int, ...]
+    value: tuple[float, ...]
+    lower: float
+    upper: float
+
+
+class Session(Protocol):
+    """One loaded model solved possibly several times with a changed objective or extra rows."""
+
+    name: str
+
+    def solve(
+        self,
+        *,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        mip_abs_gap: float | None = None,
+        start: FloatArray | None = None,
+    ) -> MipResult: ...
+
+    def set_objective(self, cost: FloatArray) -> None: ...
+
+    def add_row(self, row: ExtraRow) -> None: ...
+
+    def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None: ...
+
+
+def highs_available() -> bool:
+    try:
+        import highspy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def open_session(model: FleetModel, solver: str) -> Session:
+    """`solver` is "highs" or "cbc"; raises ImportError/RuntimeError when that back-end cannot load it."""
+    if solver == "highs":
+        return HighsSession(model)
+    if solver == "cbc":
+        return PulpSession(model)
+    raise ValueError(f"unknown solver {solver!r}")
+
+
+# --------------------------------------------------------------------------------------------- HiGHS
+class HighsSession:
+    """The model passed to highspy in one call (row-wise CSR arrays), kept loaded between stages."""
+
+    name = "highs"
+
+    def __init__(self, model: FleetModel) -> None:
+        import highspy
+
+        self._hs = highspy
+        self.h = highspy.Highs()  # type: ignore[no-untyped-call]
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("random_seed", 0)
+        inf = self.h.getInfinity()
+        status = self.h.passModel(
+            model.num_cols,
+            model.num_rows,
+            int(model.a_value.shape[0]),
+            2,  # MatrixFormat::kRowwise
+            1,  # ObjSense::kMinimize
+            0.0,
+            model.col_cost,
+            _clip_inf(model.col_lower, inf),
+            _clip_inf(model.col_upper, inf),
+            _clip_inf(model.row_lower, inf),
+            _clip_inf(model.row_upper, inf),
+            model.a_start,
+            model.a_index,
+            model.a_value,
+            model.integrality,
+        )
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS rejected the model (passModel returned an error)")
+        self.num_cols = model.num_cols
+
+    def set_objective(self, cost: FloatArray) -> None:
+        idx = np.arange(self.num_cols, dtype=np.int32)
+        self.h.changeColsCost(self.num_cols, idx, np.asarray(cost, dtype=np.float64))
+
+    def add_row(self, row: ExtraRow) -> None:
+        inf = self.h.getInfinity()
+        self.h.addRows(
+            1,
+            np.array([max(row.lower, -inf)]),
+            np.array([min(row.upper, inf)]),
+            len(row.index),
+            np.array([0], dtype=np.int32),
+            np.array(row.index, dtype=np.int32),
+            np.array(row.value, dtype=np.float64),
+        )
+
+    def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None:
+        idx = np.asarray(index, dtype=np.int32)
+        lower = np.zeros(idx.shape[0])
+        inf = self.h.getInfinity()
+        self.h.changeColsBounds(
+            int(idx.shape[0]), idx, lower, _clip_inf(np.asarray(upper, dtype=np.float64), inf)
+        )
+
+    def solve(
+        self,
+        *,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        mip_abs_gap: float | None = None,
+        start: FloatArray | None = None,
+    ) -> MipResult:
+        hs = self._hs
+        h = self.h
+        h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+        h.setOptionValue("mip_abs_gap", float(1e-6 if mip_abs_gap is None else mip_abs_gap))
+        if start is not None:
+            idx = np.arange(self.num_cols, dtype=np.int32)
+            h.setSolution(self.num_cols, idx, np.asarray(start, dtype=np.float64))
+        t0 = time.perf_counter()
+        try:
+            run_status = h.run()
+        except Exception as exc:  # highspy raises on internal failures; report them as errors
+            return MipResult("error", None, None, None, time.perf_counter() - t0, f"HiGHS raised: {exc}")
+        seconds = time.perf_counter() - t0
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        has_point = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
+        values = np.array(h.getSolution().col_value, dtype=np.float64) if has_point else None
+        objective = float(info.objective_function_value) if has_point else None
+        gap = _highs_gap(info.mip_gap, objective, info.mip_dual_bound) if has_point else None
+        label = h.modelStatusToString(ms)
+        S = hs.HighsModelStatus
+        if ms == S.kOptimal:
+            status: BackendStatus = "optimal" if (gap is None or gap <= OPTIMAL_GAP) else "gap"
+            if values is None:
+                return MipResult(
+                    "error", None, None, None, seconds, "HiGHS reported optimal without a solution"
+                )
+            return MipResult(status, values, objective, gap if gap is not None else 0.0, seconds, label)
+        if ms in (S.kInfeasible, S.kUnboundedOrInfeasible):
+            return MipResult("infeasible", None, None, None, seconds, label)
+        if ms == S.kUnbounded:
+            return MipResult("unbounded", None, None, None, seconds, label)
+        if ms == S.kModelEmpty:
+            return MipResult("optimal", np.zeros(self.num_cols), 0.0, 0.0, seconds, label)
+        if ms in (
+            S.kTimeLimit,
+            S.kIterationLimit,
+            S.kSolutionLimit,
+            S.kInterrupt,
+            S.kObjectiveBound,
+            S.kObjectiveTarget,
+            S.kHighsInterrupt,
+        ):
+            if values is not None:
+                return MipResult("gap", values, objective, gap, seconds, label)
+            return MipResult("not_solved", None, None, None, seconds, label)
+        detail = f"HiGHS status {label!r} (run returned {run_status})"
+        return MipResult("error", values, objective, gap, seconds, detail)
+
+
+def _clip_inf(a: FloatArray, inf: float) -> FloatArray:
+    return np.clip(np.asarray(a, dtype=np.float64), -inf, inf)
+
+
+def _highs_gap(reported: float, objective: float | None, bound: float) -> float | None:
+    """HiGHS's relative gap, made well-defined at objective 0 and when the bound is unknown."""
+    if objective is None:
+        return None
+    if math.isfinite(bound):
+        diff = max(objective - bound, 0.0)
+        if diff <= 1e-9 * max(1.0, abs(objective)):
+            return 0.0
+        return diff / max(abs(objective), 1e-12)
+    return reported if math.isfinite(reported) and reported < 1e300 else None
+
+
+# --------------------------------------------------------------------------------------- PuLP / CBC
+def to_pulp(model: FleetModel, name: str = "fleet", cost: FloatArray | None = None) -> pulp.LpProblem:
+    """The same arrays as a named PuLP problem (variables and constraints `<family>_<index>`)."""
+    import pulp
+
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    names = model.column_names()
+    var = []
+    for j, nm in enumerate(names):
+        lo = float(model.col_lower[j])
+        hi = float(model.col_upper[j])
+        var.append(
+            pulp.LpVariable(
+                nm,
+                lowBound=lo if math.isfinite(lo) else None,
+                upBound=hi if math.isfinite(hi) else None,
+                cat=pulp.LpInteger if model.integrality[j] else pulp.LpContinuous,
+            )
+        )
+    c = model.col_cost if cost is None else cost
+    prob += pulp.lpSum(float(c[j]) * var[j] for j in range(len(var)) if c[j] != 0), "cost"
+    starts = model.a_start.tolist()
+    idx = model.a_index.tolist()
+    val = model.a_value.tolist()
+    for i, rname in enumerate(model.row_names()):
+        expr = pulp.lpSum(val[k] * var[idx[k]] for k in range(starts[i], starts[i + 1]))
+        lo = float(model.row_lower[i])
+        hi = float(model.row_upper[i])
+        if lo == hi:
+            prob += expr == lo, rname
+        elif math.isfinite(lo) and math.isfinite(hi):
+            prob += expr >= lo, rname + "_lo"
+            prob += expr <= hi, rname + "_hi"
+        elif math.isfinite(lo):
+            prob += expr >= lo, rname
+        else:
+            prob += expr <= hi, rname
+    return prob
+
+
+def lp_text(model: FleetModel) -> str:
+    """The model in CPLEX LP format as PuLP writes it (golden tests, debugging)."""
+    prob = to_pulp(model)
+    fd, path = tempfile.mkstemp(suffix=".lp")
+    os.close(fd)
+    try:
+        prob.writeLP(path)
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
+
+
+class PulpSession:
+    """CBC through PuLP: rebuilds the PuLP problem for each stage (the fallback path, not the fast one)."""
+
+    name = "cbc"
+
+    def __init__(self, model: FleetModel) -> None:
+        import pulp
+
+        if not pulp.PULP_CBC_CMD(msg=False).available():
+            raise RuntimeError("CBC (PuLP's bundled PULP_CBC_CMD) is not available")
+        self.model = model
+        self.cost = model.col_cost.copy()
+        self.extra: list[ExtraRow] = []
+        self.upper = model.col_upper.copy()
+
+    def set_objective(self, cost: FloatArray) -> None:
+        self.cost = np.asarray(cost, dtype=np.float64).copy()
+
+    def add_row(self, row: ExtraRow) -> None:
+        self.extra.append(row)
+
+    def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None:
+        self.upper[np.asarray(index, dtype=np.int64)] = np.asarray(upper, dtype=np.float64)
+
+    def solve(
+        self,
+        *,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        mip_abs_gap: float | None = None,
+        start: FloatArray | None = None,
+    ) -> MipResult:
+        import pulp
+
+        model = self.model
+        prob = to_pulp(model, cost=self.cost)
+        variables = prob.variables()
+        by_name = {v.name: v for v in variables}
+        names = model.column_names()
+        cols = [by_name.get(n) for n in names]
+        for j, v in enumerate(cols):
+            if v is not None and math.isfinite(self.upper[j]):
+                v.upBound = float(self.upper[j])
+        for k, row in enumerate(self.extra):
+            terms = [(val, cols[j]) for j, val in zip(row.index, row.value, strict=True)]
+            expr = pulp.lpSum(val * v for val, v in terms if v is not None)
+            if math.isfinite(row.lower):
+                prob += expr >= row.lower, f"stage_{k}_lo"
+            if math.isfinite(row.upper):
+                prob += expr <= row.upper, f"stage_{k}_hi"
+        warm = False
+        if start is not None:
+            for j, v in enumerate(cols):
+                if v is not None:
+                    v.setInitialValue(float(round(start[j])) if model.integrality[j] else float(start[j]))
+            warm = True
+        options: dict[str, object] = {
+            "msg": False,
+            "timeLimit": max(1, math.ceil(time_limit_s)),
+            "warmStart": warm,
+        }
+        options["gapRel"] = float(mip_rel_gap)
+        if mip_abs_gap is not None:
+            options["gapAbs"] = float(mip_abs_gap)
+        t0 = time.perf_counter()
+        try:
+            prob.solve(pulp.PULP_CBC_CMD(**options))
+        except Exception as exc:  # PuLP raises PulpSolverError on CBC crashes
+            return MipResult("error", None, None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
+        seconds = time.perf_counter() - t0
+        st = prob.status
+        sol = prob.sol_status
+        if st == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:
+            return MipResult("infeasible", None, None, None, seconds, "CBC: infeasible")
+        if st == pulp.LpStatusUnbounded or sol == pulp.LpSolutionUnbounded:
+            return MipResult("unbounded", None, None, None, seconds, "CBC: unbounded")
+        if sol in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+            values = np.array([0.0 if v is None or v.varValue is None else float(v.varValue) for v in cols])
+            objective = float(np.dot(self.cost, values))
+            if sol == pulp.LpSolutionOptimal and mip_rel_gap <= 0:
+                return MipResult("optimal", values, objective, 0.0, seconds, "CBC: optimal")
+            if sol == pulp.LpSolutionOptimal:  # within the requested gap; CBC does not report the bound
+                return MipResult("gap", values, objective, None, seconds, "CBC: within the requested gap")
+            return MipResult("gap", values, objective, None, seconds, "CBC: stopped with a feasible solution")
+        if st == pulp.LpStatusNotSolved or sol == pulp.LpSolutionNoSolutionFound:
+            return MipResult(
+                "not_solved", None, None, None, seconds, "CBC: no solution within the time limit"
+            )
+        return MipResult("error", None, None, None, seconds, f"CBC status {pulp.LpStatus.get(st, st)}")
