@@ -3,7 +3,8 @@
 What fails a check (a *regression*):
 - the plan is infeasible while the baseline was feasible;
 - total cost grew by more than `cost_tolerance` (relative, 0.02 = 2 %) over the baseline's;
-- a bucket's worst predicted TTFT or TPOT (over the routes that carry its traffic) exceeds its SLO.
+- a bucket's worst predicted TTFT or TPOT (over the routes that carry its traffic) exceeds its SLO;
+- the plan failed its independent verification (planner.verify).
 
 GPU and instance counts are compared and shown but do not fail a check on their own: a plan that
 uses more, cheaper GPUs is cheaper, and cost is what the tolerance guards. Buckets are matched by
@@ -92,6 +93,9 @@ class CheckResult(_Frozen):
     offerings: tuple[OfferingDiff, ...]
     models: tuple[ModelSloDiff, ...]
     slices: tuple[SliceDiff, ...]
+    current_verified: bool = Field(
+        description="the plan passed planner.verify (infeasible plans count as passed)"
+    )
     catalog_version_changed: bool
     spec_changed: bool
 
@@ -125,7 +129,7 @@ def parse_plan_envelope(obj: Any, source: str) -> Plan:
         )
     if obj.get("command") != "plan":
         raise InputError(f"not a plan: the envelope is from `gpuplan {obj.get('command')}`", where=source)
-    if obj.get("status") == "error":
+    if obj.get("status") == "error" and not obj.get("data"):
         errors = obj.get("errors") or []
         first = f": {errors[0]}" if errors and isinstance(errors[0], str) else ""
         raise InputError(f"the plan run failed, there is no plan to compare{first}", where=source)
@@ -198,6 +202,8 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
     base_ok, cur_ok = baseline.status != "infeasible", current.status != "infeasible"
     if base_ok and not cur_ok:
         regressions.append("the plan is infeasible; the baseline was feasible")
+    if cur_ok and not current.verification.passed:
+        regressions.append("the plan failed verification: " + "; ".join(current.verification.violations))
 
     base_cost, cur_cost = baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour
     cost_reg = base_ok and cur_ok and _cost_regression(base_cost, cur_cost, cost_tolerance)
@@ -294,6 +300,7 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
         offerings=tuple(sorted(offerings.values(), key=lambda o: o.offering)),
         models=tuple(models),
         slices=tuple(slices),
+        current_verified=current.verification.passed or not cur_ok,
         catalog_version_changed=current.catalog_version != baseline.catalog_version,
         spec_changed=current.spec_sha256 != baseline.spec_sha256,
     )

@@ -207,6 +207,8 @@ def solver_line(plan: Plan) -> str:
 
 def verification_line(plan: Plan) -> str:
     v = plan.verification
+    if plan.status == "infeasible":
+        return "not run (no plan)"
     if v.passed:
-        return f"passed ({len(v.checks)} checks: {', '.join(v.checks)})" if v.checks else "passed"
+        return f"passed ({', '.join(v.checks)})" if v.checks else "passed"
     return f"FAILED: {'; '.join(v.violations)}"

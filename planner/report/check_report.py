@@ -33,12 +33,18 @@ def _verdict(result: CheckResult) -> str:
 def rows(result: CheckResult) -> list[Row]:
     """The diff table's rows, shared by both renderers."""
     out: list[Row] = []
-    st = (
-        "regression"
-        if result.baseline_status != "infeasible" and result.current_status == "infeasible"
-        else ""
+    became_infeasible = result.baseline_status != "infeasible" and result.current_status == "infeasible"
+    out.append(
+        (
+            "status",
+            result.baseline_status,
+            result.current_status,
+            "",
+            "regression" if became_infeasible else "",
+        )
     )
-    out.append(("status", result.baseline_status, result.current_status, "", st))
+    if not result.current_verified:
+        out.append(("verification", "", "failed", "", "regression"))
     c = result.cost
     cost_status = (
         f"regression (> {f.pct(c.tolerance_pct)} tolerance)"
@@ -94,6 +100,8 @@ def rows(result: CheckResult) -> list[Row]:
             ("TTFT", m.baseline_worst_ttft_pct, m.current_worst_ttft_pct),
             ("TPOT", m.baseline_worst_tpot_pct, m.current_worst_tpot_pct),
         ):
+            if b is None and cur is None:
+                continue
             over = cur is not None and cur > 100 * (1 + 1e-9)
             out.append(
                 (
@@ -122,8 +130,22 @@ def _notes(result: CheckResult) -> list[str]:
     return notes
 
 
-def _flagged(result: CheckResult) -> list[SliceDiff]:
-    return [s for s in result.slices if s.status != "ok"]
+MAX_CHANGED_ROWS = 10
+
+
+def _flagged(result: CheckResult) -> tuple[list[SliceDiff], str]:
+    """Buckets worth a row (every SLO miss; added/removed ones while few) and a line about the rest."""
+    missed = [s for s in result.slices if s.status == "slo-missed"]
+    changed = [s for s in result.slices if s.status in ("added", "removed")]
+    if result.current_status == "infeasible":
+        return missed, ""
+    if len(changed) <= MAX_CHANGED_ROWS:
+        return missed + changed, ""
+    added = sum(s.status == "added" for s in changed)
+    return (
+        missed,
+        f"{added} buckets added, {len(changed) - added} removed (the workload or its buckets changed)",
+    )
 
 
 def _slice_cells(s: SliceDiff) -> list[str]:
@@ -162,16 +184,18 @@ def render_check_table(result: CheckResult) -> RenderableType:
             *row[:4], Text(row[4], style="bold red" if row[4].startswith("regression") else "green")
         )
     parts += [Text(""), table]
-    flagged = _flagged(result)
+    flagged, more = _flagged(result)
     if flagged:
         st = Table(
             box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=SLICE_TITLE, title_justify="left"
         )
         for i, name in enumerate(SLICE_HEADER):
-            st.add_column(name, justify="right" if i in (1, 2, 3, 4) else "left")
+            st.add_column(name, justify="right" if i in (1, 2, 3, 4) else "left", no_wrap=i > 0)
         for s in flagged:
             st.add_row(*_slice_cells(s))
         parts += [Text(""), st]
+    if more:
+        parts.append(Text(more))
     parts += [Text(f"note: {n}", style="yellow") for n in _notes(result)]
     return Group(*parts)
 
@@ -193,11 +217,13 @@ def render_check_markdown(result: CheckResult) -> str:
         "lrrrl",
     )
     out.append("")
-    flagged = _flagged(result)
+    flagged, more = _flagged(result)
     if flagged:
         out += [SLICE_TITLE + ":", ""]
         out += md_table(SLICE_HEADER, [_slice_cells(s) for s in flagged], "lrrrrl")
         out.append("")
+    if more:
+        out += [more, ""]
     out += [f"> note: {n}" for n in _notes(result)]
     if _notes(result):
         out.append("")
