@@ -284,12 +284,15 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unforeseen
-        import click
+        try:
+            from click import exceptions as click_exc
+        except ModuleNotFoundError:  # newer typer vendors click as typer._click
+            from typer._click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
 
-        if isinstance(exc, click.exceptions.UsageError):
+        if isinstance(exc, click_exc.UsageError):
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, click_exc.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
         if _state["debug"]:
