@@ -1,0 +1,144 @@
+"""Which offerings a spec may rent, and which replica configurations fit on them.
+
+A candidate is (model, offering, tp, weights dtype, kv dtype, engine): one replica uses `tp` GPUs
+of one instance. Only memory-feasible candidates are produced; for models with none, `explain_no_fit`
+says what binds and what would make it fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.types import DTYPE_BYTES, Catalog, Gpu, ModelArch, Offering
+from planner.errors import CatalogError, InputError, did_you_mean
+from planner.perf import Deployment, engine_profile, memory_breakdown
+from planner.spec import OfferingFilter, Search
+
+SPOT_SUFFIX = "#spot"
+
+
+@dataclass(frozen=True)
+class PricedOffering:
+    """An offering at the price the plan pays: on-demand, or spot (a distinct choice with its own id)."""
+
+    id: str
+    offering: Offering
+    gpu: Gpu
+    price_usd_per_hour: float
+    spot: bool
+    available: int | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    model_label: str
+    priced: PricedOffering
+    deployment: Deployment
+
+    @property
+    def tp(self) -> int:
+        return self.deployment.tp
+
+
+def _check_ids(kind: str, given: tuple[str, ...] | None, valid: set[str], where: str) -> None:
+    for i, value in enumerate(given or ()):
+        if value not in valid:
+            raise InputError(f"unknown {kind} {value!r}; {did_you_mean(value, valid)}", where=f"{where}[{i}]")
+
+
+def select_offerings(catalog: Catalog, flt: OfferingFilter, where: str = "offerings") -> tuple[PricedOffering, ...]:
+    """Apply the spec's filters, price overrides and availability caps; add spot variants if allowed."""
+    offerings = catalog.offerings
+    _check_ids("cloud", flt.clouds, {o.cloud for o in offerings.values()}, f"{where}.clouds")
+    _check_ids("gpu", flt.gpus, set(catalog.gpus), f"{where}.gpus")
+    _check_ids("region", flt.regions, {o.region for o in offerings.values()}, f"{where}.regions")
+    _check_ids("offering", flt.include, set(offerings), f"{where}.include")
+    _check_ids("offering", flt.exclude, set(offerings), f"{where}.exclude")
+    for key in flt.price_overrides:
+        if key.removesuffix(SPOT_SUFFIX) not in offerings:
+            raise InputError(f"unknown offering {key!r}; {did_you_mean(key, offerings)}", where=f"{where}.price_overrides")
+    for key in flt.available:
+        if key not in offerings:
+            raise InputError(f"unknown offering {key!r}; {did_you_mean(key, offerings)}", where=f"{where}.available")
+    out: list[PricedOffering] = []
+    for oid in sorted(offerings):
+        o = offerings[oid]
+        if flt.include is not None and oid not in flt.include:
+            continue
+        if oid in flt.exclude or (flt.clouds is not None and o.cloud not in flt.clouds):
+            continue
+        if (flt.gpus is not None and o.gpu not in flt.gpus) or (flt.regions is not None and o.region not in flt.regions):
+            continue
+        if o.uncertain and not flt.include_uncertain and not (flt.include and oid in flt.include):
+            continue
+        gpu = catalog.gpus.get(o.gpu)
+        if gpu is None:
+            raise CatalogError(f"offering {oid} names unknown gpu {o.gpu!r}")
+        available = flt.available.get(oid, o.available_instances)
+        price = flt.price_overrides.get(oid, o.price_usd_per_hour)
+        out.append(PricedOffering(oid, o, gpu, price, False, available))
+        spot_price = flt.price_overrides.get(oid + SPOT_SUFFIX, o.spot_price_usd_per_hour)
+        if flt.spot and spot_price is not None:
+            out.append(PricedOffering(oid + SPOT_SUFFIX, o, gpu, spot_price, True, available))
+    return tuple(out)
+
+
+def make_candidates(
+    catalog: Catalog,
+    model_label: str,
+    model: ModelArch,
+    offerings: tuple[PricedOffering, ...],
+    search: Search,
+) -> tuple[Candidate, ...]:
+    """Every memory-feasible replica configuration of `model` on `offerings`."""
+    out: list[Candidate] = []
+    for po in offerings:
+        engine = engine_profile(catalog, search.engine, po.gpu)
+        for tp in search.tp:
+            if tp > po.offering.gpus_per_instance:
+                continue
+            for weights in search.weights:
+                for kv in search.kv:
+                    dep = Deployment(model, po.gpu, tp, weights, kv, engine, search.gpu_memory_utilization)
+                    if not memory_breakdown(dep).fits:
+                        continue
+                    cid = f"{model_label}@{po.id}/tp{tp}/{weights}-{kv}"
+                    out.append(Candidate(cid, model_label, po, dep))
+    return tuple(out)
+
+
+def explain_no_fit(
+    catalog: Catalog, model_label: str, model: ModelArch, offerings: tuple[PricedOffering, ...], search: Search
+) -> str:
+    """Why no candidate holds the model, and the nearest change that would help."""
+    if not offerings:
+        return f"{model_label}: no offering passes the `offerings` filters"
+    best: tuple[float, str] | None = None
+    for po in offerings:
+        engine = engine_profile(catalog, search.engine, po.gpu)
+        tp = max((t for t in search.tp if t <= po.offering.gpus_per_instance), default=None)
+        if tp is None:
+            continue
+        dep = Deployment(model, po.gpu, tp, search.weights[-1], search.kv[-1], engine, search.gpu_memory_utilization)
+        mem = memory_breakdown(dep)
+        usable = po.gpu.memory_gb * tp * search.gpu_memory_utilization
+        if best is None or usable > best[0]:
+            best = (usable, f"{po.gpu.id} x{tp} ({po.id}): {mem.reason}")
+    if best is None:
+        return (
+            f"{model_label}: no offering has as many GPUs per instance as the smallest allowed tp "
+            f"({min(search.tp)}); allow a smaller tp"
+        )
+    needed_gb = model.total_params * min(DTYPE_BYTES[w] for w in search.weights) / 1e9
+    hints = []
+    if "fp8" not in search.weights:
+        hints.append("allow weights fp8")
+    if max(search.tp) < 8:
+        hints.append("allow tp 8")
+    hint = ("; " + " or ".join(hints)) if hints else ""
+    return (
+        f"{model_label} needs {needed_gb:.0f} GB of weights in {'/'.join(search.weights)}; the largest candidate "
+        f"holds {best[0]:.0f} GB — {best[1]}{hint}"
+    )
+

@@ -1,0 +1,447 @@
+"""The planner: spec + catalog -> slices, candidates, capacities -> fleet MILP -> verified Plan.
+
+Every step is a pure function of its inputs; only `load_inputs` reads files. The plan is verified by
+`planner.verify` (independent of the solver) before it is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.loader import load_catalog, resolve_model
+from catalog.types import Catalog, ModelArch
+from planner.candidates import Candidate, PricedOffering, explain_no_fit, make_candidates, select_offerings
+from planner.errors import InputError, did_you_mean
+from planner.perf import capacity_rps_many, predict
+from planner.profiles import MeasuredPoint, load_profile_points, match_points_to_slices
+from planner.result import (
+    Allocation,
+    Baseline,
+    ModelSummary,
+    Plan,
+    ReplicaGroup,
+    RouteShare,
+    SliceRoute,
+    SolverStats,
+    Verification,
+)
+from planner.spec import ModelSpec, Spec, load_spec
+from planner.verify import verify_solution
+from planner.workload import Slice, WorkloadSlices, build_slices
+from solvers.fleet import best_single_offering, solve_fleet
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
+
+SHARE_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    spec: Spec
+    catalog: Catalog
+    base_dir: Path
+    spec_sha256: str
+
+
+def load_inputs(spec_path: Path, overlays: tuple[Path, ...] = ()) -> PlanInputs:
+    """Read the spec and the catalog (with the spec's and the command line's overlays)."""
+    spec = load_spec(spec_path)
+    base_dir = spec_path.resolve().parent
+    digest = hashlib.sha256(spec_path.read_bytes()).hexdigest()
+    catalog = load_catalog(overlays, inline=spec.catalog, base_dir=base_dir)
+    return PlanInputs(spec, catalog, base_dir, digest)
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """Everything about one model of the spec that the optimiser needs."""
+
+    index: int
+    spec: ModelSpec
+    arch: ModelArch | None
+    workload: WorkloadSlices
+    candidates: tuple[Candidate, ...]
+    capacity: dict[str, tuple[float, ...]]  # candidate id -> capacity per slice of this model
+    measured: frozenset[str] = field(default_factory=frozenset)  # candidate ids with measured capacities
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def slices(self) -> tuple[Slice, ...]:
+        return self.workload.slices
+
+
+def _target_matches(target: tuple[str, str, int], cand_offering: PricedOffering, tp: int) -> bool:
+    kind, ident, target_tp = target
+    if target_tp != tp:
+        return False
+    if kind == "offering":
+        return cand_offering.offering.id == ident
+    return cand_offering.gpu.id == ident
+
+
+def _measured_candidates(
+    label: str, arch: ModelArch | None, targets: Sequence[tuple[str, str, int]], offerings: Sequence[PricedOffering],
+    inputs: PlanInputs,
+) -> list[Candidate]:
+    """Candidates for measured targets in exclusive mode (no estimate needed, the model may be unknown)."""
+    from planner.perf import Deployment, engine_profile
+
+    search = inputs.spec.search
+    out = []
+    for po in offerings:
+        for target in sorted(set(targets)):
+            tp = target[2]
+            if tp > po.offering.gpus_per_instance or not _target_matches(target, po, tp):
+                continue
+            dep = (
+                Deployment(arch, po.gpu, tp, search.weights[0], search.kv[0],
+                           engine_profile(inputs.catalog, search.engine, po.gpu), search.gpu_memory_utilization)
+                if arch is not None else None
+            )
+            out.append(Candidate(f"{label}@{po.id}/tp{tp}/measured", label, po, dep))
+    return out
+
+
+def _model_context(
+    inputs: PlanInputs, index: int, ms: ModelSpec, offerings: tuple[PricedOffering, ...]
+) -> ModelContext:
+    spec, catalog = inputs.spec, inputs.catalog
+    where = f"models[{index}]"
+    profiles = [(j, p) for j, p in enumerate(spec.profiles) if p.model == ms.label]
+    exclusive = any(p.exclusive for _, p in profiles)
+    arch: ModelArch | None
+    try:
+        arch = resolve_model(catalog, ms.model, where=f"{where}.model", base_dir=inputs.base_dir)
+    except InputError:
+        if not exclusive:
+            raise
+        arch = None
+    workload = build_slices(ms.label, ms.workload, inputs.base_dir, where=f"{where}.workload")
+    slices = workload.slices
+    points: list[MeasuredPoint] = []
+    for j, p in profiles:
+        points.extend(load_profile_points(p, inputs.base_dir, f"profiles[{j}]", ms.slo))
+    measured = match_points_to_slices(points, slices)  # (slice id, target) -> req/s
+    targets = sorted({t for _, t in measured})
+
+    if exclusive:
+        candidates = _measured_candidates(ms.label, arch, targets, offerings, inputs)
+    else:
+        assert arch is not None
+        candidates = list(make_candidates(catalog, ms.label, arch, offerings, spec.search))
+    if not candidates:
+        reason = (
+            f"{ms.label}: no offering matches its measured profiles"
+            if exclusive or arch is None
+            else explain_no_fit(catalog, ms.label, arch, offerings, spec.search)
+        )
+        return ModelContext(index, ms, arch, workload, (), {}, reasons=(reason,))
+
+    lengths = [(s.input_len, s.output_len) for s in slices]
+    capacity: dict[str, tuple[float, ...]] = {}
+    measured_ids: set[str] = set()
+    for cand in candidates:
+        est = (
+            [0.0] * len(slices)
+            if exclusive or cand.deployment is None
+            else capacity_rps_many(cand.deployment, lengths, ms.slo.ttft_ms, ms.slo.tpot_ms)
+        )
+        row = list(est)
+        for t in targets:
+            if _target_matches(t, cand.priced, cand.tp):
+                for k, s in enumerate(slices):
+                    value = measured.get((s.id, t))
+                    if value is not None:
+                        row[k] = value
+                        measured_ids.add(cand.id)
+        capacity[cand.id] = tuple(row)
+    kept = _prune(candidates, capacity)
+    reasons = _uncovered_slices(ms, slices, kept, capacity)
+    return ModelContext(
+        index, ms, arch, workload, kept, {c.id: capacity[c.id] for c in kept},
+        frozenset(measured_ids & {c.id for c in kept}), reasons,
+    )
+
+
+def _prune(candidates: Sequence[Candidate], capacity: dict[str, tuple[float, ...]]) -> tuple[Candidate, ...]:
+    """Drop candidates that serve nothing, or that another candidate on the same offering with the same
+    tp dominates (capacity >= on every slice): same GPUs, same price, never a worse choice."""
+    alive = [c for c in candidates if any(v > 0 for v in capacity[c.id])]
+    kept: list[Candidate] = []
+    for c in alive:
+        row = capacity[c.id]
+        dominated = False
+        for d in alive:
+            if d is c or d.priced.id != c.priced.id or d.tp != c.tp:
+                continue
+            other = capacity[d.id]
+            if all(o >= r for o, r in zip(other, row, strict=True)) and (
+                other != row or candidates.index(d) < candidates.index(c)
+            ):
+                dominated = True
+                break
+        if not dominated:
+            kept.append(c)
+    return tuple(kept)
+
+
+def _uncovered_slices(
+    ms: ModelSpec, slices: Sequence[Slice], candidates: Sequence[Candidate], capacity: dict[str, tuple[float, ...]]
+) -> tuple[str, ...]:
+    reasons = []
+    for k, s in enumerate(slices):
+        if any(capacity[c.id][k] > 0 for c in candidates):
+            continue
+        best = ""
+        fastest = None
+        for c in candidates:
+            if c.deployment is None:
+                continue
+            pt = predict(c.deployment, s.input_len, s.output_len, concurrency=1)
+            if fastest is None or (pt.ttft_ms, pt.tpot_ms) < fastest[:2]:
+                fastest = (pt.ttft_ms, pt.tpot_ms, c.id)
+        if fastest is not None:
+            best = f"; the fastest candidate ({fastest[2]}) predicts TTFT {fastest[0]:.0f} ms, TPOT {fastest[1]:.1f} ms"
+        reasons.append(
+            f"{ms.label}: requests of input <= {s.input_len} and output <= {s.output_len} tokens "
+            f"({s.share:.1%} of traffic) cannot meet TTFT {ms.slo.ttft_ms:g} ms / TPOT {ms.slo.tpot_ms:g} ms "
+            f"on any candidate{best}; relax the SLO or allow faster GPUs"
+        )
+    return tuple(reasons)
+
+
+def build_problem(inputs: PlanInputs, contexts: Sequence[ModelContext]) -> tuple[FleetProblem, dict[str, Candidate]]:
+    spec = inputs.spec
+    cands = [c for ctx in contexts for c in ctx.candidates]
+    by_id = {c.id: c for c in cands}
+    offerings: dict[str, PricedOffering] = {}
+    for c in cands:
+        offerings.setdefault(c.priced.id, c.priced)
+    slices = [s for ctx in contexts for s in ctx.slices]
+    col = {c.id: j for j, c in enumerate(cands)}
+    matrix = [[0.0] * len(cands) for _ in slices]
+    row0 = 0
+    for ctx in contexts:
+        for c in ctx.candidates:
+            for k, v in enumerate(ctx.capacity[c.id]):
+                matrix[row0 + k][col[c.id]] = v
+        row0 += len(ctx.slices)
+    problem = FleetProblem(
+        offerings=tuple(
+            FleetOffering(po.id, po.price_usd_per_hour, po.offering.gpus_per_instance, po.available, po.spot)
+            for po in sorted(offerings.values(), key=lambda p: p.id)
+        ),
+        candidates=tuple(FleetCandidate(c.id, c.priced.id, c.model_label, c.tp) for c in cands),
+        slices=tuple(FleetSlice(s.id, s.model, s.rate_rps) for s in slices),
+        capacity_rps=tuple(tuple(r) for r in matrix),
+        target_utilisation=spec.search.target_utilisation,
+        min_replicas={m.label: m.min_replicas for m in spec.models},
+        max_spot_share=spec.offerings.max_spot_share,
+        budget_usd_per_hour=spec.constraints.budget_usd_per_hour,
+        mode=spec.solver.mode,
+        slice_factor=spec.solver.slice_factor,
+    )
+    return problem, by_id
+
+
+def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
+    """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception."""
+    spec = inputs.spec
+    labels = {m.label for m in spec.models}
+    for j, p in enumerate(spec.profiles):
+        if p.model not in labels:
+            raise InputError(f"unknown model label {p.model!r}; {did_you_mean(p.model, labels)}",
+                             where=f"profiles[{j}].model")
+    offerings = select_offerings(inputs.catalog, spec.offerings)
+    if not offerings:
+        raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
+    contexts = [_model_context(inputs, i, m, offerings) for i, m in enumerate(spec.models)]
+    solver_name = solver or spec.solver.name
+    limit = time_limit_s if time_limit_s is not None else spec.solver.time_limit_s
+    if solver_name not in ("highs", "cbc"):
+        raise InputError(f"unknown solver {solver_name!r}; valid: highs, cbc", where="--solver")
+    if limit <= 0:
+        raise InputError(f"time limit must be positive, got {limit}", where="--time-limit")
+    reasons = tuple(r for ctx in contexts for r in ctx.reasons)
+    problem, by_id = build_problem(inputs, contexts)
+    if reasons:
+        return _infeasible_plan(inputs, contexts, reasons, SolverStats(
+            name=solver_name, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0))
+    solution = solve_fleet(problem, solver=solver_name, time_limit_s=limit, mip_gap=spec.solver.mip_gap)
+    stats = SolverStats(
+        name=solution.solver, status=solution.status, seconds=round(solution.seconds, 4), gap=solution.gap,
+        variables=solution.variables, constraints=solution.constraints,
+    )
+    if solution.status not in ("optimal", "gap"):
+        why = solution.message or f"the solver returned {solution.status}"
+        return _infeasible_plan(inputs, contexts, (why,), stats)
+    violations = verify_solution(problem, solution)
+    baselines = _baselines(problem, by_id, solver_name, limit)
+    return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines)
+
+
+def _baselines(
+    problem: FleetProblem, by_id: dict[str, Candidate], solver: str, limit: float
+) -> tuple[Baseline, ...]:
+    out = []
+    gpu_of = {c.priced.id: c.priced.gpu.id for c in by_id.values()}
+    for oid, sol in best_single_offering(problem, solver=solver, time_limit_s=limit):
+        out.append(Baseline(offering=oid, gpu=gpu_of[oid], instances=sol.instances.get(oid, 0),
+                            cost_usd_per_hour=round(sol.cost_usd_per_hour, 6)))
+    return tuple(out)
+
+
+def _assumptions(inputs: PlanInputs, used: Sequence[PricedOffering]) -> dict[str, str | float | int | bool]:
+    s = inputs.spec.search
+    as_of = sorted({po.offering.as_of for po in used})
+    return {
+        "engine": s.engine,
+        "target_utilisation": s.target_utilisation,
+        "gpu_memory_utilization": s.gpu_memory_utilization,
+        "tp_degrees": ",".join(str(t) for t in s.tp),
+        "weights": ",".join(s.weights),
+        "kv_cache": ",".join(s.kv),
+        "routing_mode": inputs.spec.solver.mode,
+        "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
+        "spot_allowed": inputs.spec.offerings.spot,
+    }
+
+
+def _model_summaries(
+    contexts: Sequence[ModelContext], solution: FleetSolution | None, by_id: dict[str, Candidate]
+) -> tuple[ModelSummary, ...]:
+    out = []
+    for ctx in contexts:
+        replicas = gpus = 0
+        cost = 0.0
+        if solution is not None:
+            for cid, r in solution.replicas.items():
+                c = by_id[cid]
+                if c.model_label != ctx.label:
+                    continue
+                replicas += r
+                gpus += r * c.tp
+                cost += r * c.tp * c.priced.price_usd_per_hour / c.priced.offering.gpus_per_instance
+        out.append(ModelSummary(
+            model=ctx.label, model_id=ctx.spec.model, rate_rps=round(sum(s.rate_rps for s in ctx.slices), 6),
+            slo_ttft_ms=ctx.spec.slo.ttft_ms, slo_tpot_ms=ctx.spec.slo.tpot_ms, slices=len(ctx.slices),
+            replicas=replicas, gpus=gpus, cost_usd_per_hour=round(cost, 4),
+        ))
+    return tuple(out)
+
+
+def _infeasible_plan(
+    inputs: PlanInputs, contexts: Sequence[ModelContext], reasons: tuple[str, ...], stats: SolverStats
+) -> Plan:
+    return Plan(
+        name=inputs.spec.name, status="infeasible", total_cost_usd_per_hour=None, total_gpus=0, total_instances=0,
+        allocations=(), routing=(), models=_model_summaries(contexts, None, {}), baselines=(),
+        best_single_offering_cost_usd_per_hour=None, saving_vs_best_single_pct=None, infeasible_reasons=reasons,
+        assumptions=_assumptions(inputs, ()), solver=stats,
+        verification=Verification(passed=True, checks=("not run: no plan",)),
+        catalog_version=inputs.catalog.version, spec_sha256=inputs.spec_sha256,
+    )
+
+
+def _assemble(
+    inputs: PlanInputs, contexts: Sequence[ModelContext], problem: FleetProblem, by_id: dict[str, Candidate],
+    solution: FleetSolution, stats: SolverStats, violations: tuple[str, ...], baselines: tuple[Baseline, ...],
+) -> Plan:
+    slice_index = {s.id: k for k, s in enumerate(problem.slices)}
+    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
+    slice_of = {s.id: s for ctx in contexts for s in ctx.slices}
+    ctx_of = {ctx.label: ctx for ctx in contexts}
+    measured = set().union(*(ctx.measured for ctx in contexts))
+
+    # utilisation of each replica group: offered load / capacity, per replica
+    load: dict[str, float] = {}
+    for sid, shares in solution.routing.items():
+        k = slice_index[sid]
+        for cid, share in shares.items():
+            kappa = problem.capacity_rps[k][cand_index[cid]]
+            load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
+    util = {cid: load.get(cid, 0.0) / r for cid, r in solution.replicas.items() if r > 0}
+
+    allocations = []
+    used: list[PricedOffering] = []
+    for oid in sorted(solution.instances):
+        n = solution.instances[oid]
+        if n <= 0:
+            continue
+        groups = sorted((by_id[cid] for cid, r in solution.replicas.items() if r > 0 and by_id[cid].priced.id == oid),
+                        key=lambda c: c.id)
+        if not groups:
+            continue
+        po = groups[0].priced
+        used.append(po)
+        reps = tuple(
+            ReplicaGroup(
+                candidate=c.id, model=c.model_label, tp=c.tp,
+                weights=c.deployment.weights if c.deployment else "measured",
+                kv=c.deployment.kv if c.deployment else "measured",
+                engine=inputs.spec.search.engine, replicas=solution.replicas[c.id], gpus=solution.replicas[c.id] * c.tp,
+                utilisation=round(util.get(c.id, 0.0), 4),
+                capacity_source="measured" if c.id in measured else "estimate",
+            )
+            for c in groups
+        )
+        allocations.append(Allocation(
+            offering=po.offering.id, cloud=po.offering.cloud, region=po.offering.region,
+            instance_type=po.offering.instance_type, gpu=po.gpu.id, gpus_per_instance=po.offering.gpus_per_instance,
+            spot=po.spot, instances=n, price_usd_per_hour=po.price_usd_per_hour,
+            cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
+            replicas=reps, idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
+        ))
+
+    routing = []
+    for fs in problem.slices:
+        s = slice_of[fs.id]
+        ms = ctx_of[s.model].spec
+        k = slice_index[fs.id]
+        routes = []
+        for cid, share in sorted(solution.routing.get(fs.id, {}).items()):
+            if share <= SHARE_EPS:
+                continue
+            c = by_id[cid]
+            kappa = problem.capacity_rps[k][cand_index[cid]]
+            ttft = tpot = None
+            if c.deployment is not None and cid not in measured:
+                pt = predict(c.deployment, s.input_len, s.output_len, rate_rps=util.get(cid, 0.0) * kappa)
+                ttft, tpot = round(pt.ttft_ms, 2), round(pt.tpot_ms, 3)
+            routes.append(RouteShare(candidate=cid, offering=c.priced.id, share=round(share, 6),
+                                     rate_rps=round(s.rate_rps * share, 6), ttft_ms=ttft, tpot_ms=tpot))
+        routing.append(SliceRoute(
+            slice=s.id, model=s.model, input_len=s.input_len, output_len=s.output_len,
+            input_len_range=s.input_len_range, output_len_range=s.output_len_range, rate_rps=round(s.rate_rps, 6),
+            slo_ttft_ms=ms.slo.ttft_ms, slo_tpot_ms=ms.slo.tpot_ms, routes=tuple(routes),
+        ))
+
+    total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
+    best_single = baselines[0].cost_usd_per_hour if baselines else None
+    saving = round(100.0 * (best_single - total) / best_single, 2) if best_single else None
+    checks = ("demand", "capacity", "packing", "availability", "min_replicas", "spot_share", "budget", "cost")
+    return Plan(
+        name=inputs.spec.name, status="optimal" if solution.status == "optimal" else "gap",
+        total_cost_usd_per_hour=total,
+        total_gpus=sum(a.instances * a.gpus_per_instance for a in allocations),
+        total_instances=sum(a.instances for a in allocations),
+        allocations=tuple(allocations), routing=tuple(routing), models=_model_summaries(contexts, solution, by_id),
+        baselines=baselines, best_single_offering_cost_usd_per_hour=best_single, saving_vs_best_single_pct=saving,
+        assumptions=_assumptions(inputs, used),
+        measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
+        solver=stats, verification=Verification(passed=not violations, checks=checks, violations=violations),
+        catalog_version=inputs.catalog.version, spec_sha256=inputs.spec_sha256,
+    )
+
+
+def plan_spec_file(
+    spec_path: Path, overlays: tuple[Path, ...] = (), *, solver: str | None = None, time_limit_s: float | None = None
+) -> Plan:
+    """Convenience for library users: load a spec file and plan it."""
+    return make_plan(load_inputs(spec_path, overlays), solver=solver, time_limit_s=time_limit_s)
