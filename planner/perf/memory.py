@@ -1,0 +1,201 @@
+"""Memory per GPU of one replica: weights, activation workspace, runtime reserve and the KV cache.
+
+Everything is derived from the architecture (ModelArch) and the storage dtypes; the only engine inputs
+are documented constants (runtime reserve, activation buffer size, scheduler limits).
+
+Conventions (units in names): `*_gb` are 1e9 bytes; "per GPU" vs "per replica" (= tp GPUs) is in each
+field's docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from catalog.types import DTYPE_BYTES, ModelArch
+from planner.perf.deployment import KV_DTYPES, WEIGHT_DTYPES, Deployment
+
+GB = 1e9
+ACT_BYTES = 2.0  # activations and all-reduce payloads are bf16/fp16
+LOGIT_BYTES = 4.0  # logits are materialised in fp32
+DEFAULT_CONTEXT_TOKENS = 1024  # `fits` without a context length means: holds one request this long
+
+# Extra bytes per weight element for quantisation scales (group-wise formats carry one scale per group):
+# int4 (AWQ/GPTQ, group 128, fp16 scale + zero) = 4/128; NVFP4 (fp8 scale per 16 elements) = 1/16;
+# fp8/int8 use per-tensor or per-channel scales (negligible).
+QUANT_SCALE_BYTES: dict[str, float] = {"int4": 4.0 / 128.0, "fp4": 1.0 / 16.0}
+
+
+def weight_bytes_per_param(weights: str) -> float:
+    """Storage bytes per quantised linear-layer parameter, scales included."""
+    return DTYPE_BYTES[weights] + QUANT_SCALE_BYTES.get(weights, 0.0)
+
+
+def embedding_params(model: ModelArch) -> tuple[int, int]:
+    """(input embedding, lm_head) parameter counts; a tied lm_head has no separate parameters."""
+    embed = model.vocab * model.hidden
+    return embed, 0 if model.tied_embeddings else embed
+
+
+def layer_params(model: ModelArch, *, active: bool = False) -> int:
+    """Parameters of the transformer blocks (what quantisation applies to), all experts or active ones."""
+    embed, head = embedding_params(model)
+    total = model.active_params if active else model.total_params
+    return total - embed - head - model.hidden
+
+
+def weights_bytes_total(model: ModelArch, weights: str) -> float:
+    """Bytes of all weights of a replica. Quantised checkpoints keep embeddings and lm_head in 16-bit
+    (ModelOpt, AWQ and GPTQ all leave them unquantised); MoE models hold every expert."""
+    embed, head = embedding_params(model)
+    return layer_params(model) * weight_bytes_per_param(weights) + (embed + head + model.hidden) * 2.0
+
+
+def kv_heads_per_gpu(model: ModelArch, tp: int) -> int:
+    """KV heads each GPU stores: heads are split over TP ranks and replicated once tp > kv_heads."""
+    return max(1, math.ceil(model.kv_heads / tp))
+
+
+def kv_bytes_per_token_per_gpu(model: ModelArch, kv: str, tp: int) -> float:
+    """KV bytes one token occupies on each GPU of the replica.
+
+    GQA/MHA: 2 (K and V) x layers x kv heads on this GPU x head_dim x bytes.
+    MLA: layers x (kv_lora_rank + rope dim) x bytes; the latent is not split by heads, so every TP rank
+    keeps the whole latent (as vLLM and SGLang do).
+    """
+    nbytes = DTYPE_BYTES[kv]
+    if model.is_mla:
+        return model.layers * (model.kv_lora_rank + model.qk_rope_dim) * nbytes
+    return 2.0 * model.layers * kv_heads_per_gpu(model, tp) * model.head_dim * nbytes
+
+
+def kv_tokens_per_request(model: ModelArch, context_len: int) -> int:
+    """Tokens of KV a request of `context_len` tokens holds (a sliding window caps it)."""
+    if model.sliding_window:
+        return min(context_len, model.sliding_window)
+    return context_len
+
+
+def mlp_width_per_token(model: ModelArch) -> int:
+    """Widest FFN activation one token produces (MoE: top-k routed plus shared experts)."""
+    if model.is_moe:
+        moe = (model.moe_top_k + model.moe_shared_experts) * model.moe_intermediate
+        return max(moe, model.intermediate if model.moe_dense_layers else 0)
+    return model.intermediate
+
+
+def activation_bytes_per_gpu(model: ModelArch, tp: int, max_batched_tokens: float, max_seqs: float) -> float:
+    """Peak activation workspace of one forward pass over `max_batched_tokens` tokens, per GPU.
+
+    Live tensors at the peak: residual, normed input and attention output (3 x hidden), the QKV
+    projection, the gated-MLP input and output (3 x width/tp), plus fp32 logits for the sampled rows.
+    This is what engines reserve by profiling a dummy forward pass of that size.
+    """
+    if model.is_mla:
+        qkv = model.heads * (model.qk_nope_dim + model.qk_rope_dim + model.v_head_dim) / tp
+    else:
+        qkv = (model.heads + 2 * model.kv_heads) * model.head_dim / tp
+    per_token = 3 * model.hidden + qkv + 3 * mlp_width_per_token(model) / tp
+    logits = min(max_batched_tokens, max_seqs) * model.vocab / tp * LOGIT_BYTES
+    return max_batched_tokens * per_token * ACT_BYTES + logits
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Where the memory of one replica goes. `*_per_gpu` fields are per GPU, the rest per replica."""
+
+    fits: bool
+    reason: str
+    tp: int
+    usable_gb_per_gpu: float  # memory_gb x gpu_memory_utilization
+    weights_gb: float  # per GPU
+    activation_gb: float  # per GPU
+    reserve_gb: float  # per GPU (CUDA context, graphs, NCCL/cuBLAS workspaces)
+    free_for_kv_gb: float  # per replica
+    kv_gb_per_token: float  # per replica
+    max_tokens_in_kv: int  # per replica
+    context_len: int
+    kv_gb_per_request: float  # per replica, at context_len tokens
+    max_requests: int  # requests of context_len tokens the KV cache holds at once
+
+    @property
+    def weights_gb_total(self) -> float:
+        return self.weights_gb * self.tp
+
+    @property
+    def free_for_kv_gb_per_gpu(self) -> float:
+        return self.free_for_kv_gb / self.tp
+
+
+def _invalid(dep: Deployment) -> str:
+    """Why a deployment is not a valid configuration at all ('' if it is)."""
+    m = dep.model
+    if dep.weights not in WEIGHT_DTYPES:
+        return f"unknown weights dtype {dep.weights!r}; valid: {', '.join(WEIGHT_DTYPES)}"
+    if dep.kv not in KV_DTYPES:
+        return f"unknown kv dtype {dep.kv!r}; valid: {', '.join(KV_DTYPES)}"
+    if dep.tp < 1:
+        return f"tp must be >= 1, got {dep.tp}"
+    if m.heads % dep.tp:
+        valid = [t for t in (1, 2, 4, 8, 16) if m.heads % t == 0]
+        return (
+            f"tp {dep.tp} does not divide {m.id}'s {m.heads} attention heads; "
+            f"valid tp: {', '.join(map(str, valid))}"
+        )
+    if not m.is_mla and dep.tp > m.kv_heads and dep.tp % m.kv_heads:
+        return f"tp {dep.tp} is not a multiple of {m.id}'s {m.kv_heads} KV heads"
+    if not m.is_mla and dep.tp < m.kv_heads and m.kv_heads % dep.tp:
+        return f"tp {dep.tp} does not divide {m.id}'s {m.kv_heads} KV heads"
+    return ""
+
+
+def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryBreakdown:
+    """Memory of one replica under `gpu_memory_utilization`, and whether one request of `context_len`
+    tokens (default DEFAULT_CONTEXT_TOKENS) fits next to the weights and workspace."""
+    m, g, tp = dep.model, dep.gpu, dep.tp
+    ctx = int(context_len) if context_len is not None else min(DEFAULT_CONTEXT_TOKENS, m.max_position)
+    usable = g.memory_gb * dep.gpu_memory_utilization
+    bad = _invalid(dep)
+    if bad:
+        return MemoryBreakdown(False, bad, max(tp, 1), usable, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ctx, 0.0, 0)
+    weights_gb = weights_bytes_total(m, dep.weights) / tp / GB
+    act_gb = (
+        activation_bytes_per_gpu(m, tp, dep.factor("max_num_batched_tokens"), dep.factor("max_num_seqs")) / GB
+    )
+    reserve_gb = dep.factor("runtime_reserve_gb")
+    kv_tok_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp)
+    free_gpu_gb = usable - weights_gb - act_gb - reserve_gb
+    max_tokens = int(max(free_gpu_gb, 0.0) * GB // kv_tok_gpu)
+    kv_req_gb = kv_tokens_per_request(m, ctx) * kv_tok_gpu * tp / GB
+    max_requests = max_tokens // max(kv_tokens_per_request(m, ctx), 1)
+    reason = ""
+    if weights_gb + act_gb + reserve_gb > usable:
+        total = weights_gb * tp
+        reason = (
+            f"{m.id} {dep.weights} needs {total:.0f} GB of weights"
+            + (f" (+{(act_gb + reserve_gb) * tp:.0f} GB runtime workspace)" if weights_gb <= usable else "")
+            + f"; {tp} x {g.id} at tp {tp} give {usable * tp:.0f} GB usable"
+            + f" ({g.memory_gb:g} GB x {dep.gpu_memory_utilization:g} gpu_memory_utilization each)"
+        )
+    elif max_requests < 1:
+        reason = (
+            f"weights and workspace fit ({weights_gb + act_gb + reserve_gb:.1f} of {usable:.1f} GB per GPU) "
+            "but one "
+            f"{ctx}-token request needs {kv_req_gb:.2f} GB of {dep.kv} KV cache and only "
+            f"{max(free_gpu_gb, 0.0) * tp:.2f} GB are left on the {tp} GPU(s)"
+        )
+    return MemoryBreakdown(
+        fits=not reason,
+        reason=reason,
+        tp=tp,
+        usable_gb_per_gpu=usable,
+        weights_gb=weights_gb,
+        activation_gb=act_gb,
+        reserve_gb=reserve_gb,
+        free_for_kv_gb=max(free_gpu_gb, 0.0) * tp,
+        kv_gb_per_token=kv_tok_gpu * tp / GB,
+        max_tokens_in_kv=max_tokens,
+        context_len=ctx,
+        kv_gb_per_request=kv_req_gb,
+        max_requests=int(max_requests),
+    )
