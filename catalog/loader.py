@@ -1,0 +1,496 @@
+"""Load the shipped catalog data, validate it, and apply user overlays.
+
+The shipped data (catalog/data/*.yaml) is parsed once per process (`functools.lru_cache`) and never
+at import time. Overlays (spec `catalog:` section, `--catalog FILE`) use the same schema as the
+shipped files and are applied in this order, later wins:
+
+1. the spec's `catalog.files` (relative to the spec's folder),
+2. the spec's inline `catalog.gpus / offerings / models`,
+3. `--catalog FILE` overlays, in the order given.
+
+An overlay entry whose id already exists is merged over the existing entry (only the keys it gives
+change; e.g. a negotiated `price_usd_per_hour` or `available_instances`); a new id must be complete.
+Overlay files may also hold `skypilot_csv: [{path, cloud, regions?, gpus?, instance_types?, as_of?}]`
+to import a SkyPilot `vms.csv`, and model entries may be `{id, hf_config: path/to/config.json}`.
+
+`Catalog.version` is `<release>+<sha256[:8] of the shipped data files>`, with `.u<sha256[:8]>` of
+the overlay content appended when overlays are used, so a plan names the data it was made from.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, ModelArch, Offering
+from planner.errors import CatalogError, InputError, did_you_mean
+
+if TYPE_CHECKING:
+    from planner.spec import CatalogSection
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_RELEASE = "2026.11.22"
+"""Date of the shipped data; the first part of Catalog.version."""
+SCHEMA_VERSION = 1
+SHIPPED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml", "engines.yaml", "hosts.yaml")
+REQUIRED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml")
+SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "skypilot_csv")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+T = TypeVar("T", bound=BaseModel)
+
+
+# --------------------------------------------------------------------------------------------------
+# reading files
+# --------------------------------------------------------------------------------------------------
+def _read_text(path: Path, what: str) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CatalogError(f"{what} not found", where=str(path)) from None
+    except IsADirectoryError:
+        raise CatalogError(f"{what} is a folder, expected a YAML file", where=str(path)) from None
+    except OSError as exc:
+        raise CatalogError(f"cannot read {what}: {exc.strerror}", where=str(path)) from None
+    return raw
+
+
+def _parse_yaml(raw: bytes, where: str) -> object:
+    if b"\0" in raw:
+        raise CatalogError("file is binary, expected YAML text", where=where)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CatalogError("file is not UTF-8 text", where=where) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CatalogError(f"malformed YAML{at}: {problem}", where=where) from None
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """The entries of one data file or inline section, before validation."""
+
+    label: str
+    base_dir: Path
+    sections: Mapping[str, tuple[Mapping[str, Any], ...]]
+
+
+def _layer_from_document(doc: object, label: str, base_dir: Path, *, shipped: bool) -> _Layer:
+    """Check the top level of a catalog file: a mapping with schema_version 1 and known sections."""
+    if not isinstance(doc, dict):
+        raise CatalogError(f"a catalog file must be a YAML mapping, got {type(doc).__name__}", where=label)
+    if "schema_version" not in doc:
+        raise CatalogError(f"missing schema_version (this gpuplan reads {SCHEMA_VERSION})", where=label)
+    version = doc["schema_version"]
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise CatalogError(
+            f"unsupported schema_version {version!r}; this gpuplan reads {SCHEMA_VERSION}", where=label
+        )
+    sections: dict[str, tuple[Mapping[str, Any], ...]] = {}
+    for key, value in doc.items():
+        if key == "schema_version":
+            continue
+        if key not in SECTIONS or (shipped and key == "skypilot_csv"):
+            raise CatalogError(f"unknown key {key!r}; {did_you_mean(str(key), SECTIONS)}", where=label)
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            raise CatalogError(f"{key} must be a list of entries, got {type(value).__name__}", where=label)
+        for i, entry in enumerate(value):
+            if not isinstance(entry, dict):
+                raise CatalogError(f"{key}[{i}] must be a mapping, got {type(entry).__name__}", where=label)
+        sections[key] = tuple(_normalise(e) for e in value)
+    return _Layer(label=label, base_dir=base_dir, sections=sections)
+
+
+def _normalise(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML turns `as_of: 2025-06-01` into a date and `as_of: 2025` into an int; keep them as text."""
+    out = dict(entry)
+    for key in ("as_of", "source"):
+        value = out.get(key)
+        if isinstance(value, datetime.date | int) and not isinstance(value, bool):
+            out[key] = value.isoformat() if isinstance(value, datetime.date) else str(value)
+    return out
+
+
+def _validation_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(entry)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
+        parts.append(f"{loc}: {msg}{shown}")
+    return "; ".join(parts)
+
+
+def _validate(cls: type[T], data: Mapping[str, Any], where: str) -> T:
+    try:
+        return cls.model_validate(dict(data))
+    except ValidationError as err:
+        raise CatalogError(_validation_message(err), where=where) from None
+
+
+def _check_id(value: object, kind: str, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise CatalogError(f"{kind} entry needs an `id` string", where=where)
+    if not _ID_RE.match(value):
+        raise CatalogError(
+            f"{kind} id {value!r} must be lower-case letters, digits, '.', '-' (e.g. 'h100-sxm')", where=where
+        )
+    return value
+
+
+def offering_id(cloud: str, region: str, instance_type: str) -> str:
+    """The canonical offering id: `<cloud>:<region>:<instance_type>`."""
+    return f"{cloud}:{region}:{instance_type}"
+
+
+# --------------------------------------------------------------------------------------------------
+# building a catalog from layers
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class _State:
+    """Mutable working copy while layers are applied; frozen into a Catalog at the end."""
+
+    gpus: dict[str, Gpu] = field(default_factory=dict)
+    offerings: dict[str, Offering] = field(default_factory=dict)
+    models: dict[str, ModelArch] = field(default_factory=dict)
+    engines: dict[tuple[str, str], EngineProfile] = field(default_factory=dict)
+    hosts: dict[str, HostProfile] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)  # offering id -> where it was defined
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> _State:
+        state = cls(
+            gpus=dict(catalog.gpus),
+            offerings=dict(catalog.offerings),
+            models=dict(catalog.models),
+            engines={(e.engine, e.family): e for e in catalog.engines},
+            hosts=dict(catalog.hosts),
+        )
+        state.origin = {oid: "shipped catalog" for oid in catalog.offerings}
+        return state
+
+
+def _merge(
+    cls: type[T], existing: T | None, entry: Mapping[str, Any], where: str, label: str, *, shipped: bool
+) -> T:
+    """Validate `entry`, merged over `existing` when it overrides one.
+
+    A merged entry keeps the existing `source` with a note of what the overlay changed, unless the
+    overlay gives its own; a new overlay entry without `source`/`as_of` is attributed to the overlay.
+    """
+    data = dict(entry)
+    if existing is None:
+        if not shipped:
+            data.setdefault("source", f"user catalog overlay {label}")
+            data.setdefault("as_of", "user-supplied")
+        return _validate(cls, data, where)
+    base = existing.model_dump()
+    changed = sorted(k for k in data if k not in ("id", "source", "as_of") and data[k] != base.get(k))
+    if "source" not in data and changed:
+        data["source"] = f"{base['source']}; overridden by {label} ({', '.join(changed)})"
+    return _validate(cls, {**base, **data}, where)
+
+
+def _apply_gpus(state: _State, layer: _Layer, shipped: bool) -> None:
+    for i, entry in enumerate(layer.sections.get("gpus", ())):
+        where = f"{layer.label}: gpus[{i}]"
+        gid = _check_id(entry.get("id"), "gpu", where)
+        if shipped and gid in state.gpus:
+            raise CatalogError(f"duplicate gpu id {gid!r}", where=where)
+        state.gpus[gid] = _merge(Gpu, state.gpus.get(gid), entry, where, layer.label, shipped=shipped)
+
+
+def _apply_models(state: _State, layer: _Layer, shipped: bool) -> None:
+    from catalog.hf import load_hf_config
+
+    for i, entry in enumerate(layer.sections.get("models", ())):
+        where = f"{layer.label}: models[{i}]"
+        data = dict(entry)
+        hf_config = data.pop("hf_config", None)
+        if hf_config is not None:
+            if shipped or not isinstance(hf_config, str):
+                raise CatalogError("hf_config must be a path string (overlays only)", where=where)
+            loaded = load_hf_config(_resolve(layer.base_dir, hf_config))
+            data = {**loaded.model_dump(), **data}
+            data.setdefault("id", loaded.id)
+        mid = _check_id(data.get("id"), "model", where)
+        if shipped and mid in state.models:
+            raise CatalogError(f"duplicate model id {mid!r}", where=where)
+        existing = state.models.get(mid)
+        state.models[mid] = _merge(ModelArch, existing, data, where, layer.label, shipped=shipped)
+
+
+def _apply_offerings(state: _State, layer: _Layer, shipped: bool) -> None:
+    for i, entry in enumerate(layer.sections.get("offerings", ())):
+        where = f"{layer.label}: offerings[{i}]"
+        data = dict(entry)
+        given_id = data.get("id")
+        parts = [data.get(k) for k in ("cloud", "region", "instance_type")]
+        if given_id is None:
+            if not all(isinstance(p, str) and p for p in parts):
+                raise CatalogError("an offering needs `id` or cloud, region and instance_type", where=where)
+            given_id = offering_id(*(str(p) for p in parts))
+        if not isinstance(given_id, str):
+            raise CatalogError(f"offering id must be a string, got {given_id!r}", where=where)
+        existing = state.offerings.get(given_id)
+        if shipped and existing is not None:
+            raise CatalogError(f"duplicate offering {given_id!r}", where=where)
+        if existing is None and not all(parts):
+            raise CatalogError(
+                f"unknown offering {given_id!r} (a new offering needs cloud, region and instance_type); "
+                + did_you_mean(given_id, state.offerings),
+                where=where,
+            )
+        data["id"] = given_id
+        offering = _merge(Offering, existing, data, where, layer.label, shipped=shipped)
+        derived = offering_id(offering.cloud, offering.region, offering.instance_type)
+        if offering.id != derived:
+            raise CatalogError(
+                f"offering id {offering.id!r} must be <cloud>:<region>:<instance_type> = {derived!r}",
+                where=where,
+            )
+        state.offerings[offering.id] = offering
+        state.origin[offering.id] = where
+
+
+def _apply_skypilot(state: _State, layer: _Layer, hasher: Any) -> None:
+    from catalog.skypilot import import_skypilot_csv
+
+    allowed = {"path", "cloud", "regions", "gpus", "instance_types", "as_of"}
+    for i, entry in enumerate(layer.sections.get("skypilot_csv", ())):
+        where = f"{layer.label}: skypilot_csv[{i}]"
+        extra = sorted(set(entry) - allowed)
+        if extra:
+            raise CatalogError(f"unknown key {extra[0]!r}; {did_you_mean(extra[0], allowed)}", where=where)
+        path, cloud = entry.get("path"), entry.get("cloud")
+        if not isinstance(path, str) or not isinstance(cloud, str):
+            raise CatalogError("needs `path` (a vms.csv file) and `cloud` (e.g. aws)", where=where)
+        csv_path = _resolve(layer.base_dir, path)
+        hasher.update(_read_text(csv_path, "SkyPilot catalog CSV"))
+        as_of = entry.get("as_of", "unknown")
+        offerings = import_skypilot_csv(csv_path, cloud, as_of=str(as_of))
+        keep = _row_filter(entry, where, state)
+        for off in offerings:
+            if keep(off):
+                state.offerings[off.id] = off
+                state.origin[off.id] = f"{where} ({csv_path.name})"
+
+
+def _row_filter(entry: Mapping[str, Any], where: str, state: _State) -> Callable[[Offering], bool]:
+    wanted: dict[str, set[str]] = {}
+    for key in ("regions", "gpus", "instance_types"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise CatalogError(f"{key} must be a list of strings", where=where)
+        wanted[key] = set(value)
+    for gid in sorted(wanted.get("gpus", set())):
+        if gid not in state.gpus:
+            raise unknown("gpu", gid, state.gpus, f"{where}.gpus")
+
+    def keep(off: Offering) -> bool:
+        return (
+            ("regions" not in wanted or off.region in wanted["regions"])
+            and ("gpus" not in wanted or off.gpu in wanted["gpus"])
+            and ("instance_types" not in wanted or off.instance_type in wanted["instance_types"])
+        )
+
+    return keep
+
+
+def _apply_engines_hosts(state: _State, layer: _Layer, shipped: bool) -> None:
+    for i, entry in enumerate(layer.sections.get("engines", ())):
+        where = f"{layer.label}: engines[{i}]"
+        key = (str(entry.get("engine", "")), str(entry.get("family", "")))
+        if shipped and key in state.engines:
+            raise CatalogError(f"duplicate engine profile {key[0]}/{key[1]}", where=where)
+        old_engine = state.engines.get(key)
+        state.engines[key] = _merge(EngineProfile, old_engine, entry, where, layer.label, shipped=shipped)
+    for i, entry in enumerate(layer.sections.get("hosts", ())):
+        where = f"{layer.label}: hosts[{i}]"
+        hid = _check_id(entry.get("id"), "host", where)
+        if shipped and hid in state.hosts:
+            raise CatalogError(f"duplicate host id {hid!r}", where=where)
+        old_host = state.hosts.get(hid)
+        state.hosts[hid] = _merge(HostProfile, old_host, entry, where, layer.label, shipped=shipped)
+
+
+def _apply(state: _State, layer: _Layer, hasher: Any, *, shipped: bool) -> None:
+    """Apply one layer: GPUs first (offerings refer to them), then models, imports, offerings."""
+    _apply_gpus(state, layer, shipped)
+    _apply_models(state, layer, shipped)
+    _apply_skypilot(state, layer, hasher)
+    _apply_offerings(state, layer, shipped)
+    _apply_engines_hosts(state, layer, shipped)
+
+
+def _finish(state: _State, version: str) -> Catalog:
+    """Cross-check references and freeze, with every mapping sorted by id."""
+    for oid in sorted(state.offerings):
+        off = state.offerings[oid]
+        if off.gpu not in state.gpus:
+            raise unknown("gpu", off.gpu, state.gpus, f"{state.origin.get(oid, oid)} ({oid})")
+    return Catalog(
+        version=version,
+        gpus={k: state.gpus[k] for k in sorted(state.gpus)},
+        offerings={k: state.offerings[k] for k in sorted(state.offerings)},
+        models={k: state.models[k] for k in sorted(state.models)},
+        engines=tuple(state.engines[k] for k in sorted(state.engines)),
+        hosts={k: state.hosts[k] for k in sorted(state.hosts)},
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
+    """The catalog from the shipped data files, parsed and validated once per process.
+
+    engines.yaml and hosts.yaml are optional (absent => empty). The returned Catalog is shared:
+    treat it as read-only.
+    """
+    hasher = hashlib.sha256()
+    state = _State()
+    for name in SHIPPED_FILES:
+        path = data_dir / name
+        if not path.exists():
+            if name in REQUIRED_FILES:
+                raise CatalogError("shipped catalog file is missing (broken install?)", where=str(path))
+            continue
+        raw = _read_text(path, "catalog file")
+        hasher.update(name.encode() + b"\0" + raw + b"\0")
+        label = f"catalog/data/{name}"
+        layer = _layer_from_document(_parse_yaml(raw, label), label, data_dir, shipped=True)
+        _apply(state, layer, hasher, shipped=True)
+    return _finish(state, f"{DATA_RELEASE}+{hasher.hexdigest()[:8]}")
+
+
+def load_catalog(
+    overlays: tuple[Path, ...] = (),
+    inline: CatalogSection | None = None,
+    base_dir: Path | None = None,
+) -> Catalog:
+    """The shipped catalog with the spec's `catalog:` section and `--catalog` files applied.
+
+    `base_dir` is the folder that relative paths in `inline.files` are resolved against (the
+    spec's folder); `--catalog` paths are used as given.
+    """
+    base = shipped_catalog()
+    layers: list[tuple[str, Path, object]] = []
+    root = base_dir if base_dir is not None else Path(".")
+    hasher = hashlib.sha256()
+    if inline is not None:
+        for name in inline.files:
+            layers.append(_file_layer_source(_resolve(root, name)))
+        sections = {k: [dict(e) for e in getattr(inline, k)] for k in ("gpus", "offerings", "models")}
+        if any(sections.values()):
+            inline_doc = {"schema_version": SCHEMA_VERSION, **{k: v for k, v in sections.items() if v}}
+            layers.append(("spec catalog section", root, inline_doc))
+    for path in overlays:
+        layers.append(_file_layer_source(path))
+    if not layers:
+        return base
+    state = _State.of(base)
+    for label, folder, doc in layers:
+        hasher.update(json.dumps(doc, sort_keys=True, default=str).encode() + b"\0")
+        _apply(state, _layer_from_document(doc, label, folder, shipped=False), hasher, shipped=False)
+    return _finish(state, f"{base.version}.u{hasher.hexdigest()[:8]}")
+
+
+def _file_layer_source(path: Path) -> tuple[str, Path, object]:
+    raw = _read_text(path, "catalog overlay")
+    if not raw.strip():
+        raise CatalogError("catalog overlay is empty", where=str(path))
+    return str(path), path.parent, _parse_yaml(raw, str(path))
+
+
+def _resolve(base_dir: Path, name: str) -> Path:
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def hint(value: str, choices: Iterable[str]) -> str:
+    """`did you mean ...?`, preferring ids that start with `value` (`h100` -> the H100 variants)."""
+    options = sorted(set(choices))
+    prefixed = [c for c in options if c.lower().startswith(value.strip().lower())] if value.strip() else []
+    if 0 < len(prefixed) <= 5:
+        return "did you mean " + " or ".join(repr(c) for c in prefixed) + "?"
+    return did_you_mean(value, options)
+
+
+def unknown(kind: str, value: str, choices: Iterable[str], where: str) -> CatalogError:
+    """The error for an id that is not in the catalog, with the closest valid ids."""
+    return CatalogError(f"unknown {kind} {value!r}; {hint(value, choices)}", where=where)
+
+
+def get_gpu(catalog: Catalog, gpu_id: str, where: str = "--gpu") -> Gpu:
+    """A GPU by id (case-insensitive), or a CatalogError with the closest ids."""
+    gpu = catalog.gpus.get(gpu_id) or catalog.gpus.get(gpu_id.strip().lower())
+    if gpu is None:
+        raise unknown("GPU", gpu_id, catalog.gpus, where)
+    return gpu
+
+
+def get_offering(catalog: Catalog, offering_id_: str, where: str) -> Offering:
+    """An offering by its `<cloud>:<region>:<instance_type>` id (exact, then case-insensitive)."""
+    off = catalog.offerings.get(offering_id_)
+    if off is None:
+        folded = {k.lower(): v for k, v in catalog.offerings.items()}
+        off = folded.get(offering_id_.strip().lower())
+    if off is None:
+        raise unknown("offering", offering_id_, catalog.offerings, where)
+    return off
+
+
+def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None = None) -> ModelArch:
+    """A model by catalog id, by HF repo name of a catalog model, or from a local HF config.json.
+
+    `ref` may be a path to a config.json or to a folder containing one; relative paths are resolved
+    against `base_dir` (the spec's folder) when given.
+    """
+    from catalog.hf import load_hf_config
+
+    key = ref.strip()
+    model = catalog.models.get(key) or catalog.models.get(key.lower())
+    if model is not None:
+        return model
+    by_repo = [m for m in catalog.models.values() if m.hf_repo and m.hf_repo.lower() == key.lower()]
+    if by_repo:
+        return by_repo[0]
+    path = _resolve(base_dir if base_dir is not None else Path("."), key)
+    if path.is_dir():
+        path = path / "config.json"
+        if not path.is_file():
+            raise InputError(f"model folder {ref!r} has no config.json", where=where)
+    if path.is_file():
+        return load_hf_config(path)
+    if key.endswith(".json") or key.startswith((".", "/", "~")):
+        raise InputError(f"model config {ref!r} not found (looked at {path})", where=where)
+    raise CatalogError(
+        f"unknown model {ref!r} (not a catalog id, a catalog model's HF repo, or a local config.json path); "
+        + hint(key.lower(), catalog.models),
+        where=where,
+    )
