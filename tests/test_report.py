@@ -224,3 +224,50 @@ def test_price_format(value: float | None, text: str) -> None:
 
 def test_ms_format() -> None:
     assert (f.ms(61.24), f.ms(118.4), f.ms(2000.0), f.ms(None)) == ("61.2", "118", "2,000", "–")
+
+
+def _many_buckets(n: int) -> Plan:
+    plan = _plan("two_offering")
+    base = plan.routing[0]
+    slices = []
+    for k in range(n):
+        r = base.routes[0].model_copy(update={"ttft_ms": 100.0 + k, "rate_rps": 0.01 * (k % 7 + 1)})
+        slices.append(
+            base.model_copy(
+                update={
+                    "slice": f"b{k}",
+                    "input_len_range": (k + 1, k + 1),
+                    "rate_rps": 0.01 * (k % 7 + 1),
+                    "routes": (r,),
+                }
+            )
+        )
+    return plan.model_copy(update={"routing": tuple(slices)})
+
+
+def test_terminal_shows_few_buckets_but_always_the_tightest() -> None:
+    plan = _many_buckets(40)
+    shown, omitted, omitted_rps = f.select_buckets(list(plan.routing), f.BUCKET_ROWS_TERMINAL)
+    assert len(shown) == f.BUCKET_ROWS_TERMINAL and omitted == 40 - f.BUCKET_ROWS_TERMINAL
+    assert plan.routing[-1] in shown  # highest TTFT
+    assert omitted_rps == pytest.approx(
+        sum(s.rate_rps for s in plan.routing) - sum(s.rate_rps for s in shown)
+    )
+    assert [s.slice for s in shown] == sorted(
+        (s.slice for s in shown), key=lambda x: int(x[1:])
+    )  # plan order
+    text = render_plan_text(plan)
+    assert "12 of 40 buckets shown (tightest and busiest); 28 more" in text
+    assert "Served by" in text and "Buckets" in text  # per-target summary
+    md = render_plan_markdown(plan)
+    assert "Predicted latency per bucket (40 buckets)" in md
+
+
+def test_route_summary_adds_up_to_the_model_rate() -> None:
+    plan = _plan("two_offering")
+    labels = f.short_offering_labels(f.offering_ids(plan))
+    rows = f.route_summary(plan, "llama-3.1-8b", labels)
+    assert [r[0] for r in rows] == ["g6.2xlarge tp1 bf16", "g6e.xlarge tp1 bf16"]
+    assert sum(r[2] for r in rows) == pytest.approx(12.0, rel=1e-3)
+    assert sum(r[3] for r in rows) == pytest.approx(100.0, rel=1e-3)
+    assert rows[0][5] == pytest.approx(83.0)

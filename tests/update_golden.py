@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from planner.commands.sweep import MixItem, SweepPoint, SweepResult  # noqa: E402
 from planner.result import (  # noqa: E402
     Allocation,
     Baseline,
@@ -358,6 +359,7 @@ def golden_files() -> dict[str, str]:
         files[f"{name}.table.txt"] = render_plan_text(plan)
         files[f"{name}.md"] = render_plan_markdown(plan)
     files.update(_check_goldens())
+    files.update(_sweep_goldens())
     files["plan.schema.json"] = str(schema("plan").renderers["json-schema"]())
     return files
 
@@ -391,6 +393,72 @@ def _check_goldens() -> dict[str, str]:
         "check_regression.table.txt": render_check_text(result),
         "check_regression.md": render_check_markdown(result),
         "check_pass.table.txt": render_check_text(same),
+    }
+
+
+def sweep_result() -> SweepResult:
+    """A rate sweep of the chat-8b plan: L4 only at low rates, then L4 + L40S, then 8-GPU L4 nodes."""
+    l4, l40s, l4x8 = "aws:us-east-1:g6.2xlarge", "aws:us-east-1:g6e.xlarge", "aws:us-east-1:g6.48xlarge"
+
+    def point(
+        value: float, mix: tuple[tuple[str, str, int], ...], best: float, ttft: float, tpot: float
+    ) -> SweepPoint:
+        prices = {l4: 0.9776, l40s: 1.861, l4x8: 13.3504}
+        gpus = {l4: 1, l40s: 1, l4x8: 8}
+        cost = round(sum(prices[o] * n for o, _, n in mix), 6)
+        return SweepPoint(
+            value=value,
+            status="optimal",
+            total_cost_usd_per_hour=cost,
+            total_gpus=sum(gpus[o] * n for o, _, n in mix),
+            total_instances=sum(n for _, _, n in mix),
+            mix=tuple(MixItem(offering=o, gpu=g, instances=n) for o, g, n in mix),
+            best_single_offering_cost_usd_per_hour=best,
+            saving_vs_best_single_pct=round(100 * (best - cost) / best, 2),
+            worst_ttft_pct_of_slo=ttft,
+            worst_tpot_pct_of_slo=tpot,
+        )
+
+    points = (
+        point(2.0, ((l4, "l4", 1),), 0.9776, 9.8, 71.0),
+        point(6.0, ((l4, "l4", 2), (l40s, "l40s", 1)), 3.9104, 21.4, 80.5),
+        point(12.0, ((l4, "l4", 4), (l40s, "l40s", 2)), 9.305, 32.0, 83.0),
+        point(48.0, ((l4x8, "l4", 2), (l40s, "l40s", 6)), 39.081, 35.2, 86.1),
+        SweepPoint(
+            value=400.0,
+            status="infeasible",
+            total_cost_usd_per_hour=None,
+            total_gpus=0,
+            total_instances=0,
+            mix=(),
+            best_single_offering_cost_usd_per_hour=None,
+            saving_vs_best_single_pct=None,
+            worst_ttft_pct_of_slo=None,
+            worst_tpot_pct_of_slo=None,
+            infeasible_reasons=("aws:us-east-1:g6e.xlarge: needs 45 instances, available 40",),
+        ),
+    )
+    return SweepResult(
+        name="chat-8b",
+        swept="rate_rps",
+        flag="--rate",
+        unit="req/s",
+        points=points,
+        catalog_version=CATALOG_VERSION,
+        spec_sha256="3f5a0c1e9b7d" + "0" * 52,
+        method="every model's rate_rps scaled proportionally so that the total equals the value",
+    )
+
+
+def _sweep_goldens() -> dict[str, str]:
+    from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown, render_sweep_table
+    from planner.report.table import to_text
+
+    result = sweep_result()
+    return {
+        "sweep.table.txt": to_text(render_sweep_table(result)),
+        "sweep.md": render_sweep_markdown(result),
+        "sweep.csv": render_sweep_csv(result),
     }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from planner.check import within as within  # re-exported for the renderers
 from planner.check import worst_latency as worst_latency
-from planner.result import Plan, ReplicaGroup
+from planner.result import Plan, ReplicaGroup, SliceRoute
 
 DASH = "–"
 
@@ -205,10 +205,91 @@ def solver_line(plan: Plan) -> str:
     )
 
 
-def verification_line(plan: Plan) -> str:
+def verification_line(plan: Plan, verbose: bool = True) -> str:
     v = plan.verification
     if plan.status == "infeasible":
         return "not run (no plan)"
     if v.passed:
-        return f"passed ({', '.join(v.checks)})" if v.checks else "passed"
+        if not v.checks:
+            return "passed"
+        return f"passed ({', '.join(v.checks)})" if verbose else f"passed ({len(v.checks)} checks)"
     return f"FAILED: {'; '.join(v.violations)}"
+
+
+BUCKET_ROWS_TERMINAL = 12
+BUCKET_ROWS_MARKDOWN = 100
+BASELINE_ROWS = 5
+
+
+def group_text(group: ReplicaGroup) -> str:
+    """`4× llama-3.1-8b tp1 bf16, util 79%` (+ where the capacity came from when not estimated)."""
+    util = pct(100 * group.utilisation, decimals=0)
+    text = f"{group.replicas}× {group.model} tp{group.tp} {precision(group)}, util {util}"
+    return text if group.capacity_source == "estimate" else f"{text} ({group.capacity_source})"
+
+
+def model_slices(plan: Plan, model: str) -> list[SliceRoute]:
+    return [s for s in plan.routing if s.model == model]
+
+
+def select_buckets(slices: list[SliceRoute], limit: int) -> tuple[list[SliceRoute], int, float]:
+    """At most `limit` buckets worth showing, in plan order: every SLO miss, the tightest TTFT and TPOT
+    buckets, then the busiest. Returns (shown, number omitted, req/s omitted)."""
+    if len(slices) <= limit:
+        return slices, 0, 0.0
+    keep: set[int] = set()
+    for k, s in enumerate(slices):
+        t, p = worst_latency(s)
+        if within(t, s.slo_ttft_ms) is False or within(p, s.slo_tpot_ms) is False:
+            keep.add(k)
+
+    def ratio(k: int, which: int) -> float:
+        s = slices[k]
+        r = slo_ratio(worst_latency(s)[which], s.slo_ttft_ms if which == 0 else s.slo_tpot_ms)
+        return -1.0 if r is None else r
+
+    keep.add(max(range(len(slices)), key=lambda k: (ratio(k, 0), -k)))
+    keep.add(max(range(len(slices)), key=lambda k: (ratio(k, 1), -k)))
+    for k in sorted(range(len(slices)), key=lambda k: (-slices[k].rate_rps, k)):
+        if len(keep) >= limit:
+            break
+        keep.add(k)
+    shown = [s for k, s in enumerate(slices) if k in keep]
+    omitted = [s for k, s in enumerate(slices) if k not in keep]
+    return shown, len(omitted), sum(s.rate_rps for s in omitted)
+
+
+Target = tuple[str, int, float, float, "float | None", "float | None"]
+
+
+def route_summary(plan: Plan, model: str, labels: dict[str, str]) -> list[Target]:
+    """Per serving target of a model, busiest first: (label, buckets, req/s, % of the model's traffic,
+    worst TTFT %, worst TPOT % of SLO)."""
+    slices = model_slices(plan, model)
+    total = sum(s.rate_rps for s in slices) or 1.0
+    rate: dict[tuple[str, str], float] = {}
+    count: dict[tuple[str, str], int] = {}
+    ttft: dict[tuple[str, str], list[float]] = {}
+    tpot: dict[tuple[str, str], list[float]] = {}
+    for s in slices:
+        for r in s.routes:
+            if r.share <= 0:
+                continue
+            key = (r.candidate, r.offering)
+            rate[key] = rate.get(key, 0.0) + r.rate_rps
+            count[key] = count.get(key, 0) + 1
+            t, p = slo_ratio(r.ttft_ms, s.slo_ttft_ms), slo_ratio(r.tpot_ms, s.slo_tpot_ms)
+            ttft.setdefault(key, []).extend([] if t is None else [t])
+            tpot.setdefault(key, []).extend([] if p is None else [p])
+    rows: list[Target] = [
+        (
+            candidate_label(plan, c, o, labels),
+            count[(c, o)],
+            rate[(c, o)],
+            100 * rate[(c, o)] / total,
+            max(ttft[(c, o)], default=None),
+            max(tpot[(c, o)], default=None),
+        )
+        for c, o in rate
+    ]
+    return sorted(rows, key=lambda r: (-r[2], r[0]))

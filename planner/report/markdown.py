@@ -7,7 +7,7 @@ pie chart of cost per offering (GitHub renders mermaid code blocks). Same conten
 from __future__ import annotations
 
 from planner.report import _fmt as f
-from planner.result import Plan
+from planner.result import Baseline, Plan
 
 
 def cell(text: object) -> str:
@@ -46,6 +46,71 @@ def _mark(pred: float | None, slo: float) -> str:
     return f"{f.ms(pred)} {'✅' if ok else '❌'}"
 
 
+def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) -> list[str]:
+    """Per model: a verdict line, traffic per serving target, and every bucket in a <details> block."""
+    slices = f.model_slices(plan, model)
+    ttft, tpot = f.worst_slo_ratios(plan, model)
+    ok = all(
+        f.within(r.ttft_ms, s.slo_ttft_ms) is not False and f.within(r.tpot_ms, s.slo_tpot_ms) is not False
+        for s in slices
+        for r in s.routes
+    )
+    rate = sum(s.rate_rps for s in slices)
+    verdict = "all buckets within SLO" if ok else "**SLO MISSED** in some buckets"
+    out = [
+        f"{hh} Routing · {model}",
+        "",
+        f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {verdict}: worst predicted TTFT "
+        f"{f.pct(ttft, decimals=0)} and TPOT {f.pct(tpot, decimals=0)} of SLO.",
+        "",
+    ]
+    targets = [
+        [
+            label,
+            str(n),
+            f.num(round(r, 3)),
+            f.pct(share, decimals=0),
+            f.pct(t, decimals=0),
+            f.pct(p, decimals=0),
+        ]
+        for label, n, r, share, t, p in f.route_summary(plan, model, labels)
+    ]
+    out += table(
+        ["Served by", "Buckets", "req/s", "Traffic", "Worst TTFT % SLO", "Worst TPOT % SLO"],
+        targets,
+        "lrrrrr",
+    )
+    shown, omitted, omitted_rps = f.select_buckets(slices, f.BUCKET_ROWS_MARKDOWN)
+    rows = []
+    for s in shown:
+        for k, r in enumerate(s.routes):
+            first = k == 0
+            rows.append(
+                [
+                    f.length_range(s.input_len_range) if first else "",
+                    f.length_range(s.output_len_range) if first else "",
+                    f.num(s.rate_rps) if first else "",
+                    f.candidate_label(plan, r.candidate, r.offering, labels),
+                    f.pct(100 * r.share, decimals=0),
+                    f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.ms(s.slo_ttft_ms)}",
+                    f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.ms(s.slo_tpot_ms)}",
+                ]
+            )
+    out += ["", "<details>", f"<summary>Predicted latency per bucket ({len(shown)} buckets)</summary>", ""]
+    out += table(
+        ["Input tokens", "Output tokens", "req/s", "Served by", "Share", "TTFT ms / SLO", "TPOT ms / SLO"],
+        rows,
+        "rrrlrrr",
+    )
+    if omitted:
+        out += [
+            "",
+            f"{omitted} smaller buckets ({f.num(round(omitted_rps, 3))} req/s) omitted; all are in the JSON.",
+        ]
+    out += ["", "</details>", ""]
+    return out
+
+
 def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
     """The whole plan as Markdown: summary line, allocation, chart, routing, baselines, assumptions."""
     h = "#" * heading_level
@@ -67,12 +132,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
     if plan.allocations:
         rows = []
         for a in plan.allocations:
-            groups = [
-                f"{g.replicas}× {g.model} tp{g.tp} {f.precision(g)}"
-                f" ({f.pct(100 * g.utilisation, decimals=0)})"
-                + ("" if g.capacity_source == "estimate" else f" {g.capacity_source}")
-                for g in a.replicas
-            ]
+            groups = [f.group_text(g) for g in a.replicas]
             if a.idle_gpus:
                 groups.append(f"{a.idle_gpus} idle GPU{'s' if a.idle_gpus != 1 else ''}")
             rows.append(
@@ -97,7 +157,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
         )
         out += [f"{hh} Allocation", ""]
         out += table(
-            ["Offering", "GPUs/inst", "Instances", "$/h each", "$/h", "Replicas (utilisation)"],
+            ["Offering", "GPU", "Instances", "$/h each", "$/h", "Replicas"],
             rows,
             "llrrrl",
         )
@@ -128,65 +188,30 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
         out.append("")
 
     for model in f.routed_models(plan):
-        slices = [s for s in plan.routing if s.model == model]
-        ttft, tpot = f.worst_slo_ratios(plan, model)
-        ok = all(
-            f.within(r.ttft_ms, s.slo_ttft_ms) is not False
-            and f.within(r.tpot_ms, s.slo_tpot_ms) is not False
-            for s in slices
-            for r in s.routes
-        )
-        verdict = "all within SLO" if ok else "SLO MISSED"
-        summary = (
-            f"Routing · {model}: {len(slices)} buckets, {verdict} "
-            f"(worst TTFT {f.pct(ttft, decimals=0)}, TPOT {f.pct(tpot, decimals=0)} of SLO)"
-        )
-        rows = []
-        for s in slices:
-            for k, r in enumerate(s.routes):
-                first = k == 0
-                rows.append(
-                    [
-                        f.length_range(s.input_len_range) if first else "",
-                        f.length_range(s.output_len_range) if first else "",
-                        f.num(s.rate_rps) if first else "",
-                        f.candidate_label(plan, r.candidate, r.offering, labels),
-                        f.pct(100 * r.share, decimals=0),
-                        f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.ms(s.slo_ttft_ms)}",
-                        f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.ms(s.slo_tpot_ms)}",
-                    ]
-                )
-        out += ["<details>", f"<summary>{summary}</summary>", ""]
-        out += table(
-            [
-                "Input tokens",
-                "Output tokens",
-                "req/s",
-                "Served by",
-                "Share",
-                "TTFT ms / SLO",
-                "TPOT ms / SLO",
-            ],
-            rows,
-            "rrrlrrr",
-        )
-        out += ["", "</details>", ""]
+        out += _routing_section(plan, model, labels, hh)
 
     if plan.baselines:
         total = plan.total_cost_usd_per_hour
-        rows = []
-        for b in plan.baselines:
-            saving = (
-                None
-                if total is None or b.cost_usd_per_hour <= 0
-                else (100 * (b.cost_usd_per_hour - total) / b.cost_usd_per_hour)
-            )
-            rows.append(
-                [f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving)]
-            )
+
+        def baseline_rows(baselines: tuple[Baseline, ...]) -> list[str]:
+            rows = []
+            for b in baselines:
+                saving = (
+                    None
+                    if total is None or b.cost_usd_per_hour <= 0
+                    else (100 * (b.cost_usd_per_hour - total) / b.cost_usd_per_hour)
+                )
+                rows.append(
+                    [f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving)]
+                )
+            return table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
+
+        head, rest = plan.baselines[: f.BASELINE_ROWS], plan.baselines[f.BASELINE_ROWS :]
         out += [f"{hh} Best single offerings", "", "Same load and SLOs served by one offering only.", ""]
-        out += table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
-        out.append("")
+        out += baseline_rows(head) + [""]
+        if rest:
+            out += ["<details>", f"<summary>{len(rest)} more single-offering options</summary>", ""]
+            out += baseline_rows(rest) + ["", "</details>", ""]
 
     out += [f"{hh} Assumptions", ""]
     out += [

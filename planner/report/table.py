@@ -45,17 +45,13 @@ def _allocation_table(plan: Plan, labels: dict[str, str]) -> Table:
         box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, show_footer=True, title_justify="left"
     )
     table.add_column("Offering", footer="total", no_wrap=True)
-    table.add_column("GPUs/inst", no_wrap=True)
+    table.add_column("GPU", no_wrap=True)
     table.add_column("Inst", justify="right", footer=str(plan.total_instances))
     table.add_column("$/h each", justify="right")
     table.add_column("$/h", justify="right", footer=f.usd(plan.total_cost_usd_per_hour))
-    table.add_column("Replicas (model tp precision, utilisation)", ratio=1)
+    table.add_column("Replicas", ratio=1)
     for a in plan.allocations:
-        groups = [
-            f"{g.replicas}× {g.model} tp{g.tp} {f.precision(g)}, {f.pct(100 * g.utilisation, decimals=0)}"
-            + ("" if g.capacity_source == "estimate" else f" ({g.capacity_source})")
-            for g in a.replicas
-        ]
+        groups = [f.group_text(g) for g in a.replicas]
         if a.idle_gpus:
             groups.append(f"{a.idle_gpus} idle GPU{'s' if a.idle_gpus != 1 else ''}")
         spot = " spot" if a.spot else ""
@@ -119,6 +115,23 @@ def _routing_table(plan: Plan, slices: list[SliceRoute], labels: dict[str, str])
     return table
 
 
+def _targets_table(rows: list[f.Target]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Served by")
+    for name in ("Buckets", "req/s", "Traffic", "Worst TTFT", "Worst TPOT"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for label, n, rate, share, ttft, tpot in rows:
+        table.add_row(
+            label,
+            str(n),
+            f.num(round(rate, 3)),
+            f.pct(share, decimals=0),
+            f"{f.pct(ttft, decimals=0)} of SLO",
+            f"{f.pct(tpot, decimals=0)} of SLO",
+        )
+    return table
+
+
 def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Offering")
@@ -127,7 +140,7 @@ def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
     table.add_column("$/h", justify="right")
     table.add_column("Plan saves", justify="right")
     total = plan.total_cost_usd_per_hour
-    for b in plan.baselines:
+    for b in plan.baselines[: f.BASELINE_ROWS]:
         saving = (
             None
             if total is None or b.cost_usd_per_hour <= 0
@@ -168,18 +181,31 @@ def render_plan_table(plan: Plan) -> RenderableType:
     if len(plan.models) > 1 or infeasible:
         parts += [Text(""), _heading("Models"), _models_table(plan)]
     for model in f.routed_models(plan):
-        slices = [s for s in plan.routing if s.model == model]
-        parts += [
-            Text(""),
-            _heading(_model_routing_title(plan, model, slices)),
-            _routing_table(plan, slices, labels),
-        ]
+        slices = f.model_slices(plan, model)
+        shown, omitted, omitted_rps = f.select_buckets(slices, f.BUCKET_ROWS_TERMINAL)
+        parts += [Text(""), _heading(_model_routing_title(plan, model, slices))]
+        if omitted:
+            parts += [_targets_table(f.route_summary(plan, model, labels)), Text("")]
+        parts.append(_routing_table(plan, shown, labels))
+        if omitted:
+            parts.append(
+                Text(
+                    f"{len(shown)} of {len(slices)} buckets shown (tightest and busiest); {omitted} more "
+                    f"carry {f.num(round(omitted_rps, 3))} req/s (all in --format md or json).",
+                    style="dim",
+                )
+            )
     if plan.baselines:
+        more = len(plan.baselines) - f.BASELINE_ROWS
         parts += [
             Text(""),
             _heading("Best single offerings (same load and SLOs, one offering only)"),
             _baselines_table(plan, labels),
         ]
+        if more > 0:
+            parts.append(
+                Text(f"{more} more single-offering options, dearer; all in --format json.", style="dim")
+            )
     parts.append(Text(""))
     parts.append(_heading("Assumptions"))
     foot = Table.grid(padding=(0, 2))
@@ -188,7 +214,7 @@ def render_plan_table(plan: Plan) -> RenderableType:
     for key, value in f.assumption_lines(plan):
         foot.add_row(key, value)
     foot.add_row("solver", f.solver_line(plan))
-    ver = f.verification_line(plan)
+    ver = f.verification_line(plan, verbose=False)
     foot.add_row("verification", Text(ver, style="green" if plan.verification.passed else "bold red"))
     parts.append(foot)
     return Group(*parts)

@@ -1,0 +1,153 @@
+"""`gpuplan sweep --plot FILE.png|svg`: cost against the swept value, each change of mix annotated.
+
+matplotlib is the optional extra `gpuplan[plot]`; it is imported only here, only when drawing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from planner.errors import InputError
+from planner.report.sweep_report import HEADERS, TITLES, mix_labels, mix_text
+
+if TYPE_CHECKING:
+    from planner.commands.sweep import SweepResult
+
+
+def _matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError(
+            "drawing a chart needs matplotlib: pip install 'gpuplan[plot]'", where="--plot"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+LOG_X_SPAN = 20.0  # use a log x axis when the values span this factor or more
+
+
+def mix_keys(result: SweepResult) -> dict[str, str]:
+    """Each distinct mix (in order of first appearance) -> a letter, A, B, ..., Z, AA, AB, ..."""
+    labels = mix_labels(result)
+    keys: dict[str, str] = {}
+    for p in result.points:
+        text = mix_text(p, labels)
+        if p.status != "infeasible" and text not in keys:
+            n, key = len(keys), ""
+            while True:
+                n, r = divmod(n, 26)
+                key = chr(ord("A") + r) + key
+                if n == 0:
+                    break
+                n -= 1
+            keys[text] = key
+    return keys
+
+
+def plot_sweep(result: SweepResult, path: Path) -> None:
+    """Draw the chart and write it atomically to `path` (.png or .svg; deterministic SVG).
+
+    Each point is tagged with a letter for its mix; the key below the chart spells the mixes out,
+    so long instance names never overlap the curve.
+    """
+    plt = _matplotlib()
+    labels = mix_labels(result)
+    keys = mix_keys(result)
+    feasible = [
+        p for p in result.points if p.status != "infeasible" and p.total_cost_usd_per_hour is not None
+    ]
+    infeasible = [p for p in result.points if p.status == "infeasible"]
+    values = [p.value for p in result.points]
+    log_x = min(values) > 0 and max(values) / min(values) >= LOG_X_SPAN
+    key_lines = [f"{k}: {text}" for text, k in keys.items()]
+    height = 4.2 + 0.18 * len(key_lines)
+    with plt.rc_context({"svg.hashsalt": "gpuplan", "font.size": 9}):
+        fig, ax = plt.subplots(figsize=(8, height), dpi=120)
+        try:
+            ax.plot(
+                [p.value for p in feasible],
+                [p.total_cost_usd_per_hour for p in feasible],
+                marker="o",
+                color="#1f6feb",
+                label="plan",
+                zorder=2,
+            )
+            best = [
+                (p.value, p.best_single_offering_cost_usd_per_hour)
+                for p in feasible
+                if p.best_single_offering_cost_usd_per_hour is not None
+            ]
+            if best:
+                ax.plot(
+                    [b[0] for b in best],
+                    [b[1] for b in best],
+                    linestyle="--",
+                    color="#8b949e",
+                    label="best single offering",
+                    zorder=1,
+                )
+            for p in feasible:
+                ax.annotate(
+                    keys[mix_text(p, labels)],
+                    (p.value, p.total_cost_usd_per_hour),
+                    textcoords="offset points",
+                    xytext=(-4, 7),
+                    fontsize=8,
+                    fontweight="bold",
+                    color="#0b3d91",
+                    ha="right",
+                )
+            if infeasible:
+                ax.scatter(
+                    [p.value for p in infeasible],
+                    [0.0] * len(infeasible),
+                    marker="x",
+                    color="#cf222e",
+                    label="infeasible",
+                    zorder=3,
+                    clip_on=False,
+                )
+            if log_x:
+                from matplotlib.ticker import FuncFormatter
+
+                ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.set_xlabel(HEADERS[result.swept])
+            ax.set_ylabel("cost $/h")
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{result.name or 'plan'}: cost vs {TITLES[result.swept]}")
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="upper left", fontsize=8)
+            bottom_in = 0.6 + 0.16 * len(key_lines)
+            fig.subplots_adjust(bottom=bottom_in / height, top=1 - 0.45 / height, left=0.09, right=0.98)
+            if key_lines:
+                fig.text(
+                    0.09, 0.12 / height, "\n".join(key_lines), fontsize=8, family="monospace", va="bottom"
+                )
+            _save(fig, path)
+        finally:
+            plt.close(fig)
+
+
+def _save(fig: Any, path: Path) -> None:
+    fmt = path.suffix.lower().lstrip(".")
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, metadata=metadata)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write the chart: {exc.strerror}", where=str(path)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
