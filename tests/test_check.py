@@ -343,3 +343,52 @@ def test_exit_codes_through_a_real_process(plans: dict[str, Path], tmp_path: Pat
     missing = _subprocess("check", str(tmp_path / "nope.json"), "--baseline", str(plans["two_offering"]))
     assert missing.returncode == 2
     assert missing.stderr.strip().endswith("nope.json: plan not found")
+
+
+SMALL_SPEC = """\
+name: ci-flow
+models:
+  - model: llama-3.1-8b
+    workload:
+      rate_rps: {rate}
+      histogram:
+        - {{input_len: 256, output_len: 128, share: 0.7}}
+        - {{input_len: 2048, output_len: 256, share: 0.3}}
+    slo: {{ttft_ms: 2000, tpot_ms: 100}}
+offerings:
+  clouds: [aws]
+  gpus: [l4, l40s, a10g]
+search:
+  tp: [1]
+"""
+
+
+def test_ci_flow_with_the_real_planner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the documented workflow does: plan base and head to JSON, then check head against base."""
+    pytest.importorskip("planner.plan", reason="the planner has not landed yet")
+    for name, rate in (("base", 4), ("same", 4), ("head", 9)):
+        (tmp_path / f"{name}.yaml").write_text(SMALL_SPEC.format(rate=rate), encoding="utf-8")
+        code, _, err = _main(
+            ["plan", str(tmp_path / f"{name}.yaml"), "-f", "json", "-o", str(tmp_path / f"{name}.json")],
+            monkeypatch,
+            capsys,
+        )
+        assert code == 0, err
+    base = str(tmp_path / "base.json")
+    code, out, _ = _main(["check", str(tmp_path / "same.json"), "--baseline", base], monkeypatch, capsys)
+    assert code == 0, out
+    code, out, _ = _main(["check", str(tmp_path / "head.json"), "--baseline", base], monkeypatch, capsys)
+    assert code == 1 and "FAIL" in out
+    code, out, _ = _main(
+        ["check", str(tmp_path / "head.json"), "--baseline", base, "--cost-tolerance", "10"],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, out
+
+
+def test_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _main(["check", "plan.json"], monkeypatch, capsys)  # --baseline missing
+    assert code == 2 and "--baseline" in err

@@ -40,16 +40,16 @@ def rows(result: CheckResult) -> list[Row]:
             result.baseline_status,
             result.current_status,
             "",
-            "regression" if became_infeasible else "",
+            "FAIL" if became_infeasible else "",
         )
     )
     if not result.current_verified:
-        out.append(("verification", "", "failed", "", "regression"))
+        out.append(("verification", "", "failed", "", "FAIL"))
     c = result.cost
     cost_status = (
-        f"regression (> {f.pct(c.tolerance_pct)} tolerance)"
+        f"FAIL > {f.pct(c.tolerance_pct)}"
         if c.regression
-        else ("" if c.change_pct is None else f"ok (≤ {f.pct(c.tolerance_pct)})")
+        else ("" if c.change_pct is None else f"ok ≤ {f.pct(c.tolerance_pct)}")
     )
     out.append(
         (
@@ -105,11 +105,11 @@ def rows(result: CheckResult) -> list[Row]:
             over = cur is not None and cur > 100 * (1 + 1e-9)
             out.append(
                 (
-                    f"{m.model} worst {label} % of SLO",
+                    f"{m.model}: worst {label}/SLO",
                     f.pct(b, decimals=0),
                     f.pct(cur, decimals=0),
-                    "" if b is None or cur is None else f"{cur - b:+.0f} pt",
-                    "regression (over SLO)" if over else "",
+                    "" if b is None or cur is None else f"{round(cur) - round(b):+d} pt",
+                    "FAIL > SLO" if over else "",
                 )
             )
     return out
@@ -171,18 +171,16 @@ def render_check_table(result: CheckResult) -> RenderableType:
     if result.regressions:
         parts.append(bullets(result.regressions))
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, justify in (
+    for name, justify in (  # the metric never wraps; the status column is short
         ("Metric", "left"),
         ("Baseline", "right"),
         ("Plan", "right"),
         ("Change", "right"),
         ("Status", "left"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=name == "Metric")  # type: ignore[arg-type]
     for row in rows(result):
-        table.add_row(
-            *row[:4], Text(row[4], style="bold red" if row[4].startswith("regression") else "green")
-        )
+        table.add_row(*row[:4], Text(row[4], style="bold red" if row[4].startswith("FAIL") else "green"))
     parts += [Text(""), table]
     flagged, more = _flagged(result)
     if flagged:
