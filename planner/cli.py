@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from planner.errors import GpuplanError, InputError
 from planner.outcome import Outcome, envelope, error_envelope, to_json, write_atomic
@@ -277,7 +278,7 @@ def main() -> None:
             raise
         if _state["json"]:
             sys.stdout.write(to_json(error_envelope(_state["command"], err.render())))
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {err.render()}", markup=True)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(err.render())}", markup=True)
         sys.exit(err.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
