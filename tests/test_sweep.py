@@ -345,3 +345,16 @@ def test_sweep_cli_csv_and_json(
     env = json.loads(out)
     assert env["command"] == "sweep" and env["data"]["swept"] == "tpot_ms"
     assert [p["value"] for p in env["data"]["points"]] == [100.0]
+
+
+def test_cli_plot_without_matplotlib_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("models: []\n", encoding="utf-8")
+    code, err = _main(
+        ["sweep", str(spec), "--rate", "1", "--plot", str(tmp_path / "c.png")], monkeypatch, capsys
+    )
+    assert code == 2
+    assert "--plot: drawing a chart needs matplotlib: pip install 'gpuplan[plot]'" in err

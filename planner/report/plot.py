@@ -121,10 +121,11 @@ def plot_sweep(result: SweepResult, path: Path) -> None:
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
             ax.set_xlabel(HEADERS[result.swept])
             ax.set_ylabel("cost $/h")
-            ax.set_ylim(bottom=0)
+            tops = [p.total_cost_usd_per_hour or 0.0 for p in feasible] + [b[1] or 0.0 for b in best]
+            ax.set_ylim(0, 1.2 * max(tops) if tops and max(tops) > 0 else 1.0)  # room for the mix letters
             ax.set_title(f"{result.name or 'plan'}: cost vs {TITLES[result.swept]}")
             ax.grid(True, alpha=0.3)
-            ax.legend(loc="upper left", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
             bottom_in = 0.6 + 0.16 * len(key_lines)
             fig.subplots_adjust(bottom=bottom_in / height, top=1 - 0.45 / height, left=0.09, right=0.98)
             if key_lines:
