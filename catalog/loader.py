@@ -231,7 +231,10 @@ def _apply_models(state: _State, layer: _Layer, shipped: bool) -> None:
         if hf_config is not None:
             if shipped or not isinstance(hf_config, str):
                 raise CatalogError("hf_config must be a path string (overlays only)", where=where)
-            loaded = load_hf_config(_resolve(layer.base_dir, hf_config))
+            try:
+                loaded = load_hf_config(_resolve(layer.base_dir, hf_config))
+            except InputError as err:
+                raise CatalogError(f"hf_config {err.where}: {err.message}", where=where) from None
             data = {**loaded.model_dump(), **data}
             data.setdefault("id", loaded.id)
         mid = _check_id(data.get("id"), "model", where)

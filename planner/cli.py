@@ -226,11 +226,12 @@ CatalogOverlay = Annotated[list[Path] | None, typer.Option("--catalog", help="Ca
 def catalog_gpus(
     vendor: Annotated[str | None, typer.Option("--vendor")] = None,
     min_memory_gb: Annotated[float | None, typer.Option("--min-memory-gb")] = None,
+    family: Annotated[str | None, typer.Option("--family", help="e.g. hopper, ampere, cdna3")] = None,
     fmt: FormatOpt = Fmt.table,
     catalog: CatalogOverlay = None,
 ) -> None:
     """List GPUs."""
-    _catalog_cmd("gpus", fmt, {"vendor": vendor, "min_memory_gb": min_memory_gb}, catalog)
+    _catalog_cmd("gpus", fmt, {"vendor": vendor, "min_memory_gb": min_memory_gb, "family": family}, catalog)
 
 
 @catalog_app.command("offerings")

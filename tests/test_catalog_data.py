@@ -1,0 +1,226 @@
+"""The shipped catalog data: complete, cited, consistent with its conventions and with published sizes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from catalog.loader import DATA_DIR, DATA_RELEASE, SHIPPED_FILES, load_catalog, shipped_catalog
+from catalog.types import Catalog, Gpu, ModelArch, Offering
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    return load_catalog()
+
+
+def test_sizes(cat: Catalog) -> None:
+    assert len(cat.gpus) >= 20
+    assert len(cat.offerings) >= 60
+    assert len(cat.models) >= 15
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED_FILES if (DATA_DIR / n).exists()])
+def test_every_data_file_is_versioned(name: str) -> None:
+    doc = yaml.safe_load((DATA_DIR / name).read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 1
+
+
+def test_data_files_name_no_machine_paths() -> None:
+    for name in ("gpus.yaml", "offerings.yaml", "models.yaml", "SOURCES.md"):
+        text = (DATA_DIR / name).read_text(encoding="utf-8")
+        assert "/work/" not in text and "shared/data" not in text, name
+
+
+def test_every_entry_is_cited(cat: Catalog) -> None:
+    entries: list[Gpu | Offering | ModelArch] = [
+        *cat.gpus.values(),
+        *cat.offerings.values(),
+        *cat.models.values(),
+    ]
+    for e in entries:
+        assert e.source.strip() and e.as_of.strip(), e.id
+        assert re.match(r"^\d{4}(-\d{2})?$", e.as_of), (e.id, e.as_of)
+
+
+REQUIRED_GPUS = [
+    "t4",
+    "a10g",
+    "a10",
+    "l4",
+    "l40s",
+    "a100-40gb",
+    "a100-40gb-pcie",
+    "a100-80gb",
+    "a100-80gb-pcie",
+    "h100-sxm",
+    "h100-pcie",
+    "h100-nvl",
+    "h200",
+    "gh200",
+    "b200",
+    "b300",
+    "rtx-4090",
+    "v100",
+    "v100-32gb",
+    "mi250x",
+    "mi300x",
+    "mi325x",
+    "tpu-v5e",
+]
+REQUIRED_MODELS = [
+    "llama-3.1-8b",
+    "llama-3.3-70b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "llama-2-7b",
+    "llama-2-13b",
+    "llama-2-70b",
+    "llama-3-70b",
+    "llama-3.2-1b",
+    "llama-3.2-3b",
+    "gpt-j-6b",
+    "falcon-180b",
+    "mixtral-8x7b",
+    "mixtral-8x22b",
+    "opt-6.7b",
+    "opt-30b",
+    "opt-175b",
+    "yi-34b",
+    "deepseek-v3",
+    "qwen2.5-7b",
+    "qwen2.5-14b",
+    "qwen2.5-32b",
+    "qwen2.5-72b",
+    "mistral-7b",
+    "mistral-7b-v0.3",
+    "mistral-nemo-12b",
+]
+
+
+def test_required_ids_present(cat: Catalog) -> None:
+    assert set(REQUIRED_GPUS) <= set(cat.gpus), set(REQUIRED_GPUS) - set(cat.gpus)
+    assert set(REQUIRED_MODELS) <= set(cat.models), set(REQUIRED_MODELS) - set(cat.models)
+    for i in [*cat.gpus, *cat.models]:
+        assert ID_RE.match(i), i
+
+
+# Published sizes (billions) from each model's card or paper; derived counts must be within 2%.
+PUBLISHED_B = {
+    "llama-3.1-8b": (8.03, None),
+    "llama-3-8b": (8.03, None),
+    "llama-3.3-70b": (70.6, None),
+    "llama-3.1-70b": (70.6, None),
+    "llama-3-70b": (70.6, None),
+    "llama-3.1-405b": (405.9, None),
+    "llama-3.2-1b": (1.24, None),
+    "llama-3.2-3b": (3.21, None),
+    "llama-2-7b": (6.74, None),
+    "llama-2-13b": (13.0, None),
+    "llama-2-70b": (69.0, None),
+    "mistral-7b": (7.24, None),
+    "mistral-7b-v0.3": (7.25, None),
+    "mistral-nemo-12b": (12.2, None),
+    "mixtral-8x7b": (46.7, 12.9),
+    "mixtral-8x22b": (141.0, 39.0),
+    "qwen2.5-7b": (7.61, None),
+    "qwen2.5-14b": (14.7, None),
+    "qwen2.5-32b": (32.5, None),
+    "qwen2.5-72b": (72.7, None),
+    "yi-34b": (34.4, None),
+    "deepseek-v3": (671.0, 37.0),
+    "opt-6.7b": (6.7, None),
+    "opt-30b": (30.0, None),
+    "opt-175b": (175.0, None),
+    "gpt-j-6b": (6.05, None),
+    "falcon-180b": (180.0, None),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(PUBLISHED_B))
+def test_parameter_counts_match_published(cat: Catalog, model_id: str) -> None:
+    total_b, active_b = PUBLISHED_B[model_id]
+    m = cat.models[model_id]
+    assert m.total_params / 1e9 == pytest.approx(total_b, rel=0.02)
+    assert m.active_params / 1e9 == pytest.approx(active_b if active_b else total_b, rel=0.02)
+
+
+def test_every_model_has_a_published_size() -> None:
+    assert set(shipped_catalog().models) == set(PUBLISHED_B)
+
+
+def test_model_sources_cite_a_config(cat: Catalog) -> None:
+    for m in cat.models.values():
+        if m.hf_repo:
+            assert f"HF config.json of {m.hf_repo}" in m.source, m.id
+
+
+def test_gpu_conventions(cat: Catalog) -> None:
+    for g in cat.gpus.values():
+        assert set(g.tflops) <= {"bf16", "fp16", "fp8", "int8", "fp4"}, g.id
+        assert g.peak_tflops("bf16") > 0
+        if g.family in ("volta", "turing"):
+            assert "bf16" not in g.tflops and "fp16" in g.tflops, g.id
+        if "fp8" in g.tflops:
+            assert g.family in ("ada", "hopper", "blackwell", "cdna3"), g.id
+        if "fp4" in g.tflops:
+            assert g.family == "blackwell", g.id
+        if "bf16" in g.tflops and "fp8" in g.tflops:  # 2% slack: the L40S sheet gives 733 vs 2 x 362.05
+            assert g.tflops["fp8"] == pytest.approx(2 * g.tflops["bf16"], rel=0.02), g.id
+        assert g.interconnect in ("nvlink", "xgmi", "pcie", "none")
+        if g.interconnect == "nvlink":
+            assert g.interconnect_gbps is not None
+        assert g.pcie_gbps in (16, 32, 64) or g.id == "gh200", g.id
+
+
+def test_bandwidths_are_per_direction(cat: Catalog) -> None:
+    # NVIDIA quotes H100 NVLink 900 GB/s and PCIe Gen5 128 GB/s as both-direction sums.
+    assert cat.gpus["h100-sxm"].link_gbps() == 450
+    assert cat.gpus["h100-sxm"].pcie_gbps == 64
+    assert cat.gpus["a100-80gb"].link_gbps() == 300
+    assert cat.gpus["b200"].link_gbps() == 900
+    assert cat.gpus["l4"].link_gbps() == cat.gpus["l4"].pcie_gbps == 32
+
+
+def test_offerings_are_consistent(cat: Catalog) -> None:
+    clouds = {o.cloud for o in cat.offerings.values()}
+    assert {"aws", "gcp", "azure", "lambda", "runpod"} <= clouds
+    for oid, o in cat.offerings.items():
+        assert oid == f"{o.cloud}:{o.region}:{o.instance_type}"
+        assert o.gpu in cat.gpus
+        assert o.price_usd_per_hour > 0
+        if o.spot_price_usd_per_hour is not None:
+            assert o.spot_price_usd_per_hour < o.price_usd_per_hour, oid
+        if o.uncertain:
+            assert "UNCERTAIN" in o.notes, oid
+
+
+def test_gcp_prices_are_attachment_plus_vm_part(cat: Catalog) -> None:
+    # The worked example in the price notes: a2-highgpu-1g = 2.93391 + 0.73948.
+    a2 = cat.offerings["gcp:us-central1:a2-highgpu-1g"]
+    assert a2.price_usd_per_hour == pytest.approx(3.67339)
+    assert a2.spot_price_usd_per_hour == pytest.approx(1.80385)
+    for o in cat.offerings.values():
+        if o.cloud == "gcp" and not o.gpu.startswith("tpu"):
+            assert "Price composed" in o.notes, o.id
+
+
+def test_flagged_rows_are_uncertain(cat: Catalog) -> None:
+    for oid in (
+        "gcp:us-central1:a3-highgpu-8g",
+        "azure:eastus:Standard_ND96isr_H100_v5",
+        "azure:eastus:Standard_NC40ads_H100_v5",
+    ):
+        assert cat.offerings[oid].uncertain, oid
+    assert cat.offerings["azure:eastus:Standard_ND96isr_H100_v5"].gpus_per_instance == 8
+    assert not cat.offerings["aws:us-east-1:p5.48xlarge"].uncertain
+
+
+def test_version_is_deterministic(cat: Catalog) -> None:
+    assert re.match(rf"^{re.escape(DATA_RELEASE)}\+[0-9a-f]{{8}}$", cat.version)
+    shipped_catalog.cache_clear()
+    assert load_catalog().version == cat.version
