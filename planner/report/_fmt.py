@@ -188,6 +188,8 @@ def assumption_lines(plan: Plan) -> list[tuple[str, str]]:
     """(label, value) pairs: catalog version, spec hash, then the plan's assumptions in their order."""
     rows: list[tuple[str, str]] = [("catalog version", plan.catalog_version)]
     for key, value in plan.assumptions.items():
+        if value == "":
+            continue
         shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
         rows.append((key.replace("_", " "), shown))
     if plan.measured_profiles_used:
