@@ -206,6 +206,9 @@ def _merge(
             data.setdefault("as_of", "user-supplied")
         return _validate(cls, data, where)
     base = existing.model_dump()
+    for key, value in list(data.items()):  # dict fields (Gpu.tflops, extra) merge key by key
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            data[key] = {**base[key], **value}
     changed = sorted(k for k in data if k not in ("id", "source", "as_of") and data[k] != base.get(k))
     if "source" not in data and changed:
         data["source"] = f"{base['source']}; overridden by {label} ({', '.join(changed)})"

@@ -108,6 +108,8 @@ def test_renderers_and_overlay(tmp_path: Path) -> None:
     assert "onprem:dc1:dgx-h100" in text and "18.50" in text and "2.31" in text
     table = list(csv.DictReader(io.StringIO(out.renderers["csv"]())))
     assert table[0]["id"] == "onprem:dc1:dgx-h100" and table[0]["source"].startswith("user catalog overlay")
+    md = out.renderers["md"]()
+    assert "| onprem:dc1:dgx-h100 | h100-sxm | 8 | 18.50 | 2.31 | - | - |" in md
     gpus_csv = list(csv.DictReader(io.StringIO(execute("gpus", {"gpu": "h200"}).renderers["csv"]())))
     assert json.loads(gpus_csv[0]["tflops"])["fp8"] == 1978.9
 

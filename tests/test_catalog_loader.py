@@ -81,6 +81,7 @@ def test_overlay_adds_onprem_and_overrides_price(tmp_path: Path) -> None:
         },
     )
     cat = load_catalog(overlays=(overlay,))
+    assert cat.gpus["h100-sxm"] == base.gpus["h100-sxm"]
     onprem = cat.offerings["onprem:dc1:dgx-h100"]
     assert onprem.available_instances == 3 and onprem.price_usd_per_hour == 18.5
     assert "ours.yaml" in onprem.source
@@ -94,6 +95,15 @@ def test_overlay_adds_onprem_and_overrides_price(tmp_path: Path) -> None:
     assert load_catalog(overlays=(overlay,)).version == cat.version
     # the shipped catalog is not changed by an overlay
     assert load_catalog().offerings["aws:us-east-1:p5.48xlarge"].price_usd_per_hour == 55.04
+
+
+def test_gpu_override_merges_tflops(tmp_path: Path) -> None:
+    overlay = write(
+        tmp_path / "o.yaml", {"schema_version": 1, "gpus": [{"id": "h100-sxm", "tflops": {"fp8": 1500}}]}
+    )
+    gpu = load_catalog(overlays=(overlay,)).gpus["h100-sxm"]
+    assert gpu.tflops == {"bf16": 989.4, "fp16": 989.4, "fp8": 1500, "int8": 1978.9}
+    assert "overridden by" in gpu.source and "(tflops)" in gpu.source
 
 
 def test_inline_section_and_files_relative_to_spec(tmp_path: Path) -> None:

@@ -161,45 +161,62 @@ def _num(x: Any, digits: int = 1) -> str:
     return f"{x:.0f}" if isinstance(x, int | float) else str(x)
 
 
-def _table(kind: str, rows: list[dict[str, Any]], version: str) -> Table:
-    """A compact table; ids are never truncated, everything else is in --format json."""
-    table = Table(title=f"{kind} ({len(rows)}) - catalog {version}", caption_justify="left",
-                  caption="all fields, sources and as_of: --format json", box=box.SIMPLE_HEAD,
-                  pad_edge=False, show_edge=False, collapse_padding=True)
-    id_width = max((len(r["id"]) for r in rows), default=2)
-    table.add_column("id", no_wrap=True, min_width=id_width)
+def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], str]:
+    """(headers, cells, caption) shared by the table and Markdown renderers; column 0 is the id."""
+    caption = "all fields, sources and as_of: --format json"
     if kind == "gpus":
-        for col in ("family", "GB", "GB/s", "bf16 TF", "fp8 TF", "fp4 TF", "link GB/s", "PCIe", "TDP W"):
-            table.add_column(col, justify="left" if col == "family" else "right")
+        headers = ["id", "family", "GB", "GB/s", "bf16 TF", "fp8 TF", "fp4 TF", "link GB/s", "PCIe", "TDP W"]
+        cells = []
         for r in rows:
             tf = r["tflops"]
             link = r["interconnect"] + (f" {_num(r['interconnect_gbps'])}" if r["interconnect_gbps"] else "")
-            table.add_row(r["id"], r["family"], _num(r["memory_gb"]), _num(r["mem_bandwidth_gbps"], 0),
+            cells.append([r["id"], r["family"], _num(r["memory_gb"]), _num(r["mem_bandwidth_gbps"], 0),
                           _num(tf.get("bf16", tf.get("fp16"))), _num(tf.get("fp8")), _num(tf.get("fp4")),
-                          link, _num(r["pcie_gbps"]), _num(r["tdp_w"]))
+                          link, _num(r["pcie_gbps"]), _num(r["tdp_w"])])
     elif kind == "offerings":
-        table.add_column("gpu", no_wrap=True, min_width=max((len(r["gpu"]) for r in rows), default=3))
-        for col in ("GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB"):
-            table.add_column(col, justify="right")
-        for r in rows:
-            flag = " *" if r["uncertain"] else ""
-            table.add_row(r["id"], r["gpu"], str(r["gpus_per_instance"]),
-                          _num(r["price_usd_per_hour"], 2) + flag, _num(r["price_usd_per_gpu_hour"], 2),
-                          _num(r["spot_price_usd_per_hour"], 2), _num(r["cpu_mem_gb"], 0))
+        headers = ["id", "gpu", "GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB"]
+        cells = [[r["id"], r["gpu"], str(r["gpus_per_instance"]),
+                  _num(r["price_usd_per_hour"], 2) + (" *" if r["uncertain"] else ""),
+                  _num(r["price_usd_per_gpu_hour"], 2), _num(r["spot_price_usd_per_hour"], 2),
+                  _num(r["cpu_mem_gb"], 0)] for r in rows]
         if any(r["uncertain"] for r in rows):
-            table.caption = "* uncertain price or shape (see notes); " + str(table.caption)
+            caption = "* uncertain price or shape (see notes); " + caption
     else:
-        for col in ("family", "layers", "hidden", "heads/kv", "experts", "total B", "active B", "ctx"):
-            table.add_column(col, justify="left" if col == "family" else "right")
-        for r in rows:
-            experts = f"{r['moe_top_k']}/{r['moe_experts']}" if r["moe_experts"] else "-"
-            table.add_row(r["id"], r["family"], str(r["layers"]), str(r["hidden"]),
-                          f"{r['heads']}/{r['kv_heads']}", experts, _num(r["total_params_b"], 2),
-                          _num(r["active_params_b"], 2), str(r["max_position"]))
-        table.caption = "B = 1e9 parameters, derived from the architecture; " + str(table.caption)
+        headers = ["id", "family", "layers", "hidden", "heads/kv", "experts", "total B", "active B", "ctx"]
+        cells = [[r["id"], r["family"], str(r["layers"]), str(r["hidden"]), f"{r['heads']}/{r['kv_heads']}",
+                  f"{r['moe_top_k']}/{r['moe_experts']}" if r["moe_experts"] else "-",
+                  _num(r["total_params_b"], 2), _num(r["active_params_b"], 2), str(r["max_position"])]
+                 for r in rows]
+        caption = "B = 1e9 parameters, derived from the architecture; " + caption
     if not rows:
-        table.caption = "nothing matches these filters"
+        caption = "nothing matches these filters"
+    return headers, cells, caption
+
+
+_LEFT = {"id", "family", "gpu"}
+
+
+def _table(kind: str, rows: list[dict[str, Any]], version: str) -> Table:
+    """A compact table; ids are never truncated, everything else is in --format json."""
+    headers, cells, caption = _columns(kind, rows)
+    table = Table(title=f"{kind} ({len(rows)}) - catalog {version}", caption=caption, caption_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for i, h in enumerate(headers):
+        no_wrap = h in ("id", "gpu")
+        width = max((len(c[i]) for c in cells), default=len(h)) if no_wrap else None
+        table.add_column(h, justify="left" if h in _LEFT else "right", no_wrap=no_wrap, min_width=width)
+    for c in cells:
+        table.add_row(*c)
     return table
+
+
+def _markdown(kind: str, rows: list[dict[str, Any]], version: str) -> str:
+    headers, cells, caption = _columns(kind, rows)
+    align = ["---" if h in _LEFT else "---:" for h in headers]
+    lines = [f"**{kind}** ({len(rows)}), catalog `{version}`", "", "| " + " | ".join(headers) + " |",
+             "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join([*lines, "", caption, ""])
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -232,5 +249,9 @@ def execute(kind: str, filters: dict[str, Any], overlays: tuple[Path, ...] = ())
         command=f"catalog {kind}",
         status="ok",
         data=data,
-        renderers={"table": lambda: _table(kind, rows, cat.version), "csv": lambda: _csv(rows)},
+        renderers={
+            "table": lambda: _table(kind, rows, cat.version),
+            "md": lambda: _markdown(kind, rows, cat.version),
+            "csv": lambda: _csv(rows),
+        },
     )
