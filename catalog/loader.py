@@ -224,7 +224,7 @@ def _apply_gpus(state: _State, layer: _Layer, shipped: bool) -> None:
         state.gpus[gid] = _merge(Gpu, state.gpus.get(gid), entry, where, layer.label, shipped=shipped)
 
 
-def _apply_models(state: _State, layer: _Layer, shipped: bool) -> None:
+def _apply_models(state: _State, layer: _Layer, shipped: bool, hasher: Any) -> None:
     from catalog.hf import load_hf_config
 
     for i, entry in enumerate(layer.sections.get("models", ())):
@@ -236,6 +236,7 @@ def _apply_models(state: _State, layer: _Layer, shipped: bool) -> None:
                 raise CatalogError("hf_config must be a path string (overlays only)", where=where)
             try:
                 loaded = load_hf_config(_resolve(layer.base_dir, hf_config))
+                hasher.update(loaded.model_dump_json(exclude={"source"}).encode())  # content, not location
             except InputError as err:
                 raise CatalogError(f"hf_config {err.where}: {err.message}", where=where) from None
             data = {**loaded.model_dump(), **data}
@@ -346,7 +347,7 @@ def _apply_engines_hosts(state: _State, layer: _Layer, shipped: bool) -> None:
 def _apply(state: _State, layer: _Layer, hasher: Any, *, shipped: bool) -> None:
     """Apply one layer: GPUs first (offerings refer to them), then models, imports, offerings."""
     _apply_gpus(state, layer, shipped)
-    _apply_models(state, layer, shipped)
+    _apply_models(state, layer, shipped, hasher)
     _apply_skypilot(state, layer, hasher)
     _apply_offerings(state, layer, shipped)
     _apply_engines_hosts(state, layer, shipped)
