@@ -34,11 +34,8 @@ class Candidate:
     id: str
     model_label: str
     priced: PricedOffering
-    deployment: Deployment
-
-    @property
-    def tp(self) -> int:
-        return self.deployment.tp
+    tp: int
+    deployment: Deployment | None  # None: a measured-only candidate of a model the catalog does not know
 
 
 def _check_ids(kind: str, given: tuple[str, ...] | None, valid: set[str], where: str) -> None:
@@ -57,7 +54,9 @@ def select_offerings(catalog: Catalog, flt: OfferingFilter, where: str = "offeri
     _check_ids("offering", flt.exclude, set(offerings), f"{where}.exclude")
     for key in flt.price_overrides:
         if key.removesuffix(SPOT_SUFFIX) not in offerings:
-            raise InputError(f"unknown offering {key!r}; {did_you_mean(key, offerings)}", where=f"{where}.price_overrides")
+            raise InputError(
+                f"unknown offering {key!r}; {did_you_mean(key, offerings)}", where=f"{where}.price_overrides"
+            )
     for key in flt.available:
         if key not in offerings:
             raise InputError(f"unknown offering {key!r}; {did_you_mean(key, offerings)}", where=f"{where}.available")
@@ -68,7 +67,9 @@ def select_offerings(catalog: Catalog, flt: OfferingFilter, where: str = "offeri
             continue
         if oid in flt.exclude or (flt.clouds is not None and o.cloud not in flt.clouds):
             continue
-        if (flt.gpus is not None and o.gpu not in flt.gpus) or (flt.regions is not None and o.region not in flt.regions):
+        if (flt.gpus is not None and o.gpu not in flt.gpus) or (
+            flt.regions is not None and o.region not in flt.regions
+        ):
             continue
         if o.uncertain and not flt.include_uncertain and not (flt.include and oid in flt.include):
             continue
@@ -104,7 +105,7 @@ def make_candidates(
                     if not memory_breakdown(dep).fits:
                         continue
                     cid = f"{model_label}@{po.id}/tp{tp}/{weights}-{kv}"
-                    out.append(Candidate(cid, model_label, po, dep))
+                    out.append(Candidate(cid, model_label, po, tp, dep))
     return tuple(out)
 
 
@@ -141,4 +142,3 @@ def explain_no_fit(
         f"{model_label} needs {needed_gb:.0f} GB of weights in {'/'.join(search.weights)}; the largest candidate "
         f"holds {best[0]:.0f} GB — {best[1]}{hint}"
     )
-

@@ -51,7 +51,9 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
         renderer = outcome.renderers.get(fmt)
         if renderer is None:
             valid = ", ".join(["json", *outcome.renderers])
-            raise InputError(f"format {fmt!r} is not available for `{outcome.command}`; valid: {valid}", where="--format")
+            raise InputError(
+                f"format {fmt!r} is not available for `{outcome.command}`; valid: {valid}", where="--format"
+            )
         rendered = renderer()
         text = rendered if isinstance(rendered, str) else None
         renderable = None if isinstance(rendered, str) else rendered
@@ -131,8 +133,17 @@ def estimate(
 
     _state.update(command="estimate", json=fmt == Fmt.json)
     outcome = execute(
-        model=model, gpu=gpu, tp=tp, weights=weights, kv=kv, input_len=input_len, output_len=output_len,
-        concurrency=concurrency, rate_rps=rate, engine=engine, gpu_memory_utilization=gpu_memory_utilization,
+        model=model,
+        gpu=gpu,
+        tp=tp,
+        weights=weights,
+        kv=kv,
+        input_len=input_len,
+        output_len=output_len,
+        concurrency=concurrency,
+        rate_rps=rate,
+        engine=engine,
+        gpu_memory_utilization=gpu_memory_utilization,
         overlays=tuple(catalog or ()),
     )
     _emit(outcome, fmt.value, output)
@@ -159,8 +170,16 @@ def place(
 
     _state.update(command="place", json=fmt == Fmt.json)
     outcome = execute(
-        model=model, gpu=gpu, input_len=input_len, output_len=output_len, cpu_mem_gb=cpu_mem_gb,
-        disk_gb=disk_gb, host_profile=host_profile, weights=weights, kv=kv, max_latency_s=max_latency_s,
+        model=model,
+        gpu=gpu,
+        input_len=input_len,
+        output_len=output_len,
+        cpu_mem_gb=cpu_mem_gb,
+        disk_gb=disk_gb,
+        host_profile=host_profile,
+        weights=weights,
+        kv=kv,
+        max_latency_s=max_latency_s,
         overlays=tuple(catalog or ()),
     )
     _emit(outcome, fmt.value, output)
@@ -169,7 +188,9 @@ def place(
 @app.command()
 def sweep(
     spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
-    rate: Annotated[str | None, typer.Option("--rate", help="Comma-separated request rates (scales every model).")] = None,
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="Comma-separated request rates (scales every model).")
+    ] = None,
     tpot_ms: Annotated[str | None, typer.Option("--tpot-ms", help="Comma-separated TPOT SLOs.")] = None,
     ttft_ms: Annotated[str | None, typer.Option("--ttft-ms", help="Comma-separated TTFT SLOs.")] = None,
     fmt: FormatOpt = Fmt.table,
@@ -181,8 +202,15 @@ def sweep(
     from planner.commands.sweep import execute
 
     _state.update(command="sweep", json=fmt == Fmt.json)
-    outcome = execute(spec, rate=rate, tpot_ms=tpot_ms, ttft_ms=ttft_ms, plot=plot, overlays=tuple(catalog or ()),
-                      progress=fmt == Fmt.table and output is None)
+    outcome = execute(
+        spec,
+        rate=rate,
+        tpot_ms=tpot_ms,
+        ttft_ms=ttft_ms,
+        plot=plot,
+        overlays=tuple(catalog or ()),
+        progress=fmt == Fmt.table and output is None,
+    )
     _emit(outcome, fmt.value, output)
 
 
@@ -279,7 +307,9 @@ def main() -> None:
             raise
         if _state["json"]:
             sys.stdout.write(to_json(error_envelope(_state["command"], err.render())))
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(err.render())}", markup=True)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(err.render())}", markup=True
+        )
         sys.exit(err.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

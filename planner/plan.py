@@ -86,7 +86,10 @@ def _target_matches(target: tuple[str, str, int], cand_offering: PricedOffering,
 
 
 def _measured_candidates(
-    label: str, arch: ModelArch | None, targets: Sequence[tuple[str, str, int]], offerings: Sequence[PricedOffering],
+    label: str,
+    arch: ModelArch | None,
+    targets: Sequence[tuple[str, str, int]],
+    offerings: Sequence[PricedOffering],
     inputs: PlanInputs,
 ) -> list[Candidate]:
     """Candidates for measured targets in exclusive mode (no estimate needed, the model may be unknown)."""
@@ -100,11 +103,19 @@ def _measured_candidates(
             if tp > po.offering.gpus_per_instance or not _target_matches(target, po, tp):
                 continue
             dep = (
-                Deployment(arch, po.gpu, tp, search.weights[0], search.kv[0],
-                           engine_profile(inputs.catalog, search.engine, po.gpu), search.gpu_memory_utilization)
-                if arch is not None else None
+                Deployment(
+                    arch,
+                    po.gpu,
+                    tp,
+                    search.weights[0],
+                    search.kv[0],
+                    engine_profile(inputs.catalog, search.engine, po.gpu),
+                    search.gpu_memory_utilization,
+                )
+                if arch is not None
+                else None
             )
-            out.append(Candidate(f"{label}@{po.id}/tp{tp}/measured", label, po, dep))
+            out.append(Candidate(f"{label}@{po.id}/tp{tp}/measured", label, po, tp, dep))
     return out
 
 
@@ -164,8 +175,14 @@ def _model_context(
     kept = _prune(candidates, capacity)
     reasons = _uncovered_slices(ms, slices, kept, capacity)
     return ModelContext(
-        index, ms, arch, workload, kept, {c.id: capacity[c.id] for c in kept},
-        frozenset(measured_ids & {c.id for c in kept}), reasons,
+        index,
+        ms,
+        arch,
+        workload,
+        kept,
+        {c.id: capacity[c.id] for c in kept},
+        frozenset(measured_ids & {c.id for c in kept}),
+        reasons,
     )
 
 
@@ -256,8 +273,9 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
     labels = {m.label for m in spec.models}
     for j, p in enumerate(spec.profiles):
         if p.model not in labels:
-            raise InputError(f"unknown model label {p.model!r}; {did_you_mean(p.model, labels)}",
-                             where=f"profiles[{j}].model")
+            raise InputError(
+                f"unknown model label {p.model!r}; {did_you_mean(p.model, labels)}", where=f"profiles[{j}].model"
+            )
     offerings = select_offerings(inputs.catalog, spec.offerings)
     if not offerings:
         raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
@@ -271,12 +289,20 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
     reasons = tuple(r for ctx in contexts for r in ctx.reasons)
     problem, by_id = build_problem(inputs, contexts)
     if reasons:
-        return _infeasible_plan(inputs, contexts, reasons, SolverStats(
-            name=solver_name, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0))
+        return _infeasible_plan(
+            inputs,
+            contexts,
+            reasons,
+            SolverStats(name=solver_name, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0),
+        )
     solution = solve_fleet(problem, solver=solver_name, time_limit_s=limit, mip_gap=spec.solver.mip_gap)
     stats = SolverStats(
-        name=solution.solver, status=solution.status, seconds=round(solution.seconds, 4), gap=solution.gap,
-        variables=solution.variables, constraints=solution.constraints,
+        name=solution.solver,
+        status=solution.status,
+        seconds=round(solution.seconds, 4),
+        gap=solution.gap,
+        variables=solution.variables,
+        constraints=solution.constraints,
     )
     if solution.status not in ("optimal", "gap"):
         why = solution.message or f"the solver returned {solution.status}"
@@ -286,14 +312,18 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
     return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines)
 
 
-def _baselines(
-    problem: FleetProblem, by_id: dict[str, Candidate], solver: str, limit: float
-) -> tuple[Baseline, ...]:
+def _baselines(problem: FleetProblem, by_id: dict[str, Candidate], solver: str, limit: float) -> tuple[Baseline, ...]:
     out = []
     gpu_of = {c.priced.id: c.priced.gpu.id for c in by_id.values()}
     for oid, sol in best_single_offering(problem, solver=solver, time_limit_s=limit):
-        out.append(Baseline(offering=oid, gpu=gpu_of[oid], instances=sol.instances.get(oid, 0),
-                            cost_usd_per_hour=round(sol.cost_usd_per_hour, 6)))
+        out.append(
+            Baseline(
+                offering=oid,
+                gpu=gpu_of[oid],
+                instances=sol.instances.get(oid, 0),
+                cost_usd_per_hour=round(sol.cost_usd_per_hour, 6),
+            )
+        )
     return tuple(out)
 
 
@@ -328,11 +358,19 @@ def _model_summaries(
                 replicas += r
                 gpus += r * c.tp
                 cost += r * c.tp * c.priced.price_usd_per_hour / c.priced.offering.gpus_per_instance
-        out.append(ModelSummary(
-            model=ctx.label, model_id=ctx.spec.model, rate_rps=round(sum(s.rate_rps for s in ctx.slices), 6),
-            slo_ttft_ms=ctx.spec.slo.ttft_ms, slo_tpot_ms=ctx.spec.slo.tpot_ms, slices=len(ctx.slices),
-            replicas=replicas, gpus=gpus, cost_usd_per_hour=round(cost, 4),
-        ))
+        out.append(
+            ModelSummary(
+                model=ctx.label,
+                model_id=ctx.spec.model,
+                rate_rps=round(sum(s.rate_rps for s in ctx.slices), 6),
+                slo_ttft_ms=ctx.spec.slo.ttft_ms,
+                slo_tpot_ms=ctx.spec.slo.tpot_ms,
+                slices=len(ctx.slices),
+                replicas=replicas,
+                gpus=gpus,
+                cost_usd_per_hour=round(cost, 4),
+            )
+        )
     return tuple(out)
 
 
@@ -340,18 +378,35 @@ def _infeasible_plan(
     inputs: PlanInputs, contexts: Sequence[ModelContext], reasons: tuple[str, ...], stats: SolverStats
 ) -> Plan:
     return Plan(
-        name=inputs.spec.name, status="infeasible", total_cost_usd_per_hour=None, total_gpus=0, total_instances=0,
-        allocations=(), routing=(), models=_model_summaries(contexts, None, {}), baselines=(),
-        best_single_offering_cost_usd_per_hour=None, saving_vs_best_single_pct=None, infeasible_reasons=reasons,
-        assumptions=_assumptions(inputs, ()), solver=stats,
+        name=inputs.spec.name,
+        status="infeasible",
+        total_cost_usd_per_hour=None,
+        total_gpus=0,
+        total_instances=0,
+        allocations=(),
+        routing=(),
+        models=_model_summaries(contexts, None, {}),
+        baselines=(),
+        best_single_offering_cost_usd_per_hour=None,
+        saving_vs_best_single_pct=None,
+        infeasible_reasons=reasons,
+        assumptions=_assumptions(inputs, ()),
+        solver=stats,
         verification=Verification(passed=True, checks=("not run: no plan",)),
-        catalog_version=inputs.catalog.version, spec_sha256=inputs.spec_sha256,
+        catalog_version=inputs.catalog.version,
+        spec_sha256=inputs.spec_sha256,
     )
 
 
 def _assemble(
-    inputs: PlanInputs, contexts: Sequence[ModelContext], problem: FleetProblem, by_id: dict[str, Candidate],
-    solution: FleetSolution, stats: SolverStats, violations: tuple[str, ...], baselines: tuple[Baseline, ...],
+    inputs: PlanInputs,
+    contexts: Sequence[ModelContext],
+    problem: FleetProblem,
+    by_id: dict[str, Candidate],
+    solution: FleetSolution,
+    stats: SolverStats,
+    violations: tuple[str, ...],
+    baselines: tuple[Baseline, ...],
 ) -> Plan:
     slice_index = {s.id: k for k, s in enumerate(problem.slices)}
     cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
@@ -374,30 +429,45 @@ def _assemble(
         n = solution.instances[oid]
         if n <= 0:
             continue
-        groups = sorted((by_id[cid] for cid, r in solution.replicas.items() if r > 0 and by_id[cid].priced.id == oid),
-                        key=lambda c: c.id)
+        groups = sorted(
+            (by_id[cid] for cid, r in solution.replicas.items() if r > 0 and by_id[cid].priced.id == oid),
+            key=lambda c: c.id,
+        )
         if not groups:
             continue
         po = groups[0].priced
         used.append(po)
         reps = tuple(
             ReplicaGroup(
-                candidate=c.id, model=c.model_label, tp=c.tp,
+                candidate=c.id,
+                model=c.model_label,
+                tp=c.tp,
                 weights=c.deployment.weights if c.deployment else "measured",
                 kv=c.deployment.kv if c.deployment else "measured",
-                engine=inputs.spec.search.engine, replicas=solution.replicas[c.id], gpus=solution.replicas[c.id] * c.tp,
+                engine=inputs.spec.search.engine,
+                replicas=solution.replicas[c.id],
+                gpus=solution.replicas[c.id] * c.tp,
                 utilisation=round(util.get(c.id, 0.0), 4),
                 capacity_source="measured" if c.id in measured else "estimate",
             )
             for c in groups
         )
-        allocations.append(Allocation(
-            offering=po.offering.id, cloud=po.offering.cloud, region=po.offering.region,
-            instance_type=po.offering.instance_type, gpu=po.gpu.id, gpus_per_instance=po.offering.gpus_per_instance,
-            spot=po.spot, instances=n, price_usd_per_hour=po.price_usd_per_hour,
-            cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
-            replicas=reps, idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
-        ))
+        allocations.append(
+            Allocation(
+                offering=po.offering.id,
+                cloud=po.offering.cloud,
+                region=po.offering.region,
+                instance_type=po.offering.instance_type,
+                gpu=po.gpu.id,
+                gpus_per_instance=po.offering.gpus_per_instance,
+                spot=po.spot,
+                instances=n,
+                price_usd_per_hour=po.price_usd_per_hour,
+                cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
+                replicas=reps,
+                idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
+            )
+        )
 
     routing = []
     for fs in problem.slices:
@@ -414,29 +484,53 @@ def _assemble(
             if c.deployment is not None and cid not in measured:
                 pt = predict(c.deployment, s.input_len, s.output_len, rate_rps=util.get(cid, 0.0) * kappa)
                 ttft, tpot = round(pt.ttft_ms, 2), round(pt.tpot_ms, 3)
-            routes.append(RouteShare(candidate=cid, offering=c.priced.id, share=round(share, 6),
-                                     rate_rps=round(s.rate_rps * share, 6), ttft_ms=ttft, tpot_ms=tpot))
-        routing.append(SliceRoute(
-            slice=s.id, model=s.model, input_len=s.input_len, output_len=s.output_len,
-            input_len_range=s.input_len_range, output_len_range=s.output_len_range, rate_rps=round(s.rate_rps, 6),
-            slo_ttft_ms=ms.slo.ttft_ms, slo_tpot_ms=ms.slo.tpot_ms, routes=tuple(routes),
-        ))
+            routes.append(
+                RouteShare(
+                    candidate=cid,
+                    offering=c.priced.id,
+                    share=round(share, 6),
+                    rate_rps=round(s.rate_rps * share, 6),
+                    ttft_ms=ttft,
+                    tpot_ms=tpot,
+                )
+            )
+        routing.append(
+            SliceRoute(
+                slice=s.id,
+                model=s.model,
+                input_len=s.input_len,
+                output_len=s.output_len,
+                input_len_range=s.input_len_range,
+                output_len_range=s.output_len_range,
+                rate_rps=round(s.rate_rps, 6),
+                slo_ttft_ms=ms.slo.ttft_ms,
+                slo_tpot_ms=ms.slo.tpot_ms,
+                routes=tuple(routes),
+            )
+        )
 
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
     best_single = baselines[0].cost_usd_per_hour if baselines else None
     saving = round(100.0 * (best_single - total) / best_single, 2) if best_single else None
     checks = ("demand", "capacity", "packing", "availability", "min_replicas", "spot_share", "budget", "cost")
     return Plan(
-        name=inputs.spec.name, status="optimal" if solution.status == "optimal" else "gap",
+        name=inputs.spec.name,
+        status="optimal" if solution.status == "optimal" else "gap",
         total_cost_usd_per_hour=total,
         total_gpus=sum(a.instances * a.gpus_per_instance for a in allocations),
         total_instances=sum(a.instances for a in allocations),
-        allocations=tuple(allocations), routing=tuple(routing), models=_model_summaries(contexts, solution, by_id),
-        baselines=baselines, best_single_offering_cost_usd_per_hour=best_single, saving_vs_best_single_pct=saving,
+        allocations=tuple(allocations),
+        routing=tuple(routing),
+        models=_model_summaries(contexts, solution, by_id),
+        baselines=baselines,
+        best_single_offering_cost_usd_per_hour=best_single,
+        saving_vs_best_single_pct=saving,
         assumptions=_assumptions(inputs, used),
         measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
-        solver=stats, verification=Verification(passed=not violations, checks=checks, violations=violations),
-        catalog_version=inputs.catalog.version, spec_sha256=inputs.spec_sha256,
+        solver=stats,
+        verification=Verification(passed=not violations, checks=checks, violations=violations),
+        catalog_version=inputs.catalog.version,
+        spec_sha256=inputs.spec_sha256,
     )
 
 

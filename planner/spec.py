@@ -278,4 +278,3 @@ def read_yaml(path: Path, what: str = "file") -> object:
 
 def load_spec(path: Path) -> Spec:
     return parse_spec(read_yaml(path, "spec"), str(path))
-

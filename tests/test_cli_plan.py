@@ -11,8 +11,9 @@ from tests.conftest import EXAMPLES, ROOT
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_plan_json_envelope() -> None:
@@ -21,8 +22,15 @@ def test_plan_json_envelope() -> None:
     env = json.loads(r.stdout)
     assert env["schema_version"] == "1" and env["command"] == "plan" and env["status"] == "ok"
     data = env["data"]
-    for key in ("total_cost_usd_per_hour", "allocations", "routing", "baselines", "solver", "catalog_version",
-                "spec_sha256"):
+    for key in (
+        "total_cost_usd_per_hour",
+        "allocations",
+        "routing",
+        "baselines",
+        "solver",
+        "catalog_version",
+        "spec_sha256",
+    ):
         assert key in data
     for key in ("name", "status", "seconds", "gap", "variables", "constraints"):
         assert key in data["solver"]
@@ -46,8 +54,10 @@ def test_validate_ok() -> None:
 
 def test_bad_spec_exits_2_with_the_field_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("models:\n  - model: llama-3.1-8b\n    workload: {rate_rps: -3, histogram: []}\n"
-                   "    slo: {ttft_ms: 1000, tpot_ms: 50}\n")
+    bad.write_text(
+        "models:\n  - model: llama-3.1-8b\n    workload: {rate_rps: -3, histogram: []}\n"
+        "    slo: {ttft_ms: 1000, tpot_ms: 50}\n"
+    )
     r = run("plan", str(bad))
     assert r.returncode == 2
     assert "models[0].workload.rate_rps" in r.stderr
@@ -56,8 +66,10 @@ def test_bad_spec_exits_2_with_the_field_path(tmp_path: Path) -> None:
 
 def test_unknown_model_gets_did_you_mean(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("models:\n  - model: llama-3.1-8c\n    workload: {rate_rps: 3, histogram: "
-                   "[{input_len: 10, output_len: 10, share: 1}]}\n    slo: {ttft_ms: 1000, tpot_ms: 50}\n")
+    bad.write_text(
+        "models:\n  - model: llama-3.1-8c\n    workload: {rate_rps: 3, histogram: "
+        "[{input_len: 10, output_len: 10, share: 1}]}\n    slo: {ttft_ms: 1000, tpot_ms: 50}\n"
+    )
     r = run("plan", str(bad))
     assert r.returncode == 2
     assert "models[0].model" in r.stderr and "llama-3.1-8b" in r.stderr
@@ -71,9 +83,11 @@ def test_missing_spec_file_exits_2() -> None:
 
 def test_infeasible_plan_exits_1(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("models:\n  - model: llama-3.1-405b\n    workload: {rate_rps: 1, histogram: "
-                    "[{input_len: 100, output_len: 100, share: 1}]}\n    slo: {ttft_ms: 1000, tpot_ms: 50}\n"
-                    "offerings: {gpus: [t4]}\n")
+    spec.write_text(
+        "models:\n  - model: llama-3.1-405b\n    workload: {rate_rps: 1, histogram: "
+        "[{input_len: 100, output_len: 100, share: 1}]}\n    slo: {ttft_ms: 1000, tpot_ms: 50}\n"
+        "offerings: {gpus: [t4]}\n"
+    )
     r = run("plan", str(spec), "--format", "json")
     assert r.returncode == 1
     env = json.loads(r.stdout)

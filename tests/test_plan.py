@@ -45,14 +45,19 @@ def test_chat_example_uses_six_offerings_from_four_clouds() -> None:
 
 def _spec(rate_rps: float, gpus: list[str] | None = None, **extra: object) -> dict[str, object]:
     spec: dict[str, object] = {
-        "models": [{
-            "model": "llama-3.1-8b",
-            "workload": {"rate_rps": rate_rps, "histogram": [
-                {"input_len": 512, "output_len": 128, "share": 0.6},
-                {"input_len": 2048, "output_len": 256, "share": 0.4},
-            ]},
-            "slo": {"ttft_ms": 1000, "tpot_ms": 50},
-        }],
+        "models": [
+            {
+                "model": "llama-3.1-8b",
+                "workload": {
+                    "rate_rps": rate_rps,
+                    "histogram": [
+                        {"input_len": 512, "output_len": 128, "share": 0.6},
+                        {"input_len": 2048, "output_len": 256, "share": 0.4},
+                    ],
+                },
+                "slo": {"ttft_ms": 1000, "tpot_ms": 50},
+            }
+        ],
         "offerings": {"clouds": ["aws", "lambda"], **({"gpus": gpus} if gpus else {})},
         "search": {"tp": [1, 2], "weights": ["bf16"]},
     }
