@@ -97,6 +97,10 @@ class OffloadRuntime:
     """group-wise 4-bit quantisation: one fp16 scale and one fp16 minimum per group"""
     dequant_materialises_fp16: bool = True
     """the runtime dequantises a compressed tensor to fp16 in GPU memory before using it"""
+    dequant_traffic_bytes_per_element: float = 17.0
+    """GPU-memory traffic of (de)quantising one element with unfused elementwise kernels: unpack the two
+    nibbles (read 1, write 1), cast to fp16 (1+2), scale (2+2), add the minimum (2+2), make contiguous
+    (2+2); the GEMM or attention then reads the fp16 copy once more"""
     eager_attention: bool = True
     """attention materialises the full score matrix (no flash attention): full s*s FLOPs and bytes"""
     cpu_attention_with_compressed_kv: bool = False
@@ -137,7 +141,7 @@ def hbm_bytes_per_element(dtype: str, runtime: OffloadRuntime) -> float:
     """GPU-memory traffic per element when a kernel uses a stored tensor (dequantisation included)."""
     stored = weight_bytes_per_element(dtype, runtime)
     if dtype == "int4" and runtime.dequant_materialises_fp16:
-        return stored + 2.0 + 2.0  # read packed, write fp16, read fp16
+        return stored + runtime.dequant_traffic_bytes_per_element + 2.0
     return stored
 
 
@@ -221,39 +225,49 @@ class Case:
 
 
 @dataclass(frozen=True)
-class ChannelForm:
-    """A channel's time: an affine base plus a sum of roofline terms, each the max of affine forms."""
-
-    base: Form
-    maxes: tuple[tuple[Form, ...], ...]
-    is_active: bool
-
-    @staticmethod
-    def of(groups: list[tuple[Form, ...]]) -> ChannelForm:
-        base = form()
-        maxes = []
-        for grp in groups:
-            if len(grp) == 1:
-                base = base + grp[0]
-            else:
-                maxes.append(grp)
-        return ChannelForm(base, tuple(maxes), bool(maxes) or bool(np.any(base != 0.0)))
-
-    def value(self, xc: npt.NDArray[np.float64]) -> float:
-        return float(self.base @ xc) + sum(max(float(f @ xc) for f in grp) for grp in self.maxes)
-
-    def active(self) -> bool:
-        return self.is_active
-
-
-@dataclass(frozen=True)
 class PassForms:
-    """Per-channel forms of one pass (see ChannelForm)."""
+    """Affine forms of one pass. Channel c's time = base[c] . (x, 1) + sum over its roofline terms
+    (channel index, forms) of max_i forms[i] . (x, 1)."""
 
-    channels: dict[str, ChannelForm]
+    base: npt.NDArray[np.float64]  # (len(CHANNELS), NX + 1)
+    maxes: tuple[tuple[int, npt.NDArray[np.float64]], ...]
+    active: tuple[bool, ...]
     overhead_s: float
     repeats: float  # how many times this pass runs (1 for prefill, steps for a decode segment)
     label: str
+
+    def channel_values(self, xc: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        vals = self.base @ xc
+        for ci, forms_ in self.maxes:
+            vals[ci] += float(np.max(forms_ @ xc))
+        return vals
+
+
+class _PassBuilder:
+    """Accumulates channel forms of one pass without allocating an array per term."""
+
+    def __init__(self) -> None:
+        self.base = np.zeros((len(CHANNELS), NX + 1))
+        self.maxes: list[tuple[int, npt.NDArray[np.float64]]] = []
+
+    def add(self, channel: str, const: float = 0.0, **coef: float) -> None:
+        row = self.base[_CH[channel]]
+        row[CONST] += const
+        for name, value in coef.items():
+            row[_INDEX[name]] += value
+
+    def add_max(self, channel: str, *forms_: Form) -> None:
+        self.maxes.append((_CH[channel], np.vstack(forms_)))
+
+    def build(self, overhead_s: float, repeats: float, label: str) -> PassForms:
+        active = tuple(
+            bool(np.any(self.base[i] != 0.0)) or any(ci == i for ci, _ in self.maxes)
+            for i in range(len(CHANNELS))
+        )
+        return PassForms(self.base, tuple(self.maxes), active, overhead_s, repeats, label)
+
+
+_CH = {c: i for i, c in enumerate(CHANNELS)}
 
 
 @dataclass(frozen=True)
@@ -288,6 +302,7 @@ def _touched_fraction(model: ModelArch, tokens: float) -> float:
     return float(1.0 - (1.0 - model.moe_top_k / model.moe_experts) ** max(tokens, 1.0))
 
 
+@lru_cache(maxsize=256)
 def decode_segments(input_len: int, output_len: int, count: int = 4) -> tuple[tuple[float, float], ...]:
     """(steps, mean context) of up to `count` equal segments of the output_len-1 decode steps."""
     steps = output_len - 1
@@ -360,55 +375,49 @@ def build_forms(case: Case, segments: int = 4) -> CaseForms:
     def pass_forms(tokens_per_seq: float, ctx: float, repeats: float, label: str, prefill: bool) -> PassForms:
         t = tokens_per_seq
         ctx_eff = min(ctx, window) if window else ctx
-        ch: dict[str, list[tuple[Form, ...]]] = {c: [] for c in CHANNELS}
+        b = _PassBuilder()
         # --- weights: loaded once per block and layer
-        ch["cpu_to_gpu"].append((form(w_cpu=w_bytes / h2d, w_disk=w_bytes / h2d),))
-        ch["disk_read"].append((form(w_disk=w_bytes / dread),))
-        ch["gpu"].append((form(gpu_linear_s(t, 1.0)),))
+        b.add("cpu_to_gpu", w_cpu=w_bytes / h2d, w_disk=w_bytes / h2d)
+        b.add("disk_read", w_disk=w_bytes / dread)
+        b.add("gpu", gpu_linear_s(t, 1.0))
         # --- activations: each GPU batch loads its hidden state from home and stores the new one, per layer
         act = bls * t * act_el_tok * 2.0 * nl
-        ch["cpu_to_gpu"].append((form(act_cpu=act / h2d, act_disk=act / h2d),))
-        ch["gpu_to_cpu"].append((form(act_cpu=act / d2h_act, act_disk=act / d2h_act),))
-        ch["disk_read"].append((form(act_disk=act / dread),))
-        ch["disk_write"].append((form(act_disk=act / dwrite_act),))
+        b.add("cpu_to_gpu", act_cpu=act / h2d, act_disk=act / h2d)
+        b.add("gpu_to_cpu", act_cpu=act / d2h_act, act_disk=act / d2h_act)
+        b.add("disk_read", act_disk=act / dread)
+        b.add("disk_write", act_disk=act / dwrite_act)
         # --- KV cache: new entries stored to their home
         kv_new = bls * t * kv_el_tok * kbpe
-        ch["gpu_to_cpu"].append((form(kv_cpu=kv_new / d2h_kv, kv_disk=kv_new / d2h_kv),))
-        ch["disk_write"].append((form(kv_disk=kv_new / dwrite_kv),))
+        b.add("gpu_to_cpu", kv_cpu=kv_new / d2h_kv, kv_disk=kv_new / d2h_kv)
+        if case.kv_dtype == "int4":  # quantising the new entries on the GPU before they are stored
+            b.add("gpu", bls * t * kv_el_tok * rt.dequant_traffic_bytes_per_element / hbm)
+        b.add("disk_write", kv_disk=kv_new / dwrite_kv)
         # --- attention
         if prefill:
             sq = t * t if rt.eager_attention else t * (t + 1) / 2.0
             att_flops = 4.0 * attn_width * sq * bls * nl
             score_bytes = (2.0 * 2.0 * m.heads * sq * bls * nl) if rt.eager_attention else 0.0
-            ch["gpu"].append((form(att_flops / peak), form(score_bytes / hbm)))
+            b.add_max("gpu", form(att_flops / peak), form(score_bytes / hbm))
         else:
             kv_read_el = bls * ctx_eff * kv_el_tok  # elements attended by the whole block in this step
             att_flops = 4.0 * attn_width * ctx_eff * bls * nl
             if case.cpu_attention:
-                share = form(kv_gpu=1.0)
-                ch["gpu"].append((share * (att_flops / peak), share * (kv_read_el * khbm / hbm)))
-                ch["cpu"].append(
-                    (
-                        form(kv_cpu=kv_read_el * 2.0 / cpu_bw, kv_disk=kv_read_el * 2.0 / cpu_bw),
-                        form(kv_cpu=att_flops / cpu_flops, kv_disk=att_flops / cpu_flops),
-                    )
+                b.add_max("gpu", form(kv_gpu=att_flops / peak), form(kv_gpu=kv_read_el * khbm / hbm))
+                b.add_max(
+                    "cpu",
+                    form(kv_cpu=kv_read_el * 2.0 / cpu_bw, kv_disk=kv_read_el * 2.0 / cpu_bw),
+                    form(kv_cpu=att_flops / cpu_flops, kv_disk=att_flops / cpu_flops),
                 )
                 # query to the CPU and attention output back, per token and layer
                 qo = bls * t * attn_width * 2.0 * nl
-                ch["gpu_to_cpu"].append((form(kv_cpu=qo / d2h_act, kv_disk=qo / d2h_act),))
-                ch["cpu_to_gpu"].append((form(kv_cpu=qo / h2d, kv_disk=qo / h2d),))
+                b.add("gpu_to_cpu", kv_cpu=qo / d2h_act, kv_disk=qo / d2h_act)
+                b.add("cpu_to_gpu", kv_cpu=qo / h2d, kv_disk=qo / h2d)
             else:
-                ch["gpu"].append((form(att_flops / peak), form(kv_read_el * khbm / hbm)))
+                b.add_max("gpu", form(att_flops / peak), form(kv_read_el * khbm / hbm))
                 kv_read = kv_read_el * kbpe
-                ch["cpu_to_gpu"].append((form(kv_cpu=kv_read / h2d, kv_disk=kv_read / h2d),))
-            ch["disk_read"].append((form(kv_disk=bls * ctx_eff * kv_el_tok * kbpe / dread),))
-        overhead = rt.layer_overhead_s * nl * nb
-        return PassForms(
-            channels={k: ChannelForm.of(v) for k, v in ch.items()},
-            overhead_s=overhead,
-            repeats=repeats,
-            label=label,
-        )
+                b.add("cpu_to_gpu", kv_cpu=kv_read / h2d, kv_disk=kv_read / h2d)
+            b.add("disk_read", kv_disk=bls * ctx_eff * kv_el_tok * kbpe / dread)
+        return b.build(rt.layer_overhead_s * nl * nb, repeats, label)
 
     passes = [pass_forms(float(s), float(s), 1.0, "prefill", True)]
     for steps, ctx in decode_segments(s, n, segments):
@@ -528,6 +537,7 @@ def evaluate_passes(forms: CaseForms, x: npt.NDArray[np.float64]) -> tuple[PassT
     eta = forms.overlap_efficiency
     xc = np.append(x, 1.0)
     for p in forms.passes:
-        vals = {c: p.channels[c].value(xc) for c in CHANNELS}
+        v = p.channel_values(xc)
+        vals = {c: float(v[i]) for i, c in enumerate(CHANNELS)}
         out.append(PassTimes(p.label, pass_seconds(vals, eta) + p.overhead_s, p.repeats, vals))
     return tuple(out)
