@@ -608,7 +608,18 @@ BOTTLENECK_NAMES = {
 }
 
 
-def _binding(e: _Eval, cost: PolicyCost, max_latency_s: float | None) -> str:
+def _latency_blocks_growth(search: _Search, e: _Eval) -> bool:
+    """A bigger block fits in memory but misses the latency target: the target is what binds."""
+    g, b, deleg = e.case.block.gpu_batch_size, e.case.block.num_gpu_batches, e.case.cpu_attention
+    for gg, bb in ((g, b + 1), (g + 1, b)):
+        if search.eval(gg, bb, deleg) is None:
+            case = search.case(gg, bb, deleg)
+            if search.lp.solve(build_forms(case, search.segments), None) is not None:
+                return True
+    return False
+
+
+def _binding(e: _Eval, cost: PolicyCost, max_latency_s: float | None, latency_blocks: bool = False) -> str:
     """What stops the throughput from being higher, in this order:
     the latency target if it is tight; else the memory constraint with the largest LP sensitivity
     (|dual| x capacity); else a memory nearly full at the chosen block (a bigger block would not fit);
@@ -616,7 +627,7 @@ def _binding(e: _Eval, cost: PolicyCost, max_latency_s: float | None) -> str:
     duals = e.lp.duals
     scale = max(e.lp.objective_s, 1e-12)
     if max_latency_s is not None and (
-        duals.get("max_latency", 0.0) > 1e-6 * scale or cost.total_s >= 0.999 * max_latency_s
+        duals.get("max_latency", 0.0) > 1e-6 * scale or cost.total_s >= 0.999 * max_latency_s or latency_blocks
     ):
         return "max_latency"
     order = ("gpu_memory", "cpu_memory", "disk_capacity")
@@ -715,7 +726,9 @@ def place(
         cost=cost,
         lp_policy=_policy(e.case, e.lp.x),
         lp_cost=lp_cost,
-        binding_constraint=_binding(e, cost, max_latency_s),
+        binding_constraint=_binding(
+            e, cost, max_latency_s, max_latency_s is not None and _latency_blocks_growth(search, e)
+        ),
         max_latency_s=max_latency_s,
         blocks_evaluated=len(search.cache),
         lps_solved=search.lp.solved,
@@ -777,7 +790,10 @@ def _infeasible_reason(
             f"{total_cap:.1f} GB; give more --cpu-mem-gb/--disk-gb or use --weights int4"
         )
     if max_latency_s is not None:
-        return f"no block finishes within --max-latency-s {max_latency_s:g}; raise it or use a faster host"
+        sol = _Lp().solve(forms, None)
+        fastest = f" (one sequence alone takes {sol.objective_s:.1f} s)" if sol is not None else ""
+        return (f"no block finishes within --max-latency-s {max_latency_s:g}{fastest}; raise it or use a "
+                "faster host")
     return (
         f"no placement fits: the GPU's {forms.memory.gpu_capacity_bytes / GB:.1f} GB usable cannot hold the "
         "working buffers of one layer; try a GPU with more memory"

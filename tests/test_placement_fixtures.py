@@ -101,11 +101,11 @@ def _gpu(id_: str, mem: float, bw: float, fp16: float, pcie: float, family: str)
 
 
 GPUS: dict[str, Gpu] = {
-    "t4": _gpu("t4", 16, 320, 65, 15.75, "turing"),
-    "l4": _gpu("l4", 24, 300, 121, 31.5, "ada"),
-    "a10g": _gpu("a10g", 24, 600, 70, 31.5, "ampere"),
-    "a100-40gb": _gpu("a100-40gb", 40, 1555, 312, 31.5, "ampere"),
-    "a100-80gb": _gpu("a100-80gb", 80, 2039, 312, 31.5, "ampere"),
+    "t4": _gpu("t4", 16, 320, 65, 16, "turing"),
+    "l4": _gpu("l4", 24, 300, 121, 32, "ada"),
+    "a10g": _gpu("a10g", 24, 600, 70, 32, "ampere"),
+    "a100-40gb": _gpu("a100-40gb", 40, 1555, 312, 32, "ampere"),
+    "a100-80gb": _gpu("a100-80gb", 80, 2039, 312, 32, "ampere"),
 }
 
 FLEXGEN_T4 = HostProfile(
