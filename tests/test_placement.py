@@ -145,11 +145,11 @@ def test_realisation_places_whole_tensors_close_to_the_target() -> None:
     """FlexGen's runtime turned 20% GPU into 8% for OPT-30B; whole-tensor first-fit stays within one tensor."""
     layers = model_layers(MODELS["opt-30b"])
     (g, c, d), buffer, on_gpu, n = realise_weights(layers, (0.2, 0.8, 0.0), 2.0)
-    largest = max(t.elements for layer in layers for t in layer.tensors) / sum(l.elements for l in layers)
+    largest = max(t.elements for layer in layers for t in layer.tensors) / sum(layer.elements for layer in layers)
     assert 0.2 - largest <= g <= 0.2
     assert d == 0.0 and g + c == pytest.approx(1.0)
     assert 0 < on_gpu < n
-    assert buffer >= 2.0 * 2.0 * max(l.elements for l in layers) * (1 - 0.2) - 1
+    assert buffer >= 2.0 * 2.0 * max(layer.elements for layer in layers) * (1 - 0.2) - 1
 
 
 def test_realised_policy_passes_the_memory_recheck_and_is_re_evaluated() -> None:
