@@ -627,7 +627,9 @@ def _binding(e: _Eval, cost: PolicyCost, max_latency_s: float | None, latency_bl
     duals = e.lp.duals
     scale = max(e.lp.objective_s, 1e-12)
     if max_latency_s is not None and (
-        duals.get("max_latency", 0.0) > 1e-6 * scale or cost.total_s >= 0.999 * max_latency_s or latency_blocks
+        duals.get("max_latency", 0.0) > 1e-6 * scale
+        or cost.total_s >= 0.999 * max_latency_s
+        or latency_blocks
     ):
         return "max_latency"
     order = ("gpu_memory", "cpu_memory", "disk_capacity")
@@ -789,11 +791,20 @@ def _infeasible_reason(
             f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) but GPU+CPU+disk offer "
             f"{total_cap:.1f} GB; give more --cpu-mem-gb/--disk-gb or use --weights int4"
         )
-    if max_latency_s is not None:
-        sol = _Lp().solve(forms, None)
-        fastest = f" (one sequence alone takes {sol.objective_s:.1f} s)" if sol is not None else ""
-        return (f"no block finishes within --max-latency-s {max_latency_s:g}{fastest}; raise it or use a "
-                "faster host")
+    sol = _Lp().solve(forms, None)
+    if sol is not None and max_latency_s is not None:
+        return (
+            f"no block finishes within --max-latency-s {max_latency_s:g} (one sequence alone takes "
+            f"{sol.objective_s:.1f} s); raise it or use a faster host"
+        )
+    # streamed weights need a double buffer on the GPU and, when some live on disk, staging in CPU RAM
+    buffers = 2.0 * forms.memory.weight_buffer_lp_bytes / GB
+    if need + buffers > total_cap:
+        return (
+            f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) plus {buffers:.1f} GB of "
+            f"buffers to stream its largest layer, but GPU+CPU+disk offer {total_cap:.1f} GB; give more "
+            "--cpu-mem-gb/--disk-gb or use --weights int4"
+        )
     return (
         f"no placement fits: the GPU's {forms.memory.gpu_capacity_bytes / GB:.1f} GB usable cannot hold the "
         "working buffers of one layer; try a GPU with more memory"
