@@ -36,6 +36,7 @@ class Candidate:
     priced: PricedOffering
     tp: int
     deployment: Deployment | None  # None: a measured-only candidate of a model the catalog does not know
+    offload: bool = False  # weights/KV offloaded to host RAM/disk (batch work only)
 
 
 def _check_ids(kind: str, given: tuple[str, ...] | None, valid: set[str], where: str) -> None:
@@ -142,3 +143,40 @@ def explain_no_fit(
         f"{model_label} needs {needed_gb:.0f} GB of weights in {'/'.join(search.weights)}; the largest candidate "
         f"holds {best[0]:.0f} GB — {best[1]}{hint}"
     )
+
+
+MAX_OFFLOAD_HOSTS = 6
+
+
+def offload_dtypes(search: Search) -> tuple[str, str]:
+    """Weights/KV formats for offloading: group-wise int4 when the spec allows int4, else fp16."""
+    weights = "int4" if "int4" in search.weights else "fp16"
+    return weights, "fp16"
+
+
+def offload_offerings(
+    catalog: Catalog, model: ModelArch, offerings: tuple[PricedOffering, ...], search: Search
+) -> tuple[PricedOffering, ...]:
+    """Offerings worth an offloaded candidate: the model does not fit one of their GPUs, its weights fit
+    the GPU plus that GPU's share of host RAM, and the instance is the cheapest per GPU of its GPU type
+    (at most MAX_OFFLOAD_HOSTS, so the placement search stays within the plan's time budget)."""
+    best: dict[str, PricedOffering] = {}
+    for po in offerings:
+        if po.offering.cpu_mem_gb is None:
+            continue
+        engine = engine_profile(catalog, search.engine, po.gpu)
+        fits = any(
+            memory_breakdown(Deployment(model, po.gpu, 1, w, search.kv[0], engine, search.gpu_memory_utilization)).fits
+            for w in search.weights
+        )
+        if fits:
+            continue
+        weights_gb = model.total_params * DTYPE_BYTES[offload_dtypes(search)[0]] / 1e9
+        if po.offering.cpu_mem_gb / po.offering.gpus_per_instance + po.gpu.memory_gb < weights_gb:
+            continue  # the weights would not even fit GPU + this GPU's share of host RAM
+        per_gpu = po.price_usd_per_hour / po.offering.gpus_per_instance
+        cur = best.get(po.gpu.id)
+        if cur is None or (per_gpu, po.id) < (cur.price_usd_per_hour / cur.offering.gpus_per_instance, cur.id):
+            best[po.gpu.id] = po
+    ranked = sorted(best.values(), key=lambda p: (p.price_usd_per_hour / p.offering.gpus_per_instance, p.id))
+    return tuple(ranked[:MAX_OFFLOAD_HOSTS])

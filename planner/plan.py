@@ -13,8 +13,16 @@ from pathlib import Path
 
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
-from planner.candidates import Candidate, PricedOffering, explain_no_fit, make_candidates, select_offerings
-from planner.errors import InputError, did_you_mean
+from planner.candidates import (
+    Candidate,
+    PricedOffering,
+    explain_no_fit,
+    make_candidates,
+    offload_dtypes,
+    offload_offerings,
+    select_offerings,
+)
+from planner.errors import InfeasibleError, InputError, did_you_mean
 from planner.perf import capacity_rps_many, predict
 from planner.profiles import MeasuredPoint, load_profile_points, match_points_to_slices
 from planner.result import (
@@ -32,6 +40,8 @@ from planner.spec import ModelSpec, Spec, load_spec
 from planner.verify import verify_solution
 from planner.workload import Slice, WorkloadSlices, build_slices
 from solvers.fleet import best_single_offering, solve_fleet
+from solvers.placement import offload_capacity
+from solvers.placement_hosts import host_from_offering
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 SHARE_EPS = 1e-9
@@ -141,11 +151,14 @@ def _model_context(
     measured = match_points_to_slices(points, slices)  # (slice id, target) -> req/s
     targets = sorted({t for _, t in measured})
 
+    offloaded: dict[str, tuple[float, ...]] = {}
     if exclusive:
         candidates = _measured_candidates(ms.label, arch, targets, offerings, inputs)
     else:
         assert arch is not None
         candidates = list(make_candidates(catalog, ms.label, arch, offerings, spec.search))
+        if ms.offline:
+            offloaded = _offload_candidates(inputs, ms, arch, offerings, slices, candidates)
     if not candidates:
         reason = (
             f"{ms.label}: no offering matches its measured profiles"
@@ -158,6 +171,9 @@ def _model_context(
     capacity: dict[str, tuple[float, ...]] = {}
     measured_ids: set[str] = set()
     for cand in candidates:
+        if cand.id in offloaded:
+            capacity[cand.id] = offloaded[cand.id]
+            continue
         est = (
             [0.0] * len(slices)
             if exclusive or cand.deployment is None
@@ -184,6 +200,39 @@ def _model_context(
         frozenset(measured_ids & {c.id for c in kept}),
         reasons,
     )
+
+
+def _offload_candidates(
+    inputs: PlanInputs,
+    ms: ModelSpec,
+    arch: ModelArch,
+    offerings: tuple[PricedOffering, ...],
+    slices: Sequence[Slice],
+    candidates: list[Candidate],
+) -> dict[str, tuple[float, ...]]:
+    """Add offloaded single-GPU candidates for a batch (`offline`) model; return their capacity rows.
+
+    A request of a slice is served if the whole block it rides in finishes within its end-to-end
+    budget ttft_ms + output_len x tpot_ms; capacity is the block's sequences per block latency."""
+    weights, kv = offload_dtypes(inputs.spec.search)
+    rows: dict[str, tuple[float, ...]] = {}
+    for po in offload_offerings(inputs.catalog, arch, offerings, inputs.spec.search):
+        host = host_from_offering(po.offering, po.gpu)
+        row = []
+        for s in slices:
+            budget_s = (ms.slo.ttft_ms + s.output_len * ms.slo.tpot_ms) / 1000.0
+            try:
+                res = offload_capacity(
+                    arch, po.gpu, host, s.input_len, s.output_len, weights=weights, kv=kv, max_latency_s=budget_s
+                )
+                row.append(res.requests_per_s)
+            except InfeasibleError:
+                row.append(0.0)
+        if any(v > 0 for v in row):
+            cand = Candidate(f"{ms.label}@{po.id}/offload/{weights}", ms.label, po, 1, None, offload=True)
+            candidates.append(cand)
+            rows[cand.id] = tuple(row)
+    return rows
 
 
 def _prune(candidates: Sequence[Candidate], capacity: dict[str, tuple[float, ...]]) -> tuple[Candidate, ...]:
@@ -398,6 +447,14 @@ def _infeasible_plan(
     )
 
 
+def _dtypes(inputs: PlanInputs, c: Candidate) -> tuple[str, str]:
+    if c.offload:
+        return offload_dtypes(inputs.spec.search)
+    if c.deployment is None:
+        return "measured", "measured"
+    return c.deployment.weights, c.deployment.kv
+
+
 def _assemble(
     inputs: PlanInputs,
     contexts: Sequence[ModelContext],
@@ -442,13 +499,13 @@ def _assemble(
                 candidate=c.id,
                 model=c.model_label,
                 tp=c.tp,
-                weights=c.deployment.weights if c.deployment else "measured",
-                kv=c.deployment.kv if c.deployment else "measured",
-                engine=inputs.spec.search.engine,
+                weights=_dtypes(inputs, c)[0],
+                kv=_dtypes(inputs, c)[1],
+                engine="offload" if c.offload else inputs.spec.search.engine,
                 replicas=solution.replicas[c.id],
                 gpus=solution.replicas[c.id] * c.tp,
                 utilisation=round(util.get(c.id, 0.0), 4),
-                capacity_source="measured" if c.id in measured else "estimate",
+                capacity_source="offload" if c.offload else ("measured" if c.id in measured else "estimate"),
             )
             for c in groups
         )
