@@ -1,0 +1,344 @@
+"""Mélange inputs: read and validate them, and turn them into a fleet problem or a native gpuplan spec.
+
+Mélange (Griggs et al., arXiv 2404.14527; github.com/tyler-griggs/melange-release) takes one JSON:
+``{"gpu_info": {NAME: {"cost": $/h, "tputs": [[req/s per (input bucket i, output bucket j)]]}},
+"workload_distribution": [[share of requests in (i, j)]], "total_request_rate": req/s,
+"slice_factor": int}``. Each GPU is rented singly; ``tputs[i][j]`` is the highest request rate one GPU
+sustains for requests of bucket (i, j) within Mélange's SLO (the SLO is baked in; 0 = cannot serve).
+
+Mapping to gpuplan:
+
+- one offering per Mélange GPU: id ``melange:-:<name>`` (the catalog's ``<cloud>:<region>:<instance_type>``
+  with cloud ``melange``, region ``-`` and the Mélange name as instance type), 1 GPU per instance,
+  price = ``cost``; the GPU is mapped to a catalog GPU id (`GPU_IDS`). A bare "A100" is the 80 GB part
+  and "H100" the 80 GB SXM part, the GPUs of the Mélange paper's evaluation.
+- one candidate per offering (tp 1), capacity = ``tputs``; target utilisation 1 and no minimum replica
+  count, as in Mélange.
+- one slice per bucket with a positive share, rate = share x total_request_rate. Zero-share buckets are
+  left out (they carry no traffic).
+- `whole-slice` mode with Mélange's ``slice_factor`` reproduces Mélange's own ILP answer; gpuplan's
+  default `fractional` mode is never costlier and is the true optimum of the same data.
+
+Mélange stores no bucket edges, so the spec written by `melange_spec` labels bucket (i, j) with the
+ordinal lengths ``input_len = i + 1``, ``output_len = j + 1``. They are placeholders that name buckets,
+not token counts: the capacities are given per bucket, so nothing is estimated from them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from planner.errors import InputError, did_you_mean
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
+
+SHARE_TOLERANCE = 1e-6  # same as the spec's histogram check
+MODEL_LABEL = "melange"
+PLACEHOLDER_SLO_MS = 1.0e9  # Mélange bakes its SLO into `tputs`; the spec needs a value
+TOP_KEYS = ("gpu_info", "workload_distribution", "total_request_rate", "slice_factor")
+GPU_KEYS = ("cost", "tputs")
+
+GPU_IDS: dict[str, str] = {
+    "t4": "t4",
+    "l4": "l4",
+    "a10": "a10",
+    "a10g": "a10g",
+    "l40s": "l40s",
+    "a6000": "rtx-a6000",
+    "rtx-a6000": "rtx-a6000",
+    "4090": "rtx-4090",
+    "rtx-4090": "rtx-4090",
+    "v100": "v100",
+    "v100-16gb": "v100",
+    "v100-32gb": "v100-32gb",
+    "a100": "a100-80gb",  # the Mélange paper evaluates the 80 GB A100
+    "a100-80gb": "a100-80gb",
+    "a100-80g": "a100-80gb",
+    "a100-40gb": "a100-40gb",
+    "a100-40g": "a100-40gb",
+    "h100": "h100-sxm",  # the Mélange paper's H100 80 GB (SXM)
+    "h100-80gb": "h100-sxm",
+    "h100-80g": "h100-sxm",
+    "h100-sxm": "h100-sxm",
+    "h100-pcie": "h100-pcie",
+    "h200": "h200",
+    "b200": "b200",
+    "mi300x": "mi300x",
+}
+"""Mélange GPU names (normalised: lower case, spaces/underscores as dashes, no 'nvidia-') -> catalog GPU id."""
+
+
+@dataclass(frozen=True)
+class MelangeGpu:
+    name: str
+    cost_usd_per_hour: float
+    tputs_rps: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class MelangeInput:
+    """A validated Mélange input. `source` names the file (or "input") in messages and the spec."""
+
+    gpus: tuple[MelangeGpu, ...]
+    distribution: tuple[tuple[float, ...], ...]
+    total_request_rate_rps: float
+    slice_factor: int
+    source: str = "input"
+
+
+def normalise_gpu_name(name: str) -> str:
+    key = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return key.removeprefix("nvidia-")
+
+
+def catalog_gpu_id(name: str, source: str = "input") -> str:
+    """The catalog GPU id for a Mélange GPU name, or an InputError listing the known names."""
+    key = normalise_gpu_name(name)
+    if key in GPU_IDS:
+        return GPU_IDS[key]
+    raise _fail(source, f"gpu_info.{name}", f"unknown GPU name {name!r}; {did_you_mean(key, GPU_IDS)}")
+
+
+def offering_id(name: str) -> str:
+    """`<cloud>:<region>:<instance_type>` as the catalog requires: cloud "melange", region "-"."""
+    return f"melange:-:{name}"
+
+
+def slice_id(i: int, j: int) -> str:
+    return f"bucket-{i}-{j}"
+
+
+# ------------------------------------------------------------------------------------ validation
+def _fail(source: str, path: str, message: str) -> InputError:
+    return InputError(f"{path}: {message}", where=source)
+
+
+def _number(value: object, source: str, path: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(source, path, f"expected a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise _fail(source, path, f"expected a finite number, got {value!r}")
+    if v < 0 or (positive and v == 0):
+        raise _fail(source, path, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return v
+
+
+def _matrix(value: object, source: str, path: str) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(source, path, f"expected a non-empty list of lists of numbers, got {value!r}")
+    rows = []
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or not row:
+            raise _fail(source, f"{path}[{i}]", f"expected a non-empty list of numbers, got {row!r}")
+        rows.append(tuple(_number(v, source, f"{path}[{i}][{j}]") for j, v in enumerate(row)))
+    return tuple(rows)
+
+
+def _shape(m: tuple[tuple[float, ...], ...]) -> str:
+    widths = sorted({len(r) for r in m})
+    return f"{len(m)}x{widths[0]}" if len(widths) == 1 else f"{len(m)} rows of lengths {widths}"
+
+
+def _unknown_keys(obj: Mapping[str, Any], valid: tuple[str, ...], source: str, path: str) -> None:
+    extra = sorted(k for k in obj if k not in valid)
+    if extra:
+        at = f"{path}.{extra[0]}" if path else extra[0]
+        raise _fail(source, at, f"unknown key; {did_you_mean(str(extra[0]), valid)}")
+
+
+def parse_melange(data: object, source: str = "input") -> MelangeInput:
+    """Validate a decoded Mélange JSON; every problem is an InputError naming its JSON path."""
+    if not isinstance(data, dict):
+        raise _fail(source, "(top level)", f"expected a JSON object, got {type(data).__name__}")
+    _unknown_keys(data, TOP_KEYS, source, "")
+    for key in TOP_KEYS:
+        if key not in data:
+            raise _fail(source, key, "missing (a Mélange input has " + ", ".join(TOP_KEYS) + ")")
+    dist = _matrix(data["workload_distribution"], source, "workload_distribution")
+    if len({len(r) for r in dist}) != 1:
+        raise _fail(source, "workload_distribution", f"rows must have equal lengths, got {_shape(dist)}")
+    total = math.fsum(v for row in dist for v in row)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        raise _fail(source, "workload_distribution", f"shares sum to {total:.9g}; they must sum to 1")
+    rate = _number(data["total_request_rate"], source, "total_request_rate", positive=True)
+    sf = data["slice_factor"]
+    if isinstance(sf, bool) or not isinstance(sf, int | float) or sf != int(sf) or sf < 1:
+        raise _fail(source, "slice_factor", f"must be an integer >= 1, got {sf!r}")
+    info = data["gpu_info"]
+    if not isinstance(info, dict) or not info:
+        raise _fail(source, "gpu_info", f"expected a non-empty object of GPU name -> {{cost, tputs}}, got {info!r}")
+    gpus = []
+    for name, entry in info.items():
+        path = f"gpu_info.{name}"
+        if not isinstance(entry, dict):
+            raise _fail(source, path, f"expected an object with cost and tputs, got {entry!r}")
+        _unknown_keys(entry, GPU_KEYS, source, path)
+        for key in GPU_KEYS:
+            if key not in entry:
+                raise _fail(source, f"{path}.{key}", "missing")
+        cost = _number(entry["cost"], source, f"{path}.cost")
+        tputs = _matrix(entry["tputs"], source, f"{path}.tputs")
+        if _shape(tputs) != _shape(dist):
+            raise _fail(
+                source,
+                f"{path}.tputs",
+                f"shape {_shape(tputs)} does not match workload_distribution's {_shape(dist)}",
+            )
+        gpus.append(MelangeGpu(name, cost, tputs))
+    return MelangeInput(tuple(gpus), dist, rate, int(sf), source)
+
+
+def read_melange(path: Path) -> MelangeInput:
+    """Read and validate a Mélange input file; I/O and JSON problems are InputErrors naming the file."""
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("Mélange input not found", where=where) from None
+    except IsADirectoryError:
+        raise InputError("Mélange input is a directory, expected a JSON file", where=where) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the Mélange input: {exc.strerror}", where=where) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("Mélange input is not UTF-8 text", where=where) from None
+    if not text.strip():
+        raise InputError("Mélange input is empty", where=where)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", where=where) from None
+    return parse_melange(data, where)
+
+
+def _coerce(data: MelangeInput | Mapping[str, Any]) -> MelangeInput:
+    return data if isinstance(data, MelangeInput) else parse_melange(dict(data))
+
+
+# -------------------------------------------------------------------------------------- problem
+def melange_problem(
+    data: MelangeInput | Mapping[str, Any], *, mode: Literal["fractional", "whole-slice"] = "fractional"
+) -> FleetProblem:
+    """The fleet problem of a Mélange input (a decoded JSON dict or a parsed `MelangeInput`)."""
+    inp = _coerce(data)
+    offerings = tuple(FleetOffering(offering_id(g.name), g.cost_usd_per_hour, 1) for g in inp.gpus)
+    candidates = tuple(FleetCandidate(f"{o.id}/tp1", o.id, MODEL_LABEL, 1) for o in offerings)
+    slices = []
+    capacity = []
+    for i, row in enumerate(inp.distribution):
+        for j, share in enumerate(row):
+            if share > 0:
+                slices.append(FleetSlice(slice_id(i, j), MODEL_LABEL, share * inp.total_request_rate_rps))
+                capacity.append(tuple(g.tputs_rps[i][j] for g in inp.gpus))
+    return FleetProblem(
+        offerings=offerings,
+        candidates=candidates,
+        slices=tuple(slices),
+        capacity_rps=tuple(capacity),
+        target_utilisation=1.0,
+        min_replicas={},
+        mode=mode,
+        slice_factor=inp.slice_factor,
+    )
+
+
+# ----------------------------------------------------------------------------------------- spec
+def melange_spec(data: MelangeInput | Mapping[str, Any], *, source_name: str, as_of: str) -> dict[str, Any]:
+    """A native spec (as a plain dict, ready for YAML) equivalent to the Mélange input."""
+    inp = _coerce(data)
+    bins = []
+    points = []
+    for i, row in enumerate(inp.distribution):
+        for j, share in enumerate(row):
+            if share > 0:
+                bins.append({"input_len": i + 1, "output_len": j + 1, "share": share})
+                for g in inp.gpus:
+                    points.append(
+                        {
+                            "offering": offering_id(g.name),
+                            "tp": 1,
+                            "input_len": i + 1,
+                            "output_len": j + 1,
+                            "capacity_rps": g.tputs_rps[i][j],
+                        }
+                    )
+    offerings = [
+        {
+            "id": offering_id(g.name),
+            "cloud": "melange",
+            "region": "-",
+            "instance_type": g.name,
+            "gpu": catalog_gpu_id(g.name, inp.source),
+            "gpus_per_instance": 1,
+            "price_usd_per_hour": g.cost_usd_per_hour,
+            "source": f"Mélange input {source_name}",
+            "as_of": as_of,
+        }
+        for g in inp.gpus
+    ]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(source_name).stem) or "input"
+    return {
+        "schema_version": 1,
+        "name": f"melange-{stem}",
+        "models": [
+            {
+                "name": MODEL_LABEL,
+                "model": MODEL_LABEL,
+                "workload": {"rate_rps": inp.total_request_rate_rps, "histogram": bins},
+                "slo": {"ttft_ms": PLACEHOLDER_SLO_MS, "tpot_ms": PLACEHOLDER_SLO_MS},
+                "min_replicas": 0,
+            }
+        ],
+        "offerings": {"include": [o["id"] for o in offerings]},
+        "search": {"tp": [1], "target_utilisation": 1.0},
+        "solver": {"mode": "fractional", "slice_factor": inp.slice_factor},
+        "profiles": [{"model": MODEL_LABEL, "exclusive": True, "capacities": points}],
+        "catalog": {"offerings": offerings},
+    }
+
+
+class _FlowMap(dict[str, Any]):
+    """A mapping written on one line (histogram bins, capacity points)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_FlowMap, lambda d, m: d.represent_mapping("tag:yaml.org,2002:map", m.items(), flow_style=True))
+
+
+def spec_yaml(spec: Mapping[str, Any], source_name: str) -> str:
+    """The spec as YAML text with a header saying where it came from and what is a placeholder."""
+    body = dict(spec)
+    model = dict(body["models"][0])
+    workload = dict(model["workload"])
+    workload["histogram"] = [_FlowMap(b) for b in workload["histogram"]]
+    model["workload"] = workload
+    model["slo"] = _FlowMap(model["slo"])
+    body["models"] = [model, *body["models"][1:]]
+    body["profiles"] = [{**p, "capacities": [_FlowMap(c) for c in p["capacities"]]} for p in body["profiles"]]
+    header = "\n".join(
+        [
+            f"# Imported by `gpuplan import melange` from the Mélange input {source_name}",
+            "# (format of github.com/tyler-griggs/melange-release; Griggs et al., arXiv 2404.14527).",
+            "# - One offering per Mélange GPU: 1 GPU per instance, price = Mélange `cost` ($/h).",
+            "# - Capacities are Mélange's `tputs` (req/s per GPU within Mélange's SLO), an exclusive measured profile.",
+            "# - Histogram input_len/output_len are ORDINAL PLACEHOLDERS (bucket index + 1): Mélange stores no",
+            "#   bucket edges. They only label buckets; no capacity is estimated from them.",
+            f"# - The SLO values are placeholders ({PLACEHOLDER_SLO_MS:g} ms): Mélange bakes its SLO into `tputs`.",
+            "# - As in Mélange: tp 1, target utilisation 1, no minimum replica count. solver.mode `fractional` is the",
+            "#   true optimum; set `whole-slice` to reproduce Mélange's answer for its slice_factor.",
+        ]
+    )
+    text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    return header + "\n" + text
