@@ -15,8 +15,14 @@ KV_DTYPES = ("bf16", "fp16", "fp8")
 
 # Defaults of the `extra` factors of an EngineProfile (engines.yaml overrides them per engine x family).
 EXTRA_DEFAULTS: dict[str, float] = {
+    # (kv_bandwidth_efficiency: achieved/peak bandwidth of decode attention over the paged KV cache;
+    # defaults to the engine's bandwidth_efficiency when absent.)
     # Fraction of bf16 peak reached by attention kernels (FlashAttention/FMHA); fitted where data exist.
     "attention_efficiency": 0.5,
+    # Times decode attention reads each cached KV head per step. Modern GQA kernels (XQA, FlashInfer,
+    # FlashAttention) load a KV head once for its whole query group (1.0); older generation kernels
+    # reloaded it per query head (up to heads/kv_heads). Capped at the group size.
+    "gqa_kv_reads": 1.0,
     # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink are ~5-10 us,
     # NCCL over PCIe ~20-30 us); fitted per engine x family where TP rows exist.
     "allreduce_latency_us": 10.0,

@@ -138,10 +138,7 @@ def _invalid(dep: Deployment) -> str:
         return f"tp must be >= 1, got {dep.tp}"
     if m.heads % dep.tp:
         valid = [t for t in (1, 2, 4, 8, 16) if m.heads % t == 0]
-        return (
-            f"tp {dep.tp} does not divide {m.id}'s {m.heads} attention heads; "
-            f"valid tp: {', '.join(map(str, valid))}"
-        )
+        return f"tp {dep.tp} does not divide {m.id}'s {m.heads} attention heads; valid tp: {', '.join(map(str, valid))}"
     if not m.is_mla and dep.tp > m.kv_heads and dep.tp % m.kv_heads:
         return f"tp {dep.tp} is not a multiple of {m.id}'s {m.kv_heads} KV heads"
     if not m.is_mla and dep.tp < m.kv_heads and m.kv_heads % dep.tp:
@@ -159,9 +156,7 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
     if bad:
         return MemoryBreakdown(False, bad, max(tp, 1), usable, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ctx, 0.0, 0)
     weights_gb = weights_bytes_total(m, dep.weights) / tp / GB
-    act_gb = (
-        activation_bytes_per_gpu(m, tp, dep.factor("max_num_batched_tokens"), dep.factor("max_num_seqs")) / GB
-    )
+    act_gb = activation_bytes_per_gpu(m, tp, dep.factor("max_num_batched_tokens"), dep.factor("max_num_seqs")) / GB
     reserve_gb = dep.factor("runtime_reserve_gb")
     kv_tok_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp)
     free_gpu_gb = usable - weights_gb - act_gb - reserve_gb

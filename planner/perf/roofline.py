@@ -4,10 +4,10 @@ and all-reduce activations across tensor-parallel ranks.
 All figures are per GPU of the replica (each rank does 1/tp of the work in parallel). The functions
 take numpy arrays (or floats) so that the serving model can evaluate many request classes at once.
 
-    decode step(N, c) = max(bytes(N, c) / (BW x bandwidth_efficiency),
+    decode step(N, c) = max(weights(N) / (BW x bandwidth_efficiency) + N x c x KV bytes/token / (BW x kv_eff),
                             N x flops_per_token(c) / (peak x compute_efficiency))
                         + all-reduce(N tokens) + step_overhead
-    bytes(N, c)       = dense weights + routed experts the N tokens touch + N x c x KV bytes/token
+    weights(N)        = dense weights + routed experts the N tokens touch
     prefill(I)        = max(weights / BW_eff, flops(I) / peak_eff) + all-reduce(I tokens) + overhead
     flops(I)          = 2 x layer params x I + 2 x vocab x hidden + causal attention pairs x flops/pair
 
@@ -52,14 +52,16 @@ class Coeffs:
     """Per-GPU constants of one deployment, precomputed once (seconds, bytes, FLOPs)."""
 
     tp: int
-    bw_bps: float  # effective HBM bandwidth, bytes/s
+    bw_bps: float  # effective HBM bandwidth for weights, bytes/s
+    kv_bw_bps: float  # effective HBM bandwidth of decode attention reading the (paged) KV cache, bytes/s
     gemm_flops: float  # effective linear-layer FLOP/s
     attn_flops: float  # effective attention FLOP/s
     dense_bytes: float  # weights read every forward pass except routed experts
     expert_bytes: float  # bytes of one routed expert summed over MoE layers (0 for dense models)
     experts: int
     top_k: int
-    kv_bytes_per_token: float  # per GPU
+    kv_bytes_per_token: float  # per GPU, stored
+    kv_read_factor: float  # KV bytes decode attention reads per stored byte (GQA reloads, >= 1)
     window: float  # sliding window in tokens (inf if none)
     linear_flops_per_token: float  # per GPU, transformer blocks (active params)
     head_flops_per_token: float  # per GPU, lm_head
@@ -77,14 +79,11 @@ class Coeffs:
 
 
 def _link_bandwidth_bps(dep: Deployment) -> float:
-    """Per-direction GPU-to-GPU bandwidth used by the ring all-reduce, bytes/s.
-
-    NVLink/xGMI figures in the catalog are bidirectional totals per GPU (H100: 900 GB/s = 450 each way);
-    PCIe figures are per direction already.
-    """
+    """Per-direction GPU-to-GPU bandwidth the ring all-reduce uses, bytes/s (the catalog stores
+    NVLink/xGMI and PCIe figures per direction; without a GPU-to-GPU link traffic crosses PCIe)."""
     g = dep.gpu
     if g.interconnect in ("nvlink", "xgmi") and g.interconnect_gbps:
-        return g.interconnect_gbps / 2.0 * 1e9
+        return g.interconnect_gbps * 1e9
     return g.pcie_gbps * 1e9
 
 
@@ -121,6 +120,7 @@ def coefficients(dep: Deployment) -> Coeffs:
     return Coeffs(
         tp=tp,
         bw_bps=g.mem_bandwidth_gbps * 1e9 * be,
+        kv_bw_bps=g.mem_bandwidth_gbps * 1e9 * float(dep.engine.extra.get("kv_bandwidth_efficiency", be)),
         gemm_flops=g.peak_tflops(COMPUTE_DTYPE[dep.weights]) * 1e12 * ce,
         attn_flops=g.peak_tflops("bf16") * 1e12 * dep.factor("attention_efficiency"),
         dense_bytes=dense_bytes / tp,
@@ -128,6 +128,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         experts=m.moe_experts,
         top_k=m.moe_top_k,
         kv_bytes_per_token=kv_bytes_per_token_per_gpu(m, dep.kv, tp) if dep.kv in DTYPE_BYTES else 0.0,
+        kv_read_factor=1.0 if m.is_mla else min(max(dep.factor("gqa_kv_reads"), 1.0), m.heads / m.kv_heads),
         window=float(m.sliding_window) if m.sliding_window else math.inf,
         linear_flops_per_token=2.0 * lin_params / tp,
         head_flops_per_token=2.0 * head_params / tp,
@@ -185,9 +186,7 @@ def allreduce_s(c: Coeffs, tokens: Array, passes: Array = 1.0) -> Array:
     """Time of the 2-per-layer TP all-reduces of a forward pass over `tokens` tokens (ring algorithm)."""
     if c.allreduces_per_pass == 0:
         return np.zeros_like(np.asarray(tokens, dtype=float))
-    return c.allreduces_per_pass * (
-        c.allreduce_latency_s * np.asarray(passes) + c.allreduce_s_per_token * tokens
-    )
+    return c.allreduces_per_pass * (c.allreduce_latency_s * np.asarray(passes) + c.allreduce_s_per_token * tokens)
 
 
 def prefill_compute_s(c: Coeffs, n: Array) -> Array:
@@ -205,14 +204,8 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
     """
     n = np.asarray(n, dtype=float)
     chunks = np.maximum(np.ceil(n / c.max_batched_tokens), 1.0)
-    weights_s = (
-        c.dense_bytes + c.expert_bytes * experts_touched(c, np.minimum(n, c.max_batched_tokens))
-    ) / c.bw_bps
-    return (
-        np.maximum(chunks * weights_s, prefill_compute_s(c, n))
-        + allreduce_s(c, n, chunks)
-        + chunks * c.overhead_s
-    )
+    weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, np.minimum(n, c.max_batched_tokens))) / c.bw_bps
+    return np.maximum(chunks * weights_s, prefill_compute_s(c, n)) + allreduce_s(c, n, chunks) + chunks * c.overhead_s
 
 
 def prefill_marginal_s(c: Coeffs, n: Array) -> Array:
@@ -234,7 +227,7 @@ def decode_parts(c: Coeffs, context: Array) -> tuple[Array, Array, Array, Array]
     """Per-request slopes of one decode step at mean context `context` (tokens attended):
     (memory s per request, compute s per request, all-reduce s per request, fixed s per step)."""
     ctx = np.minimum(np.asarray(context, dtype=float), c.window)
-    mem_per_req = ctx * c.kv_bytes_per_token / c.bw_bps
+    mem_per_req = ctx * c.kv_bytes_per_token * c.kv_read_factor / c.kv_bw_bps
     comp_per_req = (
         c.linear_flops_per_token + c.head_flops_per_token
     ) / c.gemm_flops + ctx * c.decode_attn_flops_per_pair / c.attn_flops

@@ -95,9 +95,9 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
         "comm": np.asarray(comm).reshape(col),
         "fixed": np.asarray(fixed).reshape(col),
         # memory pieces of t_d, one per tangent of the experts-touched curve: alpha + beta N
-        "mem_alpha": (
-            (c.dense_bytes + c.expert_bytes * intercepts) / c.bw_bps + np.asarray(fixed)[0]
-        ).reshape(1, 1, -1),
+        "mem_alpha": ((c.dense_bytes + c.expert_bytes * intercepts) / c.bw_bps + np.asarray(fixed)[0]).reshape(
+            1, 1, -1
+        ),
         "mem_beta": (
             np.asarray(mem).reshape(-1, 1, 1)
             + (c.expert_bytes * slopes / c.bw_bps).reshape(1, 1, -1)
@@ -112,9 +112,7 @@ def _step_s(c: Coeffs, n: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarra
     if c.experts:
         q = 1.0 - c.top_k / c.experts
         weights = weights + c.expert_bytes * c.experts * (1.0 - np.power(q, n)) / c.bw_bps
-    out: np.ndarray = (
-        np.maximum(weights + n * parts["mem"], n * parts["comp"]) + n * parts["comm"] + parts["fixed"]
-    )
+    out: np.ndarray = np.maximum(weights + n * parts["mem"], n * parts["comp"]) + n * parts["comm"] + parts["fixed"]
     return out
 
 
@@ -131,28 +129,20 @@ def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndar
     b = lam * (0.5 + parts["o1"] / one_minus)
     a3, b3 = a[..., None], b[..., None]
     den_mem = 1.0 - b3 * parts["mem_beta"]
-    r_mem = np.where(
-        den_mem > 0.0, (a3 + b3 * parts["mem_alpha"]) / np.where(den_mem > 0.0, den_mem, 1.0), np.inf
-    ).min(axis=-1)
-    den_comp = 1.0 - b * (parts["comp"] + parts["comm"])
-    r_comp = np.where(
-        den_comp > 0.0, (a + b * parts["fixed"]) / np.where(den_comp > 0.0, den_comp, 1.0), np.inf
+    r_mem = np.where(den_mem > 0.0, (a3 + b3 * parts["mem_alpha"]) / np.where(den_mem > 0.0, den_mem, 1.0), np.inf).min(
+        axis=-1
     )
+    den_comp = 1.0 - b * (parts["comp"] + parts["comm"])
+    r_comp = np.where(den_comp > 0.0, (a + b * parts["fixed"]) / np.where(den_comp > 0.0, den_comp, 1.0), np.inf)
     n = np.maximum(r_mem, r_comp)
     return np.where(stable, n, np.inf), r
 
 
-def _latencies(
-    c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(TTFT s, TPOT s) of the open-loop model at N in flight and prefill share r."""
     n_fin = np.where(np.isfinite(n), n, 0.0)
     one_minus = np.where(r < 1.0, 1.0 - r, 1.0)
-    ttft = (
-        parts["t_ps"]
-        + 0.5 * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
-        + r * parts["p"] / (2.0 * one_minus)
-    )
+    ttft = parts["t_ps"] + 0.5 * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts) + r * parts["p"] / (2.0 * one_minus)
     tpot = _step_s(c, np.maximum(n_fin, 1.0), parts) / one_minus
     return ttft, tpot
 
@@ -251,9 +241,7 @@ def predict(
     n_lim, kv_binds = float(n_lim_arr[0]), bool(kv_binds_arr[0])
     mem_ctx = memory_breakdown(dep, input_len + output_len)
     if n_lim < 1.0:
-        raise InfeasibleError(
-            mem_ctx.reason or f"one request of {input_len + output_len} tokens does not fit"
-        )
+        raise InfeasibleError(mem_ctx.reason or f"one request of {input_len + output_len} tokens does not fit")
     prefill_ms = float(parts["t_ps"].item()) * 1e3
     saturated = False
     queue_s = 0.0

@@ -1,0 +1,196 @@
+"""`gpuplan estimate`: flags, load modes, JSON envelope, infeasible configurations, bad input, and an
+answer (numbers or a reason) for every catalog model x GPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from catalog.loader import load_catalog
+from planner.commands.estimate import execute
+from planner.errors import CatalogError, InputError
+from tests.conftest import ROOT
+
+CAT = load_catalog()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planner", "estimate", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def est(**kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
+        model="llama-3.1-8b",
+        gpu="h100-sxm",
+        tp=1,
+        weights="bf16",
+        kv="bf16",
+        input_len=1000,
+        output_len=200,
+        concurrency=None,
+        rate_rps=None,
+        engine="vllm",
+        gpu_memory_utilization=0.9,
+    )
+    args.update(kw)
+    out = execute(**args)
+    data = out.data_dict()
+    data["_status"], data["_exit"] = out.status, out.exit_code
+    return data
+
+
+def test_json_envelope_has_the_documented_fields() -> None:
+    r = run(
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100-sxm",
+        "--input-len",
+        "2000",
+        "--output-len",
+        "300",
+        "--concurrency",
+        "32",
+        "--format",
+        "json",
+    )
+    assert r.returncode == 0, r.stderr
+    env = json.loads(r.stdout)
+    assert env["status"] == "ok" and env["command"] == "estimate"
+    d = env["data"]
+    for key in (
+        "ttft_ms",
+        "tpot_ms",
+        "output_tokens_per_s",
+        "requests_per_s",
+        "max_concurrency",
+        "fits",
+        "memory",
+        "long_context",
+    ):
+        assert key in d
+    for key in ("weights_gb", "kv_gb_per_request", "free_for_kv_gb"):
+        assert key in d["memory"]
+    assert d["fits"] is True and d["load"] == {"mode": "concurrency", "concurrency": 32, "rate_rps": None}
+    assert d["memory"]["kv_gb_per_request"] == pytest.approx(2300 * 131072 / 1e9, rel=1e-3)
+
+
+def test_table_output() -> None:
+    r = run(
+        "--model",
+        "mixtral-8x7b",
+        "--gpu",
+        "h200",
+        "--tp",
+        "2",
+        "--input-len",
+        "500",
+        "--output-len",
+        "100",
+        "--concurrency",
+        "max",
+        "--engine",
+        "sglang",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "TTFT" in r.stdout and "weights per GPU" in r.stdout and "long context" in r.stdout
+
+
+def test_infeasible_is_exit_1_with_reason() -> None:
+    r = run(
+        "--model",
+        "llama-3.1-405b",
+        "--gpu",
+        "h100-sxm",
+        "--tp",
+        "8",
+        "--input-len",
+        "100",
+        "--output-len",
+        "100",
+        "--format",
+        "json",
+    )
+    assert r.returncode == 1
+    env = json.loads(r.stdout)
+    assert env["status"] == "infeasible" and env["data"]["fits"] is False
+    assert "812 GB of weights" in env["data"]["reason"] and env["errors"]
+    assert env["data"]["ttft_ms"] is None and env["data"]["memory"]["weights_gb"] > 100
+
+
+def test_bad_flags_exit_2() -> None:
+    r = run(
+        "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "10", "--output-len", "10", "--weights", "fp6"
+    )
+    assert r.returncode == 2 and "--weights" in r.stderr and "fp8" in r.stderr
+    r = run("--model", "llama-3.1-8b", "--gpu", "h1000", "--input-len", "10", "--output-len", "10")
+    assert r.returncode == 2 and "h100" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("kw", "where"),
+    [
+        ({"concurrency": "0"}, "--concurrency"),
+        ({"concurrency": "lots"}, "--concurrency"),
+        ({"concurrency": "4", "rate_rps": 1.0}, "--rate"),
+        ({"rate_rps": -1.0}, "--rate"),
+        ({"input_len": 0}, "--input-len"),
+        ({"input_len": 200_000}, "--input-len"),
+        ({"tp": 0}, "--tp"),
+        ({"kv": "int3"}, "--kv"),
+        ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
+    ],
+)
+def test_input_errors_name_the_flag(kw: dict[str, Any], where: str) -> None:
+    with pytest.raises(InputError) as exc:
+        est(**kw)
+    assert exc.value.where == where
+
+
+def test_unknown_engine() -> None:
+    with pytest.raises(CatalogError, match="unknown engine"):
+        est(engine="tgi")
+
+
+def test_load_modes() -> None:
+    lone = est()
+    conc = est(concurrency="16")
+    full = est(concurrency="max")
+    rate = est(rate_rps=2.0)
+    over = est(rate_rps=1e4)
+    assert lone["load"]["mode"] == "lone" and lone["concurrency"] == 1
+    assert lone["tpot_ms"] < conc["tpot_ms"] < full["tpot_ms"]
+    assert lone["output_tokens_per_s"] < conc["output_tokens_per_s"] < full["output_tokens_per_s"]
+    assert rate["requests_per_s"] == pytest.approx(2.0) and not rate["saturated"]
+    assert over["saturated"] and over["ttft_ms"] is None and over["_exit"] == 0
+    assert full["concurrency"] == full["admission_limit"]
+
+
+def test_long_context_block() -> None:
+    d = est(model="llama-3.1-8b", gpu="h100-sxm", input_len=100_000, output_len=100)
+    lc = d["long_context"]
+    assert lc["kv_gb_per_request"] == pytest.approx(100_000 * 131072 / 1e9, rel=1e-3)
+    assert lc["requests_that_fit"] == d["memory"]["max_tokens_in_kv"] // 100_000
+    assert lc["prefill_s"] > 1.0  # 100k tokens of an 8B model take seconds
+    # 13 GB over a 64 GB/s PCIe Gen5 link: about 0.2 s
+    assert lc["kv_swap_s_per_request"] == pytest.approx(100_000 * 131072 / 64e9, rel=1e-3)
+
+
+def test_every_catalog_model_and_gpu_answers() -> None:
+    """Numbers or a clear reason, for every model x GPU (at the smallest tp that could hold it)."""
+    for model in sorted(CAT.models):
+        arch = CAT.models[model]
+        for gpu in sorted(CAT.gpus):
+            tp = 8 if arch.total_params > 30e9 and arch.heads % 8 == 0 else 1
+            d = est(model=model, gpu=gpu, tp=tp, input_len=512, output_len=128)
+            if d["fits"]:
+                assert d["ttft_ms"] > 0 and d["tpot_ms"] > 0 and d["output_tokens_per_s"] > 0, (model, gpu)
+                assert d["_status"] == "ok"
+            else:
+                assert d["reason"] and d["_status"] == "infeasible" and d["_exit"] == 1, (model, gpu)

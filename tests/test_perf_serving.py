@@ -1,0 +1,191 @@
+"""Roofline and serving model: monotonicity in batch, context and load; capacity monotone in lengths
+and SLOs (the planner relies on it); open/closed loop consistency; saturation when the KV cache is full."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catalog.loader import load_catalog
+from planner.errors import InfeasibleError
+from planner.perf import Deployment, capacity_rps, capacity_rps_many, engine_profile, predict
+from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s
+
+CAT = load_catalog()
+
+CONFIGS = [
+    ("llama-3.1-8b", "h100-sxm", 1, "bf16", "bf16", "vllm"),
+    ("llama-3.1-8b", "l4", 1, "fp8", "fp8", "vllm"),
+    ("llama-3.3-70b", "h100-sxm", 4, "fp8", "fp8", "trtllm"),
+    ("mixtral-8x7b", "h200", 2, "bf16", "bf16", "sglang"),
+    ("mistral-7b", "a10g", 1, "int4", "bf16", "vllm"),
+    ("deepseek-v3", "h200", 8, "fp8", "fp8", "vllm"),
+    ("qwen2.5-7b", "a100-80gb", 1, "bf16", "bf16", "trtllm"),
+]
+
+
+def make(cfg: tuple[str, str, int, str, str, str]) -> Deployment:
+    model, gpu, tp, w, kv, eng = cfg
+    g = CAT.gpus[gpu]
+    return Deployment(CAT.models[model], g, tp, w, kv, engine_profile(CAT, eng, g))
+
+
+DEPS = [make(c) for c in CONFIGS]
+dep_st = st.sampled_from(DEPS)
+length_st = st.integers(min_value=1, max_value=16000)
+
+
+@settings(max_examples=80, deadline=None)
+@given(dep_st, st.integers(1, 512), st.integers(1, 512), st.integers(1, 30000), st.integers(1, 30000))
+def test_decode_step_non_decreasing_in_batch_and_context(dep: Deployment, b1: int, b2: int, c1: int, c2: int) -> None:
+    c = coefficients(dep)
+    lo_b, hi_b = sorted((b1, b2))
+    lo_c, hi_c = sorted((c1, c2))
+    assert decode_step_s(c, lo_b, lo_c) <= decode_step_s(c, hi_b, lo_c)
+    assert decode_step_s(c, lo_b, lo_c) <= decode_step_s(c, lo_b, hi_c)
+    assert prefill_alone_s(c, min(c1, c2)) <= prefill_alone_s(c, max(c1, c2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(dep_st, st.integers(1, 4000), st.integers(1, 1000), st.integers(1, 64), st.integers(1, 64))
+def test_latency_non_decreasing_in_concurrency(dep: Deployment, i: int, o: int, n1: int, n2: int) -> None:
+    lo, hi = sorted((n1, n2))
+    a = predict(dep, i, o, concurrency=lo)
+    b = predict(dep, i, o, concurrency=hi)
+    assert a.tpot_ms <= b.tpot_ms * (1 + 1e-9)
+    assert a.ttft_ms <= b.ttft_ms * (1 + 1e-9)
+    # throughput grows with concurrency up to saturation (where it is flat within rounding of the model)
+    assert a.requests_per_s <= b.requests_per_s * (1 + 1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dep_st, st.integers(1, 8000), st.integers(1, 8000), st.integers(2, 500))
+def test_latency_non_decreasing_in_context(dep: Deployment, i1: int, i2: int, o: int) -> None:
+    lo, hi = sorted((i1, i2))
+    a = predict(dep, lo, o, concurrency=8)
+    b = predict(dep, hi, o, concurrency=8)
+    assert a.ttft_ms <= b.ttft_ms * (1 + 1e-9)
+    assert a.tpot_ms <= b.tpot_ms * (1 + 1e-9)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    dep_st,
+    st.lists(st.tuples(length_st, st.integers(1, 4000)), min_size=1, max_size=6),
+    st.integers(0, 3000),
+    st.integers(0, 3000),
+    st.floats(50, 20000),
+    st.floats(5, 300),
+)
+def test_capacity_monotone_in_lengths(
+    dep: Deployment, lengths: list[tuple[int, int]], di: int, do: int, ttft: float, tpot: float
+) -> None:
+    base = capacity_rps_many(dep, lengths, ttft, tpot)
+    longer_in = capacity_rps_many(dep, [(i + di, o) for i, o in lengths], ttft, tpot)
+    longer_out = capacity_rps_many(dep, [(i, o + do) for i, o in lengths], ttft, tpot)
+    for b, li, lo in zip(base, longer_in, longer_out, strict=True):
+        assert li <= b and lo <= b
+        assert b >= 0.0 and math.isfinite(b)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    dep_st,
+    st.lists(st.tuples(length_st, st.integers(1, 4000)), min_size=1, max_size=6),
+    st.floats(20, 20000),
+    st.floats(1, 500),
+    st.floats(1.0, 5.0),
+    st.floats(1.0, 5.0),
+)
+def test_capacity_monotone_in_slos(
+    dep: Deployment, lengths: list[tuple[int, int]], ttft: float, tpot: float, kt: float, kp: float
+) -> None:
+    base = capacity_rps_many(dep, lengths, ttft, tpot)
+    for looser in (capacity_rps_many(dep, lengths, ttft * kt, tpot), capacity_rps_many(dep, lengths, ttft, tpot * kp)):
+        for b, x in zip(base, looser, strict=True):
+            assert x >= b
+
+
+def test_capacity_many_equals_single() -> None:
+    dep = DEPS[0]
+    lengths = [(100, 50), (2000, 300), (8000, 1000)]
+    many = capacity_rps_many(dep, lengths, 2000, 60)
+    assert many == [capacity_rps(dep, i, o, 2000, 60) for i, o in lengths]
+    assert capacity_rps_many(dep, [], 1, 1) == []
+
+
+def test_capacity_zero_when_lone_request_misses_slo_or_does_not_fit() -> None:
+    dep = DEPS[2]  # 70B on 4 x H100
+    lone = predict(dep, 4000, 100)
+    assert capacity_rps(dep, 4000, 100, lone.ttft_ms * 0.9, 1000) == 0.0
+    assert capacity_rps(dep, 4000, 100, 10_000, lone.tpot_ms * 0.9) == 0.0
+    assert capacity_rps(dep, 4000, 100, lone.ttft_ms * 3, lone.tpot_ms * 3) > 0.0
+    g = CAT.gpus["l4"]
+    no_fit = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))
+    assert capacity_rps(no_fit, 100, 100, 1e6, 1e6) == 0.0
+
+
+def test_capacity_meets_slo_and_open_loop_agrees() -> None:
+    dep = DEPS[0]
+    cap = capacity_rps(dep, 1000, 200, 1000, 40)
+    assert cap > 0
+    at = predict(dep, 1000, 200, rate_rps=cap)
+    assert at.ttft_ms <= 1000 * 1.001 and at.tpot_ms <= 40 * 1.001 and not at.saturated
+    above = predict(dep, 1000, 200, rate_rps=cap * 1.05)
+    assert above.ttft_ms > 1000 or above.tpot_ms > 40 or above.saturated
+
+
+def test_open_loop_saturates_once_kv_is_full() -> None:
+    dep = DEPS[1]  # 8B on a 24 GB L4: a small KV cache
+    full = predict(dep, 3000, 500, concurrency="max")
+    assert full.kv_limited and full.concurrency == full.admission_limit
+    over = predict(dep, 3000, 500, rate_rps=full.requests_per_s * 2)
+    assert over.saturated and math.isinf(over.ttft_ms)
+    assert over.requests_per_s <= full.requests_per_s * 1.001
+    under = predict(dep, 3000, 500, rate_rps=full.requests_per_s * 0.3)
+    assert not under.saturated and math.isfinite(under.ttft_ms)
+    # closed loop beyond the KV limit: the extra requests wait in the queue
+    queued = predict(dep, 3000, 500, concurrency=int(full.admission_limit) * 3)
+    assert queued.ttft_ms > full.ttft_ms * 2
+    assert queued.requests_per_s == pytest.approx(full.requests_per_s)
+
+
+def test_lone_request_by_hand() -> None:
+    """Concurrency 1: TTFT is the prefill, TPOT one decode step, throughput one request's rate."""
+    dep = DEPS[0]
+    c = coefficients(dep)
+    p = predict(dep, 500, 101)
+    assert p.ttft_ms == pytest.approx(float(prefill_alone_s(c, 500)) * 1e3)
+    assert p.tpot_ms == pytest.approx(float(decode_step_s(c, 1, 500 + 101 / 2)) * 1e3)
+    assert p.requests_per_s == pytest.approx(1e3 / (p.ttft_ms + 100 * p.tpot_ms))
+    assert p == predict(dep, 500, 101, concurrency=1)
+
+
+def test_moe_decode_reads_only_touched_experts() -> None:
+    dep = DEPS[3]  # mixtral on 2 x H200
+    c = coefficients(dep)
+    one = float(decode_step_s(c, 1, 100))
+    many = float(decode_step_s(c, 256, 100))
+    all_weights_s = (c.dense_bytes + 8 * c.expert_bytes) / c.bw_bps
+    assert one < 0.5 * all_weights_s + c.overhead_s + c.allreduces_per_pass * c.allreduce_latency_s
+    assert many > all_weights_s
+
+
+def test_tp_allreduce_over_pcie_costs_more_than_nvlink() -> None:
+    def tpot(gpu: str) -> float:
+        g = CAT.gpus[gpu]
+        d = Deployment(CAT.models["llama-3.1-8b"], g, 2, "bf16", "bf16", engine_profile(CAT, "vllm", g))
+        c = coefficients(d)
+        return c.allreduce_s_per_token
+
+    assert tpot("h100-pcie") > tpot("h100-sxm")
+
+
+def test_predict_infeasible_raises() -> None:
+    g = CAT.gpus["t4"]
+    d = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))
+    with pytest.raises(InfeasibleError):
+        predict(d, 100, 100)
