@@ -48,6 +48,9 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A short hint: the closest valid choices, or the list of valid ones when it is short."""
     options = sorted(set(choices))
     close = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
+    if not close:  # a valid id with something added or cut off: `tp_degrees` -> `tp`
+        close = [c for c in options if min(len(c), len(value)) >= 2 and (value.startswith(c) or c.startswith(value))]
+        close = sorted(close, key=lambda c: (abs(len(c) - len(value)), c))[:3]
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
     if len(options) <= 12:

@@ -6,13 +6,16 @@ bad field, the bad value and what would be valid.
 
 from __future__ import annotations
 
+import math
+import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planner.errors import InputError
+from planner.errors import InputError, did_you_mean
 
 SHARE_TOLERANCE = 1e-6
 
@@ -21,14 +24,24 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+def _not_bool(value: object) -> object:
+    """YAML's true/false/yes/no are not numbers (pydantic would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
+Int = Annotated[int, NotBool]
+Float = Annotated[float, NotBool, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, NotBool, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, NotBool, Field(ge=0, allow_inf_nan=False)]
 
 
 class HistogramBin(_Spec):
-    input_len: int = Field(ge=1)
-    output_len: int = Field(ge=1)
-    share: float = Field(gt=0, le=1, allow_inf_nan=False)
+    input_len: Int = Field(ge=1)
+    output_len: Int = Field(ge=1)
+    share: Float = Field(gt=0, le=1, allow_inf_nan=False)
 
 
 class LengthDistribution(_Spec):
@@ -39,9 +52,9 @@ class LengthDistribution(_Spec):
     median: PositiveFloat | None = None
     stddev: NonNegFloat | None = None
     sigma: NonNegFloat | None = Field(default=None, description="lognormal shape (std of log)")
-    min: int | None = Field(default=None, ge=1)
-    max: int | None = Field(default=None, ge=1)
-    value: int | None = Field(default=None, ge=1, description="for kind: constant")
+    min: Int | None = Field(default=None, ge=1)
+    max: Int | None = Field(default=None, ge=1)
+    value: Int | None = Field(default=None, ge=1, description="for kind: constant")
 
 
 class ParametricLengths(_Spec):
@@ -70,7 +83,7 @@ class Workload(_Spec):
     histogram: tuple[HistogramBin, ...] | None = None
     distribution: ParametricLengths | None = None
     trace: TraceSource | None = None
-    buckets_per_decade: int = Field(default=4, ge=1, le=20, description="log-spaced length buckets")
+    buckets_per_decade: Int = Field(default=4, ge=1, le=20, description="log-spaced length buckets")
 
     @model_validator(mode="after")
     def _one_source(self) -> Workload:
@@ -99,7 +112,7 @@ class ModelSpec(_Spec):
     model: str = Field(description="catalog model id or a path to a HF config.json")
     workload: Workload
     slo: Slo
-    min_replicas: int = Field(default=1, ge=0)
+    min_replicas: Int = Field(default=1, ge=0)
     offline: bool = Field(default=False, description="batch work: offloaded candidates may serve it")
 
     @property
@@ -114,19 +127,21 @@ class OfferingFilter(_Spec):
     include: tuple[str, ...] | None = Field(default=None, description="offering ids; only these")
     exclude: tuple[str, ...] = ()
     spot: bool = Field(default=False, description="also consider spot prices")
-    max_spot_share: float = Field(default=1.0, ge=0, le=1, description="max share of cost on spot")
+    max_spot_share: Float = Field(default=1.0, ge=0, le=1, description="max share of cost on spot")
     include_uncertain: bool = Field(default=True, description="use prices flagged uncertain")
     price_overrides: dict[str, NonNegFloat] = Field(default_factory=dict, description="offering id -> $/h")
-    available: dict[str, int] = Field(default_factory=dict, description="offering id -> max instances")
+    available: dict[str, Annotated[Int, Field(ge=0)]] = Field(
+        default_factory=dict, description="offering id -> max instances"
+    )
 
 
 class Search(_Spec):
-    tp: tuple[int, ...] = (1, 2, 4, 8)
+    tp: tuple[Int, ...] = (1, 2, 4, 8)
     weights: tuple[Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"], ...] = ("bf16",)
     kv: tuple[Literal["bf16", "fp16", "fp8"], ...] = ("bf16",)
     engine: Literal["vllm", "trtllm", "sglang"] = "vllm"
-    target_utilisation: float = Field(default=0.8, gt=0, le=1)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    target_utilisation: Float = Field(default=0.8, gt=0, le=1)
+    gpu_memory_utilization: Float = Field(default=0.9, gt=0, le=1)
 
     @field_validator("tp")
     @classmethod
@@ -140,9 +155,9 @@ class Search(_Spec):
 class SolverOptions(_Spec):
     name: Literal["highs", "cbc"] = "highs"
     time_limit_s: PositiveFloat = 60.0
-    mip_gap: float = Field(default=0.0, ge=0, le=1)
+    mip_gap: Float = Field(default=0.0, ge=0, le=1)
     mode: Literal["fractional", "whole-slice"] = "fractional"
-    slice_factor: int = Field(default=1, ge=1, description="whole-slice mode: pieces per bucket")
+    slice_factor: Int = Field(default=1, ge=1, description="whole-slice mode: pieces per bucket")
 
 
 class MeasuredCapacity(_Spec):
@@ -151,10 +166,10 @@ class MeasuredCapacity(_Spec):
 
     offering: str | None = None
     gpu: str | None = None
-    tp: int = Field(default=1, ge=1)
-    input_len: int = Field(ge=1)
-    output_len: int = Field(ge=1)
-    capacity_rps: float = Field(ge=0, allow_inf_nan=False)
+    tp: Int = Field(default=1, ge=1)
+    input_len: Int = Field(ge=1)
+    output_len: Int = Field(ge=1)
+    capacity_rps: Float = Field(ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _target(self) -> MeasuredCapacity:
@@ -177,7 +192,7 @@ class ProfileSource(_Spec):
     vllm_bench: tuple[str, ...] = Field(default=(), description="`vllm bench serve --save-result` JSON files")
     gpu: str | None = Field(default=None, description="for vllm_bench files: the GPU they ran on")
     offering: str | None = Field(default=None, description="for vllm_bench files: or the offering")
-    tp: int = Field(default=1, ge=1, description="for vllm_bench files: the TP degree")
+    tp: Int = Field(default=1, ge=1, description="for vllm_bench files: the TP degree")
     exclusive: bool = False
 
 
@@ -226,17 +241,114 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(err: ValidationError, source: str) -> InputError:
-    """One message per problem: `file: path.to.field: what is wrong (got value)`."""
-    lines = []
+def _unwrap(tp: object) -> object:
+    """The type inside Annotated[...] and Optional[...] (None when a union has several real members)."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return None
+            tp = members[0]
+        else:
+            return tp
+
+
+def keys_at(root: type[BaseModel], loc: Sequence[int | str]) -> tuple[str, ...]:
+    """The keys the mapping at YAML path `loc` (below `root`) accepts; () when that is not a model."""
+    tp: object = root
+    for part in loc:
+        tp = _unwrap(tp)
+        origin = get_origin(tp)
+        if isinstance(part, str) and isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(part)
+            if field is None:
+                return ()
+            tp = field.annotation
+        elif isinstance(part, int) and origin in (tuple, list):
+            tp = get_args(tp)[0]
+        elif origin is dict:
+            tp = get_args(tp)[1]
+        else:
+            return ()
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tuple(tp.model_fields)
+    return ()
+
+
+def describe_value(value: object) -> str:
+    """A bad value as a user wrote it in YAML: scalars shown, collections named by kind."""
+    if isinstance(value, dict):
+        return "an empty mapping" if not value else "a mapping"
+    if isinstance(value, list | tuple):
+        return "an empty list" if not value else "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_LIST_TYPES = {"tuple_type", "list_type", "set_type", "frozen_set_type"}
+_MAPPING_TYPES = {"model_type", "model_attributes_type", "dict_type", "dataclass_type"}
+
+
+def _message(e: Mapping[str, Any], loc: tuple[int | str, ...], root: type[BaseModel] | None) -> str:
+    """One problem in words: what is wrong, the value given and, where known, what is valid."""
+    kind = e["type"]
+    got = e.get("input")
+    ctx = e.get("ctx") or {}
+    if kind == "extra_forbidden":
+        valid = keys_at(root, loc[:-1]) if root is not None else ()
+        key = str(loc[-1]) if loc else ""
+        return "unknown key" + (f"; {did_you_mean(key, valid)}" if valid else "")
+    if kind == "missing":
+        return "missing (required)"
+    if kind in _LIST_TYPES:
+        return f"expected a list, got {describe_value(got)}"
+    if kind in _MAPPING_TYPES:
+        return f"expected a mapping (key: value), got {describe_value(got)}"
+    if kind == "too_short" and isinstance(got, list | tuple):
+        n = ctx.get("min_length", 1)
+        return f"must have at least {n} item{'s' if n != 1 else ''}, got {describe_value(got)}"
+    if isinstance(got, float) and not math.isfinite(got) and kind != "literal_error":
+        return f"must be a finite number (got {describe_value(got)})"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if kind.startswith(("float_", "int_", "bool_", "string_")) or kind in (
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "finite_number",
+        "literal_error",
+        "enum",
+    ):
+        return f"{msg} (got {describe_value(got)})"
+    return msg
+
+
+def format_validation_error(err: ValidationError, source: str, root: type[BaseModel] | None = None) -> InputError:
+    """One line per problem: `file: path.to.field: what is wrong (got value)`.
+
+    `root` (the validated model) lets an unknown key get a "did you mean". A list whose items failed is
+    not also reported as too short (pydantic counts only the valid items).
+    """
+    errors = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        got = e.get("input")
-        shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
-        lines.append(f"{_loc(loc)}: {msg}{shown}")
+        errors.append((loc, e))
+    failed_items = {loc[:k] for loc, _ in errors for k in range(len(loc)) if isinstance(loc[k], int)}
+    lines = []
+    for loc, e in errors:
+        if e["type"] == "too_short" and loc in failed_items and isinstance(e.get("input"), list | tuple) and e["input"]:
+            continue
+        line = f"{_loc(loc)}: {_message(e, loc, root)}"
+        if line not in lines:
+            lines.append(line)
     first, *rest = lines
     more = "".join("\n  " + r for r in rest)
     return InputError(first + more, where=source)
@@ -244,11 +356,14 @@ def format_validation_error(err: ValidationError, source: str) -> InputError:
 
 def parse_spec(data: object, source: str = "spec") -> Spec:
     if not isinstance(data, dict):
-        raise InputError(f"the spec must be a YAML mapping, got {type(data).__name__}", where=source)
+        raise InputError(
+            f"the spec must be a YAML mapping (key: value) at the top level, got {describe_value(data)}",
+            where=source,
+        )
     try:
         return Spec.model_validate(data)
     except ValidationError as err:
-        raise format_validation_error(err, source) from None
+        raise format_validation_error(err, source, Spec) from None
 
 
 def read_yaml(path: Path, what: str = "file") -> object:
