@@ -7,6 +7,7 @@ Every GpuplanError is caught in `main` and becomes a one-line message on stderr 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from planner.errors import GpuplanError, InputError
-from planner.outcome import Outcome, envelope, error_envelope, to_json, write_atomic
+from planner.outcome import Outcome, check_output_path, envelope, error_envelope, to_json, write_atomic
 
 app = typer.Typer(
     name="gpuplan",
@@ -72,6 +73,12 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
         raise typer.Exit(outcome.exit_code)
 
 
+def _check_output(output: Path | None) -> None:
+    """Refuse an unwritable -o before doing any work (planning can take a while)."""
+    if output is not None:
+        check_output_path(output)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
@@ -96,6 +103,7 @@ def plan(
     from planner.commands.plan import execute
 
     _state.update(command="plan", json=fmt == Fmt.json)
+    _check_output(output)
     _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
 
 
@@ -132,6 +140,7 @@ def estimate(
     from planner.commands.estimate import execute
 
     _state.update(command="estimate", json=fmt == Fmt.json)
+    _check_output(output)
     outcome = execute(
         model=model,
         gpu=gpu,
@@ -169,6 +178,7 @@ def place(
     from planner.commands.place import execute
 
     _state.update(command="place", json=fmt == Fmt.json)
+    _check_output(output)
     outcome = execute(
         model=model,
         gpu=gpu,
@@ -202,6 +212,7 @@ def sweep(
     from planner.commands.sweep import execute
 
     _state.update(command="sweep", json=fmt == Fmt.json)
+    _check_output(output)
     outcome = execute(
         spec,
         rate=rate,
@@ -237,6 +248,7 @@ def import_melange(
     from planner.commands.import_melange import execute
 
     _state.update(command="import melange")
+    _check_output(output)
     _emit(execute(input_json), "yaml", output)
 
 
@@ -296,6 +308,18 @@ def schema_plan() -> None:
     _emit(execute("plan"), "json-schema", None)
 
 
+def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str | None:
+    """The value given on the command line for a flag with these spellings (`--x V` or `--x=V`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1 :]
+    return None
+
+
 def main() -> None:
     """Console entry point: run the app, turning every GpuplanError into a clean message and exit code."""
     try:
@@ -322,6 +346,10 @@ def main() -> None:
             from typer._click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
 
         if isinstance(exc, click_exc.UsageError):
+            if isinstance(exc, click_exc.BadParameter):
+                value = _flag_value(getattr(exc.param, "opts", ()) or ())
+                if value is not None and value not in exc.message:
+                    exc.message += f" (got {value!r})"
             exc.show()
             sys.exit(2)
         if isinstance(exc, click_exc.ClickException):

@@ -52,18 +52,38 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temp file in the same folder, fsync, then rename over."""
+def check_output_path(path: Path, flag: str = "--output") -> None:
+    """Fail before any work when `path` cannot be written: its folder is missing or it is a folder."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise InputError("output folder does not exist", where=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        raise InputError(
+            f"folder {str(directory)!r} does not exist; create it or write elsewhere", where=f"{flag} {path}"
+        )
+    if path.is_dir():
+        raise InputError("is a folder; give a file name", where=f"{flag} {path}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temp file in the same folder, fsync, then rename over.
+
+    A failure at any point (full disk, permissions, an interrupt) removes the temp file and leaves an
+    existing `path` untouched; I/O failures become an InputError naming the file.
+    """
+    check_output_path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"cannot write here: {exc.strerror or exc}", where=str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write the file: {exc.strerror or exc}", where=str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
