@@ -7,8 +7,11 @@ Every step is a pure function of its inputs; only `load_inputs` reads files. The
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import math
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from catalog.loader import load_catalog, resolve_model
@@ -22,7 +25,7 @@ from planner.candidates import (
     offload_offerings,
     select_offerings,
 )
-from planner.errors import InfeasibleError, InputError, did_you_mean
+from planner.errors import InfeasibleError, InputError, did_you_mean, unknown_id
 from planner.perf import capacity_rps_many, predict
 from planner.profiles import MeasuredPoint, load_profile_points, match_points_to_slices
 from planner.result import (
@@ -45,6 +48,28 @@ from solvers.placement_hosts import host_from_offering
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 SHARE_EPS = 1e-9
+
+
+_YAML_PATH = re.compile(r"[A-Za-z_]\w*(\[\d+\]|\.[A-Za-z_][\w-]*)*")
+
+
+@contextmanager
+def spec_errors(spec_path: Path) -> Iterator[None]:
+    """An input error located by a YAML path of the spec (`models[0].workload`) also names the spec file."""
+    try:
+        yield
+    except InputError as err:
+        where = err.where or ""
+        head = re.match(r"[A-Za-z_]\w*", where)
+        if (
+            head is not None
+            and head.group(0) in Spec.model_fields
+            and _YAML_PATH.fullmatch(where)
+            and not Path(where).exists()
+            and not (spec_path.parent / where).exists()
+        ):
+            raise type(err)(err.message, where=f"{spec_path}: {where}") from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -148,6 +173,7 @@ def _model_context(
     points: list[MeasuredPoint] = []
     for j, p in profiles:
         points.extend(load_profile_points(p, inputs.base_dir, f"profiles[{j}]", ms.slo))
+    check_point_targets(catalog, points)
     measured = match_points_to_slices(points, slices)  # (slice id, target) -> req/s
     targets = sorted({t for _, t in measured})
 
@@ -317,24 +343,24 @@ def build_problem(inputs: PlanInputs, contexts: Sequence[ModelContext]) -> tuple
 
 
 def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
-    """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception."""
+    """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception.
+
+    Solver outcomes: optimal -> the plan; stopped at the time limit with a plan -> that plan (status
+    "gap", with its gap), or the cheapest single-offering plan when that is cheaper; infeasible,
+    unbounded or no plan within the time limit -> an infeasible Plan whose reason says which.
+    """
     spec = inputs.spec
-    labels = {m.label for m in spec.models}
-    for j, p in enumerate(spec.profiles):
-        if p.model not in labels:
-            raise InputError(
-                f"unknown model label {p.model!r}; {did_you_mean(p.model, labels)}", where=f"profiles[{j}].model"
-            )
-    offerings = select_offerings(inputs.catalog, spec.offerings)
-    if not offerings:
-        raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
-    contexts = [_model_context(inputs, i, m, offerings) for i, m in enumerate(spec.models)]
     solver_name = solver or spec.solver.name
     limit = time_limit_s if time_limit_s is not None else spec.solver.time_limit_s
     if solver_name not in ("highs", "cbc"):
         raise InputError(f"unknown solver {solver_name!r}; valid: highs, cbc", where="--solver")
-    if limit <= 0:
-        raise InputError(f"time limit must be positive, got {limit}", where="--time-limit")
+    if not (math.isfinite(limit) and limit > 0):
+        raise InputError(f"must be a positive number of seconds, e.g. 60 (got {limit:g})", where="--time-limit")
+    check_profiles(spec, inputs.catalog)
+    offerings = select_offerings(inputs.catalog, spec.offerings)
+    if not offerings:
+        raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
+    contexts = [_model_context(inputs, i, m, offerings) for i, m in enumerate(spec.models)]
     reasons = tuple(r for ctx in contexts for r in ctx.reasons)
     problem, by_id = build_problem(inputs, contexts)
     if reasons:
@@ -345,6 +371,13 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
             SolverStats(name=solver_name, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0),
         )
     solution = solve_fleet(problem, solver=solver_name, time_limit_s=limit, mip_gap=spec.solver.mip_gap)
+    notes = [_solver_note(solution, solver_name)]
+    singles: list[tuple[str, FleetSolution]] | None = None
+    if solution.status in ("gap", "not_solved"):
+        # Stopped by the time limit: a single-offering plan is a valid plan of the whole problem too.
+        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit)
+        solution, note = _better_of(problem, solution, singles)
+        notes.append(note)
     stats = SolverStats(
         name=solution.solver,
         status=solution.status,
@@ -353,18 +386,112 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
         variables=solution.variables,
         constraints=solution.constraints,
     )
+    note_text = "; ".join(n for n in notes if n)
     if solution.status not in ("optimal", "gap"):
-        why = solution.message or f"the solver returned {solution.status}"
-        return _infeasible_plan(inputs, contexts, (why,), stats)
+        return _infeasible_plan(inputs, contexts, (_status_reason(solution, limit),), stats, note_text)
     violations = verify_solution(problem, solution)
-    baselines = _baselines(problem, by_id, solver_name, limit)
-    return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines)
+    if singles is None:
+        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit)
+    baselines = _baselines(singles, by_id)
+    return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines, note_text)
 
 
-def _baselines(problem: FleetProblem, by_id: dict[str, Candidate], solver: str, limit: float) -> tuple[Baseline, ...]:
+def check_profiles(spec: Spec, catalog: Catalog) -> None:
+    """Profile entries name a model label of the spec and catalog GPUs/offerings (did-you-mean if not)."""
+    labels = {m.label for m in spec.models}
+    for j, p in enumerate(spec.profiles):
+        where = f"profiles[{j}]"
+        if p.model not in labels:
+            raise InputError(
+                f"unknown model label {p.model!r}; {did_you_mean(p.model, labels)}", where=f"{where}.model"
+            )
+        for i, c in enumerate(p.capacities):
+            _check_target(catalog, "gpu", c.gpu, f"{where}.capacities[{i}].gpu")
+            _check_target(catalog, "offering", c.offering, f"{where}.capacities[{i}].offering")
+        _check_target(catalog, "gpu", p.gpu, f"{where}.gpu")
+        _check_target(catalog, "offering", p.offering, f"{where}.offering")
+
+
+def check_point_targets(catalog: Catalog, points: Sequence[MeasuredPoint]) -> None:
+    """Measured points (from CSV rows or benchmark files too) run on GPUs and offerings the catalog knows."""
+    for p in points:
+        _check_target(catalog, p.target.kind, p.target.id, p.source)
+
+
+def _check_target(catalog: Catalog, kind: str, ident: str | None, where: str) -> None:
+    if ident is None:
+        return
+    valid = catalog.gpus if kind == "gpu" else catalog.offerings
+    if ident not in valid:
+        raise unknown_id(kind, ident, valid, where=where)
+
+
+def _solver_note(solution: FleetSolution, requested: str) -> str:
+    """What a reader must know about how the solve went: a back-end fallback or an early stop."""
+    if solution.solver != requested or "fallback" in solution.message:
+        return solution.message or f"solved with {solution.solver} instead of {requested}"
+    if solution.status == "gap":
+        return "stopped at the time limit: the best plan found, not proven optimal"
+    return ""
+
+
+def _status_reason(solution: FleetSolution, limit: float) -> str:
+    """The one-line reason for a solve that produced no plan."""
+    detail = solution.message
+    if solution.status == "infeasible":
+        return detail or "the solver proved the fleet problem infeasible"
+    if solution.status == "unbounded":
+        return (
+            f"the {solution.solver} solver reported the fleet model unbounded, which non-negative prices rule "
+            f"out: a bug, please report it{f' ({detail})' if detail else ''}"
+        )
+    return (
+        f"not solved: {solution.solver} found no plan within the time limit of {limit:g} s and no single "
+        "offering serves the whole load either; raise --time-limit (or solver.time_limit_s)"
+        + (f" ({detail})" if detail else "")
+    )
+
+
+def _better_of(
+    problem: FleetProblem, solution: FleetSolution, singles: Sequence[tuple[str, FleetSolution]]
+) -> tuple[FleetSolution, str]:
+    """After an early stop: the cheapest single-offering plan when it beats (or replaces) the incumbent.
+
+    Its gap is measured against the solver's lower bound (incumbent x (1 - gap)) when one is known.
+    """
+    if not singles:
+        return solution, ""
+    oid, best = singles[0]
+    found = solution.status == "gap"
+    if found and best.cost_usd_per_hour >= solution.cost_usd_per_hour - 1e-9:
+        return solution, ""
+    if verify_solution(problem, replace(best, status="gap")):
+        return solution, ""
+    gap: float | None = None
+    if found and solution.gap is not None and best.cost_usd_per_hour > 0:
+        bound = solution.cost_usd_per_hour * (1.0 - solution.gap)
+        gap = max(0.0, (best.cost_usd_per_hour - bound) / best.cost_usd_per_hour)
+    chosen = replace(
+        best,
+        status="gap",
+        gap=gap,
+        seconds=solution.seconds,
+        variables=solution.variables,
+        constraints=solution.constraints,
+        solver=solution.solver,
+    )
+    what = (
+        f"the optimiser's best plan (${solution.cost_usd_per_hour:.4g}/h) cost more than"
+        if found
+        else "the optimiser found no plan; used"
+    )
+    return chosen, f"time limit: {what} the best single-offering plan ({oid}), which is the plan given"
+
+
+def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Candidate]) -> tuple[Baseline, ...]:
     out = []
     gpu_of = {c.priced.id: c.priced.gpu.id for c in by_id.values()}
-    for oid, sol in best_single_offering(problem, solver=solver, time_limit_s=limit):
+    for oid, sol in singles:
         out.append(
             Baseline(
                 offering=oid,
@@ -376,10 +503,12 @@ def _baselines(problem: FleetProblem, by_id: dict[str, Candidate], solver: str, 
     return tuple(out)
 
 
-def _assumptions(inputs: PlanInputs, used: Sequence[PricedOffering]) -> dict[str, str | float | int | bool]:
+def _assumptions(
+    inputs: PlanInputs, contexts: Sequence[ModelContext], used: Sequence[PricedOffering], solver_note: str = ""
+) -> dict[str, str | float | int | bool]:
     s = inputs.spec.search
     as_of = sorted({po.offering.as_of for po in used})
-    return {
+    out: dict[str, str | float | int | bool] = {
         "engine": s.engine,
         "target_utilisation": s.target_utilisation,
         "gpu_memory_utilization": s.gpu_memory_utilization,
@@ -390,6 +519,29 @@ def _assumptions(inputs: PlanInputs, used: Sequence[PricedOffering]) -> dict[str
         "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
         "spot_allowed": inputs.spec.offerings.spot,
     }
+    skipped = _trace_rows_skipped(contexts)
+    if skipped:
+        out["trace_rows_skipped"] = skipped
+    if solver_note:
+        out["solver_note"] = solver_note
+    return out
+
+
+def _trace_rows_skipped(contexts: Sequence[ModelContext]) -> str:
+    """Per model reading a trace with skip_bad_rows (or with rows always dropped): how many, and why."""
+    parts = []
+    for ctx in contexts:
+        summary = ctx.workload.summary
+        trace = ctx.spec.workload.trace
+        if summary.source != "trace" or trace is None:
+            continue
+        if not summary.rows_skipped and not trace.skip_bad_rows:
+            continue
+        total = summary.rows_skipped_total
+        read = (summary.requests_read or 0) + total
+        why = ", ".join(f"{reason} x{count}" for reason, count in summary.rows_skipped)
+        parts.append(f"{ctx.label}: {total} of {read} rows" + (f" ({why})" if why else ""))
+    return "; ".join(parts)
 
 
 def _model_summaries(
@@ -424,7 +576,11 @@ def _model_summaries(
 
 
 def _infeasible_plan(
-    inputs: PlanInputs, contexts: Sequence[ModelContext], reasons: tuple[str, ...], stats: SolverStats
+    inputs: PlanInputs,
+    contexts: Sequence[ModelContext],
+    reasons: tuple[str, ...],
+    stats: SolverStats,
+    solver_note: str = "",
 ) -> Plan:
     return Plan(
         name=inputs.spec.name,
@@ -439,7 +595,7 @@ def _infeasible_plan(
         best_single_offering_cost_usd_per_hour=None,
         saving_vs_best_single_pct=None,
         infeasible_reasons=reasons,
-        assumptions=_assumptions(inputs, ()),
+        assumptions=_assumptions(inputs, contexts, (), solver_note),
         solver=stats,
         verification=Verification(passed=True, checks=("not run: no plan",)),
         catalog_version=inputs.catalog.version,
@@ -464,6 +620,7 @@ def _assemble(
     stats: SolverStats,
     violations: tuple[str, ...],
     baselines: tuple[Baseline, ...],
+    solver_note: str = "",
 ) -> Plan:
     slice_index = {s.id: k for k, s in enumerate(problem.slices)}
     cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
@@ -582,7 +739,7 @@ def _assemble(
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best_single,
         saving_vs_best_single_pct=saving,
-        assumptions=_assumptions(inputs, used),
+        assumptions=_assumptions(inputs, contexts, used, solver_note),
         measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
         solver=stats,
         verification=Verification(passed=not violations, checks=checks, violations=violations),

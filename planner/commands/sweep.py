@@ -78,17 +78,13 @@ def parse_values(text: str | None, flag: str) -> tuple[float, ...] | None:
         return None
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(p == "" for p in parts):
-        raise InputError(
-            f"give a comma-separated list of positive numbers, e.g. 1,2,5 (got {text!r})", where=flag
-        )
+        raise InputError(f"give a comma-separated list of positive numbers, e.g. 1,2,5 (got {text!r})", where=flag)
     values = []
     for p in parts:
         try:
             v = float(p)
         except ValueError:
-            raise InputError(
-                f"{p!r} is not a number; give positive numbers, e.g. 1,2,5", where=flag
-            ) from None
+            raise InputError(f"{p!r} is not a number; give positive numbers, e.g. 1,2,5", where=flag) from None
         if not math.isfinite(v) or v <= 0:
             raise InputError(f"every value must be positive and finite, got {p}", where=flag)
         values.append(v)
@@ -97,9 +93,7 @@ def parse_values(text: str | None, flag: str) -> tuple[float, ...] | None:
     return tuple(values)
 
 
-def choose_sweep(
-    rate: str | None, tpot_ms: str | None, ttft_ms: str | None
-) -> tuple[Swept, tuple[float, ...]]:
+def choose_sweep(rate: str | None, tpot_ms: str | None, ttft_ms: str | None) -> tuple[Swept, tuple[float, ...]]:
     """Exactly one of the three lists, parsed."""
     options: tuple[tuple[Swept, str | None], ...] = (
         ("rate_rps", rate),
@@ -231,11 +225,12 @@ def execute(
     swept, values = choose_sweep(rate, tpot_ms, ttft_ms)
     if plot is not None:
         check_plot_target(plot)
-    from planner.plan import load_inputs
+    from planner.plan import load_inputs, spec_errors
     from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown, render_sweep_table
 
-    inputs = load_inputs(spec, overlays)
-    result = _run_with_progress(inputs, swept, values) if progress else run_sweep(inputs, swept, values)
+    with spec_errors(spec):
+        inputs = load_inputs(spec, overlays)
+        result = _run_with_progress(inputs, swept, values) if progress else run_sweep(inputs, swept, values)
     if plot is not None:
         from planner.report.plot import plot_sweep
 
