@@ -1,0 +1,133 @@
+"""Helpers for the robustness tests: run the real CLI entry point (`planner.cli.main`) in-process or in a
+subprocess, and build small valid specs to break one field at a time.
+
+In-process runs go through `main()` itself (its error handling is what is under test), with `sys.argv`
+patched; they cost milliseconds where a subprocess costs about half a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import re
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A small, valid, fast spec: one model, one histogram bin, two GPU types on one cloud.
+BASE_SPEC: dict[str, Any] = {
+    "name": "robust",
+    "models": [
+        {
+            "model": "llama-3.1-8b",
+            "workload": {"rate_rps": 4, "histogram": [{"input_len": 500, "output_len": 200, "share": 1.0}]},
+            "slo": {"ttft_ms": 1000, "tpot_ms": 50},
+        }
+    ],
+    "offerings": {"clouds": ["aws"], "gpus": ["l4", "a10g"]},
+    "search": {"tp": [1, 2]},
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:  # shown by pytest when an assertion about a run fails
+        return f"exit {self.code}\n--- stdout\n{self.out[-2000:]}\n--- stderr\n{self.err[-2000:]}"
+
+
+def _exit_code(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return 1  # sys.exit("message") semantics
+
+
+def gpuplan(*args: str | Path) -> Run:
+    """`gpuplan ARGS` through `planner.cli.main` in this process; stdout and stderr captured."""
+    from planner import cli
+
+    cli._state.update(debug=False, command="gpuplan", json=False)
+    argv = ["gpuplan", *(str(a) for a in args)]
+    out, err = io.StringIO(), io.StringIO()
+    old_argv = sys.argv
+    sys.argv = argv
+    code = 0
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                cli.main()
+            except SystemExit as exc:
+                code = _exit_code(exc.code)
+    finally:
+        sys.argv = old_argv
+        cli._state.update(debug=False, command="gpuplan", json=False)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def gpuplan_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """`python -m planner ARGS` in a fresh interpreter (the console script's code path)."""
+    full_env = {**os.environ, **(env or {})}
+    r = subprocess.run(
+        [sys.executable, "-m", "planner", *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=120,
+    )
+    return Run(r.returncode, r.stdout, r.stderr)
+
+
+def spec_with(changes: dict[str, Any] | None = None, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A deep copy of BASE_SPEC with `changes` applied: keys are paths like `models[0].workload.rate_rps`."""
+    data = copy.deepcopy(BASE_SPEC)
+    for path, value in (changes or {}).items():
+        parent, key = _walk(data, path)
+        parent[key] = value
+    for path in drop:
+        parent, key = _walk(data, path)
+        del parent[key]
+    return data
+
+
+def _walk(data: Any, path: str) -> tuple[Any, Any]:
+    parts: list[str | int] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        parts.append(int(index) if index else name)
+    node = data
+    for p in parts[:-1]:
+        if isinstance(p, str) and isinstance(node, dict) and p not in node:
+            node[p] = {}
+        node = node[p]
+    return node, parts[-1]
+
+
+def write_spec(folder: Path, data: Any, name: str = "spec.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def assert_user_error(run: Run, *needles: str) -> None:
+    """Exit 2, a short message on stderr containing every needle, no traceback, nothing on stdout."""
+    assert run.code == 2, str(run)
+    assert "Traceback" not in run.err and "Traceback" not in run.out, str(run)
+    assert "internal error" not in run.err, str(run)
+    assert run.out == "", str(run)
+    text = " ".join(run.err.split())  # rich may wrap long lines
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in the message\n{run}"
+    assert len(run.err.strip().splitlines()) <= 8, f"message too long\n{run}"
