@@ -96,9 +96,7 @@ def verify_solution(problem: FleetProblem, solution: FleetSolution, tol: float =
             if share <= tol:
                 continue
             if cand.model != s.model:
-                out.append(
-                    f"routing: slice {s.id} of model {s.model} is routed to {cid}, a {cand.model} replica"
-                )
+                out.append(f"routing: slice {s.id} of model {s.model} is routed to {cid}, a {cand.model} replica")
             elif kappa <= 0:
                 out.append(f"routing: slice {s.id} is routed to {cid}, whose capacity for it is 0")
             else:
@@ -144,10 +142,7 @@ def verify_solution(problem: FleetProblem, solution: FleetSolution, tol: float =
     cost = math.fsum(o.price_usd_per_hour * n[o.id] for o in problem.offerings)
     spot = math.fsum(o.price_usd_per_hour * n[o.id] for o in problem.offerings if o.spot)
     if _over(spot, problem.max_spot_share * cost, tol):
-        out.append(
-            f"spot_share: ${spot:.6g}/h of ${cost:.6g}/h on spot, "
-            f"over the max share {problem.max_spot_share:g}"
-        )
+        out.append(f"spot_share: ${spot:.6g}/h of ${cost:.6g}/h on spot, over the max share {problem.max_spot_share:g}")
     if problem.budget_usd_per_hour is not None and _over(cost, problem.budget_usd_per_hour, tol):
         out.append(f"budget: ${cost:.6g}/h over the budget of ${problem.budget_usd_per_hour:.6g}/h")
     if abs(cost - solution.cost_usd_per_hour) > tol * max(1.0, cost):

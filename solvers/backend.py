@@ -8,8 +8,8 @@ and only here:
 |-----------------------------------------|-------------------------------------|--------------------------|
 | kOptimal, gap <= requested (and ~0)     | Optimal / optimal solution           | optimal                  |
 | kOptimal with gap > 1e-9 (mip_gap > 0)  | -                                   | gap                      |
-| kTimeLimit etc. with a feasible point   | Optimal / integer-feasible solution | gap                      |
-| kTimeLimit etc. without a point         | Not Solved / no solution            | not_solved               |
+| time/iteration/memory limit, with point | Optimal / integer-feasible solution | gap                      |
+| the same without a feasible point       | Not Solved / no solution            | not_solved               |
 | kInfeasible, kUnboundedOrInfeasible     | Infeasible                          | infeasible (*)           |
 | kUnbounded                              | Unbounded                           | unbounded                |
 | kModelEmpty                             | -                                   | optimal (nothing to do)  |
@@ -24,6 +24,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -151,9 +152,7 @@ class HighsSession:
         idx = np.asarray(index, dtype=np.int32)
         lower = np.zeros(idx.shape[0])
         inf = self.h.getInfinity()
-        self.h.changeColsBounds(
-            int(idx.shape[0]), idx, lower, _clip_inf(np.asarray(upper, dtype=np.float64), inf)
-        )
+        self.h.changeColsBounds(int(idx.shape[0]), idx, lower, _clip_inf(np.asarray(upper, dtype=np.float64), inf))
 
     def solve(
         self,
@@ -184,34 +183,45 @@ class HighsSession:
         objective = float(info.objective_function_value) if has_point else None
         gap = _highs_gap(info.mip_gap, objective, info.mip_dual_bound) if has_point else None
         label = h.modelStatusToString(ms)
-        S = hs.HighsModelStatus
-        if ms == S.kOptimal:
-            status: BackendStatus = "optimal" if (gap is None or gap <= OPTIMAL_GAP) else "gap"
-            if values is None:
-                return MipResult(
-                    "error", None, None, None, seconds, "HiGHS reported optimal without a solution"
-                )
-            return MipResult(status, values, objective, gap if gap is not None else 0.0, seconds, label)
-        if ms in (S.kInfeasible, S.kUnboundedOrInfeasible):
-            return MipResult("infeasible", None, None, None, seconds, label)
-        if ms == S.kUnbounded:
-            return MipResult("unbounded", None, None, None, seconds, label)
-        if ms == S.kModelEmpty:
+        status = map_highs_status(ms.name, has_point=values is not None, gap=gap)
+        if status == "error":
+            return MipResult("error", None, None, None, seconds, f"HiGHS status {label!r} (run returned {run_status})")
+        if ms.name == "kModelEmpty":
             return MipResult("optimal", np.zeros(self.num_cols), 0.0, 0.0, seconds, label)
-        if ms in (
-            S.kTimeLimit,
-            S.kIterationLimit,
-            S.kSolutionLimit,
-            S.kInterrupt,
-            S.kObjectiveBound,
-            S.kObjectiveTarget,
-            S.kHighsInterrupt,
-        ):
-            if values is not None:
-                return MipResult("gap", values, objective, gap, seconds, label)
-            return MipResult("not_solved", None, None, None, seconds, label)
-        detail = f"HiGHS status {label!r} (run returned {run_status})"
-        return MipResult("error", values, objective, gap, seconds, detail)
+        if status in ("optimal", "gap"):
+            return MipResult(status, values, objective, gap if status == "gap" else (gap or 0.0), seconds, label)
+        return MipResult(status, None, None, None, seconds, label)
+
+
+HIGHS_LIMIT_STATUSES = frozenset(
+    {
+        "kTimeLimit",
+        "kIterationLimit",
+        "kSolutionLimit",
+        "kInterrupt",
+        "kHighsInterrupt",
+        "kObjectiveBound",
+        "kObjectiveTarget",
+        "kMemoryLimit",
+    }
+)
+
+
+def map_highs_status(name: str, *, has_point: bool, gap: float | None) -> BackendStatus:
+    """gpuplan's status for a HiGHS model status (by enum name, e.g. "kOptimal"); see the module table."""
+    if name == "kOptimal":
+        if not has_point:
+            return "error"
+        return "optimal" if gap is None or gap <= OPTIMAL_GAP else "gap"
+    if name in ("kInfeasible", "kUnboundedOrInfeasible"):
+        return "infeasible"
+    if name == "kUnbounded":
+        return "unbounded"
+    if name == "kModelEmpty":
+        return "optimal"
+    if name in HIGHS_LIMIT_STATUSES:
+        return "gap" if has_point else "not_solved"
+    return "error"  # kNotset, kLoadError, kModelError, kPresolveError, kSolveError, kPostsolveError, kUnknown
 
 
 def _clip_inf(a: FloatArray, inf: float) -> FloatArray:
@@ -242,7 +252,7 @@ def to_pulp(model: FleetModel, name: str = "fleet", cost: FloatArray | None = No
         lo = float(model.col_lower[j])
         hi = float(model.col_upper[j])
         var.append(
-            pulp.LpVariable(
+            prob.add_variable(
                 nm,
                 lowBound=lo if math.isfinite(lo) else None,
                 upBound=hi if math.isfinite(hi) else None,
@@ -291,7 +301,10 @@ class PulpSession:
     def __init__(self, model: FleetModel) -> None:
         import pulp
 
-        if not pulp.PULP_CBC_CMD(msg=False).available():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cmd = pulp.PULP_CBC_CMD(msg=False)
+        if not cmd.available():
             raise RuntimeError("CBC (PuLP's bundled PULP_CBC_CMD) is not available")
         self.model = model
         self.cost = model.col_cost.copy()
@@ -349,7 +362,11 @@ class PulpSession:
             options["gapAbs"] = float(mip_abs_gap)
         t0 = time.perf_counter()
         try:
-            prob.solve(pulp.PULP_CBC_CMD(**options))
+            with warnings.catch_warnings():
+                # PuLP 3 deprecates PULP_CBC_CMD for COIN_CMD + pulp[cbc]; the bundled CBC is what we have.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                cmd = pulp.PULP_CBC_CMD(**options)
+            prob.solve(cmd)
         except Exception as exc:  # PuLP raises PulpSolverError on CBC crashes
             return MipResult("error", None, None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
         seconds = time.perf_counter() - t0
@@ -368,7 +385,5 @@ class PulpSession:
                 return MipResult("gap", values, objective, None, seconds, "CBC: within the requested gap")
             return MipResult("gap", values, objective, None, seconds, "CBC: stopped with a feasible solution")
         if st == pulp.LpStatusNotSolved or sol == pulp.LpSolutionNoSolutionFound:
-            return MipResult(
-                "not_solved", None, None, None, seconds, "CBC: no solution within the time limit"
-            )
+            return MipResult("not_solved", None, None, None, seconds, "CBC: no solution within the time limit")
         return MipResult("error", None, None, None, seconds, f"CBC status {pulp.LpStatus.get(st, st)}")

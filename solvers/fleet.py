@@ -15,6 +15,9 @@ replica of model m_c on tp_c GPUs of one instance of offering o_c), slices s (mo
     packing_o       Σ_{c on o} tp_c r_c ≤ g_o n_o
     availability_o  n_o ≤ A_o                                          (capped offerings only)
     min_replicas_m  Σ_{c of m} r_c ≥ min_m                             (N+1 redundancy)
+
+A replica of a candidate that can serve none of its model's slices is never rented (r_c ≤ 0), so it
+never counts towards min_replicas; a model with no slices at all may still get standby replicas.
     spot_share      Σ_{o spot} p_o n_o ≤ share · Σ_o p_o n_o          (when share < 1)
     budget          Σ_o p_o n_o ≤ B
 
@@ -78,9 +81,7 @@ def solve_fleet(
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}", where="--solver")
     if not (math.isfinite(time_limit_s) and time_limit_s > 0):
-        raise InputError(
-            f"time limit must be a positive number of seconds, got {time_limit_s!r}", where="--time-limit"
-        )
+        raise InputError(f"time limit must be a positive number of seconds, got {time_limit_s!r}", where="--time-limit")
     if not 0 <= mip_gap <= 1:
         raise InputError(f"MIP gap must be in [0, 1], got {mip_gap!r}", where="solver.mip_gap")
     t0 = time.perf_counter()
@@ -93,9 +94,7 @@ def solve_fleet(
 
     if model.num_rows == 0 or not (model.row_lower > 0).any():
         # Nothing is demanded: the empty fleet is optimal (and unique under the tie-breaks).
-        return _solution(
-            problem, model, np.zeros(model.num_cols), "optimal", 0.0, solver, t0, "nothing to serve"
-        )
+        return _solution(problem, model, np.zeros(model.num_cols), "optimal", 0.0, solver, t0, "nothing to serve")
 
     note = ""
     name = solver
@@ -235,9 +234,7 @@ def _tie_break(
         return values, "tie-breaks: cost fixes the fleet"
     objectives: list[tuple[FloatArray, str]] = []
     rank = np.empty(n_off)
-    rank[np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")] = np.arange(
-        n_off
-    )
+    rank[np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")] = np.arange(n_off)
     gpus = model.gpus
     if np.all(np.isfinite(ub)):
         n_ub = float(ub.sum())
@@ -247,9 +244,7 @@ def _tie_break(
         p_ub = w * g_ub + n_ub
         lex_ub = float(np.dot(rank, ub))
         if (p_ub + 1.0) * (lex_ub + 1.0) < MAX_EXACT_OBJECTIVE:
-            objectives.append(
-                ((lex_ub + 1.0) * primary + rank, "fewest GPUs, then instances, then offering id")
-            )
+            objectives.append(((lex_ub + 1.0) * primary + rank, "fewest GPUs, then instances, then offering id"))
         elif p_ub < MAX_EXACT_OBJECTIVE:
             objectives.append((primary, "fewest GPUs, then instances"))
         else:
@@ -272,9 +267,7 @@ def _tie_break(
         session.set_objective(cost)
         res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap, mip_abs_gap=0.99, start=best)
         if res.values is None or res.status not in ("optimal", "gap"):
-            return best, _tie_note(
-                done, f"'{label}' stage ended {res.status} ({res.message}); kept the cheaper plan"
-            )
+            return best, _tie_note(done, f"'{label}' stage ended {res.status} ({res.message}); kept the cheaper plan")
         cand = res.values
         if _cost(model, cand) > limit:  # never trade cost for a tie-break
             return best, _tie_note(done, f"'{label}' stage result cost more; kept the stage-1 plan")
@@ -367,9 +360,7 @@ def _trim_replicas(problem: FleetProblem, model: FleetModel, r: np.ndarray, x: F
 
 
 # ------------------------------------------------------------------------------------ infeasibility
-def _infeasible(
-    model: FleetModel, solver: str, t0: float, reasons: Sequence[str], note: str = ""
-) -> FleetSolution:
+def _infeasible(model: FleetModel, solver: str, t0: float, reasons: Sequence[str], note: str = "") -> FleetSolution:
     return FleetSolution(
         status="infeasible",
         cost_usd_per_hour=0.0,
@@ -399,18 +390,14 @@ def _trivially_infeasible(problem: FleetProblem, model: FleetModel) -> list[str]
             f"no candidate has capacity > 0 for {len(ids)} slice(s): {_listed(ids)} "
             "(every candidate of their model misses the SLO or does not fit)"
         )
-    serving = {problem.candidates[c].model for c in set(model.route_candidate.tolist())}
+    usable = {problem.candidates[c].model for c in model.usable_candidates}
     for m, want in sorted(problem.min_replicas.items()):
-        if want > 0 and m not in serving:
-            reasons.append(
-                f"model {m!r} needs min_replicas {want} but no candidate can serve any of its slices"
-            )
+        if want > 0 and m not in usable:
+            reasons.append(f"model {m!r} needs min_replicas {want} but has no candidate that can serve it")
     return reasons
 
 
-def _diagnose(
-    problem: FleetProblem, model: FleetModel, name: str, deadline: float, mip_gap: float
-) -> list[str]:
+def _diagnose(problem: FleetProblem, model: FleetModel, name: str, deadline: float, mip_gap: float) -> list[str]:
     """Which constraint family binds: re-solve with each family left out; if none alone restores
     feasibility, pairs of families, then all of them."""
     present = [f for f in RELAXABLE if len(model.rows_of(f))]
@@ -456,9 +443,7 @@ def _explain(problem: FleetProblem, model: FleetModel, combo: tuple[str, ...], v
                 f"${problem.budget_usd_per_hour:.4g}/h"
             )
         elif fam == "spot_share":
-            spot = sum(
-                o.price_usd_per_hour * int(k) for o, k in zip(problem.offerings, n, strict=True) if o.spot
-            )
+            spot = sum(o.price_usd_per_hour * int(k) for o, k in zip(problem.offerings, n, strict=True) if o.spot)
             share = spot / cost if cost > 0 else 0.0
             parts.append(
                 f"the spot share limit binds: without it the cheapest plan puts {share:.0%} of its cost "
@@ -468,9 +453,7 @@ def _explain(problem: FleetProblem, model: FleetModel, combo: tuple[str, ...], v
             wanted = ", ".join(f"{m}: {v}" for m, v in sorted(problem.min_replicas.items()) if v > 0)
             parts.append(f"minimum replicas bind ({wanted}): they cannot be placed within the other limits")
     if len(combo) > 1:
-        return (
-            "together, " + " and ".join(parts) + f" (leaving out {' and '.join(combo)} costs ${cost:.4g}/h)"
-        )
+        return "together, " + " and ".join(parts) + f" (leaving out {' and '.join(combo)} costs ${cost:.4g}/h)"
     return parts[0] if parts else ""
 
 

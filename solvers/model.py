@@ -61,6 +61,7 @@ class FleetModel:
     gpus: FloatArray  # GPUs per instance of each offering
     effective_tp: FloatArray  # GPUs one replica of each candidate takes from its instance's budget
     unservable_slices: tuple[int, ...]  # slices with no route column
+    usable_candidates: tuple[int, ...]  # candidates whose replicas may be rented
     dropped: frozenset[str]
 
     @property
@@ -79,8 +80,7 @@ class FleetModel:
         names = [f"instances_{o}" for o in range(self.num_offerings)]
         names += [f"replicas_{c}" for c in range(self.num_candidates)]
         names += [
-            f"route_{s}_{c}"
-            for s, c in zip(self.route_slice.tolist(), self.route_candidate.tolist(), strict=True)
+            f"route_{s}_{c}" for s, c in zip(self.route_slice.tolist(), self.route_candidate.tolist(), strict=True)
         ]
         return names
 
@@ -174,9 +174,7 @@ def validate_problem(problem: FleetProblem) -> None:
         if not (math.isfinite(o.price_usd_per_hour) and o.price_usd_per_hour >= 0):
             raise ValueError(f"offering {o.id!r} has price {o.price_usd_per_hour}")
         if o.gpus_per_instance < 1 or (o.available is not None and o.available < 0):
-            raise ValueError(
-                f"offering {o.id!r} has gpus_per_instance {o.gpus_per_instance}, available {o.available}"
-            )
+            raise ValueError(f"offering {o.id!r} has gpus_per_instance {o.gpus_per_instance}, available {o.available}")
     for s in problem.slices:
         if not (math.isfinite(s.rate_rps) and s.rate_rps >= 0):
             raise ValueError(f"slice {s.id!r} has rate {s.rate_rps}")
@@ -202,9 +200,7 @@ def validate_problem(problem: FleetProblem) -> None:
 
 def model_names(problem: FleetProblem) -> list[str]:
     """Every model the problem mentions, sorted: `min_replicas_<m>` rows index this list."""
-    names = (
-        {s.model for s in problem.slices} | {c.model for c in problem.candidates} | set(problem.min_replicas)
-    )
+    names = {s.model for s in problem.slices} | {c.model for c in problem.candidates} | set(problem.min_replicas)
     return sorted(names)
 
 
@@ -217,10 +213,7 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
     gpus = np.array([o.gpus_per_instance for o in problem.offerings], dtype=np.float64)
     cand_off = np.array([off_index[c.offering] for c in problem.candidates], dtype=np.int64)
     eff_tp = np.array(
-        [
-            effective_tp(problem.offerings[off_index[c.offering]].gpus_per_instance, c.tp)
-            for c in problem.candidates
-        ],
+        [effective_tp(problem.offerings[off_index[c.offering]].gpus_per_instance, c.tp) for c in problem.candidates],
         dtype=np.float64,
     )
     models = model_names(problem)
@@ -248,6 +241,10 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
     unservable = tuple(int(s) for s in np.nonzero(~served)[0])
     cand_serves = np.zeros(n_cand, dtype=bool)
     cand_serves[route_c] = True
+    # A candidate is usable when it can serve a slice of its model, or (standby replicas) when its model
+    # has no slices at all and fits its instance.
+    idle_model = ~np.isin(cand_model, slice_model)
+    cand_usable = cand_serves | (idle_model & np.isfinite(eff_tp))
 
     # Columns.
     off0, cand0, route0 = 0, n_off, n_off + n_cand
@@ -256,7 +253,7 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
     col_cost[:n_off] = price
     col_lower = np.zeros(n_cols)
     col_upper = np.full(n_cols, math.inf)
-    col_upper[cand0:route0] = np.where(cand_serves, math.inf, 0.0)  # a replica that can serve nothing
+    col_upper[cand0:route0] = np.where(cand_usable, math.inf, 0.0)  # a replica that can serve nothing
     col_upper[route0:] = demand
     integrality = np.zeros(n_cols, np.int32)
     integrality[:route0] = 1
@@ -373,5 +370,6 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
         gpus=gpus,
         effective_tp=eff_tp,
         unservable_slices=unservable,
+        usable_candidates=tuple(int(c) for c in np.nonzero(cand_usable)[0]),
         dropped=drop,
     )

@@ -1,0 +1,222 @@
+"""Solve time of the fleet optimiser against problem size (slices, candidates, models).
+
+Problems are random but seeded and shaped like real ones: GPU types with a speed, a price roughly
+proportional to speed (with noise, so no type dominates), a memory limit on the tokens a replica can
+hold, instances of 1, 2, 4 or 8 GPUs, and a capacity per replica that falls with input and output
+length, κ = speed · tp^0.9 / (1 + in/2000 + out/150), and is 0 where the request does not fit.
+Slices are length buckets on a log grid with lognormal-ish shares.
+
+    .venv/bin/python bench/fleet_scaling.py            # the full table
+    .venv/bin/python bench/fleet_scaling.py --quick    # a few rows
+    .venv/bin/python bench/fleet_scaling.py --melange  # the two speed goals only
+
+Columns: build_s = model building (arrays), solve_s = everything in solve_fleet (build, stage 1,
+tie-breaks, extraction), status, gap, and the cost. Every row is checked by planner.verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from planner.verify import verify_solution
+from solvers.fleet import best_single_offering, solve_fleet
+from solvers.model import build_model
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
+
+GPU_SHAPES = (1, 2, 4, 8)
+
+
+def random_problem(
+    slices: int, candidates: int, models: int = 1, seed: int = 0, mode: str = "fractional", slice_factor: int = 1
+) -> FleetProblem:
+    """A seeded problem with `slices` slices (split over `models`) and about `candidates` candidates."""
+    rng = np.random.default_rng(seed)
+    per_model = max(1, candidates // models)
+    offerings: list[FleetOffering] = []
+    cands: list[FleetCandidate] = []
+    mem_tokens: list[float] = []
+    speed: list[float] = []
+    k = 0
+    while len(cands) < per_model * models:
+        g = int(rng.choice(GPU_SHAPES))
+        gpu_speed = float(rng.uniform(0.5, 8.0))
+        price_per_gpu = gpu_speed * float(rng.uniform(0.35, 0.6))
+        oid = f"o{k:03d}"
+        offerings.append(FleetOffering(oid, round(price_per_gpu * g, 3), g, spot=bool(rng.random() < 0.2)))
+        for m in range(models):
+            for tp in (t for t in GPU_SHAPES if t <= g):
+                if len([c for c in cands if c.model == f"m{m}"]) >= per_model:
+                    break
+                cands.append(FleetCandidate(f"{oid}-m{m}-tp{tp}", oid, f"m{m}", tp))
+                mem_tokens.append(float(rng.uniform(4_000, 40_000)) * tp)
+                speed.append(gpu_speed * tp**0.9)
+        k += 1
+    per = max(1, slices // models)
+    n_in = max(1, round(math.sqrt(per * 2)))
+    n_out = max(1, math.ceil(per / n_in))
+    sl: list[FleetSlice] = []
+    lens: list[tuple[float, float]] = []
+    for m in range(models):
+        ins = np.geomspace(16, 32_000, n_in)
+        outs = np.geomspace(8, 4_000, n_out)
+        grid = [(i, o) for i in ins for o in outs][:per]
+        share = rng.lognormal(0.0, 1.0, len(grid))
+        share /= share.sum()
+        rate = float(rng.uniform(5, 200))
+        for b, ((i, o), sh) in enumerate(zip(grid, share, strict=True)):
+            sl.append(FleetSlice(f"m{m}-b{b:04d}", f"m{m}", float(rate * sh)))
+            lens.append((float(i), float(o)))
+    cap_rows = []
+    for s, (i, o) in zip(sl, lens, strict=True):
+        row = []
+        for c, mt, sp in zip(cands, mem_tokens, speed, strict=True):
+            ok = c.model == s.model and i + o <= mt
+            row.append(round(sp / (1 + i / 2000 + o / 150), 4) if ok else 0.0)
+        cap_rows.append(tuple(row))
+    return FleetProblem(
+        offerings=tuple(offerings),
+        candidates=tuple(cands),
+        slices=tuple(sl),
+        capacity_rps=tuple(cap_rows),
+        target_utilisation=0.8,
+        min_replicas={f"m{m}": 2 for m in range(models)},
+        max_spot_share=0.5,
+        mode=mode,  # type: ignore[arg-type]
+        slice_factor=slice_factor,
+    )
+
+
+def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, slice_factor: int = 8) -> dict:
+    """A Mélange-format input (gpu_info / workload_distribution / rate / slice_factor)."""
+    rng = np.random.default_rng(seed)
+    ins = np.geomspace(16, 16_000, buckets_in)
+    outs = np.geomspace(8, 2_000, buckets_out)
+    share = rng.lognormal(0.0, 1.0, (buckets_in, buckets_out))
+    share /= share.sum()
+    share = np.round(share, 12)
+    share[0, 0] += 1.0 - share.sum()
+    info = {}
+    for g in range(gpus):
+        sp = float(rng.uniform(0.5, 8.0))
+        mem = float(rng.uniform(8_000, 60_000))
+        tputs = [[round(sp / (1 + i / 2000 + o / 150), 4) if i + o <= mem else 0.0 for o in outs] for i in ins]
+        info[f"GPU{g}"] = {"cost": round(sp * float(rng.uniform(0.35, 0.6)), 2), "tputs": tputs}
+    info["GPU0"]["tputs"] = [[max(t, 0.01) for t in row] for row in info["GPU0"]["tputs"]]  # someone serves all
+    return {
+        "gpu_info": info,
+        "workload_distribution": share.tolist(),
+        "total_request_rate": 60.0,
+        "slice_factor": slice_factor,
+    }
+
+
+def _row(label: str, problem: FleetProblem, baselines: bool = False) -> dict[str, object]:
+    t = time.perf_counter()
+    build_model(problem)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    sol = solve_fleet(problem, time_limit_s=60)
+    solve_s = time.perf_counter() - t
+    base_s = 0.0
+    if baselines:
+        t = time.perf_counter()
+        best_single_offering(problem, time_limit_s=60)
+        base_s = time.perf_counter() - t
+    bad = verify_solution(problem, sol)
+    return {
+        "case": label,
+        "slices": len(problem.slices),
+        "candidates": len(problem.candidates),
+        "models": len({s.model for s in problem.slices}),
+        "variables": sol.variables,
+        "build_s": round(build_s, 3),
+        "solve_s": round(solve_s, 3),
+        "baselines_s": round(base_s, 3),
+        "status": sol.status,
+        "gap": sol.gap,
+        "cost_usd_per_hour": round(sol.cost_usd_per_hour, 3),
+        "verified": not bad,
+    }
+
+
+def _print(rows: list[dict[str, object]]) -> None:
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.rjust(widths[k]) for k in keys))
+    for r in rows:
+        print("  ".join(str(r[k]).rjust(widths[k]) for k in keys))
+    sys.stdout.flush()
+
+
+def melange_goals() -> list[dict[str, object]]:
+    """`import melange` + plan at the Mélange paper's scale and at 40 GPU types x 400 buckets."""
+    from planner.melange import melange_problem, read_melange
+
+    out = []
+    cases = [
+        ("paper: 60 buckets x sf 8 = 480 slices, 4 GPUs, whole-slice", 10, 6, 4, 8, "whole-slice"),
+        ("paper scale fractional: 480 buckets, 4 GPUs", 24, 20, 4, 1, "fractional"),
+        ("40 GPU types x 400 buckets, fractional", 20, 20, 40, 1, "fractional"),
+    ]
+    for label, bi, bo, g, sf, mode in cases:
+        data = melange_input(bi, bo, g, seed=1, slice_factor=sf)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "input.json"
+            path.write_text(json.dumps(data))
+            t = time.perf_counter()
+            problem = melange_problem(read_melange(path), mode=mode)  # type: ignore[arg-type]
+            sol = solve_fleet(problem)
+            base = best_single_offering(problem)
+            total = time.perf_counter() - t
+        out.append(
+            {
+                "case": label,
+                "slices": len(problem.slices) * (sf if mode == "whole-slice" else 1),
+                "import+plan+baselines_s": round(total, 3),
+                "solve_s": round(sol.seconds, 3),
+                "status": sol.status,
+                "cost_usd_per_hour": round(sol.cost_usd_per_hour, 2),
+                "best_single": round(base[0][1].cost_usd_per_hour, 2) if base else None,
+                "verified": not verify_solution(problem, sol),
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few rows only")
+    ap.add_argument("--melange", action="store_true", help="only the two speed goals")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    _print(melange_goals())
+    if args.melange:
+        return 0
+    print()
+    rows = []
+    if args.quick:
+        grid = [(60, 4, 1), (480, 4, 1), (400, 40, 1), (1000, 40, 2)]
+    else:
+        grid = [(s, 8, 1) for s in (60, 240, 480, 1000, 2000, 5000)]
+        grid += [(400, c, 1) for c in (4, 10, 20, 40, 80, 120, 200)]
+        grid += [(600, 60, m) for m in (1, 2, 3, 4, 5)]
+        grid += [(5000, 200, 5)]
+    for s, c, m in grid:
+        rows.append(_row(f"s={s} c={c} m={m}", random_problem(s, c, m, seed=args.seed)))
+    rows.append(
+        _row("whole-slice s=60 c=8 sf=8", random_problem(60, 8, 1, seed=args.seed, mode="whole-slice", slice_factor=8))
+    )
+    _print(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
