@@ -43,7 +43,6 @@ from planner.spec import ModelSpec, Spec, load_spec
 from planner.verify import verify_solution
 from planner.workload import Slice, WorkloadSlices, build_slices
 from solvers.fleet import best_single_offering, solve_fleet
-from solvers.placement import offload_capacity
 from solvers.placement_hosts import host_from_offering
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
@@ -101,6 +100,7 @@ class ModelContext:
     capacity: dict[str, tuple[float, ...]]  # candidate id -> capacity per slice of this model
     measured: frozenset[str] = field(default_factory=frozenset)  # candidate ids with measured capacities
     reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what was left out of this model's planning, and why
 
     @property
     def label(self) -> str:
@@ -178,20 +178,24 @@ def _model_context(
     targets = sorted({t for _, t in measured})
 
     offloaded: dict[str, tuple[float, ...]] = {}
+    notes: list[str] = []
     if exclusive:
         candidates = _measured_candidates(ms.label, arch, targets, offerings, inputs)
     else:
         assert arch is not None
         candidates = list(make_candidates(catalog, ms.label, arch, offerings, spec.search))
         if ms.offline:
-            offloaded = _offload_candidates(inputs, ms, arch, offerings, slices, candidates)
+            try:
+                offloaded = _offload_candidates(inputs, ms, arch, offerings, slices, candidates)
+            except _NoOffload as exc:
+                notes.append(str(exc))
     if not candidates:
         reason = (
             f"{ms.label}: no offering matches its measured profiles"
             if exclusive or arch is None
             else explain_no_fit(catalog, ms.label, arch, offerings, spec.search)
         )
-        return ModelContext(index, ms, arch, workload, (), {}, reasons=(reason,))
+        return ModelContext(index, ms, arch, workload, (), {}, reasons=(reason,), notes=tuple(notes))
 
     lengths = [(s.input_len, s.output_len) for s in slices]
     capacity: dict[str, tuple[float, ...]] = {}
@@ -225,7 +229,12 @@ def _model_context(
         {c.id: capacity[c.id] for c in kept},
         frozenset(measured_ids & {c.id for c in kept}),
         reasons,
+        tuple(notes),
     )
+
+
+class _NoOffload(Exception):
+    """Offloaded candidates cannot be evaluated here (the placement solver is unavailable)."""
 
 
 def _offload_candidates(
@@ -240,6 +249,12 @@ def _offload_candidates(
 
     A request of a slice is served if the whole block it rides in finishes within its end-to-end
     budget ttft_ms + output_len x tpot_ms; capacity is the block's sequences per block latency."""
+    try:  # the placement LP needs highspy; without it the plan goes on without offloading
+        from solvers.placement import offload_capacity
+    except ImportError as exc:
+        raise _NoOffload(
+            f"{ms.label}: offloaded candidates not considered ({exc}; the placement LP needs highspy)"
+        ) from None
     weights, kv = offload_dtypes(inputs.spec.search)
     rows: dict[str, tuple[float, ...]] = {}
     for po in offload_offerings(inputs.catalog, arch, offerings, inputs.spec.search):
@@ -446,9 +461,8 @@ def _status_reason(solution: FleetSolution, limit: float) -> str:
             f"out: a bug, please report it{f' ({detail})' if detail else ''}"
         )
     return (
-        f"not solved: {solution.solver} found no plan within the time limit of {limit:g} s and no single "
-        "offering serves the whole load either; raise --time-limit (or solver.time_limit_s)"
-        + (f" ({detail})" if detail else "")
+        f"not solved: {solution.solver} found no plan within the time limit of {limit:g} s, nor a "
+        "single-offering plan; raise --time-limit (or solver.time_limit_s)" + (f" ({detail})" if detail else "")
     )
 
 
@@ -524,6 +538,9 @@ def _assumptions(
         out["trace_rows_skipped"] = skipped
     if solver_note:
         out["solver_note"] = solver_note
+    notes = "; ".join(n for ctx in contexts for n in ctx.notes)
+    if notes:
+        out["notes"] = notes
     return out
 
 

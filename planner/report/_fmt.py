@@ -158,7 +158,8 @@ def summary(plan: Plan) -> tuple[str, str]:
     title = plan.name or "plan"
     if plan.status == "infeasible":
         n = len(plan.infeasible_reasons)
-        return f"{title}: infeasible ({n} reason{'s' if n != 1 else ''} below)", ""
+        what = "no plan" if plan.solver.status in ("not_solved", "unbounded") else "infeasible"
+        return f"{title}: {what} ({n} reason{'s' if n != 1 else ''} below)", ""
     gpus = f"{plan.total_gpus} GPU{'s' if plan.total_gpus != 1 else ''}"
     inst = f"{plan.total_instances} instance{'s' if plan.total_instances != 1 else ''}"
     main = f"{title}: {usd(plan.total_cost_usd_per_hour)}/h for {gpus} on {inst}"
@@ -171,6 +172,11 @@ def summary(plan: Plan) -> tuple[str, str]:
         if plan.saving_vs_best_single_pct > 0.05:
             saving = (
                 f"{pct(plan.saving_vs_best_single_pct)} below the best single offering"
+                f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
+            )
+        elif plan.saving_vs_best_single_pct < -0.05:  # only when the solver stopped early
+            saving = (
+                f"{pct(-plan.saving_vs_best_single_pct)} above the best single offering"
                 f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
             )
         else:
