@@ -8,14 +8,15 @@ sustains for requests of bucket (i, j) within Mélange's SLO (the SLO is baked i
 
 Mapping to gpuplan:
 
-- one offering per Mélange GPU: id ``melange:-:<name>`` (the catalog's ``<cloud>:<region>:<instance_type>``
+- one offering per Mélange GPU entry: id ``melange:-:<name>`` (the catalog's ``<cloud>:<region>:<instance_type>``
   with cloud ``melange``, region ``-`` and the Mélange name as instance type), 1 GPU per instance,
   price = ``cost``; the GPU is mapped to a catalog GPU id (`GPU_IDS`). A bare "A100" is the 80 GB part
   and "H100" the 80 GB SXM part, the GPUs of the Mélange paper's evaluation.
 - one candidate per offering (tp 1), capacity = ``tputs``; target utilisation 1 and no minimum replica
   count, as in Mélange.
 - one slice per bucket with a positive share, rate = share x total_request_rate. Zero-share buckets are
-  left out (they carry no traffic).
+  left out (they carry no traffic). In the spec, the profile is `exclusive`, so a bucket a GPU cannot
+  serve (``tputs`` 0) simply has no measured point.
 - `whole-slice` mode with Mélange's ``slice_factor`` reproduces Mélange's own ILP answer; gpuplan's
   default `fractional` mode is never costlier and is the true optimum of the same data.
 
@@ -99,10 +100,17 @@ def normalise_gpu_name(name: str) -> str:
 
 
 def catalog_gpu_id(name: str, source: str = "input") -> str:
-    """The catalog GPU id for a Mélange GPU name, or an InputError listing the known names."""
+    """The catalog GPU id for a Mélange GPU name, or an InputError listing the known names.
+
+    A name that is a known name followed by "-something" (e.g. "A10G-spot", "H100-SXM-us-east") maps
+    to the longest such known name, so one input may list several offerings of one GPU.
+    """
     key = normalise_gpu_name(name)
     if key in GPU_IDS:
         return GPU_IDS[key]
+    prefixes = [k for k in GPU_IDS if key.startswith(k + "-")]
+    if prefixes:
+        return GPU_IDS[max(prefixes, key=len)]
     raise _fail(source, f"gpu_info.{name}", f"unknown GPU name {name!r}; {did_you_mean(key, GPU_IDS)}")
 
 
@@ -262,10 +270,11 @@ def melange_spec(data: MelangeInput | Mapping[str, Any], *, source_name: str, as
             if share > 0:
                 bins.append({"input_len": i + 1, "output_len": j + 1, "share": share})
                 for g in inp.gpus:
+                    if g.tputs_rps[i][j] <= 0:
+                        continue  # exclusive profile: a missing point means "cannot serve"
                     points.append(
                         {
                             "offering": offering_id(g.name),
-                            "tp": 1,
                             "input_len": i + 1,
                             "output_len": j + 1,
                             "capacity_rps": g.tputs_rps[i][j],
@@ -332,7 +341,8 @@ def spec_yaml(spec: Mapping[str, Any], source_name: str) -> str:
             f"# Imported by `gpuplan import melange` from the Mélange input {source_name}",
             "# (format of github.com/tyler-griggs/melange-release; Griggs et al., arXiv 2404.14527).",
             "# - One offering per Mélange GPU: 1 GPU per instance, price = Mélange `cost` ($/h).",
-            "# - Capacities are Mélange's `tputs` (req/s per GPU within Mélange's SLO), an exclusive measured profile.",
+            "# - Capacities are Mélange's `tputs` (req/s per GPU within Mélange's SLO, tp 1), an exclusive measured",
+            "#   profile; buckets a GPU cannot serve (tputs 0) have no point.",
             "# - Histogram input_len/output_len are ORDINAL PLACEHOLDERS (bucket index + 1): Mélange stores no",
             "#   bucket edges. They only label buckets; no capacity is estimated from them.",
             f"# - The SLO values are placeholders ({PLACEHOLDER_SLO_MS:g} ms): Mélange bakes its SLO into `tputs`.",

@@ -14,7 +14,7 @@ import yaml
 
 from planner.commands.import_melange import execute
 from planner.errors import InputError
-from planner.melange import melange_problem, melange_spec, parse_melange, read_melange, spec_yaml
+from planner.melange import catalog_gpu_id, melange_problem, melange_spec, parse_melange, read_melange, spec_yaml
 from planner.spec import parse_spec
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet
@@ -90,6 +90,9 @@ def test_zero_share_buckets_are_left_out() -> None:
     bins = spec["models"][0]["workload"]["histogram"]
     assert [(b["input_len"], b["output_len"]) for b in bins] == [(1, 1), (2, 1), (2, 2)]
     assert len(spec["profiles"][0]["capacities"]) == 3 * 2
+    data["gpu_info"]["A10G"]["tputs"][1][1] = 0  # a GPU that cannot serve a bucket has no point there
+    spec = melange_spec(data, source_name="x.json", as_of="2025-01-01")
+    assert len(spec["profiles"][0]["capacities"]) == 3 * 2 - 1
 
 
 def _bad(path: list[str | int], value: object) -> dict[str, Any]:
@@ -182,12 +185,37 @@ def test_imported_spec_is_valid(name: str) -> None:
     assert spec.search.target_utilisation == 1.0 and spec.search.tp == (1,)
     assert spec.solver.mode == "fractional" and spec.solver.slice_factor == data["slice_factor"]
     (profile,) = spec.profiles
-    assert profile.exclusive and len(profile.capacities) == n_bins * n_gpus
+    n_points = sum(
+        1
+        for info in data["gpu_info"].values()
+        for i, row in enumerate(data["workload_distribution"])
+        for j, share in enumerate(row)
+        if share > 0 and info["tputs"][i][j] > 0
+    )
+    assert n_gpus >= 1 and profile.exclusive and len(profile.capacities) == n_points
+    assert all(c.tp == 1 and c.capacity_rps > 0 for c in profile.capacities)
     assert spec.offerings.include == tuple(f"melange:-:{g}" for g in data["gpu_info"])
     for off, (gpu_name, info) in zip(spec.catalog.offerings, data["gpu_info"].items(), strict=True):
         assert off["id"] == f"melange:-:{gpu_name}" and off["instance_type"] == gpu_name
         assert off["price_usd_per_hour"] == info["cost"] and off["gpus_per_instance"] == 1
         assert off["source"] == f"Mélange input {name}" and off["as_of"] == "2025-06-01"
+
+
+@pytest.mark.parametrize(
+    ("name", "gpu"),
+    [
+        ("A100", "a100-80gb"),
+        ("A100-40GB", "a100-40gb"),
+        ("a100_40gb-spot", "a100-40gb"),
+        ("A10", "a10"),
+        ("A10-cheap", "a10"),
+        ("NVIDIA H100", "h100-sxm"),
+        ("H100-PCIe-eu", "h100-pcie"),
+        ("L4-2", "l4"),
+    ],
+)
+def test_gpu_name_mapping(name: str, gpu: str) -> None:
+    assert catalog_gpu_id(name) == gpu
 
 
 def test_gpu_names_map_to_catalog_ids() -> None:
@@ -228,3 +256,21 @@ def test_cli_writes_the_spec(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2 and "shares sum to 1.25" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_gpuplan_plan_on_the_import_reaches_the_optimum(name: str, tmp_path: Path) -> None:
+    """End to end: `import melange` then `plan`: the true optimum, never more than Mélange's answer;
+    with solver.mode whole-slice the plan reproduces Mélange's own answer."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(execute(DATA / name, as_of="2025-01-01").renderers["yaml"]())
+    whole = tmp_path / "whole.yaml"
+    whole.write_text(spec.read_text().replace("mode: fractional", "mode: whole-slice"))
+    from planner.commands.plan import execute as plan
+
+    costs = []
+    for path in (spec, whole):
+        out = plan(path)
+        assert (out.status, out.exit_code) == ("ok", 0), out.errors
+        costs.append(out.data_dict()["total_cost_usd_per_hour"])
+    assert costs == pytest.approx(list(EXPECTED[name]))
