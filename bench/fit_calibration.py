@@ -70,7 +70,8 @@ PARAMS = {
         # runtime factors of the legacy release rows (TensorRT-LLM v0.6.1): nuisance parameters
         Param("legacy_step_overhead_ms", 0.0, 40.0, 2.0),
         Param("legacy_allreduce_latency_us", 1.0, 500.0, 15.0),
-        Param("legacy_gqa_kv_reads", 1.0, 16.0, 2.0),
+        Param("legacy_gqa_kv_reload_share", 0.0, 1.0, 0.2),
+        Param("legacy_allreduce_bw_efficiency", 0.05, 1.0, 0.6),
     )
 }
 CURRENT = (
@@ -82,7 +83,12 @@ CURRENT = (
     "allreduce_latency_us",
 )
 KERNEL = CURRENT[:4]
-LEGACY = ("legacy_step_overhead_ms", "legacy_allreduce_latency_us", "legacy_gqa_kv_reads")
+LEGACY = (
+    "legacy_step_overhead_ms",
+    "legacy_allreduce_latency_us",
+    "legacy_gqa_kv_reload_share",
+    "legacy_allreduce_bw_efficiency",
+)
 REG_WEIGHT = 0.003  # weight of the pull towards the prior (in squared logit units) per parameter
 
 # (engine, family): (free parameters, group to inherit the others from). Order matters: inherited groups

@@ -126,6 +126,8 @@ def test_capacity_zero_when_lone_request_misses_slo_or_does_not_fit() -> None:
     g = CAT.gpus["l4"]
     no_fit = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))
     assert capacity_rps(no_fit, 100, 100, 1e6, 1e6) == 0.0
+    # longer than the context window (llama-3.3-70b: 131072 tokens): never admitted
+    assert capacity_rps(dep, 131_000, 100, 1e9, 1e9) == 0.0
 
 
 def test_capacity_meets_slo_and_open_loop_agrees() -> None:

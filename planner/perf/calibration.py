@@ -117,7 +117,7 @@ def _is_legacy(framework: str) -> bool:
 # Runtime factors of legacy releases are nuisance parameters of the fit: stored in the profile's
 # `extra` under this prefix so the accuracy table is reproducible, never used for estimates.
 LEGACY_PREFIX = "legacy_"
-LEGACY_FACTORS = ("step_overhead_ms", "allreduce_latency_us", "gqa_kv_reads")
+LEGACY_FACTORS = ("step_overhead_ms", "allreduce_latency_us", "gqa_kv_reload_share", "allreduce_bw_efficiency")
 
 
 def profile_for_row(row: CalibrationRow, profile: EngineProfile) -> EngineProfile:

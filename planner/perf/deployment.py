@@ -19,10 +19,11 @@ EXTRA_DEFAULTS: dict[str, float] = {
     # defaults to the engine's bandwidth_efficiency when absent.)
     # Fraction of bf16 peak reached by attention kernels (FlashAttention/FMHA); fitted where data exist.
     "attention_efficiency": 0.5,
-    # Times decode attention reads each cached KV head per step. Modern GQA kernels (XQA, FlashInfer,
-    # FlashAttention) load a KV head once for its whole query group (1.0); older generation kernels
-    # reloaded it per query head (up to heads/kv_heads). Capped at the group size.
-    "gqa_kv_reads": 1.0,
+    # Share of the query heads of a GQA group that re-read their KV head from HBM in decode attention:
+    # 0 for kernels that load a KV head once for its whole group (XQA, FlashInfer, FlashAttention);
+    # up to 1 for older generation kernels that loaded it per query head. KV reads per step are
+    # multiplied by 1 + (heads/kv_heads - 1) x this share.
+    "gqa_kv_reload_share": 0.0,
     # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink are ~5-10 us,
     # NCCL over PCIe ~20-30 us); fitted per engine x family where TP rows exist.
     "allreduce_latency_us": 10.0,

@@ -128,7 +128,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         experts=m.moe_experts,
         top_k=m.moe_top_k,
         kv_bytes_per_token=kv_bytes_per_token_per_gpu(m, dep.kv, tp) if dep.kv in DTYPE_BYTES else 0.0,
-        kv_read_factor=1.0 if m.is_mla else min(max(dep.factor("gqa_kv_reads"), 1.0), m.heads / m.kv_heads),
+        kv_read_factor=1.0 if m.is_mla else 1.0 + (m.heads / m.kv_heads - 1.0) * dep.factor("gqa_kv_reload_share"),
         window=float(m.sliding_window) if m.sliding_window else math.inf,
         linear_flops_per_token=2.0 * lin_params / tp,
         head_flops_per_token=2.0 * head_params / tp,

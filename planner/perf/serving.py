@@ -69,13 +69,14 @@ def _admission(c: Coeffs, dep: Deployment, i: np.ndarray, o: np.ndarray) -> tupl
     """(admission limit N_lim, whether the KV cache is what limits it) per request class.
 
     The scheduler admits a request when its prompt plus the reserved share of its output fits
-    (`kv_reserve_output_fraction`); a request that cannot fit at full length is never admitted.
+    (`kv_reserve_output_fraction`); a request that cannot fit at full length, or is longer than the
+    model's context window, is never admitted.
     """
     window = float(dep.model.sliding_window) if dep.model.sliding_window else math.inf
     per_req = np.minimum(i + c.kv_reserve_output_fraction * o, window)
     full = np.minimum(i + o, window)
     n_kv = np.floor(c.max_tokens_in_kv / np.maximum(per_req, 1.0))
-    n_kv = np.where(c.max_tokens_in_kv >= full, n_kv, 0.0)
+    n_kv = np.where((c.max_tokens_in_kv >= full) & (i + o <= dep.model.max_position), n_kv, 0.0)
     return np.minimum(n_kv, c.max_seqs), n_kv < c.max_seqs
 
 
@@ -241,6 +242,10 @@ def predict(
     n_lim, kv_binds = float(n_lim_arr[0]), bool(kv_binds_arr[0])
     mem_ctx = memory_breakdown(dep, input_len + output_len)
     if n_lim < 1.0:
+        if input_len + output_len > dep.model.max_position:
+            raise InfeasibleError(
+                f"{input_len + output_len} tokens exceed {dep.model.id}'s context window of {dep.model.max_position}"
+            )
         raise InfeasibleError(mem_ctx.reason or f"one request of {input_len + output_len} tokens does not fit")
     prefill_ms = float(parts["t_ps"].item()) * 1e3
     saturated = False
