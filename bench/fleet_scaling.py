@@ -1,9 +1,11 @@
 """Solve time of the fleet optimiser against problem size (slices, candidates, models).
 
-Problems are random but seeded and shaped like real ones: GPU types with a speed, a price roughly
-proportional to speed (with noise, so no type dominates), a memory limit on the tokens a replica can
-hold, instances of 1, 2, 4 or 8 GPUs, and a capacity per replica that falls with input and output
-length, κ = speed · tp^0.9 / (1 + in/2000 + out/150), and is 0 where the request does not fit.
+Problems are random but seeded and shaped like real ones: GPU types with a compute speed c (prefill)
+and a memory-bandwidth speed b (decode) drawn separately, a price roughly proportional to speed (with
+noise, so no type dominates), a memory limit on the tokens a replica can hold, instances of 1, 2, 4 or
+8 GPUs, and a capacity per replica that falls with input and output length,
+κ = tp^0.9 / (in / (2000 c) + (1 + out/150) / b), 0 where the request does not fit. Because c and b
+differ per GPU type, which GPU is cheapest depends on the lengths (as with real profiles).
 Slices are length buckets on a log grid with lognormal-ish shares.
 
     .venv/bin/python bench/fleet_scaling.py            # the full table
@@ -35,6 +37,17 @@ from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlic
 GPU_SHAPES = (1, 2, 4, 8)
 
 
+def _speeds(rng: np.random.Generator) -> tuple[float, float]:
+    """(compute speed, bandwidth speed) of a GPU type, relative units."""
+    c = float(rng.uniform(0.5, 8.0))
+    return c, c * float(rng.uniform(0.5, 1.5))
+
+
+def _capacity(speed: tuple[float, float], input_len: float, output_len: float) -> float:
+    c, b = speed
+    return round(1.0 / (input_len / (2000 * c) + (1 + output_len / 150) / b), 4)
+
+
 def random_problem(
     slices: int, candidates: int, models: int = 1, seed: int = 0, mode: str = "fractional", slice_factor: int = 1
 ) -> FleetProblem:
@@ -44,21 +57,22 @@ def random_problem(
     offerings: list[FleetOffering] = []
     cands: list[FleetCandidate] = []
     mem_tokens: list[float] = []
-    speed: list[float] = []
+    speed: list[tuple[float, float]] = []
     k = 0
     while len(cands) < per_model * models:
         g = int(rng.choice(GPU_SHAPES)) if k else 8  # the first offering is a big node: it can serve everything
-        gpu_speed = float(rng.uniform(0.5, 8.0))
-        price_per_gpu = gpu_speed * float(rng.uniform(0.35, 0.6))
+        c_speed, b_speed = _speeds(rng)
+        price_per_gpu = (0.5 * c_speed + 0.5 * b_speed) * float(rng.uniform(0.35, 0.6))
         oid = f"o{k:03d}"
-        offerings.append(FleetOffering(oid, round(price_per_gpu * g, 3), g, spot=bool(rng.random() < 0.2)))
+        spot = bool(rng.random() < 0.2) and k > 0  # the big first node is on-demand (spot share <= 50 %)
+        offerings.append(FleetOffering(oid, round(price_per_gpu * g, 3), g, spot=spot))
         for m in range(models):
             for tp in (t for t in GPU_SHAPES if t <= g):
                 if len([c for c in cands if c.model == f"m{m}"]) >= per_model:
                     break
                 cands.append(FleetCandidate(f"{oid}-m{m}-tp{tp}", oid, f"m{m}", tp))
                 mem_tokens.append(float(rng.uniform(4_000, 40_000)) * tp if k else math.inf)
-                speed.append(gpu_speed * tp**0.9)
+                speed.append((c_speed * tp**0.9, b_speed * tp**0.9))
         k += 1
     per = max(1, slices // models)
     n_in = max(1, round(math.sqrt(per * 2)))
@@ -80,7 +94,7 @@ def random_problem(
         row = []
         for c, mt, sp in zip(cands, mem_tokens, speed, strict=True):
             ok = c.model == s.model and i + o <= mt
-            row.append(round(sp / (1 + i / 2000 + o / 150), 4) if ok else 0.0)
+            row.append(_capacity(sp, i, o) if ok else 0.0)
         cap_rows.append(tuple(row))
     return FleetProblem(
         offerings=tuple(offerings),
@@ -112,10 +126,10 @@ def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, s
     for g in range(gpus):
         base = MELANGE_NAMES[g % len(MELANGE_NAMES)]
         name = base if g < len(MELANGE_NAMES) else f"{base}-{g // len(MELANGE_NAMES) + 1}"
-        sp = float(rng.uniform(0.5, 8.0))
+        c_speed, b_speed = _speeds(rng)
         mem = float(rng.uniform(8_000, 60_000)) if g else float("inf")  # the first serves everything
-        tputs = [[round(sp / (1 + i / 2000 + o / 150), 4) if i + o <= mem else 0.0 for o in outs] for i in ins]
-        info[name] = {"cost": round(sp * float(rng.uniform(0.35, 0.6)), 2), "tputs": tputs}
+        tputs = [[_capacity((c_speed, b_speed), i, o) if i + o <= mem else 0.0 for o in outs] for i in ins]
+        info[name] = {"cost": round((0.5 * c_speed + 0.5 * b_speed) * float(rng.uniform(0.35, 0.6)), 2), "tputs": tputs}
     return {
         "gpu_info": info,
         "workload_distribution": share.tolist(),
@@ -124,17 +138,17 @@ def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, s
     }
 
 
-def _row(label: str, problem: FleetProblem, baselines: bool = False) -> dict[str, object]:
+def _row(label: str, problem: FleetProblem, time_limit_s: float, baselines: bool = False) -> dict[str, object]:
     t = time.perf_counter()
     build_model(problem)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
-    sol = solve_fleet(problem, time_limit_s=60)
+    sol = solve_fleet(problem, time_limit_s=time_limit_s)
     solve_s = time.perf_counter() - t
     base_s = 0.0
     if baselines:
         t = time.perf_counter()
-        best_single_offering(problem, time_limit_s=60)
+        best_single_offering(problem, time_limit_s=time_limit_s)
         base_s = time.perf_counter() - t
     bad = verify_solution(problem, sol)
     return {
@@ -228,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--melange", action="store_true", help="only the two speed goals")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI timings")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="per solve, seconds (default 60)")
     args = ap.parse_args(argv)
     _print(melange_goals(cli=not args.no_cli))
     if args.melange:
@@ -241,11 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         grid += [(400, c, 1) for c in (4, 10, 20, 40, 80, 120, 200)]
         grid += [(600, 60, m) for m in (1, 2, 3, 4, 5)]
         grid += [(5000, 200, 5)]
+    tl = args.time_limit
     for s, c, m in grid:
-        rows.append(_row(f"s={s} c={c} m={m}", random_problem(s, c, m, seed=args.seed)))
-    rows.append(
-        _row("whole-slice s=60 c=8 sf=8", random_problem(60, 8, 1, seed=args.seed, mode="whole-slice", slice_factor=8))
-    )
+        rows.append(_row(f"s={s} c={c} m={m}", random_problem(s, c, m, seed=args.seed), tl))
+        print(rows[-1], file=sys.stderr, flush=True)  # progress
+    whole = random_problem(60, 8, 1, seed=args.seed, mode="whole-slice", slice_factor=8)
+    rows.append(_row("whole-slice s=60 c=8 sf=8", whole, tl))
     _print(rows)
     return 0
 

@@ -43,6 +43,15 @@ Tie-breaks (lexicographic solves, never a weighted mix with cost)
    than 1e-9 relative is thrown away, so a tie-break can never change the optimal cost.
 Replicas are then trimmed to what the routed load needs (keeping min_replicas), which changes no cost.
 Whatever is left (routing among equal plans) is decided by HiGHS, which is deterministic.
+
+Solvers
+-------
+Build (`solvers.model.build_model`, numpy arrays), solve (`solvers.backend`) and extract (`_solution`)
+are separate. HiGHS gets the arrays in one `passModel` call and keeps the model loaded across the
+stages; CBC (through PuLP, from the same arrays) is the fallback when highspy is missing or HiGHS fails,
+and `FleetSolution.solver` / `.message` say so. The time limit covers all stages; a stage-1 stop with
+a feasible plan gives status "gap" with the relative MIP gap; no plan in time gives "not_solved". An
+infeasible problem is diagnosed by re-solving with constraint families left out (`_diagnose`).
 """
 
 from __future__ import annotations
