@@ -153,8 +153,10 @@ class _Rows:
         return start, cols[order].astype(np.int32), vals[order], lo, hi
 
 
-def validate_problem(problem: FleetProblem) -> None:
-    """Reject a malformed problem (a bug in whoever built it, not user input): ValueError."""
+def validate_problem(problem: FleetProblem) -> FloatArray:
+    """Reject a malformed problem (a bug in whoever built it, not user input): ValueError.
+
+    Returns the capacity matrix as an array (slices x candidates)."""
     off_ids = [o.id for o in problem.offerings]
     if len(set(off_ids)) != len(off_ids):
         raise ValueError("duplicate offering ids in the fleet problem")
@@ -182,6 +184,7 @@ def validate_problem(problem: FleetProblem) -> None:
         len(row) != len(problem.candidates) for row in problem.capacity_rps
     ):
         raise ValueError("capacity_rps must have one row per slice and one column per candidate")
+    cap = np.zeros((len(problem.slices), len(problem.candidates)))
     if problem.slices and problem.candidates:
         cap = np.asarray(problem.capacity_rps, dtype=np.float64)
         if not np.all(np.isfinite(cap)) or np.any(cap < 0):
@@ -196,6 +199,7 @@ def validate_problem(problem: FleetProblem) -> None:
         raise ValueError(f"slice_factor {problem.slice_factor} must be >= 1")
     if any(v < 0 for v in problem.min_replicas.values()):
         raise ValueError("min_replicas must be >= 0")
+    return cap
 
 
 def model_names(problem: FleetProblem) -> list[str]:
@@ -206,7 +210,7 @@ def model_names(problem: FleetProblem) -> list[str]:
 
 def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> FleetModel:
     """Arrays of the fleet MILP; `drop` leaves out whole constraint families (for diagnosis only)."""
-    validate_problem(problem)
+    cap = validate_problem(problem)
     n_off, n_cand, n_sl = len(problem.offerings), len(problem.candidates), len(problem.slices)
     off_index = {o.id: i for i, o in enumerate(problem.offerings)}
     price = np.array([o.price_usd_per_hour for o in problem.offerings], dtype=np.float64)
@@ -226,7 +230,6 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
 
     # Route columns: only pairs that can serve (capacity > 0, same model, replica fits an instance).
     if n_sl and n_cand:
-        cap = np.asarray(problem.capacity_rps, dtype=np.float64)
         ok = (cap > 0) & (slice_model[:, None] == cand_model[None, :]) & np.isfinite(eff_tp)[None, :]
         route_s, route_c = np.nonzero(ok)
         route_cap = cap[route_s, route_c]
