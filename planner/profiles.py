@@ -138,9 +138,10 @@ def match_points_to_slices(
 ) -> dict[tuple[str, Target], float]:
     """(slice id, target) -> capacity_rps for every slice that a point of the same model falls in;
     the minimum where several points of one target fall in one slice. Sorted by key."""
+    index = _SliceIndex(slices)
     out: dict[tuple[str, Target], float] = {}
     for p in points:
-        for s in _covering(p, slices):
+        for s in index.covering(p):
             key = (s.id, p.target)
             out[key] = min(out.get(key, math.inf), p.capacity_rps)
     return dict(sorted(out.items()))
@@ -148,17 +149,26 @@ def match_points_to_slices(
 
 def unmatched_points(points: Iterable[MeasuredPoint], slices: Sequence[Slice]) -> tuple[MeasuredPoint, ...]:
     """Points that cover no slice of their model (to tell the user their measurement went unused)."""
-    return tuple(p for p in points if not _covering(p, slices))
+    index = _SliceIndex(slices)
+    return tuple(p for p in points if not index.covering(p))
 
 
-def _covering(p: MeasuredPoint, slices: Sequence[Slice]) -> list[Slice]:
-    return [
-        s
-        for s in slices
-        if s.model == p.model
-        and s.input_len_range[0] <= p.input_len <= s.input_len_range[1]
-        and s.output_len_range[0] <= p.output_len <= s.output_len_range[1]
-    ]
+class _SliceIndex:
+    """Slices grouped by (model, input range): a point is checked against the few distinct input ranges
+    of its model, then only the slices of matching ones, instead of every slice (Mélange-sized imports
+    have thousands of points and slices)."""
+
+    def __init__(self, slices: Sequence[Slice]) -> None:
+        self._by_input: dict[str, dict[tuple[int, int], list[Slice]]] = {}
+        for s in slices:
+            self._by_input.setdefault(s.model, {}).setdefault(s.input_len_range, []).append(s)
+
+    def covering(self, p: MeasuredPoint) -> list[Slice]:
+        out: list[Slice] = []
+        for (lo, hi), group in self._by_input.get(p.model, {}).items():
+            if lo <= p.input_len <= hi:
+                out.extend(s for s in group if s.output_len_range[0] <= p.output_len <= s.output_len_range[1])
+        return out
 
 
 # ---------------------------------------------------------------- CSV
