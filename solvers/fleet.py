@@ -122,16 +122,23 @@ def solve_fleet(
 
 
 def best_single_offering(
-    problem: FleetProblem, *, solver: str = "highs", time_limit_s: float = 60.0, mip_gap: float = 0.0
+    problem: FleetProblem,
+    *,
+    solver: str = "highs",
+    time_limit_s: float = 60.0,
+    mip_gap: float = 0.0,
+    limit: int | None = None,
 ) -> list[tuple[str, FleetSolution]]:
     """Baselines: for each offering, the cheapest plan that uses only it (same constraints, same mode).
 
     Sorted cheapest first (ties: fewer GPUs, then offering id); offerings that cannot serve everything
-    alone, or whose plan breaks a constraint, are left out.
+    alone, or whose plan breaks a constraint, are left out. With `limit`, only the `limit` cheapest are
+    returned, exactly: offerings are solved in order of a lower bound on their cost (`_single_lower_bound`)
+    and the search stops once the limit-th cheapest plan found costs less than the next bound.
     """
-    out: list[tuple[str, FleetSolution]] = []
-    cap = problem.capacity_rps
-    for off in sorted(problem.offerings, key=lambda o: o.id):
+    cap = np.asarray(problem.capacity_rps, dtype=float).reshape(len(problem.slices), len(problem.candidates))
+    subs = []
+    for off in problem.offerings:
         cols = [j for j, c in enumerate(problem.candidates) if c.offering == off.id]
         if not cols and problem.slices:
             continue
@@ -139,14 +146,47 @@ def best_single_offering(
             problem,
             offerings=(off,),
             candidates=tuple(problem.candidates[j] for j in cols),
-            capacity_rps=tuple(tuple(row[j] for j in cols) for row in cap),
+            capacity_rps=tuple(tuple(float(v) for v in row) for row in cap[:, cols]),
         )
+        subs.append((_single_lower_bound(sub), off.id, sub))
+    subs.sort(key=lambda t: (t[0], t[1]))
+    gpus = {o.id: o.gpus_per_instance for o in problem.offerings}
+
+    def key(t: tuple[str, FleetSolution]) -> tuple[float, int, str]:
+        return (t[1].cost_usd_per_hour, gpus[t[0]] * t[1].instances.get(t[0], 0), t[0])
+
+    out: list[tuple[str, FleetSolution]] = []
+    for bound, oid, sub in subs:
+        if limit is not None and len(out) >= limit:
+            out.sort(key=key)
+            if out[limit - 1][1].cost_usd_per_hour < bound - 1e-9:
+                break
         sol = solve_fleet(sub, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
         if sol.status in ("optimal", "gap"):
-            out.append((off.id, sol))
-    gpus = {o.id: o.gpus_per_instance for o in problem.offerings}
-    out.sort(key=lambda t: (t[1].cost_usd_per_hour, gpus[t[0]] * t[1].instances.get(t[0], 0), t[0]))
-    return out
+            out.append((oid, sol))
+    out.sort(key=key)
+    return out if limit is None else out[:limit]
+
+
+def _single_lower_bound(sub: FleetProblem) -> float:
+    """A lower bound on the cost of a one-offering problem: every slice on its cheapest candidate at the
+    target utilisation (GPUs per req/s = tp / (u * capacity)), rounded up to whole instances; inf if some
+    slice has no candidate. Valid for both routing modes (both relax to this)."""
+    (off,) = sub.offerings
+    if not sub.candidates:
+        return 0.0
+    cap = np.asarray(sub.capacity_rps, dtype=float).reshape(len(sub.slices), len(sub.candidates))
+    tp = np.array([c.tp for c in sub.candidates], dtype=float)
+    rates = np.array([s.rate_rps for s in sub.slices], dtype=float)
+    with np.errstate(divide="ignore"):
+        gpus_per_rps = np.where(cap > 0, tp / (sub.target_utilisation * np.where(cap > 0, cap, 1.0)), np.inf)
+    need = gpus_per_rps.min(axis=1) if len(sub.slices) else np.zeros(0)
+    positive = rates > 0
+    if np.isinf(need[positive]).any():
+        return math.inf
+    gpus_needed = float((rates[positive] * need[positive]).sum())
+    instances = math.ceil(gpus_needed / off.gpus_per_instance - 1e-9)
+    return max(instances, 0) * off.price_usd_per_hour
 
 
 def fleet_lp(problem: FleetProblem) -> str:

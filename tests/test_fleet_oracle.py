@@ -311,3 +311,14 @@ def test_verifier_accepts_every_plan(p: FleetProblem) -> None:
     assert verify_solution(p, sol) == ()
     for mode_problem in (replace(p, mode="whole-slice", slice_factor=2),):
         assert verify_solution(mode_problem, solve_fleet(mode_problem)) == ()
+
+
+@PROPS
+@given(problems(), st.integers(1, 3))
+def test_limited_baselines_are_the_cheapest_of_all(p: FleetProblem, limit: int) -> None:
+    """The bound-pruned search returns exactly the first `limit` of the exhaustive list."""
+    from solvers.fleet import best_single_offering
+
+    full = best_single_offering(p)
+    some = best_single_offering(p, limit=limit)
+    assert [(o, s.cost_usd_per_hour) for o, s in some] == [(o, s.cost_usd_per_hour) for o, s in full[:limit]]
