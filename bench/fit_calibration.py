@@ -95,9 +95,9 @@ REG_WEIGHT = 0.003  # weight of the pull towards the prior (in squared logit uni
 # are fitted first.
 FIT_PLAN: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, str] | None]] = {
     ("trtllm", "hopper"): (CURRENT + LEGACY, None),
-    # A100 rows are all from the legacy release: they identify the kernel factors and the legacy runtime;
-    # the current release's runtime factors come from Hopper.
-    ("trtllm", "ampere"): (KERNEL + LEGACY, ("trtllm", "hopper")),
+    # A100 rows all come from the legacy release: they identify the GPU's kernel factors; the runtime
+    # factors (current and legacy: the same software on another GPU) come from Hopper.
+    ("trtllm", "ampere"): (KERNEL, ("trtllm", "hopper")),
     # B200 rows are all tp=1: nothing identifies the all-reduce latency; prefill attention is a small
     # share of those runs, so it comes from Hopper too.
     ("trtllm", "blackwell"): (
@@ -270,7 +270,7 @@ def fit_all(catalog: Catalog, rows: Sequence[CalibrationRow], log: Callable[[str
         values, mse = fit_group(group, catalog, engine, family, free, base)
         legacy = any(r.legacy for r in group)
         errs = np.abs(np.expm1(log_errors(group, catalog, make_profile(engine, family, values, "x", legacy))))
-        inherited = [p for p in CURRENT if p not in free]
+        inherited = [p for p in CURRENT + (LEGACY if legacy else ()) if p not in free]
         fit = (
             f"least squares on log(predicted/measured) over {len(group)} scored rows of measured-calibration.csv "
             f"(data rows {_line_ranges([r.line for r in group])}); objective mean squared log error "

@@ -1,16 +1,10 @@
 """Which engine profile (fitted efficiency factors) applies to an engine on a GPU, with fallbacks.
 
-A profile mixes two kinds of factors:
-
-- kernel factors (compute, bandwidth, KV-bandwidth and attention efficiency) belong mostly to the GPU:
-  every engine runs cuBLAS/CUTLASS GEMMs and FlashAttention-class kernels on it;
-- runtime factors (per-step overhead, all-reduce latency) and scheduler constants belong to the engine.
-
-An (engine, family) without calibration rows takes its kernel factors from the nearest calibrated
-family (FAMILY_NEIGHBOURS order, same engine first, then any engine) and its runtime factors from the
-same engine on the nearest calibrated family (or a sibling engine when the engine has no rows at all).
-The `fit` text of such a profile says exactly where each part came from. Without any calibrated profile
-an uncalibrated prior is used.
+An (engine, family) without calibration rows copies the factors of the same engine on the nearest
+calibrated family (FAMILY_NEIGHBOURS: closest architecture first); an engine without any calibrated
+family uses its nearest sibling engine (SIBLING_ENGINES) the same way. The engine's documented
+constants (scheduler limits, runtime reserve) are kept. The `fit` text of such a profile says where its
+factors came from; without any calibrated profile an uncalibrated prior is used.
 """
 
 from __future__ import annotations
@@ -43,8 +37,7 @@ SIBLING_ENGINES: dict[str, tuple[str, ...]] = {
     "trtllm": ("vllm", "sglang"),
 }
 
-KERNEL_EXTRA = ("kv_bandwidth_efficiency", "attention_efficiency")
-RUNTIME_EXTRA = ("allreduce_latency_us",)
+FITTED_EXTRA = ("kv_bandwidth_efficiency", "attention_efficiency", "allreduce_latency_us")
 
 PRIOR = {"compute_efficiency": 0.5, "bandwidth_efficiency": 0.75, "step_overhead_ms": 2.0}
 
@@ -59,38 +52,35 @@ def fallback_profile(
     family: str,
     constants: Mapping[str, float] | None = None,
 ) -> EngineProfile | None:
-    """Compose a profile for (engine, family) from calibrated entries of `table` (see module doc).
+    """A profile for (engine, family) copied from the nearest calibrated entry of `table` (module doc).
 
-    `constants` are the engine's documented non-fitted `extra` values; by default those of the
-    runtime source are kept. Returns None when `table` holds no calibrated profile at all.
+    `constants` replace the non-fitted `extra` values (the engine's own defaults); by default the
+    source's are kept. Returns None when `table` holds no calibrated profile at all.
     """
     calibrated = {k: v for k, v in table.items() if is_calibrated(v)}
     families = (family, *FAMILY_NEIGHBOURS.get(family, DEFAULT_NEIGHBOURS))
     engines = (engine, *SIBLING_ENGINES.get(engine, ()))
-    kernel = next((calibrated[(e, f)] for f in families for e in engines if (e, f) in calibrated), None)
-    runtime = next((calibrated[(e, f)] for e in engines for f in families if (e, f) in calibrated), None)
-    if kernel is None or runtime is None:
+    base = next((calibrated[(e, f)] for e in engines for f in families if (e, f) in calibrated), None)
+    if base is None:
         return None
-    extra = {k: v for k, v in runtime.extra.items() if k not in KERNEL_EXTRA}
-    extra.update({k: v for k, v in kernel.extra.items() if k in KERNEL_EXTRA})
+    extra = {k: v for k, v in base.extra.items() if not k.startswith("legacy_")}
     if constants is not None:
-        extra = {k: v for k, v in extra.items() if k in KERNEL_EXTRA + RUNTIME_EXTRA}
+        extra = {k: v for k, v in extra.items() if k in FITTED_EXTRA}
         extra.update(constants)
     fit = (
-        f"fallback: no calibration rows for {engine} on {family}. Kernel factors (compute, bandwidth, KV bandwidth, "
-        f"attention efficiency) from {kernel.engine}/{kernel.family}; runtime factors (step overhead, all-reduce "
-        f"latency) from {runtime.engine}/{runtime.family} (nearest calibrated family/engine)."
+        f"fallback: no calibration rows for {engine} on {family}; factors copied from {base.engine}/{base.family}, "
+        f"the nearest calibrated {'family of the same engine' if base.engine == engine else 'sibling engine'}"
     )
     return EngineProfile(
         engine=engine,
         family=family,
-        compute_efficiency=kernel.compute_efficiency,
-        bandwidth_efficiency=kernel.bandwidth_efficiency,
-        step_overhead_ms=runtime.step_overhead_ms,
+        compute_efficiency=base.compute_efficiency,
+        bandwidth_efficiency=base.bandwidth_efficiency,
+        step_overhead_ms=base.step_overhead_ms,
         extra=dict(sorted(extra.items())),
         fit=fit,
-        source=f"derived from {kernel.engine}/{kernel.family} and {runtime.engine}/{runtime.family} profiles",
-        as_of=max(kernel.as_of, runtime.as_of),
+        source=f"copied from the {base.engine}/{base.family} profile",
+        as_of=base.as_of,
     )
 
 
