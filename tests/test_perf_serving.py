@@ -58,7 +58,7 @@ def test_latency_non_decreasing_in_concurrency(dep: Deployment, i: int, o: int, 
     assert a.tpot_ms <= b.tpot_ms * (1 + 1e-9)
     assert a.ttft_ms <= b.ttft_ms * (1 + 1e-9)
     # throughput grows with concurrency up to saturation (where it is flat within rounding of the model)
-    assert a.requests_per_s <= b.requests_per_s * (1 + 1e-4)
+    assert a.requests_per_s <= b.requests_per_s * (1 + 1e-3)
 
 
 @settings(max_examples=40, deadline=None)

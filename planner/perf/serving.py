@@ -7,7 +7,7 @@ For a request class (I input, O output tokens) with N requests in flight:
     p       marginal prefill time of one prompt on a busy replica     (roofline.prefill_marginal_s)
     r       = lambda x p, the share of time spent prefilling (prefill interference)
     TPOT    = t_d(N) / (1 - r)                        prefills of others steal decode time
-    TTFT    = prefill_alone(I) + t_d(N)/2 + r p / (2 (1 - r))
+    TTFT    = prefill_alone(I) + t_d(N)/2 + r p / (2 (1 - r))   (no t_d(N)/2 wait when O = 1)
               (the step in progress, then an M/D/1 wait behind other prompts)
     N       = lambda x (TTFT + (O - 1) x TPOT)        Little's law
 
@@ -42,8 +42,8 @@ from planner.perf.roofline import (
 
 LAMBDA_MIN_RPS = 1e-6  # capacities below this are reported as 0
 LAMBDA_MAX_RPS = 1e6
-_GRID = 32  # points per refinement round
-_ROUNDS = 3  # finest log step: ln(1e12) / 32^3 = 0.08 % of the rate
+_GRID = 16  # points per refinement round
+_ROUNDS = 4  # finest log step: ln(1e12) / 16^4 = 0.04 % of the rate
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,9 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
         "p": np.asarray(prefill_marginal_s(c, i), dtype=float).reshape(col),
         "t_ps": np.asarray(prefill_alone_s(c, i), dtype=float).reshape(col),
         "o1": np.maximum(o - 1.0, 0.0).reshape(col),
+        # an arriving prompt waits for half a decode step on average; with single-token requests there
+        # are no decode steps to wait for
+        "half_step": np.where(o > 1.0, 0.5, 0.0).reshape(col),
         "ctx": ctx.reshape(col),
         "mem": np.asarray(mem).reshape(col),
         "comp": np.asarray(comp).reshape(col),
@@ -127,7 +130,7 @@ def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndar
     stable = r < 1.0
     one_minus = np.where(stable, 1.0 - r, 1.0)
     a = lam * (parts["t_ps"] + r * p / (2.0 * one_minus))
-    b = lam * (0.5 + parts["o1"] / one_minus)
+    b = lam * (parts["half_step"] + parts["o1"] / one_minus)
     a3, b3 = a[..., None], b[..., None]
     den_mem = 1.0 - b3 * parts["mem_beta"]
     r_mem = np.where(den_mem > 0.0, (a3 + b3 * parts["mem_alpha"]) / np.where(den_mem > 0.0, den_mem, 1.0), np.inf).min(
@@ -143,7 +146,11 @@ def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndar
     """(TTFT s, TPOT s) of the open-loop model at N in flight and prefill share r."""
     n_fin = np.where(np.isfinite(n), n, 0.0)
     one_minus = np.where(r < 1.0, 1.0 - r, 1.0)
-    ttft = parts["t_ps"] + 0.5 * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts) + r * parts["p"] / (2.0 * one_minus)
+    ttft = (
+        parts["t_ps"]
+        + parts["half_step"] * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
+        + r * parts["p"] / (2.0 * one_minus)
+    )
     tpot = _step_s(c, np.maximum(n_fin, 1.0), parts) / one_minus
     return ttft, tpot
 
@@ -208,12 +215,14 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     others = max(n - 1.0, 0.0)
     kappa = min(others, 1.0)
     p_o = p * others / n if n > 0 else 0.0
-    u = kappa * 0.5 * td
+    u = kappa * 0.5 * td if o1 > 0 else 0.0  # single-token requests never wait for a decode step
     v = o1 * td1
     a_coef = p_o * (t_ps + u - kappa * p / 2.0)
     b_coef = t_ps + u + v + n * p_o
     disc = max(b_coef * b_coef - 4.0 * a_coef * n, 0.0)
     lam = 2.0 * n / (b_coef + math.sqrt(disc))
+    # work conservation: each request needs p of prefill and (O-1) decode steps shared by n requests
+    lam = min(lam, 1.0 / (p + o1 * td1 / n))
     r_o = min(lam * p_o, 0.999999)
     ttft = t_ps + kappa * (0.5 * td + r_o * p / (2.0 * (1.0 - r_o)))
     tpot = td1 / (1.0 - r_o)
