@@ -267,3 +267,40 @@ def test_solver_errors_are_not_tracebacks(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(planner.plan, "solve_fleet", broken)
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC))
     assert r.code == 1 and "CBC fallback failed" in r.err and "Traceback" not in r.err, str(r)
+
+
+def test_a_tiny_slice_on_a_fast_candidate_still_gets_a_replica(tmp_path: Path) -> None:
+    """0.01 req/s of 1-token requests on a GPU that serves ~10,000 req/s of them: the load coefficient
+    falls below the MILP's tolerance unless capped (planner.plan.MIN_LOAD_FRACTION); found by fuzzing."""
+    data = {
+        "models": [
+            {
+                "model": "llama-3.2-1b",
+                "workload": {"rate_rps": 0.01, "histogram": [{"input_len": 1, "output_len": 1, "share": 1.0}]},
+                "slo": {"ttft_ms": 20, "tpot_ms": 2},
+                "min_replicas": 0,
+            }
+        ],
+        "offerings": {"clouds": ["aws"], "gpus": ["t4"]},
+        "search": {"tp": [1], "target_utilisation": 1.0},
+    }
+    plan = _plan(tmp_path, data)
+    _assert_consistent(plan)
+    assert plan.status == "optimal" and plan.total_instances >= 1
+    served = {r.candidate for s in plan.routing for r in s.routes}
+    replicas = {g.candidate: g.replicas for a in plan.allocations for g in a.replicas}
+    assert served and all(replicas.get(c, 0) >= 1 for c in served)
+
+
+def test_routes_to_candidates_without_replicas_fail_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_replicas(problem: FleetProblem, sol: FleetSolution) -> FleetSolution:
+        return replace(sol, replicas={}, instances={}, cost_usd_per_hour=0.0)
+
+    _patched(monkeypatch, no_replicas)
+    r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json")
+    assert r.code == 1, str(r)
+    env = json.loads(r.out)
+    assert env["status"] == "error" and not env["data"]["verification"]["passed"]
+    assert any("no replica" in e for e in env["errors"]), env["errors"]
