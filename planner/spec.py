@@ -129,7 +129,9 @@ class OfferingFilter(_Spec):
     include: tuple[str, ...] | None = Field(default=None, description="offering ids; only these")
     exclude: tuple[str, ...] = ()
     spot: bool = Field(default=False, description="also consider spot prices")
-    max_spot_share: Float = Field(default=1.0, ge=0, le=1, description="max share of cost on spot")
+    max_spot_share: Float = Field(
+        default=1.0, ge=0, le=1, description="max share of the traffic (req/s) served on spot"
+    )
     include_uncertain: bool = Field(default=True, description="use prices flagged uncertain")
     price_overrides: dict[str, NonNegFloat] = Field(default_factory=dict, description="offering id -> $/h")
     available: dict[str, Annotated[Int, Field(ge=0)]] = Field(

@@ -140,9 +140,20 @@ def verify_solution(problem: FleetProblem, solution: FleetSolution, tol: float =
             out.append(f"min_replicas: model {m} has {have} replica(s), needs {want}")
 
     cost = math.fsum(o.price_usd_per_hour * n[o.id] for o in problem.offerings)
-    spot = math.fsum(o.price_usd_per_hour * n[o.id] for o in problem.offerings if o.spot)
-    if _over(spot, problem.max_spot_share * cost, tol):
-        out.append(f"spot_share: ${spot:.6g}/h of ${cost:.6g}/h on spot, over the max share {problem.max_spot_share:g}")
+    spot_offerings = {o.id for o in problem.offerings if o.spot}
+    spot_of = {c.id: c.offering in spot_offerings for c in problem.candidates}
+    total_rps = math.fsum(s.rate_rps for s in problem.slices)
+    on_spot_rps = math.fsum(
+        s.rate_rps * share
+        for s in problem.slices
+        for cid, share in solution.routing.get(s.id, {}).items()
+        if spot_of.get(cid, False)
+    )
+    if total_rps > 0 and _over(on_spot_rps, problem.max_spot_share * total_rps, tol):
+        out.append(
+            f"spot_share: {on_spot_rps:.6g} of {total_rps:.6g} req/s served on spot, "
+            f"over the max share {problem.max_spot_share:g}"
+        )
     if problem.budget_usd_per_hour is not None and _over(cost, problem.budget_usd_per_hour, tol):
         out.append(f"budget: ${cost:.6g}/h over the budget of ${problem.budget_usd_per_hour:.6g}/h")
     if abs(cost - solution.cost_usd_per_hour) > tol * max(1.0, cost):

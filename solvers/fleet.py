@@ -16,10 +16,13 @@ replica of model m_c on tp_c GPUs of one instance of offering o_c), slices s (mo
     availability_o  n_o ≤ A_o                                          (capped offerings only)
     min_replicas_m  Σ_{c of m} r_c ≥ min_m                             (N+1 redundancy)
 
+    spot_share      Σ_s Σ_{c on spot} λ_s x_sc ≤ share · Σ_s λ_s        (when share < 1)
+    budget          Σ_o p_o n_o ≤ B
+
 A replica of a candidate that can serve none of its model's slices is never rented (r_c ≤ 0), so it
 never counts towards min_replicas; a model with no slices at all may still get standby replicas.
-    spot_share      Σ_{o spot} p_o n_o ≤ share · Σ_o p_o n_o          (when share < 1)
-    budget          Σ_o p_o n_o ≤ B
+The spot limit is a share of the traffic, not of the cost: as a cost share, renting idle on-demand
+instances would "dilute" it, and losing the spot instances would still drop more traffic than allowed.
 
 Only |O| + |C| variables are integer, so the MILP stays small however many slices there are. The
 packing row is exact when every tp divides its instance's GPUs (power-of-two shapes); otherwise a
@@ -362,6 +365,12 @@ def _solution(
         total = np.bincount(rs, weights=x, minlength=n_sl)
         x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
     r = _trim_replicas(problem, model, r, x)
+    if problem.mode != "whole-slice":
+        # A share below the solver's tolerance can ride on a candidate left with no replica (its load rounds
+        # to zero replicas): move it to the slice's other routes so that every route has a replica.
+        x = np.where(r[rc] > 0, x, 0.0)
+        total = np.bincount(rs, weights=x, minlength=n_sl)
+        x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
     routing: dict[str, dict[str, float]] = {}
     for j in np.nonzero(x > 0)[0].tolist():
         routing.setdefault(problem.slices[rs[j]].id, {})[problem.candidates[rc[j]].id] = float(x[j])
@@ -492,11 +501,9 @@ def _explain(problem: FleetProblem, model: FleetModel, combo: tuple[str, ...], v
                 f"${problem.budget_usd_per_hour:.4g}/h"
             )
         elif fam == "spot_share":
-            spot = sum(o.price_usd_per_hour * int(k) for o, k in zip(problem.offerings, n, strict=True) if o.spot)
-            share = spot / cost if cost > 0 else 0.0
             parts.append(
-                f"the spot share limit binds: without it the cheapest plan puts {share:.0%} of its cost "
-                f"on spot (max {problem.max_spot_share:.0%})"
+                f"the spot share limit binds: without it the cheapest plan serves more than "
+                f"{problem.max_spot_share:.0%} of the traffic on spot"
             )
         elif fam == "min_replicas":
             wanted = ", ".join(f"{m}: {v}" for m, v in sorted(problem.min_replicas.items()) if v > 0)

@@ -327,18 +327,20 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
             np.array([float(v) for _m, v in wanted]),
             np.full(len(wanted), math.inf),
         )
-    # spot_share: sum_{o spot} p_o n_o - share * sum_o p_o n_o <= 0
+    # spot_share: sum_{s, c on spot} lambda_s x_sc / demand <= share * sum_s lambda_s
+    # (a share of the traffic, not of the cost: idle on-demand instances must not dilute it)
     spot = np.array([o.spot for o in problem.offerings], dtype=bool)
-    if "spot_share" not in drop and problem.max_spot_share < 1 and spot.any():
-        coef = price * (spot.astype(np.float64) - problem.max_spot_share)
+    total_rate = float(rate.sum())
+    if "spot_share" not in drop and problem.max_spot_share < 1 and spot.any() and total_rate > 0:
+        on_spot = spot[cand_off[route_c]]
         rows.add(
             "spot_share",
             ("",),
-            np.zeros(n_off, np.int64),
-            np.arange(n_off),
-            coef,
+            np.zeros(int(on_spot.sum()), np.int64),
+            route_cols[on_spot],
+            rate[route_s[on_spot]] / (demand * total_rate),
             np.array([-math.inf]),
-            np.array([0.0]),
+            np.array([problem.max_spot_share]),
         )
     # budget: sum_o p_o n_o <= B
     if "budget" not in drop and problem.budget_usd_per_hour is not None:

@@ -47,11 +47,21 @@ def _lp_routable(p: FleetProblem, r: dict[str, int]) -> bool:
         dense[n_s + j, k] = p.slices[i].rate_rps / p.capacity_rps[i][j]
     lo = np.concatenate([np.ones(n_s), np.full(n_c, -highspy.kHighsInf)])
     hi = np.concatenate([np.ones(n_s), [p.target_utilisation * r[c.id] for c in p.candidates]])
+    spot_off = {o.id for o in p.offerings if o.spot}
+    total = sum(s.rate_rps for s in p.slices)
+    if p.max_spot_share < 1 and spot_off and total > 0:  # share of traffic served on spot
+        row = np.zeros((1, len(pairs)))
+        for k, (i, j) in enumerate(pairs):
+            if p.candidates[j].offering in spot_off:
+                row[0, k] = p.slices[i].rate_rps / total
+        dense = np.vstack([dense, row])
+        lo = np.append(lo, -highspy.kHighsInf)
+        hi = np.append(hi, p.max_spot_share)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()
     lp.num_col_ = len(pairs)
-    lp.num_row_ = n_s + n_c
+    lp.num_row_ = dense.shape[0]
     lp.col_cost_ = np.zeros(len(pairs))
     lp.col_lower_ = np.zeros(len(pairs))
     lp.col_upper_ = np.ones(len(pairs))
@@ -94,9 +104,25 @@ def _whole_routable(p: FleetProblem, r: dict[str, int]) -> bool:
         for i, (cols, comp) in enumerate(choice):
             for j, k in zip(cols, comp, strict=True):
                 load[j] += k * p.slices[i].rate_rps / f / p.capacity_rps[i][j]
+        spot_share = _whole_spot_share(p, choice)
+        if spot_share > p.max_spot_share + 1e-9:
+            continue
         if all(load[j] <= p.target_utilisation * r[c.id] + 1e-9 for j, c in enumerate(p.candidates)):
             return True
     return False
+
+
+def _whole_spot_share(p: FleetProblem, choice: tuple[tuple[list[int], tuple[int, ...]], ...]) -> float:
+    spot_off = {o.id for o in p.offerings if o.spot}
+    total = sum(s.rate_rps for s in p.slices)
+    if not total:
+        return 0.0
+    on_spot = 0.0
+    for i, (cols, comp) in enumerate(choice):
+        for j, k in zip(cols, comp, strict=True):
+            if p.candidates[j].offering in spot_off:
+                on_spot += k * p.slices[i].rate_rps / p.slice_factor
+    return on_spot / total
 
 
 def _maximal_replicas(p: FleetProblem, n: dict[str, int]) -> Iterator[dict[str, int]]:
@@ -141,9 +167,6 @@ def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
         if any(o.available is not None and n[o.id] > o.available for o in p.offerings):
             continue
         if p.budget_usd_per_hour is not None and cost > p.budget_usd_per_hour + 1e-9:
-            continue
-        spot = math.fsum(o.price_usd_per_hour * n[o.id] for o in p.offerings if o.spot)
-        if spot > p.max_spot_share * cost + 1e-9:
             continue
         for r in _maximal_replicas(p, n):
             if any(sum(r[c.id] for c in p.candidates if c.model == m) < k for m, k in p.min_replicas.items()):

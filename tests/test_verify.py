@@ -80,7 +80,7 @@ def test_min_replicas_spot_share_and_budget() -> None:
     strict = replace(PROBLEM, min_replicas={"a": 3}, max_spot_share=0.1, budget_usd_per_hour=4.0)
     problems = verify_solution(strict, plan())
     assert any(p.startswith("min_replicas: model a has 2 replica(s), needs 3") for p in problems)
-    assert any(p.startswith("spot_share: $1/h of $5/h on spot") for p in problems)
+    assert any(p.startswith("spot_share: 0.5 of 4 req/s served on spot") for p in problems)
     assert any(p.startswith("budget: $5/h over the budget of $4/h") for p in problems)
 
 
