@@ -47,6 +47,8 @@ from solvers.placement_hosts import host_from_offering
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 SHARE_EPS = 1e-9
+BASELINES_KEPT = 5
+"""Single-offering baselines reported (the cheapest, solved exactly; dearer ones are pruned by a bound)."""
 MIN_LOAD_FRACTION = 1e-4
 """A slice routed to a candidate is charged at least this fraction of one replica (its capacity is capped at
 rate / MIN_LOAD_FRACTION). Without the cap a tiny slice on a fast candidate (0.01 req/s of 1-token requests
@@ -395,7 +397,7 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
     singles: list[tuple[str, FleetSolution]] | None = None
     if solution.status in ("gap", "not_solved"):
         # Stopped by the time limit: a single-offering plan is a valid plan of the whole problem too.
-        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit)
+        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit, limit=BASELINES_KEPT)
         solution, note = _better_of(problem, solution, singles)
         notes.append(note)
     stats = SolverStats(
@@ -411,7 +413,7 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
         return _infeasible_plan(inputs, contexts, (_status_reason(solution, limit),), stats, note_text)
     violations = verify_solution(problem, solution) + _unserved_routes(solution)
     if singles is None:
-        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit)
+        singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit, limit=BASELINES_KEPT)
     baselines = _baselines(singles, by_id)
     return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines, note_text)
 
