@@ -26,7 +26,7 @@ from planner.candidates import (
     select_offerings,
 )
 from planner.errors import InfeasibleError, InputError, did_you_mean, unknown_id
-from planner.perf import capacity_rps_many, predict
+from planner.perf import capacity_rps_many, engine_profile, predict
 from planner.profiles import MeasuredPoint, load_profile_points, match_points_to_slices
 from planner.result import (
     Allocation,
@@ -550,6 +550,9 @@ def _assumptions(
         "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
         "spot_allowed": inputs.spec.offerings.spot,
     }
+    calibration = _calibration_note(inputs, used)
+    if calibration:
+        out["calibration"] = calibration
     skipped = _trace_rows_skipped(contexts)
     if skipped:
         out["trace_rows_skipped"] = skipped
@@ -559,6 +562,17 @@ def _assumptions(
     if notes:
         out["notes"] = notes
     return out
+
+
+def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
+    """Which engine profile priced each GPU family of the plan: fitted to measurements, or a fallback."""
+    parts = []
+    for family in sorted({po.gpu.family for po in used}):
+        gpu = next(po.gpu for po in used if po.gpu.family == family)
+        prof = engine_profile(inputs.catalog, inputs.spec.search.engine, gpu)
+        how = "fallback (" + prof.fit.split(";", 1)[-1].strip() + ")" if prof.fit.startswith("fallback") else "fitted"
+        parts.append(f"{prof.engine}/{family}: {how}")
+    return "; ".join(parts)
 
 
 def _trace_rows_skipped(contexts: Sequence[ModelContext]) -> str:
