@@ -49,6 +49,7 @@ from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlic
 SHARE_EPS = 1e-9
 BASELINES_KEPT = 5
 """Single-offering baselines reported (the cheapest, solved exactly; dearer ones are pruned by a bound)."""
+MAX_FLEET_GPUS = 1_000_000  # larger loads are refused (see _check_fleet_size)
 MIN_LOAD_FRACTION = 1e-4
 """A slice routed to a candidate is charged at least this fraction of one replica (its capacity is capped at
 rate / MIN_LOAD_FRACTION). Without the cap a tiny slice on a fast candidate (0.01 req/s of 1-token requests
@@ -392,6 +393,7 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
             reasons,
             SolverStats(name=solver_name, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0),
         )
+    _check_fleet_size(problem, contexts)
     solution = solve_fleet(problem, solver=solver_name, time_limit_s=limit, mip_gap=spec.solver.mip_gap)
     notes = [_solver_note(solution, solver_name)]
     singles: list[tuple[str, FleetSolution]] | None = None
@@ -416,6 +418,38 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
         singles = best_single_offering(problem, solver=solver_name, time_limit_s=limit, limit=BASELINES_KEPT)
     baselines = _baselines(singles, by_id)
     return _assemble(inputs, contexts, problem, by_id, solution, stats, violations, baselines, note_text)
+
+
+def min_gpus_needed(problem: FleetProblem) -> list[float]:
+    """A lower bound on the GPUs each slice needs: its rate over the best capacity per GPU of any candidate
+    (at the target utilisation). 0 for a slice nobody serves (reported elsewhere)."""
+    tp = [c.tp for c in problem.candidates]
+    out = []
+    for s, row in zip(problem.slices, problem.capacity_rps, strict=True):
+        best = max((v / t for v, t in zip(row, tp, strict=True) if v > 0), default=0.0)
+        out.append(s.rate_rps / (problem.target_utilisation * best) if best > 0 else 0.0)
+    return out
+
+
+def _check_fleet_size(problem: FleetProblem, contexts: Sequence[ModelContext]) -> None:
+    """Refuse loads that need more than MAX_FLEET_GPUS: almost always a rate in the wrong unit, and beyond
+    what the MILP's integers and the verifier handle in reasonable time."""
+    per_slice = min_gpus_needed(problem)
+    if sum(per_slice) <= MAX_FLEET_GPUS:
+        return
+    by_model: dict[str, float] = {}
+    for s, g in zip(problem.slices, per_slice, strict=True):
+        by_model[s.model] = by_model.get(s.model, 0.0) + g
+    label, gpus = max(sorted(by_model.items()), key=lambda kv: kv[1])
+    ctx = next(c for c in contexts if c.label == label)
+    rate = sum(s.rate_rps for s in ctx.slices)
+    shown = f"{gpus:,.0f}" if gpus < 1e12 else f"{gpus:.3g}"
+    field = "rate_rps" if ctx.spec.workload.rate_rps is not None else "trace.use_trace_rate"
+    raise InputError(
+        f"{rate:.4g} req/s of {label} needs at least {shown} GPUs; gpuplan plans fleets of up to "
+        f"{MAX_FLEET_GPUS:,} GPUs. Is the rate in requests per second?",
+        where=f"models[{ctx.index}].workload.{field}",
+    )
 
 
 def _unserved_routes(solution: FleetSolution) -> tuple[str, ...]:

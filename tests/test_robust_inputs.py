@@ -295,6 +295,14 @@ def test_profile_csv_with_an_unknown_gpu_names_the_row(tmp_path: Path) -> None:
     assert_user_error(gpuplan("plan", write_spec(tmp_path, data)), "caps.csv:3", "'l4z'", "did you mean")
 
 
+@pytest.mark.parametrize("rate", [1e7, 1e12, 1e300])
+def test_absurd_rates_are_refused_before_solving(tmp_path: Path, rate: float) -> None:
+    """Rates that need millions of GPUs (usually a unit mistake) get a clear answer instead of a solver
+    failure, a misleading infeasibility or a run that does not end."""
+    r = gpuplan("plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": rate})))
+    assert_user_error(r, f"{WL}.rate_rps", "needs at least", "GPUs", "requests per second")
+
+
 def test_no_offering_passes_the_filters(tmp_path: Path) -> None:
     data = spec_with({"offerings.clouds": ["lambda"], "offerings.gpus": ["t4"]})
     assert_user_error(gpuplan("plan", write_spec(tmp_path, data)), "offerings", "no offering passes the filters")
