@@ -88,6 +88,11 @@ FIELD_CASES: list[tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] 
     ("gpus-mapping", {"offerings.gpus": {"l4": 1}}, (), ("offerings.gpus", "expected a list", "mapping")),
     ("histogram-mapping", {f"{HIST}": {"input_len": 1}}, (), (HIST, "expected a list")),
     ("histogram-empty", {f"{HIST}": []}, (), (WL, "sum to 0", "must sum to 1")),
+    # a list (or a scalar) where a mapping belongs
+    ("slo-list", {"models[0].slo": [1000, 50]}, (), ("models[0].slo", "expected a mapping", "a list")),
+    ("offerings-list", {"offerings": ["aws"]}, (), ("offerings", "expected a mapping", "a list")),
+    ("workload-scalar", {WL: 5}, (), (WL, "expected a mapping", "5")),
+    ("bin-list", {f"{HIST}[0]": [500, 200, 1.0]}, (), (f"{HIST}[0]", "expected a mapping")),
     # unknown keys, with a did-you-mean
     ("unknown-top", {"modles": []}, (), ("modles", "unknown key", "'models'")),
     ("unknown-nested", {"models[0].slx": {}}, (), ("models[0].slx", "unknown key", "'slo'")),
@@ -361,6 +366,31 @@ def test_unreadable_trace(tmp_path: Path, raw: bytes, needles: tuple[str, ...]) 
     assert_user_error(gpuplan("plan", _trace_spec(tmp_path, "t.csv")), "t.csv", *needles)
 
 
+def test_trace_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission bits do not stop root, so the denial is simulated at the open call."""
+    import planner.traces
+
+    def denied(path: Path) -> Any:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (tmp_path / "t.csv").write_text(GOOD_ROWS)
+    monkeypatch.setattr(planner.traces, "_open_text", denied)
+    assert_user_error(gpuplan("plan", _trace_spec(tmp_path, "t.csv")), "t.csv", "Permission denied")
+
+
+def test_spec_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = write_spec(tmp_path, BASE_SPEC)
+    real = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self.name == "spec.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert_user_error(gpuplan("plan", spec), "spec.yaml", "Permission denied")
+
+
 def test_corrupt_gzip_trace(tmp_path: Path) -> None:
     (tmp_path / "t.csv.gz").write_bytes(gzip.compress(GOOD_ROWS.encode())[:30])
     assert_user_error(gpuplan("plan", _trace_spec(tmp_path, "t.csv.gz")), "t.csv.gz")
@@ -462,6 +492,80 @@ def test_hf_config_with_a_negative_size(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     data = spec_with({"models[0].model": "config.json"})
     assert_user_error(gpuplan("plan", write_spec(tmp_path, data)), "config.json", "-32")
+
+
+# ---------------------------------------------------------------------------- Mélange inputs
+def _melange(mutate: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "gpu_info": {
+            "A10G": {"cost": 1.01, "tputs": [[2, 1], [5, 2]]},
+            "A100-80GB": {"cost": 3.67, "tputs": [[20, 20], [40, 20]]},
+        },
+        "workload_distribution": [[0.2, 0.1], [0.5, 0.2]],
+        "total_request_rate": 30.0,
+        "slice_factor": 1,
+    }
+    mutate(data)
+    return data
+
+
+MELANGE_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
+    ("shape-rows", lambda d: d["gpu_info"]["A10G"].update(tputs=[[2, 1]]), ("gpu_info.A10G.tputs", "1x2", "2x2")),
+    (
+        "shape-cols",
+        lambda d: d["gpu_info"]["A10G"].update(tputs=[[2, 1, 3], [5, 2, 1]]),
+        ("gpu_info.A10G.tputs", "2x3"),
+    ),
+    (
+        "ragged",
+        lambda d: d.update(workload_distribution=[[0.3, 0.1], [0.6]]),
+        ("workload_distribution", "equal lengths"),
+    ),
+    ("slice-factor-0", lambda d: d.update(slice_factor=0), ("slice_factor", "integer >= 1", "0")),
+    ("slice-factor-frac", lambda d: d.update(slice_factor=1.5), ("slice_factor", "1.5")),
+    (
+        "tput-negative",
+        lambda d: d["gpu_info"]["A10G"]["tputs"][1].__setitem__(0, -5),
+        ("gpu_info.A10G.tputs[1][0]", "-5"),
+    ),
+    ("price-negative", lambda d: d["gpu_info"]["A10G"].update(cost=-1.01), ("gpu_info.A10G.cost", "-1.01")),
+    ("price-text", lambda d: d["gpu_info"]["A10G"].update(cost="cheap"), ("gpu_info.A10G.cost", "'cheap'")),
+    ("shares", lambda d: d["workload_distribution"][0].__setitem__(0, 0.7), ("workload_distribution", "sum to 1.5")),
+    ("rate-zero", lambda d: d.update(total_request_rate=0), ("total_request_rate", "0")),
+    ("missing-key", lambda d: d.pop("slice_factor"), ("slice_factor", "missing")),
+    ("unknown-key", lambda d: d.update(gpu_infos={}), ("gpu_infos", "unknown key", "'gpu_info'")),
+    ("unknown-gpu", lambda d: d["gpu_info"].update(H100X=d["gpu_info"]["A10G"]), ("H100X", "did you mean")),
+    ("gpu-info-list", lambda d: d.update(gpu_info=[1]), ("gpu_info", "expected")),
+]
+
+
+@pytest.mark.parametrize(("mutate", "needles"), [c[1:] for c in MELANGE_CASES], ids=[c[0] for c in MELANGE_CASES])
+def test_bad_melange_inputs(tmp_path: Path, mutate: Any, needles: tuple[str, ...]) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(_melange(mutate)))
+    out = tmp_path / "spec.yaml"
+    assert_user_error(gpuplan("import", "melange", path, "-o", out), "in.json", *needles)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "needles"),
+    [(None, ("not found",)), (b"", ("empty",)), (b"\xff\x00", ("UTF-8",)), (b'{"gpu_info": ', ("not JSON", "line 1"))],
+    ids=["absent", "empty", "binary", "malformed"],
+)
+def test_unusable_melange_files(tmp_path: Path, raw: bytes | None, needles: tuple[str, ...]) -> None:
+    path = tmp_path / "in.json"
+    if raw is not None:
+        path.write_bytes(raw)
+    assert_user_error(gpuplan("import", "melange", path), "in.json", *needles)
+
+
+def test_good_melange_input_imports(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(_melange(lambda d: None)))
+    r = gpuplan("import", "melange", path, "-o", tmp_path / "spec.yaml")
+    assert r.code == 0, str(r)
+    assert gpuplan("validate", tmp_path / "spec.yaml").code == 0
 
 
 # ----------------------------------------------------------------------------- catalog overlays
