@@ -98,10 +98,12 @@ def _tiny_load_problem() -> Any:
 
 
 def test_solver_never_routes_to_a_candidate_without_replicas() -> None:
-    """solve_fleet on a slice whose load is 8.8e-7 of a replica: today status optimal, cost 0, no replica,
-    and the whole slice routed to 'c'. Expected: one instance and one replica (e.g. a linking row
-    x_sc <= r_c, or trimming with ceil(load) >= 1 whenever load > 0). planner.plan caps capacities
-    (MIN_LOAD_FRACTION) so `gpuplan plan` is safe; the library call is not."""
+    """solve_fleet on a slice whose load is 8.8e-7 of a replica: today status "optimal", cost 0, no replica
+    and, since ad462de drops sub-tolerance shares, routing {} (the slice is not served at all; the verifier
+    flags the demand). Before that commit the whole slice was routed to 'c' with no replica and passed
+    verification. Expected: one instance and one replica (e.g. a linking row x_sc <= r_c, or trimming with
+    ceil(load) >= 1 whenever load > 0). planner.plan caps capacities (MIN_LOAD_FRACTION) so `gpuplan plan`
+    is safe; the library call is not."""
     from solvers.fleet import solve_fleet
 
     sol = solve_fleet(_tiny_load_problem())
