@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from planner.errors import InputError
+from planner.files import read_text
 from planner.spec import ProfileSource, Slo
 from planner.traces import resolve_path
 from planner.workload import Slice
@@ -247,20 +248,7 @@ def _csv_point(model: str, cells: Mapping[str, str], source: str, path: str, lin
 
 def read_vllm_bench(path: Path, where: str) -> list[BenchRun]:
     """The runs in one result file: a JSON object, or JSON lines (one object per run)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"benchmark result file not found (from {where})", where=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"benchmark result path is a directory (from {where})", where=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("benchmark result file is not UTF-8 text", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(
-            f"cannot read benchmark result file: {exc.strerror or exc}", where=str(path)
-        ) from None
-    if not text.strip():
-        raise InputError("benchmark result file is empty", where=str(path))
+    text = read_text(path, f"benchmark result file (from {where})", "JSON")
     objects: list[tuple[str, object]]
     try:
         objects = [(str(path), json.loads(text))]

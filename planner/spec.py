@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import InputError, did_you_mean
+from planner.files import read_yaml
 
 SHARE_TOLERANCE = 1e-6
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~8x faster
 
 
 class _Spec(BaseModel):
@@ -374,31 +373,6 @@ def parse_spec(data: object, source: str = "spec") -> Spec:
         return Spec.model_validate(data)
     except ValidationError as err:
         raise format_validation_error(err, source, Spec) from None
-
-
-def read_yaml(path: Path, what: str = "file") -> object:
-    """Read a YAML file, turning every I/O or syntax problem into an InputError naming the file."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror}", where=str(path)) from None
-    if b"\0" in raw:
-        raise InputError(f"{what} is binary, expected YAML text", where=str(path))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{what} is not UTF-8 text", where=str(path)) from None
-    if not text.strip():
-        raise InputError(f"{what} is empty", where=str(path))
-    try:
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"malformed YAML{at}: {problem}", where=str(path)) from None
 
 
 def load_spec(path: Path) -> Spec:

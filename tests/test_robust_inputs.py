@@ -746,7 +746,8 @@ def plan_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CHECK_FILES: list[tuple[str, bytes | None, tuple[str, ...]]] = [
     ("absent", None, ("not found",)),
     ("empty", b"", ("empty",)),
-    ("binary", b"\xff\xfe\x00\x01", ("UTF-8",)),
+    ("binary", b"\xff\xfe\x00\x01", ("binary",)),
+    ("latin-1", b'{"a": "caf\xe9"}', ("UTF-8",)),
     ("not-json", b"plan: yes\n", ("not JSON", "line 1")),
     ("truncated", b'{"schema_version": "1", "command": "plan", "da', ("not JSON",)),
     ("list", b"[1, 2]", ("envelope",)),

@@ -6,37 +6,17 @@ Exit codes: 0 no regression beyond tolerance, 1 a regression (see planner.check 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from planner.check import CheckResult, compare, parse_plan_envelope
-from planner.errors import InputError
+from planner.files import read_json
 from planner.outcome import Outcome
 from planner.result import Plan
 
 
 def read_plan(path: Path, what: str) -> Plan:
     """Read a plan envelope written by `gpuplan plan --format json`; every problem is an InputError."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", where=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"{what} is a directory, expected a JSON file", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror}", where=str(path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{what} is not UTF-8 text", where=str(path)) from None
-    if not text.strip():
-        raise InputError(f"{what} is empty", where=str(path))
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{what} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", where=str(path)
-        ) from None
+    obj = read_json(path, what)
     return parse_plan_envelope(obj, str(path))
 
 
