@@ -162,7 +162,13 @@ def test_mutated_specs_through_validate(data: Any) -> None:
 cells = st.one_of(
     st.integers(min_value=-5, max_value=10**6).map(str),
     st.sampled_from(["", " ", "abc", "1.0", "2.5", "1e3", "1e400", "nan", "inf", "-0", "0x10", '"7"', "٣"]),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5),
+    # no line breaks: cells are joined without quoting, so a break would make a different row count
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+        ),
+        max_size=5,
+    ),
 )
 csv_rows = st.lists(st.lists(cells, min_size=0, max_size=4), max_size=25)
 
