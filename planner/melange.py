@@ -75,6 +75,30 @@ GPU_IDS: dict[str, str] = {
 }
 """Mélange GPU names (normalised: lower case, spaces/underscores as dashes, no 'nvidia-') -> catalog GPU id."""
 
+GPU_MEMORY_GB: dict[str, int] = {
+    "t4": 16,
+    "l4": 24,
+    "a10": 24,
+    "a10g": 24,
+    "l40s": 48,
+    "rtx-a6000": 48,
+    "rtx-4090": 24,
+    "v100": 16,
+    "v100-32gb": 32,
+    "a100-80gb": 80,
+    "a100-40gb": 40,
+    "h100-sxm": 80,
+    "h100-pcie": 80,
+    "h200": 141,
+    "b200": 180,
+    "mi300x": 192,
+}
+"""Memory of each mapped GPU (the shipped catalog's `memory_gb`; a test keeps them equal). A memory size in a
+Mélange name ("A100-90GB") must match the GPU it maps to, so a typo in it is an error, not another part."""
+
+_MEMORY_SEGMENT = re.compile(r"(\d+)gb?")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][\w-]*")
+
 
 @dataclass(frozen=True)
 class MelangeGpu:
@@ -103,15 +127,23 @@ def catalog_gpu_id(name: str, source: str = "input") -> str:
     """The catalog GPU id for a Mélange GPU name, or an InputError listing the known names.
 
     A name that is a known name followed by "-something" (e.g. "A10G-spot", "H100-SXM-us-east") maps
-    to the longest such known name, so one input may list several offerings of one GPU.
+    to the longest such known name, so one input may list several offerings of one GPU. A memory size
+    anywhere in the name ("-40GB", "-80G") must be that GPU's: "A100-90GB" is an error, not the 80 GB part.
     """
     key = normalise_gpu_name(name)
-    if key in GPU_IDS:
-        return GPU_IDS[key]
-    prefixes = [k for k in GPU_IDS if key.startswith(k + "-")]
-    if prefixes:
-        return GPU_IDS[max(prefixes, key=len)]
-    raise _fail(source, f"gpu_info.{name}", f"unknown GPU name {name!r}; {did_you_mean(key, GPU_IDS)}")
+    gpu = GPU_IDS.get(key)
+    if gpu is None:
+        prefixes = [k for k in GPU_IDS if key.startswith(k + "-")]
+        gpu = GPU_IDS[max(prefixes, key=len)] if prefixes else None
+    if gpu is not None:
+        sizes = {int(m.group(1)) for part in key.split("-") if (m := _MEMORY_SEGMENT.fullmatch(part))}
+        if sizes <= {GPU_MEMORY_GB[gpu]}:
+            return gpu
+        hint = f"{gpu} has {GPU_MEMORY_GB[gpu]} GB, not {' or '.join(f'{n} GB' for n in sorted(sizes))}"
+        raise _fail(
+            source, _key_path("gpu_info", name), f"unknown GPU name {name!r} ({hint}); {did_you_mean(key, GPU_IDS)}"
+        )
+    raise _fail(source, _key_path("gpu_info", name), f"unknown GPU name {name!r}; {did_you_mean(key, GPU_IDS)}")
 
 
 def offering_id(name: str) -> str:
@@ -126,6 +158,13 @@ def slice_id(i: int, j: int) -> str:
 # ------------------------------------------------------------------------------------ validation
 def _fail(source: str, path: str, message: str) -> InputError:
     return InputError(f"{path}: {message}", where=source)
+
+
+def _key_path(path: str, key: object) -> str:
+    """`path.key`, or `path['key']` (repr: escapes line breaks and odd characters) when the key is not a plain word."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
 
 
 def _number(value: object, source: str, path: str, *, positive: bool = False) -> float:
@@ -156,10 +195,9 @@ def _shape(m: tuple[tuple[float, ...], ...]) -> str:
 
 
 def _unknown_keys(obj: Mapping[str, Any], valid: tuple[str, ...], source: str, path: str) -> None:
-    extra = sorted(k for k in obj if k not in valid)
+    extra = sorted((k for k in obj if k not in valid), key=str)
     if extra:
-        at = f"{path}.{extra[0]}" if path else extra[0]
-        raise _fail(source, at, f"unknown key; {did_you_mean(str(extra[0]), valid)}")
+        raise _fail(source, _key_path(path, extra[0]), f"unknown key; {did_you_mean(str(extra[0]), valid)}")
 
 
 def parse_melange(data: object, source: str = "input") -> MelangeInput:
@@ -178,14 +216,19 @@ def parse_melange(data: object, source: str = "input") -> MelangeInput:
         raise _fail(source, "workload_distribution", f"shares sum to {total:.9g}; they must sum to 1")
     rate = _number(data["total_request_rate"], source, "total_request_rate", positive=True)
     sf = data["slice_factor"]
-    if isinstance(sf, bool) or not isinstance(sf, int | float) or sf != int(sf) or sf < 1:
+    if (
+        isinstance(sf, bool)
+        or not isinstance(sf, int | float)
+        or (isinstance(sf, float) and not sf.is_integer())  # also NaN and +-inf
+        or sf < 1
+    ):
         raise _fail(source, "slice_factor", f"must be an integer >= 1, got {sf!r}")
     info = data["gpu_info"]
     if not isinstance(info, dict) or not info:
         raise _fail(source, "gpu_info", f"expected a non-empty object of GPU name -> {{cost, tputs}}, got {info!r}")
     gpus = []
     for name, entry in info.items():
-        path = f"gpu_info.{name}"
+        path = _key_path("gpu_info", name)
         if not isinstance(entry, dict):
             raise _fail(source, path, f"expected an object with cost and tputs, got {entry!r}")
         _unknown_keys(entry, GPU_KEYS, source, path)
