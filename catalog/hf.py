@@ -76,7 +76,11 @@ class _Reader:
             value = self.cfg.get(name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (isinstance(value, float) and not value.is_integer())  # also NaN and +-inf
+            ):
                 raise self.error(f"field {name!r} must be an integer, got {value!r}")
             if value < minimum:
                 raise self.error(f"field {name!r} must be >= {minimum}, got {value!r}")
