@@ -136,6 +136,8 @@ def _validation_message(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif e["type"] == "finite_number":
+            msg = "must be a finite number"
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
         parts.append(f"{loc}: {msg}{shown}")

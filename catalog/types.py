@@ -29,7 +29,10 @@ Interconnect = Literal["nvlink", "xgmi", "pcie", "none"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Immutable, no unknown fields, and no NaN/inf in any float (a YAML `.inf` memory or price would
+    otherwise reach the estimator and the solver)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Gpu(_Frozen):
