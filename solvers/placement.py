@@ -31,9 +31,13 @@ import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import highspy
 import numpy as np
 import numpy.typing as npt
+
+try:
+    import highspy
+except ImportError as _exc:  # named, so `gpuplan place` can say what is missing; `plan` goes on without offloading
+    raise ImportError(str(_exc) or "highspy cannot be imported", name="highspy") from _exc
 
 from catalog.types import Gpu, HostProfile, ModelArch
 from solvers.placement_model import (

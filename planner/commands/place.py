@@ -8,7 +8,8 @@ sizes. With neither a profile nor sizes the answer says that FlexGen's T4 host w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -17,12 +18,26 @@ from rich.text import Text
 
 from catalog.loader import get_gpu, hint, load_catalog, resolve_model
 from catalog.types import Catalog, HostProfile
-from planner.errors import CatalogError, InfeasibleError
+from planner.errors import CatalogError, GpuplanError, InfeasibleError
 from planner.outcome import Outcome
-from solvers.placement import FLEXGEN_RUNTIME, PlacementResult, Policy, place
 from solvers.placement_hosts import flexgen_t4_host, host_from_offering, host_id, host_with_sizes
 
+if TYPE_CHECKING:
+    from solvers.placement import PlacementResult, Policy
+
 DEFAULT_HOST = "flexgen-t4"
+
+
+def _placement() -> ModuleType:
+    """`solvers.placement`, imported on use: its LP needs highspy, and without it this command should
+    say so (exit 2) rather than fail with an internal error."""
+    try:
+        import solvers.placement as placement
+    except ImportError as exc:
+        if exc.name != "highspy":
+            raise
+        raise GpuplanError("gpuplan place needs highspy for its LP (pip install highspy)") from None
+    return placement
 
 
 def _host(catalog: Catalog, host_profile: str | None) -> tuple[HostProfile, list[str]]:
@@ -70,6 +85,7 @@ def _policy_dict(p: Policy) -> dict[str, Any]:
 
 def result_data(r: PlacementResult, host: HostProfile, notes: list[str]) -> dict[str, Any]:
     """The JSON `data` of `place` (stable keys, units in names)."""
+    runtime = _placement().FLEXGEN_RUNTIME
     c = r.cost
     return {
         "model": r.model,
@@ -113,7 +129,7 @@ def result_data(r: PlacementResult, host: HostProfile, notes: list[str]) -> dict
             "output_tokens_per_s": round(r.lp_cost.output_tokens_per_s, 4),
             "policy": _policy_dict(r.lp_policy),
         },
-        "runtime": {"source": FLEXGEN_RUNTIME.source, "fit": FLEXGEN_RUNTIME.fit},
+        "runtime": {"source": runtime.source, "fit": runtime.fit},
         "notes": notes,
         "search": {"blocks_evaluated": r.blocks_evaluated, "lps_solved": r.lps_solved, "seconds": r.search_s},
     }
@@ -197,6 +213,7 @@ def execute(
     overlays: tuple[Path, ...],
 ) -> Outcome:
     """Resolve inputs, run the placement optimiser, and package the answer for the CLI."""
+    placement = _placement()
     catalog = load_catalog(overlays)
     arch = resolve_model(catalog, model, "--model")
     g = get_gpu(catalog, gpu)
@@ -211,7 +228,7 @@ def execute(
         else:
             notes.append("bandwidths are the FlexGen paper machine's (flexgen-t4); sizes from the flags")
     try:
-        r = place(
+        r: PlacementResult = placement.place(
             arch,
             g,
             host,
