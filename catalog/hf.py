@@ -9,7 +9,6 @@ the field. No network access: only the file is read.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from catalog.types import ModelArch
 from planner.errors import InputError
+from planner.files import read_json
 
 Config = Mapping[str, Any]
 
@@ -284,19 +284,7 @@ def read_config(path: Path) -> dict[str, Any]:
     """The JSON object in `path` (a file or a folder holding config.json), or an InputError."""
     if path.is_dir():
         path = path / "config.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("HF config.json not found", where=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("HF config.json is not UTF-8 text", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read HF config.json: {exc.strerror}", where=str(path)) from None
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                         where=str(path)) from None
+    cfg = read_json(path, "HF config.json")
     if not isinstance(cfg, dict):
         raise InputError(f"HF config.json must hold a JSON object, got {type(cfg).__name__}", where=str(path))
     return cfg

@@ -29,11 +29,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, ModelArch, Offering
 from planner.errors import CatalogError, InputError, did_you_mean
+from planner.files import parse_yaml, read_text
 
 if TYPE_CHECKING:
     from planner.spec import CatalogSection
@@ -47,39 +47,18 @@ REQUIRED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml")
 SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "skypilot_csv")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 T = TypeVar("T", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------------
 # reading files
 # --------------------------------------------------------------------------------------------------
-def _read_text(path: Path, what: str) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CatalogError(f"{what} not found", where=str(path)) from None
-    except IsADirectoryError:
-        raise CatalogError(f"{what} is a folder, expected a YAML file", where=str(path)) from None
-    except OSError as exc:
-        raise CatalogError(f"cannot read {what}: {exc.strerror}", where=str(path)) from None
-    return raw
+def _read_text(path: Path, what: str, kind: str = "YAML") -> str:
+    return read_text(path, what, kind, CatalogError)
 
 
-def _parse_yaml(raw: bytes, where: str) -> object:
-    if b"\0" in raw:
-        raise CatalogError("file is binary, expected YAML text", where=where)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CatalogError("file is not UTF-8 text", where=where) from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CatalogError(f"malformed YAML{at}: {problem}", where=where) from None
+def _parse_yaml(text: str, where: str) -> object:
+    return parse_yaml(text, where, CatalogError)
 
 
 @dataclass(frozen=True)
@@ -296,7 +275,7 @@ def _apply_skypilot(state: _State, layer: _Layer, hasher: Any) -> None:
         if not isinstance(path, str) or not isinstance(cloud, str):
             raise CatalogError("needs `path` (a vms.csv file) and `cloud` (e.g. aws)", where=where)
         csv_path = _resolve(layer.base_dir, path)
-        hasher.update(_read_text(csv_path, "SkyPilot catalog CSV"))
+        hasher.update(_read_text(csv_path, "SkyPilot catalog CSV", "CSV").encode())
         as_of = entry.get("as_of", "unknown")
         offerings = import_skypilot_csv(csv_path, cloud, as_of=str(as_of))
         keep = _row_filter(entry, where, state)
@@ -390,7 +369,7 @@ def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
                 raise CatalogError("shipped catalog file is missing (broken install?)", where=str(path))
             continue
         raw = _read_text(path, "catalog file")
-        hasher.update(name.encode() + b"\0" + raw + b"\0")
+        hasher.update(name.encode() + b"\0" + raw.encode() + b"\0")
         label = f"catalog/data/{name}"
         layer = _layer_from_document(_parse_yaml(raw, label), label, data_dir, shipped=True)
         _apply(state, layer, hasher, shipped=True)
@@ -431,8 +410,6 @@ def load_catalog(
 
 def _file_layer_source(path: Path) -> tuple[str, Path, object]:
     raw = _read_text(path, "catalog overlay")
-    if not raw.strip():
-        raise CatalogError("catalog overlay is empty", where=str(path))
     return str(path), path.parent, _parse_yaml(raw, str(path))
 
 

@@ -27,7 +27,6 @@ not token counts: the capacities are given per bucket, so nothing is estimated f
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from typing import Any, Literal
 import yaml
 
 from planner.errors import InputError, did_you_mean
+from planner.files import read_json
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 SHARE_TOLERANCE = 1e-6  # same as the spec's histogram check
@@ -250,24 +250,7 @@ def parse_melange(data: object, source: str = "input") -> MelangeInput:
 def read_melange(path: Path) -> MelangeInput:
     """Read and validate a Mélange input file; I/O and JSON problems are InputErrors naming the file."""
     where = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("Mélange input not found", where=where) from None
-    except IsADirectoryError:
-        raise InputError("Mélange input is a directory, expected a JSON file", where=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the Mélange input: {exc.strerror}", where=where) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError("Mélange input is not UTF-8 text", where=where) from None
-    if not text.strip():
-        raise InputError("Mélange input is empty", where=where)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", where=where) from None
+    data = read_json(path, "Mélange input")
     return parse_melange(data, where)
 
 

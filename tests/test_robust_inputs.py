@@ -550,7 +550,7 @@ def test_bad_melange_inputs(tmp_path: Path, mutate: Any, needles: tuple[str, ...
 
 @pytest.mark.parametrize(
     ("raw", "needles"),
-    [(None, ("not found",)), (b"", ("empty",)), (b"\xff\x00", ("UTF-8",)), (b'{"gpu_info": ', ("not JSON", "line 1"))],
+    [(None, ("not found",)), (b"", ("empty",)), (b"\xff\x00", ("binary",)), (b'{"gpu_info": ', ("not JSON", "line 1"))],
     ids=["absent", "empty", "binary", "malformed"],
 )
 def test_unusable_melange_files(tmp_path: Path, raw: bytes | None, needles: tuple[str, ...]) -> None:
