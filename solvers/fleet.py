@@ -12,12 +12,24 @@ replica of model m_c on tp_c GPUs of one instance of offering o_c), slices s (mo
     minimise   Σ_o p_o n_o
     demand_s        Σ_c x_sc = 1
     capacity_c      Σ_s (λ_s / κ_sc) x_sc ≤ u · r_c                  (u = target utilisation)
+    link_c          Σ_s x_sc ≤ S_c · r_c                              (S_c = route columns of c)
     packing_o       Σ_{c on o} tp_c r_c ≤ g_o n_o
     availability_o  n_o ≤ A_o                                          (capped offerings only)
     min_replicas_m  Σ_{c of m} r_c ≥ min_m                             (N+1 redundancy)
 
     spot_share      Σ_s Σ_{c on spot} λ_s x_sc ≤ share · Σ_s λ_s        (when share < 1)
     budget          Σ_o p_o n_o ≤ B
+
+The link row says what capacity alone cannot: traffic goes only to a candidate with at least one
+replica. Capacity implies it in exact arithmetic, but not within the solver's tolerances: a slice whose
+load is below the feasibility tolerance (1e-6 of a replica: 0.01 req/s on a candidate that serves 11,000
+req/s) could ride on r_c = 0. Since x_sc ≤ 1, S_c is a valid big-M, and as S_c ≪ 1 / (integrality
+tolerance, 1e-6) a slice routed whole to c forces r_c ≥ 1; what may still sit on an r_c that rounds to 0
+is a share of order S_c · 1e-6, which extraction moves to the slice's other routes. One row per
+candidate, not one per route (x_sc ≤ r_c, a tighter relaxation): on bench/fleet_scaling.py --quick the
+per-route rows made solves 3-8x slower, the per-candidate rows cost about as much as none (from 45 %
+faster to 45 % slower per case, +4 % in all). Scaling the capacity row instead does not help: the
+integrality tolerance on r_c scales with it.
 
 A replica of a candidate that can serve none of its model's slices is never rented (r_c ≤ 0), so it
 never counts towards min_replicas; a model with no slices at all may still get standby replicas.
@@ -31,7 +43,8 @@ replica is charged g_o / floor(g_o / tp_c) GPUs, which keeps it safe.
 `whole-slice` mode reproduces Mélange (arXiv 2404.14527): each slice is cut into `slice_factor`
 pieces of rate λ_s / slice_factor and every piece goes whole to one candidate. Pieces of a slice are
 identical, so instead of one binary per (piece, candidate) the model carries route_s_c ∈ {0..F} = the
-number of pieces sent to c, with demand Σ_c route_s_c = F and capacity coefficient λ_s / (F κ_sc):
+number of pieces sent to c, with demand Σ_c route_s_c = F, link Σ_s route_s_c ≤ F S_c r_c and capacity
+coefficient λ_s / (F κ_sc):
 the same feasible set of plans without the piece symmetry. `fractional` (the default) relaxes the
 pieces, so it is never costlier.
 
@@ -366,8 +379,8 @@ def _solution(
         x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
     r = _trim_replicas(problem, model, r, x)
     if problem.mode != "whole-slice":
-        # A share below the solver's tolerance can ride on a candidate left with no replica (its load rounds
-        # to zero replicas): move it to the slice's other routes so that every route has a replica.
+        # The link rows hold only within the solver's tolerances: a share of about 1e-6 can still sit on a
+        # candidate whose replicas round to 0. Move it to the slice's other routes, so every route has a replica.
         x = np.where(r[rc] > 0, x, 0.0)
         total = np.bincount(rs, weights=x, minlength=n_sl)
         x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
@@ -394,13 +407,16 @@ def _solution(
 
 
 def _trim_replicas(problem: FleetProblem, model: FleetModel, r: np.ndarray, x: FloatArray) -> np.ndarray:
-    """Fewest replicas that carry the routed load, but never below a model's min_replicas.
+    """Fewest replicas that carry the routed load, but never below a model's min_replicas, and at least one
+    on every candidate that carries traffic (however small its load: 1e-7 of a replica still needs a GPU).
 
     Only ever lowers r (so packing, which bounds r from above, still holds); cost is unchanged.
     """
     n_cand = model.num_candidates
     load = np.bincount(model.route_candidate, weights=model.route_load * x, minlength=n_cand)
     need = np.ceil(load / problem.target_utilisation - 1e-7).clip(min=0).astype(np.int64)
+    carries = np.bincount(model.route_candidate, weights=(x > 0).astype(np.float64), minlength=n_cand) > 0
+    need = np.where(carries, np.maximum(need, 1), need)
     trimmed: np.ndarray = np.minimum(r, need)
     for m, want in sorted(problem.min_replicas.items()):
         cands = sorted(

@@ -285,6 +285,21 @@ def build_model(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> Fl
         np.full(n_cand, -math.inf),
         np.zeros(n_cand),
     )
+    # link_<c>: sum_s x_sc - demand * S_c * r_c <= 0, S_c = number of route columns of c (only c with S_c > 0):
+    # no traffic on a candidate without a replica, however small its load (see solvers.fleet)
+    routes_of = np.bincount(route_c, minlength=n_cand)
+    linked = np.nonzero(routes_of)[0].astype(np.int64)
+    link_row = np.full(n_cand, -1, np.int64)
+    link_row[linked] = np.arange(linked.shape[0])
+    rows.add(
+        "link",
+        (str(c) for c in linked.tolist()),
+        np.concatenate([link_row[route_c], link_row[linked]]),
+        np.concatenate([route_cols, cand0 + linked]),
+        np.concatenate([np.ones(n_route), -demand * routes_of[linked].astype(np.float64)]),
+        np.full(linked.shape[0], -math.inf),
+        np.zeros(linked.shape[0]),
+    )
     # packing_<o>: sum_{c on o} tp_c r_c - gpus_o n_o <= 0
     finite_tp = np.where(np.isfinite(eff_tp), eff_tp, 0.0)
     rows.add(

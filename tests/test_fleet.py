@@ -253,6 +253,56 @@ def test_replicas_are_trimmed_to_the_load() -> None:
     assert sol.instances == {"node": 1} and sol.replicas == {"node/tp1": 3}
 
 
+# ------------------------------------------------------------------------------------ tiny loads
+def tiny_load(cap: float, mode: str = "fractional", slice_factor: int = 1) -> FleetProblem:
+    """0.01 req/s on a candidate that serves `cap` req/s: 0.01 / cap of a replica."""
+    return FleetProblem(
+        (FleetOffering("o", 1.0, 1),),
+        (FleetCandidate("c", "o", "m", 1),),
+        (FleetSlice("s", "m", 0.01),),
+        ((cap,),),
+        mode=mode,  # type: ignore[arg-type]
+        slice_factor=slice_factor,
+    )
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+@pytest.mark.parametrize(
+    ("cap", "mode", "slice_factor"),
+    [
+        (11332.0, "fractional", 1),  # 8.8e-7 of a replica, below HiGHS's feasibility tolerance (1e-6)
+        (2e5, "fractional", 1),  # 5e-8: ceil(load - 1e-7) = 0, so trimming alone would drop the replica
+        (1e12, "fractional", 1),
+        (2e5, "whole-slice", 4),
+    ],
+)
+def test_a_load_below_the_solver_tolerance_still_gets_a_replica(
+    cap: float, mode: str, slice_factor: int, solver: str
+) -> None:
+    """Before the link rows: status optimal, cost 0, no replica and the slice not routed at all."""
+    p = tiny_load(cap, mode, slice_factor)
+    sol = solve_fleet(p, solver=solver)
+    assert sol.status == "optimal", sol.message
+    assert (sol.instances, sol.replicas, sol.routing) == ({"o": 1}, {"c": 1}, {"s": {"c": 1.0}})
+    assert verify_solution(p, sol) == ()
+
+
+def test_a_tiny_slice_only_one_candidate_serves_gets_its_own_replica() -> None:
+    offs = (FleetOffering("o", 1.0, 1),)
+    cands = (FleetCandidate("c1", "o", "m", 1), FleetCandidate("c2", "o", "m", 1))
+    slices = (FleetSlice("big", "m", 1.0), FleetSlice("tiny", "m", 1e-3))
+    p = FleetProblem(offs, cands, slices, ((1.0, 0.0), (0.0, 1e7)))  # tiny: 1e-10 of a c2 replica
+    sol = solve_fleet(p)
+    assert sol.replicas == {"c1": 1, "c2": 1} and sol.instances == {"o": 2}
+    assert sol.routing == {"big": {"c1": 1.0}, "tiny": {"c2": 1.0}}
+    assert verify_solution(p, sol) == ()
+    # When the loaded candidate can take it, the tiny slice rides along for free.
+    shared = replace(p, capacity_rps=((1.0, 0.0), (1e7, 1e7)))
+    sol = solve_fleet(shared)
+    assert sol.instances == {"o": 1} and sol.replicas == {"c1": 1}
+    assert verify_solution(shared, sol) == ()
+
+
 # ------------------------------------------------------------------------------------ tie-breaks
 def test_tie_break_fewer_gpus_then_fewer_instances_then_id() -> None:
     # Same cost ($2/h): one 4-GPU instance, or two 1-GPU instances; fewer GPUs wins.
@@ -320,12 +370,15 @@ def test_lp_names_and_eliminated_routes() -> None:
     assert "availability_1" not in text
     assert "capacity_1: - replicas_1 + 0.5 route_0_1 + 0.25 route_1_1 <= 0" in text
     assert "spot_share: 0.5 route_0_1 + 0.5 route_1_1 <= 0.5" in text
+    assert "link_1: - 2 replicas_1 + route_0_1 + route_1_1 <= 0" in text  # S_1 = 2 routes
     model = build_model(p)
     assert model.row_names() == [
         "demand_0",
         "demand_1",
         "capacity_0",
         "capacity_1",
+        "link_0",
+        "link_1",
         "packing_0",
         "packing_1",
         "availability_0",

@@ -328,6 +328,16 @@ def test_removing_an_offering_never_lowers_cost(p: FleetProblem, drop: int) -> N
 
 
 @PROPS
+@given(problems(), st.sampled_from([1e3, 1e6, 1e9]), st.integers(0, 7))
+def test_tiny_loads_match_brute_force(p: FleetProblem, factor: float, which: int) -> None:
+    """Some slices' loads scaled far below the solver's tolerances: every routed candidate still needs a
+    replica, so the optimum is the oracle's (which only routes to candidates with replicas)."""
+    tiny = {i for i in range(len(p.slices)) if which >> i & 1}
+    caps = tuple(tuple(v * factor if i in tiny else v for v in row) for i, row in enumerate(p.capacity_rps))
+    _check_against_oracle(replace(p, capacity_rps=caps))
+
+
+@PROPS
 @given(problems())
 def test_verifier_accepts_every_plan(p: FleetProblem) -> None:
     sol = solve_fleet(p)
