@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import planner.verify as verify
 from planner.verify import VERIFY_CHECKS, verify_solution
 from solvers.fleet import solve_fleet
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
@@ -98,6 +101,123 @@ def test_packing_places_whole_replicas() -> None:
     assert any(
         x.startswith("packing: 3 replica(s) using 12 GPUs do not fit on 2 x six") for x in verify_solution(odd, three)
     )
+
+
+def test_traffic_on_a_candidate_without_replicas_is_named() -> None:
+    """0.01 req/s on a candidate that serves 11,332 req/s is 8.8e-7 of a replica, inside the capacity
+    check's tolerance; with no replica behind it, it is still a violation."""
+    tiny = FleetProblem(
+        (FleetOffering("o", 1.0, 1),),
+        (FleetCandidate("c", "o", "m", 1),),
+        (FleetSlice("s", "m", 0.01),),
+        ((11332.0,),),
+    )
+    sol = FleetSolution("optimal", 0.0, {}, {}, {"s": {"c": 1.0}}, "test", 0.0, 0.0, 3, 3)
+    assert verify_solution(tiny, sol) == ("routing: 1 of slice s goes to c, which has no replica",)
+
+    # Any share above 1e-9, whatever the tolerance: here of slice a0 on sp-a, which has no replica.
+    def spot_share(share: float) -> FleetSolution:
+        routing = {"a0": {"od-a": 1 - share, "sp-a": share}, "a1": {"od-a": 1.0}, "b0": {"od-b2": 1.0}}
+        return plan(instances={"od": 2}, replicas={"od-a": 1, "od-b2": 1}, routing=routing, cost_usd_per_hour=4.0)
+
+    expected = ("routing: 1e-08 of slice a0 goes to sp-a, which has no replica",)
+    assert verify_solution(PROBLEM, spot_share(1e-8), tol=1e-3) == expected
+    assert verify_solution(PROBLEM, spot_share(1e-10)) == ()
+
+
+def _one_offering(gpus: int, tps: tuple[int, ...]) -> FleetProblem:
+    return FleetProblem(
+        (FleetOffering("o", 1.0, gpus),),
+        tuple(FleetCandidate(f"tp{t}", "o", "m", t) for t in tps),
+        (FleetSlice("s", "m", 1.0),),
+        ((1.0,) * len(tps),),
+    )
+
+
+def test_packing_of_a_large_fleet_is_checked_by_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """500,000 replicas: the old first-fit placed them one by one over every instance (quadratic; 1e6 req/s
+    never finished). Power-of-two shapes are decided from the counts alone: no placement is attempted."""
+    for name in ("_first_fit_decreasing", "_fill_in_bulk", "_fits_exactly"):
+        monkeypatch.setattr(verify, name, lambda *a: pytest.fail("power-of-two shapes need no placement"))
+    p = _one_offering(8, (1, 2, 4, 8))
+    reps = {"tp1": 100_000, "tp2": 100_000, "tp4": 100_000, "tp8": 200_000}  # 2.3M GPUs
+    routing = {"s": {"tp8": 1.0}}
+    ok = plan(instances={"o": 287_500}, replicas=reps, routing=routing, cost_usd_per_hour=287_500.0)
+    assert verify_solution(p, ok) == ()
+    over = replace(ok, replicas={**reps, "tp1": 100_001})
+    assert any(x.startswith("packing: 500001 replica(s) using 2300001 GPUs") for x in verify_solution(p, over))
+
+
+@pytest.mark.parametrize(
+    ("gpus", "replicas", "instances", "fits"),
+    [
+        (10, {"tp4": 2, "tp2": 1}, 1, True),  # 4 + 4 + 2
+        (10, {"tp8": 1, "tp4": 1}, 1, False),  # 12 > 10
+        (10, {"tp8": 1, "tp2": 1}, 1, True),
+        (10, {"tp8": 2, "tp4": 1}, 2, False),  # 20 GPUs, but an 8 leaves 2 that no 4 can use
+        (6, {"tp4": 3}, 2, False),  # one 4-GPU replica per 6-GPU instance
+        (6, {"tp4": 2, "tp2": 2}, 2, True),
+        (8, {"tp3": 2, "tp5": 2}, 2, True),  # odd shapes: 3 + 5 twice
+        (8, {"tp3": 4, "tp5": 1}, 2, False),  # 17 > 16
+        (9, {"tp3": 1, "tp4": 1, "tp2": 1}, 1, True),
+        (9, {"tp4": 2, "tp3": 1, "tp2": 1}, 2, True),  # 4 + 3 + 2 and 4
+        (7, {"tp3": 3, "tp5": 1}, 2, False),  # 14 GPUs on 14, but 5 leaves 2: 5 and 3 + 3, one 3 left
+    ],
+)
+def test_packing_shapes(gpus: int, replicas: dict[str, int], instances: int, fits: bool) -> None:
+    p = _one_offering(gpus, (1, 2, 3, 4, 5, 8))
+    routing = {"s": {next(iter(replicas)): 1.0}}
+    sol = plan(instances={"o": instances}, replicas=replicas, routing=routing, cost_usd_per_hour=float(instances))
+    assert (verify_solution(p, sol) == ()) is fits, verify_solution(p, sol)
+
+
+def _brute_fits(sizes: list[int], bins: int, bin_size: int) -> bool:
+    """Every placement, replica by replica (instances with equal free GPUs tried once)."""
+    free = [bin_size] * bins
+    order = sorted(sizes, reverse=True)
+
+    def place(i: int) -> bool:
+        if i == len(order):
+            return True
+        tried = set()
+        for b, room in enumerate(free):
+            if room >= order[i] and room not in tried:
+                tried.add(room)
+                free[b] -= order[i]
+                if place(i + 1):
+                    return True
+                free[b] += order[i]
+        return False
+
+    return place(0)
+
+
+def _naive_ffd(sizes: list[int], bins: int, bin_size: int) -> bool:
+    free = [bin_size] * bins
+    for size in sorted(sizes, reverse=True):
+        b = next((b for b, room in enumerate(free) if room >= size), None)
+        if b is None:
+            return False
+        free[b] -= size
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 10),
+    st.integers(0, 4),
+    st.dictionaries(st.integers(1, 11), st.integers(0, 4), min_size=1, max_size=3),
+)
+def test_packing_matches_every_placement(bin_size: int, bins: int, counts: dict[int, int]) -> None:
+    """The count-based check is exact: it agrees with trying every placement of the replicas."""
+    sizes = [size for size, k in counts.items() for _ in range(k)]
+    truth = _brute_fits(sizes, bins, bin_size)
+    assert verify._fits(counts, bins, bin_size) is truth
+    need = {size: k for size, k in counts.items() if k}
+    if need and max(need) <= bin_size:
+        assert verify._fits_exactly(need, bins, bin_size) is truth
+        assert verify._first_fit_decreasing(need, bins, bin_size) is _naive_ffd(sizes, bins, bin_size)
+        assert truth or not verify._fill_in_bulk(need, bins, bin_size)
 
 
 def test_whole_slice_pieces_must_be_whole() -> None:
