@@ -50,11 +50,6 @@ SHARE_EPS = 1e-9
 BASELINES_KEPT = 5
 """Single-offering baselines reported (the cheapest, solved exactly; dearer ones are pruned by a bound)."""
 MAX_FLEET_GPUS = 1_000_000  # larger loads are refused (see _check_fleet_size)
-MIN_LOAD_FRACTION = 1e-4
-"""A slice routed to a candidate is charged at least this fraction of one replica (its capacity is capped at
-rate / MIN_LOAD_FRACTION). Without the cap a tiny slice on a fast candidate (0.01 req/s of 1-token requests
-at 11,000 req/s per replica) has a load coefficient below the MILP's feasibility tolerance (1e-6), and the
-solver routes it to a candidate with zero replicas. Costs at most 1e-4 of a replica per (slice, candidate)."""
 
 
 _YAML_PATH = re.compile(r"[A-Za-z_]\w*(\[\d+\]|\.[A-Za-z_][\w-]*)*")
@@ -345,7 +340,7 @@ def build_problem(inputs: PlanInputs, contexts: Sequence[ModelContext]) -> tuple
     for ctx in contexts:
         for c in ctx.candidates:
             for k, v in enumerate(ctx.capacity[c.id]):
-                matrix[row0 + k][col[c.id]] = min(v, ctx.slices[k].rate_rps / MIN_LOAD_FRACTION)
+                matrix[row0 + k][col[c.id]] = v
         row0 += len(ctx.slices)
     problem = FleetProblem(
         offerings=tuple(

@@ -271,7 +271,8 @@ def test_solver_errors_are_not_tracebacks(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_a_tiny_slice_on_a_fast_candidate_still_gets_a_replica(tmp_path: Path) -> None:
     """0.01 req/s of 1-token requests on a GPU that serves ~10,000 req/s of them: the load coefficient
-    falls below the MILP's tolerance unless capped (planner.plan.MIN_LOAD_FRACTION); found by fuzzing."""
+    falls below the MILP's tolerance; the fleet model's link_<c> rows keep it on a rented replica
+    (found by fuzzing)."""
     data = {
         "models": [
             {
