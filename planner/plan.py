@@ -203,15 +203,20 @@ def _model_context(
     lengths = [(s.input_len, s.output_len) for s in slices]
     capacity: dict[str, tuple[float, ...]] = {}
     measured_ids: set[str] = set()
+    estimated: dict[tuple[str, int, str, str], list[float]] = {}
     for cand in candidates:
         if cand.id in offloaded:
             capacity[cand.id] = offloaded[cand.id]
             continue
-        est = (
-            [0.0] * len(slices)
-            if exclusive or cand.deployment is None
-            else capacity_rps_many(cand.deployment, lengths, ms.slo.ttft_ms, ms.slo.tpot_ms)
-        )
+        if exclusive or cand.deployment is None:
+            est: list[float] = [0.0] * len(slices)
+        else:
+            # Offerings that share a GPU type give identical replicas: estimate each configuration once.
+            dep = cand.deployment
+            key = (dep.gpu.id, dep.tp, dep.weights, dep.kv)
+            if key not in estimated:
+                estimated[key] = capacity_rps_many(dep, lengths, ms.slo.ttft_ms, ms.slo.tpot_ms)
+            est = estimated[key]
         row = list(est)
         for t in targets:
             if _target_matches(t, cand.priced, cand.tp):
