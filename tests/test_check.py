@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.check import compare, parse_plan_envelope
-from planner.cli import main
 from planner.errors import InputError
 from planner.result import Plan
+from tests.robust_support import gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -198,15 +198,9 @@ def test_bad_envelopes_are_input_errors(mutate: Any, message: str) -> None:
 def _main(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str, str]:
-    """Run `gpuplan ARGS` in-process through `planner.cli.main` (its error handling included)."""
-    monkeypatch.setattr(sys, "argv", ["gpuplan", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`gpuplan ARGS` in-process through planner.cli.main (its error handling included)."""
+    r = gpuplan(*args)
+    return r.code, r.out, r.err
 
 
 @pytest.fixture

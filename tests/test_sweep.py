@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from catalog.types import Catalog
-from planner.cli import main
 from planner.commands.sweep import (
     SweepResult,
     apply_value,
@@ -25,6 +24,7 @@ from planner.errors import InputError
 from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown
 from planner.result import Plan
 from planner.spec import Spec, parse_spec
+from tests.robust_support import gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -242,14 +242,8 @@ def _run(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str, str]:
     """`gpuplan ARGS` in-process through planner.cli.main (its error handling included)."""
-    monkeypatch.setattr(sys, "argv", ["gpuplan", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    out, err = capsys.readouterr()
-    return code, out, err
+    r = gpuplan(*args)
+    return r.code, r.out, r.err
 
 
 def _main(
