@@ -26,7 +26,7 @@ from planner.candidates import (
     select_offerings,
 )
 from planner.errors import InfeasibleError, InputError, did_you_mean, unknown_id
-from planner.perf import capacity_rps_many, engine_profile, predict
+from planner.perf import Deployment, capacity_rps_many, engine_profile, predict
 from planner.profiles import MeasuredPoint, load_profile_points, match_points_to_slices
 from planner.result import (
     Allocation,
@@ -131,7 +131,6 @@ def _measured_candidates(
     inputs: PlanInputs,
 ) -> list[Candidate]:
     """Candidates for measured targets in exclusive mode (no estimate needed, the model may be unknown)."""
-    from planner.perf import Deployment, engine_profile
 
     search = inputs.spec.search
     out = []
