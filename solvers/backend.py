@@ -20,13 +20,17 @@ and only here:
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -88,6 +92,74 @@ def highs_available() -> bool:
     return True
 
 
+@contextmanager
+def stdout_silenced() -> Iterator[None]:
+    """Point file descriptor 1 at the null device while a C library runs, then restore it.
+
+    stdout carries only gpuplan's document (JSON, CSV, Markdown), so a solver library's banner or log
+    (HiGHS 1.16 prints one from its constructor, before any option can be set) must never reach it.
+    Redirecting `sys.stdout` cannot catch C-level writes; this works on the descriptor, and flushes C
+    stdio on both sides so buffered bytes land where they were written, not after the restore.
+    """
+    with suppress(OSError, ValueError):  # a closed or broken stdout is the caller's problem, not the solver's
+        sys.stdout.flush()
+    _flush_c_stdio()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 at all: nothing to protect
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def _flush_c_stdio() -> None:
+    libc = _libc()
+    if libc is not None:
+        libc.fflush(None)
+
+
+_LIBC: list[Any] = []
+
+
+def _libc() -> Any:
+    """The C library (for fflush), or None where it cannot be loaded."""
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+def new_highs(**options: bool | float | str) -> Any:
+    """A silent `highspy.Highs` with `options` set: the one place HiGHS objects are created.
+
+    Raises ImportError (name "highspy") when highspy cannot be imported.
+    """
+    import highspy
+
+    with stdout_silenced():
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        for key, value in options.items():
+            h.setOptionValue(key, value)
+    return h
+
+
+def run_highs(h: Any) -> Any:
+    """`h.run()` with fd 1 silenced (HiGHS may log even with output_flag off, e.g. on errors)."""
+    with stdout_silenced():
+        return h.run()
+
+
 def open_session(model: FleetModel, solver: str) -> Session:
     """`solver` is "highs" or "cbc"; raises ImportError/RuntimeError when that back-end cannot load it."""
     if solver == "highs":
@@ -107,9 +179,7 @@ class HighsSession:
         import highspy
 
         self._hs = highspy
-        self.h = highspy.Highs()  # type: ignore[no-untyped-call]
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("random_seed", 0)
+        self.h = new_highs(random_seed=0)
         inf = self.h.getInfinity()
         status = self.h.passModel(
             model.num_cols,
@@ -172,7 +242,7 @@ class HighsSession:
             h.setSolution(self.num_cols, idx, np.asarray(start, dtype=np.float64))
         t0 = time.perf_counter()
         try:
-            run_status = h.run()
+            run_status = run_highs(h)
         except Exception as exc:  # highspy raises on internal failures; report them as errors
             return MipResult("error", None, None, None, time.perf_counter() - t0, f"HiGHS raised: {exc}")
         seconds = time.perf_counter() - t0

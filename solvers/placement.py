@@ -40,6 +40,7 @@ except ImportError as _exc:  # named, so `gpuplan place` can say what is missing
     raise ImportError(str(_exc) or "highspy cannot be imported", name="highspy") from _exc
 
 from catalog.types import Gpu, HostProfile, ModelArch
+from solvers.backend import new_highs, run_highs
 from solvers.placement_model import (
     ACT_CPU,
     ACT_DISK,
@@ -205,9 +206,7 @@ class _Lp:
     """Builds and solves the block LP with one reusable HiGHS instance (a few hundred microseconds each)."""
 
     def __init__(self) -> None:
-        self.h = highspy.Highs()  # type: ignore[no-untyped-call]
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("presolve", "off")
+        self.h = new_highs(presolve="off")
         self.solved = 0
 
     def solve(self, forms: CaseForms, max_latency_s: float | None) -> LpSolution | None:
@@ -300,7 +299,7 @@ class _Lp:
         lp.a_matrix_.value_ = a[nz]
         self.h.clearModel()
         self.h.passModel(lp)
-        self.h.run()
+        run_highs(self.h)
         self.solved += 1
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
