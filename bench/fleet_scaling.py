@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def random_problem(
 MELANGE_NAMES = ("A10G", "L4", "A100-80GB", "H100", "L40S", "A100-40GB", "T4", "H200")
 
 
-def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, slice_factor: int = 8) -> dict:
+def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, slice_factor: int = 8) -> dict[str, Any]:
     """A Mélange-format input (gpu_info / workload_distribution / rate / slice_factor) with `gpus` entries
     named after real GPUs ("A10G", "L4", ..., then "A10G-2", ... for more offerings of one GPU)."""
     rng = np.random.default_rng(seed)

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from catalog.loader import load_catalog  # noqa: E402
 from planner.errors import InfeasibleError  # noqa: E402
-from solvers.placement import FLEXGEN_RUNTIME, OffloadRuntime, place  # noqa: E402
+from solvers.placement import FLEXGEN_RUNTIME, place  # noqa: E402
+from solvers.placement_model import OffloadRuntime  # noqa: E402
 
 # (model, input_len, compressed, measured tok/s, role)
 FLEXGEN_MEASURED = (

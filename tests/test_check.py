@@ -92,7 +92,8 @@ def test_cheaper_plan_with_more_gpus_passes() -> None:
 def test_cost_regression_iff_above_tolerance(factor: float, tolerance: float) -> None:
     base = _plan("two_offering")
     result = compare(_with_cost(base, factor), base, cost_tolerance=tolerance)
-    b, c = base.total_cost_usd_per_hour, base.total_cost_usd_per_hour * factor  # type: ignore[operator]
+    assert base.total_cost_usd_per_hour is not None
+    b, c = base.total_cost_usd_per_hour, base.total_cost_usd_per_hour * factor
     expected = c > b * (1 + tolerance) + 1e-9
     assert result.cost.regression == expected
     assert result.passed == (not expected)

@@ -40,7 +40,7 @@ def est(**kw: Any) -> dict[str, Any]:
     )
     args.update(kw)
     out = execute(**args)
-    data = out.data_dict()
+    data: dict[str, Any] = out.data_dict()
     data["_status"], data["_exit"] = out.status, out.exit_code
     return data
 

@@ -10,9 +10,9 @@ import pytest
 import solvers.fleet as fleet
 from planner.errors import InputError, SolverError
 from planner.verify import verify_solution
-from solvers.backend import map_highs_status
+from solvers.backend import Session, map_highs_status, open_session
 from solvers.fleet import best_single_offering, fleet_lp, solve_fleet
-from solvers.model import build_model, effective_tp
+from solvers.model import FleetModel, build_model, effective_tp
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 
@@ -79,12 +79,10 @@ def test_cbc_gives_the_same_plan() -> None:
 
 
 def test_highs_failure_falls_back_to_cbc(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = fleet.open_session
-
-    def broken(model, name):  # type: ignore[no-untyped-def]
+    def broken(model: FleetModel, name: str) -> Session:
         if name == "highs":
             raise RuntimeError("simulated HiGHS crash")
-        return real(model, name)
+        return open_session(model, name)
 
     monkeypatch.setattr(fleet, "open_session", broken)
     sol = solve_fleet(melange_head())

@@ -165,7 +165,7 @@ cells = st.one_of(
     # no line breaks: cells are joined without quoting, so a break would make a different row count
     st.text(
         alphabet=st.characters(
-            blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+            blacklist_categories=["Cs"], blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
         ),
         max_size=5,
     ),
@@ -257,7 +257,7 @@ def melange_inputs(draw: st.DrawFn) -> tuple[Any, str | None]:
         )
     )
     tput = st.floats(min_value=0, max_value=50)
-    info = {
+    info: dict[str, dict[str, Any]] = {
         n: {
             "cost": draw(st.floats(min_value=0.01, max_value=50)),
             "tputs": [[draw(tput) for _ in range(cols)] for _ in range(rows)],

@@ -16,7 +16,7 @@ import planner.plan
 from planner.plan import load_inputs, make_plan
 from planner.result import Plan
 from solvers.fleet import solve_fleet
-from solvers.types import FleetProblem, FleetSolution
+from solvers.types import FleetProblem, FleetSolution, SolveStatus
 from tests.robust_support import BASE_SPEC, gpuplan, gpuplan_subprocess, spec_with, write_spec
 
 # Two models, parametric lengths bucketed finely, every tp and two weight formats on two clouds: a
@@ -156,10 +156,10 @@ def _patched(monkeypatch: pytest.MonkeyPatch, make: Any) -> None:
     monkeypatch.setattr(planner.plan, "solve_fleet", fake)
 
 
-def _empty(sol: FleetSolution, status: str, message: str) -> FleetSolution:
+def _empty(sol: FleetSolution, status: SolveStatus, message: str) -> FleetSolution:
     return replace(
         sol, status=status, cost_usd_per_hour=0.0, instances={}, replicas={}, routing={}, gap=None, message=message
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def _empty(sol: FleetSolution, status: str, message: str) -> FleetSolution:
     ],
 )
 def test_no_plan_statuses(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, message: str, needle: str, envelope: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: SolveStatus, message: str, needle: str, envelope: str
 ) -> None:
     _patched(monkeypatch, lambda p, sol: _empty(sol, status, message))
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json")

@@ -8,6 +8,7 @@ import importlib.util
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -26,10 +27,13 @@ from planner.result import Plan
 from planner.spec import Spec, parse_spec
 from tests.robust_support import gpuplan
 
+if TYPE_CHECKING:
+    from planner.plan import PlanInputs
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 
-TWO_MODELS = {
+TWO_MODELS: dict[str, Any] = {
     "name": "two",
     "models": [
         {
@@ -58,10 +62,9 @@ class FakeInputs:
     spec_sha256: str
 
 
-def _inputs(data: dict[str, object] = TWO_MODELS) -> FakeInputs:
-    return FakeInputs(
-        parse_spec(data), Catalog(version="test-1", gpus={}, offerings={}, models={}), ROOT, "0" * 64
-    )
+def _inputs(data: dict[str, Any] = TWO_MODELS) -> PlanInputs:
+    fake = FakeInputs(parse_spec(data), Catalog(version="test-1", gpus={}, offerings={}, models={}), ROOT, "0" * 64)
+    return cast("PlanInputs", fake)
 
 
 def _golden_plan() -> Plan:
@@ -112,7 +115,7 @@ def test_rate_scales_every_model_proportionally_to_the_total() -> None:
 
 
 def test_rate_of_one_model_is_the_value() -> None:
-    data = {**TWO_MODELS, "models": TWO_MODELS["models"][:1]}  # type: ignore[index]
+    data = {**TWO_MODELS, "models": TWO_MODELS["models"][:1]}
     spec = apply_value(_inputs(data).spec, "rate_rps", 42.0, (3.0,))
     assert spec.models[0].workload.rate_rps == 42.0
 
@@ -144,7 +147,7 @@ def test_run_sweep_plans_each_value_in_order() -> None:
     progress: list[int] = []
     base = _golden_plan()
 
-    def fake_plan(inputs: FakeInputs) -> Plan:  # cost proportional to the total rate
+    def fake_plan(inputs: PlanInputs) -> Plan:  # cost proportional to the total rate
         total = sum(m.workload.rate_rps or 0 for m in inputs.spec.models)
         seen.append(total)
         assert base.total_cost_usd_per_hour is not None
@@ -154,7 +157,7 @@ def test_run_sweep_plans_each_value_in_order() -> None:
         _inputs(),
         "rate_rps",
         (12.0, 6.0, 24.0),
-        plan_fn=fake_plan,  # type: ignore[arg-type]
+        plan_fn=fake_plan,
         on_point=progress.append,
     )
     assert seen == [pytest.approx(12.0), pytest.approx(6.0), pytest.approx(24.0)]
@@ -175,11 +178,8 @@ def test_run_sweep_plans_each_value_in_order() -> None:
 
 
 def _golden_sweep() -> SweepResult:
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from update_golden import sweep_result
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
+    from tests.update_golden import sweep_result
+
     result: SweepResult = sweep_result()
     return result
 
