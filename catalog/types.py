@@ -42,7 +42,12 @@ class Gpu(_Frozen):
     name: str
     vendor: Literal["nvidia", "amd", "google", "intel", "other"]
     family: str = Field(description="architecture family used to pick calibration factors, e.g. hopper")
-    memory_gb: float = Field(gt=0)
+    memory_gb: float = Field(gt=0, description='the vendor\'s memory label per GPU ("80 GB"), for display and filters')
+    memory_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="per-GPU memory as the device reports it (nvidia-smi memory.total); default memory_gb GiB",
+    )
     mem_bandwidth_gbps: float = Field(gt=0, description="HBM/GDDR bandwidth in GB/s")
     tflops: dict[str, float] = Field(description="dense peak TFLOPS per dtype: bf16, fp16, fp8, int8, fp4")
     interconnect: Interconnect = "none"
@@ -53,6 +58,15 @@ class Gpu(_Frozen):
     as_of: str
     confidence: Literal["high", "medium", "low"] = "medium"
     notes: str = ""
+
+    @property
+    def device_memory_bytes(self) -> int:
+        """Bytes the device reports, what engines size their memory pools from. Without an explicit
+        `memory_bytes`, the vendor's "GB" label is read as GiB: HBM/GDDR capacities are binary (an
+        "80 GB" H100 has 80 GiB of HBM, of which the driver reports 81559 MiB)."""
+        if self.memory_bytes is not None:
+            return self.memory_bytes
+        return round(self.memory_gb * 2**30)
 
     def peak_tflops(self, dtype: str) -> float:
         """Dense peak for a compute dtype, falling back to the widest format the chip supports.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from catalog.types import DTYPE_BYTES, Catalog, Gpu, ModelArch, Offering
 from planner.errors import CatalogError, InputError, did_you_mean
 from planner.perf import Deployment, engine_profile, memory_breakdown
+from planner.perf.precision import resolve_precision
 from planner.spec import OfferingFilter, Search
 
 SPOT_SUFFIX = "#spot"
@@ -93,21 +94,52 @@ def make_candidates(
     offerings: tuple[PricedOffering, ...],
     search: Search,
 ) -> tuple[Candidate, ...]:
-    """Every memory-feasible replica configuration of `model` on `offerings`."""
+    """Every memory-feasible replica configuration of `model` on `offerings`, in the precisions the
+    engine runs on each GPU family (bf16 becomes fp16 on chips without bf16; formats without kernels
+    there are skipped; `precision_notes` says which)."""
     out: list[Candidate] = []
     for po in offerings:
         engine = engine_profile(catalog, search.engine, po.gpu)
         for tp in search.tp:
             if tp > po.offering.gpus_per_instance:
                 continue
-            for weights in search.weights:
-                for kv in search.kv:
-                    dep = Deployment(model, po.gpu, tp, weights, kv, engine, search.gpu_memory_utilization)
-                    if not memory_breakdown(dep).fits:
-                        continue
-                    cid = f"{model_label}@{po.id}/tp{tp}/{weights}-{kv}"
-                    out.append(Candidate(cid, model_label, po, tp, dep))
+            seen: set[tuple[str, str]] = set()
+            for weights, kv in _runnable(po.gpu, search):
+                if (weights, kv) in seen:
+                    continue
+                seen.add((weights, kv))
+                dep = Deployment(model, po.gpu, tp, weights, kv, engine, search.gpu_memory_utilization)
+                if not memory_breakdown(dep).fits:
+                    continue
+                cid = f"{model_label}@{po.id}/tp{tp}/{weights}-{kv}"
+                out.append(Candidate(cid, model_label, po, tp, dep))
     return tuple(out)
+
+
+def _runnable(gpu: Gpu, search: Search) -> list[tuple[str, str]]:
+    """The (weights, kv) storage pairs the spec allows, as the engine runs them on `gpu`."""
+    out = []
+    for weights in search.weights:
+        for kv in search.kv:
+            prec = resolve_precision(gpu, search.engine, weights, kv)
+            if prec.supported:
+                out.append((prec.weights, prec.kv))
+    return out
+
+
+def precision_notes(offerings: tuple[PricedOffering, ...], search: Search) -> tuple[str, ...]:
+    """What the plan substituted or could not run, once per GPU type (e.g. 'bf16 runs as fp16 on t4')."""
+    notes: list[str] = []
+    for gpu in sorted({po.gpu.id: po.gpu for po in offerings}.values(), key=lambda g: g.id):
+        refused: list[str] = []
+        for weights in search.weights:
+            for kv in search.kv:
+                prec = resolve_precision(gpu, search.engine, weights, kv)
+                if not prec.supported:
+                    refused.append(prec.reason)
+                notes.extend(n for n in prec.notes if n not in notes)
+        notes.extend(r for r in dict.fromkeys(refused) if r not in notes)
+    return tuple(notes)
 
 
 def explain_no_fit(
@@ -124,7 +156,7 @@ def explain_no_fit(
             continue
         dep = Deployment(model, po.gpu, tp, search.weights[-1], search.kv[-1], engine, search.gpu_memory_utilization)
         mem = memory_breakdown(dep)
-        usable = po.gpu.memory_gb * tp * search.gpu_memory_utilization
+        usable = po.gpu.device_memory_bytes / 1e9 * tp * search.gpu_memory_utilization
         if best is None or usable > best[0]:
             best = (usable, f"{po.gpu.id} x{tp} ({po.id}): {mem.reason}")
     if best is None:

@@ -131,7 +131,19 @@ def estimate(
     concurrency: Annotated[str | None, typer.Option("--concurrency", help="Closed loop: N or 'max'.")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="Open loop arrival rate, req/s.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="vllm|trtllm|sglang")] = "vllm",
-    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization")] = 0.9,
+    gpu_memory_utilization: Annotated[
+        float,
+        typer.Option(
+            "--gpu-memory-utilization",
+            help="The engine's memory knob: vLLM gpu_memory_utilization (share of all memory), SGLang "
+            "mem_fraction_static (share for weights + KV), TensorRT-LLM kv_cache_free_gpu_memory_fraction "
+            "(share of memory left after weights).",
+        ),
+    ] = 0.9,
+    max_model_len: Annotated[
+        int | None,
+        typer.Option("--max-model-len", help="Context window the engine is told (default: the model's)."),
+    ] = None,
     fmt: FormatOpt = Fmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
@@ -153,6 +165,7 @@ def estimate(
         rate_rps=rate,
         engine=engine,
         gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
         overlays=tuple(catalog or ()),
     )
     _emit(outcome, fmt.value, output)

@@ -23,6 +23,7 @@ from planner.candidates import (
     make_candidates,
     offload_dtypes,
     offload_offerings,
+    precision_notes,
     select_offerings,
 )
 from planner.errors import InfeasibleError, InputError, did_you_mean, unknown_id
@@ -586,6 +587,9 @@ def _assumptions(
     calibration = _calibration_note(inputs, used)
     if calibration:
         out["calibration"] = calibration
+    precision = "; ".join(precision_notes(select_offerings(inputs.catalog, inputs.spec.offerings), s))
+    if precision:
+        out["precision"] = precision
     skipped = _trace_rows_skipped(contexts)
     if skipped:
         out["trace_rows_skipped"] = skipped

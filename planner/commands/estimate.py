@@ -37,6 +37,7 @@ from planner.perf import (
     predict,
 )
 from planner.perf.memory import kv_tokens_per_request
+from planner.perf.precision import resolve_precision
 from planner.perf.profiles import is_calibrated
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s
 
@@ -66,6 +67,7 @@ def _check_inputs(
     rate_rps: float | None,
     concurrency: str | None,
     gpu_memory_utilization: float,
+    max_model_len: int | None,
 ) -> None:
     if input_len < 1:
         raise InputError(f"must be >= 1 token, got {input_len}", where="--input-len")
@@ -83,10 +85,15 @@ def _check_inputs(
         raise InputError(f"must be a positive number of requests/s, got {rate_rps}", where="--rate")
     if not (0 < gpu_memory_utilization <= 1):
         raise InputError(f"must be in (0, 1], got {gpu_memory_utilization}", where="--gpu-memory-utilization")
-    if input_len + output_len > model.max_position:
+    if max_model_len is not None and max_model_len < 1:
+        raise InputError(f"must be >= 1 token, got {max_model_len}", where="--max-model-len")
+    window = max_model_len if max_model_len is not None else model.max_position
+    # the last output token is sampled, never stored: I + O tokens occupy I + O - 1 positions
+    if input_len + output_len - 1 > window:
         raise InputError(
-            f"input + output = {input_len + output_len} tokens exceeds {model.id}'s context window of "
-            f"{model.max_position} tokens",
+            f"{input_len} input + {output_len} output tokens need {input_len + output_len - 1} positions; "
+            f"{model.id}'s context window is {window} tokens"
+            + ("" if max_model_len is not None else " (an engine told a longer one: --max-model-len)"),
             where="--input-len",
         )
 
@@ -98,7 +105,10 @@ def _finite(x: float, digits: int = 3) -> float | None:
 def _memory_data(mem: MemoryBreakdown, gpu: Gpu, util: float) -> dict[str, Any]:
     return {
         "gpu_memory_gb": gpu.memory_gb,
+        "gpu_memory_bytes": gpu.device_memory_bytes,
+        "device_gb_per_gpu": round(mem.device_gb_per_gpu, 3),
         "gpu_memory_utilization": util,
+        "memory_semantics": mem.semantics,
         "usable_gb_per_gpu": round(mem.usable_gb_per_gpu, 3),
         "weights_gb": round(mem.weights_gb, 3),
         "weights_gb_total": round(mem.weights_gb_total, 3),
@@ -147,6 +157,7 @@ def execute(
     rate_rps: float | None,
     engine: str,
     gpu_memory_utilization: float,
+    max_model_len: int | None = None,
     overlays: tuple[Path, ...] = (),
 ) -> Outcome:
     """Estimate one (model, GPU, tp, precision, engine) replica at one load."""
@@ -154,10 +165,17 @@ def execute(
     arch = resolve_model(catalog, model, "--model")
     g = get_gpu(catalog, gpu, "--gpu")
     weights, kv = weights.lower(), kv.lower()
-    _check_inputs(arch, tp, weights, kv, input_len, output_len, rate_rps, concurrency, gpu_memory_utilization)
+    _check_inputs(
+        arch, tp, weights, kv, input_len, output_len, rate_rps, concurrency, gpu_memory_utilization, max_model_len
+    )
     conc = _parse_concurrency(concurrency)
     profile = engine_profile(catalog, engine.lower(), g, "--engine")
-    dep = Deployment(arch, g, tp, weights, kv, profile, gpu_memory_utilization)
+    prec = resolve_precision(g, profile.engine, weights, kv)
+    if not prec.supported:
+        where = "--engine" if "does not run" in prec.reason else ("--kv" if "KV" in prec.reason else "--weights")
+        raise InputError(prec.reason, where=where)
+    weights, kv = prec.weights, prec.kv
+    dep = Deployment(arch, g, tp, weights, kv, profile, gpu_memory_utilization, max_model_len)
     mem = memory_breakdown(dep, input_len + output_len)
     load: dict[str, Any] = {
         "mode": "rate" if rate_rps is not None else ("max" if conc == "max" else ("concurrency" if conc else "lone")),
@@ -173,6 +191,8 @@ def execute(
         "kv": kv,
         "engine": profile.engine,
         "engine_profile": {"family": profile.family, "calibrated": is_calibrated(profile), "fit": profile.fit},
+        "precision": {"gemm_dtype": prec.gemm_dtype, "weight_only": prec.weight_only, "substituted": list(prec.notes)},
+        "max_model_len": dep.context_window,
         "input_len": input_len,
         "output_len": output_len,
         "load": load,
@@ -258,6 +278,7 @@ def _render(data: Mapping[str, Any]) -> Group:
         "rate": f"open loop, {load['rate_rps']} req/s",
     }[load["mode"]]
     parts: list[Any] = [Text(title, style="bold"), Text(f"load: {load_txt}")]
+    parts.extend(Text(f"substituted: {note}", style="yellow") for note in data["precision"]["substituted"])
     if not data["fits"]:
         parts.append(Text(f"does not fit: {data['reason']}", style="bold red"))
     else:

@@ -41,9 +41,23 @@ EXTRA_DEFAULTS: dict[str, float] = {
 }
 
 
+# How each engine turns its memory knob (`gpu_memory_utilization` here) into a KV-cache pool:
+# - "total": vLLM's gpu_memory_utilization is a share of the device's total memory that weights, the
+#   profiled activation peak, the runtime's own allocations and the KV cache must all fit in;
+# - "static": SGLang's mem_fraction_static is a share of total memory for weights and the KV pool;
+#   activations and CUDA graphs live in the remaining share;
+# - "free": TensorRT-LLM's kv_cache_free_gpu_memory_fraction is a share of the memory still free after
+#   the engine has loaded its weights and allocated activations and workspaces.
+MEMORY_SEMANTICS: dict[str, str] = {"vllm": "total", "sglang": "static", "trtllm": "free"}
+
+
 @dataclass(frozen=True)
 class Deployment:
-    """One replica: `model` sharded over `tp` GPUs of type `gpu`, served by `engine`."""
+    """One replica: `model` sharded over `tp` GPUs of type `gpu`, served by `engine`.
+
+    `gpu_memory_utilization` is the engine's memory knob under its own semantics (MEMORY_SEMANTICS);
+    `max_model_len` overrides the model's context window (engines accept a longer one when told to).
+    """
 
     model: ModelArch
     gpu: Gpu
@@ -52,6 +66,7 @@ class Deployment:
     kv: str
     engine: EngineProfile
     gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
 
     def __hash__(
         self,
@@ -66,8 +81,18 @@ class Deployment:
                 self.engine.engine,
                 self.engine.family,
                 self.gpu_memory_utilization,
+                self.max_model_len,
             )
         )
+
+    @property
+    def context_window(self) -> int:
+        """Most positions one sequence may occupy: the override, else the model's window."""
+        return self.max_model_len if self.max_model_len is not None else self.model.max_position
+
+    @property
+    def memory_semantics(self) -> str:
+        return MEMORY_SEMANTICS.get(self.engine.engine, "total")
 
     def factor(self, name: str) -> float:
         """An engine `extra` factor, or its documented default."""

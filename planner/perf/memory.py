@@ -3,8 +3,10 @@
 Everything is derived from the architecture (ModelArch) and the storage dtypes; the only engine inputs
 are documented constants (runtime reserve, activation buffer size, scheduler limits).
 
-Conventions (units in names): `*_gb` are 1e9 bytes; "per GPU" vs "per replica" (= tp GPUs) is in each
-field's docstring.
+Conventions (units in names): `*_gb` are 1e9 bytes; a GPU's size is the bytes the device reports
+(`Gpu.device_memory_bytes`: an "80 GB" H100 reports 81559 MiB = 85.5 GB). "Per GPU" vs "per replica"
+(= tp GPUs) is in each field's docstring. How an engine's memory knob splits that memory between
+weights, workspace and the KV cache is the engine's own (deployment.MEMORY_SEMANTICS).
 """
 
 from __future__ import annotations
@@ -102,12 +104,13 @@ def activation_bytes_per_gpu(model: ModelArch, tp: int, max_batched_tokens: floa
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Where the memory of one replica goes. `*_per_gpu` fields are per GPU, the rest per replica."""
+    """Where the memory of one replica goes. `*_per_gpu` fields are per GPU, the rest per replica.
+    GB are 1e9 bytes; the device's size is what it reports (`Gpu.device_memory_bytes`)."""
 
     fits: bool
     reason: str
     tp: int
-    usable_gb_per_gpu: float  # memory_gb x gpu_memory_utilization
+    usable_gb_per_gpu: float  # what the engine may use under its memory knob (MEMORY_SEMANTICS)
     weights_gb: float  # per GPU
     activation_gb: float  # per GPU
     reserve_gb: float  # per GPU (CUDA context, graphs, NCCL/cuBLAS workspaces)
@@ -117,6 +120,8 @@ class MemoryBreakdown:
     context_len: int
     kv_gb_per_request: float  # per replica, at context_len tokens
     max_requests: int  # requests of context_len tokens the KV cache holds at once
+    device_gb_per_gpu: float = 0.0  # memory the device reports, GB
+    semantics: str = "total"  # how the engine's memory knob is read (deployment.MEMORY_SEMANTICS)
 
     @property
     def weights_gb_total(self) -> float:
@@ -146,38 +151,65 @@ def _invalid(dep: Deployment) -> str:
     return ""
 
 
+def kv_pool_gb_per_gpu(
+    semantics: str, device_gb: float, fraction: float, weights_gb: float, act_gb: float, reserve_gb: float
+) -> tuple[float, float, bool]:
+    """(KV pool GB, GB the engine uses in all, whether weights and workspace fit) on one GPU under an
+    engine's memory semantics (deployment.MEMORY_SEMANTICS)."""
+    fixed = weights_gb + act_gb + reserve_gb
+    if semantics == "free":
+        free = device_gb - fixed
+        kv = fraction * max(free, 0.0)
+        return kv, fixed + kv, free > 0.0
+    if semantics == "static":
+        static = device_gb * fraction
+        outside = device_gb - static  # activations and graphs; any excess comes out of the KV pool
+        kv = static - weights_gb - max(act_gb + reserve_gb - outside, 0.0)
+        return max(kv, 0.0), fixed + max(kv, 0.0), kv > 0.0
+    usable = device_gb * fraction
+    return max(usable - fixed, 0.0), usable, usable - fixed > 0.0
+
+
 def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryBreakdown:
-    """Memory of one replica under `gpu_memory_utilization`, and whether one request of `context_len`
+    """Memory of one replica under the engine's memory knob, and whether one request of `context_len`
     tokens (default DEFAULT_CONTEXT_TOKENS) fits next to the weights and workspace."""
     m, g, tp = dep.model, dep.gpu, dep.tp
-    ctx = int(context_len) if context_len is not None else min(DEFAULT_CONTEXT_TOKENS, m.max_position)
-    usable = g.memory_gb * dep.gpu_memory_utilization
+    ctx = int(context_len) if context_len is not None else min(DEFAULT_CONTEXT_TOKENS, dep.context_window)
+    device_gb = g.device_memory_bytes / GB
+    util = dep.gpu_memory_utilization
+    semantics = dep.memory_semantics
     bad = _invalid(dep)
     if bad:
-        return MemoryBreakdown(False, bad, max(tp, 1), usable, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ctx, 0.0, 0)
+        return MemoryBreakdown(
+            False, bad, max(tp, 1), device_gb * util, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ctx, 0.0, 0, device_gb, semantics
+        )
     weights_gb = weights_bytes_total(m, dep.weights) / tp / GB
     act_gb = activation_bytes_per_gpu(m, tp, dep.factor("max_num_batched_tokens"), dep.factor("max_num_seqs")) / GB
     reserve_gb = dep.factor("runtime_reserve_gb")
     kv_tok_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp)
-    free_gpu_gb = usable - weights_gb - act_gb - reserve_gb
-    max_tokens = int(max(free_gpu_gb, 0.0) * GB // kv_tok_gpu)
+    free_gpu_gb, usable, loads = kv_pool_gb_per_gpu(semantics, device_gb, util, weights_gb, act_gb, reserve_gb)
+    max_tokens = int(free_gpu_gb * GB // kv_tok_gpu)
     kv_req_gb = kv_tokens_per_request(m, ctx) * kv_tok_gpu * tp / GB
     max_requests = max_tokens // max(kv_tokens_per_request(m, ctx), 1)
+    knob = {
+        "total": f"{device_gb:.1f} GB x {util:g} gpu_memory_utilization each",
+        "static": f"{device_gb:.1f} GB x {util:g} static fraction each for weights and KV",
+        "free": f"{device_gb:.1f} GB each; KV gets {util:g} of what is left",
+    }.get(semantics, "")
     reason = ""
-    if weights_gb + act_gb + reserve_gb > usable:
-        total = weights_gb * tp
+    if not loads:
+        room = device_gb * util if semantics in ("total", "static") else device_gb
         reason = (
-            f"{m.id} {dep.weights} needs {total:.0f} GB of weights"
-            + (f" (+{(act_gb + reserve_gb) * tp:.0f} GB runtime workspace)" if weights_gb <= usable else "")
-            + f"; {tp} x {g.id} at tp {tp} give {usable * tp:.0f} GB usable"
-            + f" ({g.memory_gb:g} GB x {dep.gpu_memory_utilization:g} gpu_memory_utilization each)"
+            f"{m.id} {dep.weights} needs {weights_gb * tp:.0f} GB of weights"
+            + (f" (+{(act_gb + reserve_gb) * tp:.0f} GB runtime workspace)" if weights_gb <= room else "")
+            + f"; {tp} x {g.id} at tp {tp} give {room * tp:.0f} GB usable ({knob})"
         )
     elif max_requests < 1:
         reason = (
-            f"weights and workspace fit ({weights_gb + act_gb + reserve_gb:.1f} of {usable:.1f} GB per GPU) "
+            f"weights and workspace fit ({weights_gb + act_gb + reserve_gb:.1f} GB per GPU of {device_gb:.1f} GB) "
             "but one "
             f"{ctx}-token request needs {kv_req_gb:.2f} GB of {dep.kv} KV cache and only "
-            f"{max(free_gpu_gb, 0.0) * tp:.2f} GB are left on the {tp} GPU(s)"
+            f"{free_gpu_gb * tp:.2f} GB are left for it on the {tp} GPU(s) ({knob})"
         )
     return MemoryBreakdown(
         fits=not reason,
@@ -187,10 +219,12 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
         weights_gb=weights_gb,
         activation_gb=act_gb,
         reserve_gb=reserve_gb,
-        free_for_kv_gb=max(free_gpu_gb, 0.0) * tp,
+        free_for_kv_gb=free_gpu_gb * tp,
         kv_gb_per_token=kv_tok_gpu * tp / GB,
         max_tokens_in_kv=max_tokens,
         context_len=ctx,
         kv_gb_per_request=kv_req_gb,
         max_requests=int(max_requests),
+        device_gb_per_gpu=device_gb,
+        semantics=semantics,
     )

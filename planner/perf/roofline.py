@@ -12,7 +12,8 @@ take numpy arrays (or floats) so that the serving model can evaluate many reques
     flops(I)          = 2 x layer params x I + 2 x vocab x hidden + causal attention pairs x flops/pair
 
 Attention runs at the 16-bit peak x attention_efficiency (FlashAttention-style kernels), linear layers at
-the peak of the weights' compute dtype (fp8 on chips that have it, else dequantised to 16-bit).
+the peak of the weights' compute dtype (precision.resolve_precision: fp8/int8/fp4 on chips and engines
+that have those GEMMs, else dequantised to 16-bit).
 """
 
 from __future__ import annotations
@@ -35,12 +36,9 @@ from planner.perf.memory import (
     weight_bytes_per_param,
     weights_bytes_total,
 )
+from planner.perf.precision import resolve_precision
 
 Array = Any  # float or numpy array of floats
-
-# Compute dtype of the linear layers for each weight storage dtype: W8A8 fp8/int8 run on 8-bit tensor
-# cores, fp4 on fp4 units (Blackwell); int4 (W4A16) dequantises to 16-bit.
-COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16", "fp4": "fp4"}
 
 # Points where the concave "experts touched by N tokens" curve is replaced by its tangent (see
 # `touched_tangents`): 0 and powers of 2 up to 2^14 tokens per step (worst gap ~3 % of the curve).
@@ -121,7 +119,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         tp=tp,
         bw_bps=g.mem_bandwidth_gbps * 1e9 * be,
         kv_bw_bps=g.mem_bandwidth_gbps * 1e9 * float(dep.engine.extra.get("kv_bandwidth_efficiency", be)),
-        gemm_flops=g.peak_tflops(COMPUTE_DTYPE[dep.weights]) * 1e12 * ce,
+        gemm_flops=g.peak_tflops(resolve_precision(g, dep.engine.engine, dep.weights, dep.kv).gemm_dtype) * 1e12 * ce,
         attn_flops=g.peak_tflops("bf16") * 1e12 * dep.factor("attention_efficiency"),
         dense_bytes=dense_bytes / tp,
         expert_bytes=expert_bytes / tp,

@@ -76,7 +76,9 @@ def _admission(c: Coeffs, dep: Deployment, i: np.ndarray, o: np.ndarray) -> tupl
     per_req = np.minimum(i + c.kv_reserve_output_fraction * o, window)
     full = np.minimum(i + o, window)
     n_kv = np.floor(c.max_tokens_in_kv / np.maximum(per_req, 1.0))
-    n_kv = np.where((c.max_tokens_in_kv >= full) & (i + o <= dep.model.max_position), n_kv, 0.0)
+    # the last output token is sampled from the previous position and never stored: a request of I + O
+    # tokens occupies I + O - 1 positions of the context window
+    n_kv = np.where((c.max_tokens_in_kv >= full) & (i + o - 1 <= dep.context_window), n_kv, 0.0)
     return np.minimum(n_kv, c.max_seqs), n_kv < c.max_seqs
 
 
@@ -251,9 +253,10 @@ def predict(
     n_lim, kv_binds = float(n_lim_arr[0]), bool(kv_binds_arr[0])
     mem_ctx = memory_breakdown(dep, input_len + output_len)
     if n_lim < 1.0:
-        if input_len + output_len > dep.model.max_position:
+        if input_len + output_len - 1 > dep.context_window:
             raise InfeasibleError(
-                f"{input_len + output_len} tokens exceed {dep.model.id}'s context window of {dep.model.max_position}"
+                f"{input_len} input + {output_len} output tokens need {input_len + output_len - 1} positions; "
+                f"{dep.model.id}'s context window is {dep.context_window}"
             )
         raise InfeasibleError(mem_ctx.reason or f"one request of {input_len + output_len} tokens does not fit")
     prefill_ms = float(parts["t_ps"].item()) * 1e3
