@@ -252,6 +252,75 @@ def check(
     _emit(execute(plan_json, baseline, cost_tolerance=cost_tolerance), fmt.value, None)
 
 
+class ArrivalsOpt(str, Enum):
+    auto = "auto"
+    trace = "trace"
+    poisson = "poisson"
+    gamma = "gamma"
+
+
+class RoutingOpt(str, Enum):
+    plan = "plan"
+    least_loaded = "least-loaded"
+    round_robin = "round-robin"
+
+
+class PreemptionOpt(str, Enum):
+    engine = "engine"
+    recompute = "recompute"
+    swap = "swap"
+
+
+@app.command()
+def simulate(
+    plan_json: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan from `gpuplan plan -f json`.")],
+    spec: Annotated[Path, typer.Option("--spec", help="The spec the plan was made from.")],
+    arrivals: Annotated[
+        ArrivalsOpt, typer.Option("--arrivals", help="trace timestamps, poisson or gamma; auto: trace if it has them.")
+    ] = ArrivalsOpt.auto,
+    burstiness: Annotated[
+        float | None, typer.Option("--burstiness", help="Gamma arrivals with this CV of the gaps (1 = Poisson).")
+    ] = None,
+    rate_factor: Annotated[float, typer.Option("--rate-factor", help="Multiply every planned rate.")] = 1.0,
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="Total req/s (models keep their proportions), or 'trace'.")
+    ] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="Seconds of arrivals.")] = None,
+    warmup: Annotated[float, typer.Option("--warmup", help="Seconds at the start left out of the statistics.")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")] = 0,
+    routing: Annotated[RoutingOpt, typer.Option("--routing", help="Router.")] = RoutingOpt.plan,
+    preemption: Annotated[
+        PreemptionOpt, typer.Option("--preemption", help="When KV runs out: the engine's way, recompute or swap.")
+    ] = PreemptionOpt.engine,
+    prefix_cache_hit: Annotated[
+        float, typer.Option("--prefix-cache-hit", help="Share of prompt tokens found in the prefix cache.")
+    ] = 0.0,
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw timeline and percentiles to FILE.png|svg.")] = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+) -> None:
+    """Replay a plan request by request: tail latency, SLO attainment, goodput; exit 1 if a target is missed."""
+    from planner.commands.simulate import execute
+    from planner.simulate import SimulationOptions
+
+    _state.update(command="simulate", json=fmt == Fmt.json)
+    _check_output(output)
+    options = SimulationOptions(
+        arrivals=arrivals.value,
+        burstiness_cv=burstiness,
+        rate_factor=rate_factor,
+        rate=rate,
+        duration_s=duration,
+        warmup_s=warmup,
+        seed=seed,
+        routing=routing.value,
+        preemption=preemption.value,
+        prefix_cache_hit=prefix_cache_hit,
+    )
+    _emit(execute(plan_json, spec, options, overlays=tuple(catalog or ()), plot=plot), fmt.value, output)
+
+
 @import_app.command("melange")
 def import_melange(
     input_json: Annotated[Path, typer.Argument(metavar="INPUT.json", help="A Mélange input JSON.")],
@@ -319,6 +388,15 @@ def schema_plan() -> None:
 
     _state.update(command="schema plan")
     _emit(execute("plan"), "json-schema", None)
+
+
+@schema_app.command("simulate")
+def schema_simulate() -> None:
+    """Print the JSON Schema of `gpuplan simulate --format json`."""
+    from planner.commands.schema import execute
+
+    _state.update(command="schema simulate")
+    _emit(execute("simulate"), "json-schema", None)
 
 
 def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str | None:

@@ -103,9 +103,64 @@ class Workload(_Spec):
         return self
 
 
+SLO_STATISTICS = ("mean", "p50", "p90", "p95", "p99", "p99.9")
+SloStatistic = Literal["mean", "p50", "p90", "p95", "p99", "p99.9"]
+
+
+def statistic_quantile(statistic: str) -> float | None:
+    """0.99 for "p99"; None for "mean"."""
+    return None if statistic == "mean" else float(statistic[1:]) / 100.0
+
+
 class Slo(_Spec):
+    """Latency targets. A plain number bounds the mean (`ttft_ms: 1000`); a one-key mapping names the
+    statistic it bounds (`ttft_ms: {p99: 2000}`, `tpot_ms: {p90: 50}`). `*_statistic` holds that name."""
+
     ttft_ms: PositiveFloat
     tpot_ms: PositiveFloat
+    ttft_statistic: SloStatistic = "mean"
+    tpot_statistic: SloStatistic = "mean"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _statistic_mappings(cls, data: object) -> object:
+        """`{ttft_ms: {p99: 2000}}` -> ttft_ms 2000, ttft_statistic p99."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for metric in ("ttft", "tpot"):
+            value = out.get(f"{metric}_ms")
+            if not isinstance(value, dict):
+                continue
+            if f"{metric}_statistic" in out:
+                raise ValueError(
+                    f"{metric}_ms: give the statistic as the mapping's key or as {metric}_statistic, not both"
+                )
+            keys = [str(k) for k in value]
+            bad = [k for k in keys if k not in SLO_STATISTICS]
+            if bad:
+                raise ValueError(
+                    f"{metric}_ms: unknown statistic {bad[0]!r}; {did_you_mean(bad[0], SLO_STATISTICS)} "
+                    f"(e.g. {metric}_ms: {{p99: 2000}})"
+                )
+            if len(keys) != 1:
+                raise ValueError(
+                    f"{metric}_ms: give one statistic per target, e.g. {{p99: 2000}} (got "
+                    + (", ".join(keys) if keys else "an empty mapping")
+                    + ")"
+                )
+            out[f"{metric}_ms"] = value[keys[0]]
+            out[f"{metric}_statistic"] = keys[0]
+        return out
+
+    def label(self, metric: Literal["ttft", "tpot"]) -> str:
+        """`p99 TTFT` / `mean TPOT`: the statistic a target bounds, for reports."""
+        stat = self.ttft_statistic if metric == "ttft" else self.tpot_statistic
+        return f"{stat} {metric.upper()}"
+
+    @property
+    def has_percentiles(self) -> bool:
+        return self.ttft_statistic != "mean" or self.tpot_statistic != "mean"
 
 
 class ModelSpec(_Spec):

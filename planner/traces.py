@@ -79,6 +79,7 @@ class TraceData:
     rows_skipped: tuple[tuple[str, int], ...]  # (reason, count), sorted by reason
     first_timestamp_s: float | None  # earliest arrival among kept rows (None if not parsed)
     last_timestamp_s: float | None  # latest arrival among kept rows
+    timestamps_s: npt.NDArray[np.float64] | None = None  # per kept row, in file order (None if not parsed)
 
     @property
     def requests(self) -> int:
@@ -309,6 +310,7 @@ def read_trace(
 
     ins: array[int] = array("q")
     outs: array[int] = array("q")
+    stamps: array[float] = array("d")
     skipped: Counter[str] = Counter()
     t_min, t_max = math.inf, -math.inf
     hint = f"; set {where}.skip_bad_rows: true to skip and count bad rows"
@@ -341,6 +343,7 @@ def read_trace(
                             t = _parse_ts(raw_ts, layout.timestamp_col or "", layout.timestamp_kind)
                             t_min = min(t_min, t)
                             t_max = max(t_max, t)
+                            stamps.append(t)
                     except _BadRow as bad:
                         if not source.skip_bad_rows:
                             raise InputError(f"line {line}: {bad.detail}{hint}", where=str(path)) from None
@@ -374,6 +377,10 @@ def read_trace(
     out_arr = np.frombuffer(outs, dtype=np.int64)
     in_arr.flags.writeable = False
     out_arr.flags.writeable = False
+    ts_arr: npt.NDArray[np.float64] | None = None
+    if want_ts:
+        ts_arr = np.frombuffer(stamps, dtype=np.float64)
+        ts_arr.flags.writeable = False
     return TraceData(
         path=path,
         format=fmt,
@@ -382,4 +389,5 @@ def read_trace(
         rows_skipped=reasons,
         first_timestamp_s=t_min if want_ts else None,
         last_timestamp_s=t_max if want_ts else None,
+        timestamps_s=ts_arr,
     )

@@ -479,3 +479,13 @@ def _spec_rate(workload: Workload, where: str) -> float:
             "rate_rps is required (or, for a trace, set trace.use_trace_rate: true)", where=where
         )
     return workload.rate_rps
+
+
+def distribution_lengths(
+    dist: LengthDistribution, where: str, quantiles: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """Lengths of the discretised distribution (the one the slices are built from) at `quantiles` in (0, 1):
+    inverse-transform sampling for the simulator."""
+    d = _discretise(dist, where)
+    q = np.clip(np.asarray(quantiles, dtype=float), 1e-12, 1.0 - 1e-12)
+    return np.fromiter((d.length_at(x) for x in q.tolist()), dtype=np.int64, count=q.shape[0])

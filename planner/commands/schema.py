@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from planner.errors import InputError
 from planner.outcome import SCHEMA_VERSION, Outcome
 from planner.result import Plan
+from planner.simulate.result import SimulationResult
 
-SCHEMAS = ("plan",)
+SCHEMAS = ("plan", "simulate")
 
 
 class _NoData(BaseModel):
@@ -37,9 +38,26 @@ class PlanEnvelope(BaseModel):
     errors: list[str] = Field(description="error messages when status is error")
 
 
+class SimulateEnvelope(BaseModel):
+    """The JSON that `gpuplan simulate --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan simulate output")
+
+    schema_version: Literal["1"] = Field(description="bumped on any incompatible change of this format")
+    command: Literal["simulate"]
+    status: Literal["ok", "error"]
+    data: SimulationResult | _NoData = Field(description="the simulation; an empty object when status is error")
+    errors: list[str] = Field(description="error messages when status is error")
+
+
 def plan_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a plan envelope, with stable key order."""
-    schema = PlanEnvelope.model_json_schema(mode="serialization")
+    return envelope_schema(PlanEnvelope)
+
+
+def envelope_schema(envelope: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a command's envelope, with stable key order."""
+    schema = envelope.model_json_schema(mode="serialization")
     first = ("title", "description", "type", "properties", "required", "additionalProperties")
     ordered: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     ordered.update({k: schema[k] for k in first if k in schema})
@@ -49,10 +67,10 @@ def plan_schema() -> dict[str, Any]:
 
 
 def execute(name: str) -> Outcome:
-    """The schema named `name` (only `plan` today); rendered by the `json-schema` renderer."""
+    """The schema named `name`; rendered by the `json-schema` renderer."""
     if name not in SCHEMAS:
         raise InputError(f"no schema named {name!r}; valid: {', '.join(SCHEMAS)}", where="schema")
-    schema = plan_schema()
+    schema = plan_schema() if name == "plan" else envelope_schema(SimulateEnvelope)
     return Outcome(
         command=f"schema {name}",
         status="ok",

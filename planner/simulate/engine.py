@@ -1,0 +1,601 @@
+"""One replica of an inference engine, simulated iteration by iteration.
+
+Scheduler semantics (continuous batching, as vLLM V1 / SGLang / TensorRT-LLM implement it):
+
+- Every iteration runs all decoding sequences (one token each) and, within the token budget
+  (`max_num_batched_tokens`), prefill chunks: first the unfinished prompts of running sequences, then
+  new requests from the waiting queue in arrival order (head-of-line blocking), while fewer than
+  `max_num_seqs` sequences run and the KV cache has the blocks for the chunk. A prompt longer than the
+  budget left is split into chunks (chunked prefill). Engines that do not mix prefill and decode in one
+  batch (SGLang's default) run a prefill-only iteration whenever a request can be admitted; decodes wait.
+- KV blocks (`block_tokens` tokens each) are allocated as sequences grow. When a decode step needs a block
+  and none is free, the most recently admitted running sequence is preempted: with `recompute` its blocks
+  are freed and it re-enters the front of the queue, to prefill its prompt and the tokens generated so far
+  again; with `swap` its KV is copied to host memory over PCIe and back when it resumes. Engines that
+  reserve a request's whole KV at admission (TensorRT-LLM's GUARANTEED_NO_EVICT) never preempt.
+- Optional prefix caching: a share of every prompt's tokens (whole blocks) is found in the cache and not
+  prefilled.
+- A request whose prompt plus output can never fit the KV cache (or the model's context) is rejected.
+
+Latencies of iterations come from `IterationTimes` (the estimator). Stretches of iterations that only
+decode a fixed batch are advanced in one step (until the next arrival, completion, KV exhaustion or the
+caller's horizon), which keeps the simulation fast: the work is per request, not per token.
+
+Times are seconds. The first token of a request is produced by the iteration that finishes its prompt;
+TTFT ends with that iteration. Queueing delay is arrival to the start of the iteration that first
+schedules the request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from planner.simulate.timing import EngineLimits, IterationTimes
+
+Preemption = Literal["recompute", "swap"]
+
+
+@dataclass(frozen=True)
+class SchedulerPolicy:
+    """How one engine schedules (documented engine defaults; see the module doc)."""
+
+    engine: str
+    mixed_batches: bool  # prefill chunks ride in the decode iteration
+    block_tokens: int  # KV block (page) size in tokens
+    reserve_full: bool  # the whole request's KV is reserved at admission; no preemption
+    preemption: Preemption
+    watermark_share: float  # share of the KV blocks new admissions leave free
+
+    @property
+    def describe(self) -> str:
+        batches = "mixed prefill/decode batches" if self.mixed_batches else "separate prefill and decode batches"
+        kv = (
+            "KV reserved for the whole request at admission"
+            if self.reserve_full
+            else f"KV blocks allocated as sequences grow, preemption by {self.preemption}"
+        )
+        return f"{self.engine}: chunked prefill, {batches}, {self.block_tokens}-token KV blocks, {kv}"
+
+
+# Engine defaults: vLLM V1 (16-token blocks, 1% watermark, recompute), SGLang (token-granular pages,
+# prefill batches separate from decode batches unless --enable-mixed-chunk, retraction = recompute),
+# TensorRT-LLM (inflight batching with chunked context, 64-token blocks).
+_POLICIES: dict[str, tuple[bool, int, float]] = {
+    "vllm": (True, 16, 0.01),
+    "sglang": (False, 1, 0.0),
+    "trtllm": (True, 64, 0.0),
+}
+
+
+def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption | None = None) -> SchedulerPolicy:
+    """The scheduling semantics of `engine`; whether KV is reserved comes from the engine profile."""
+    mixed, block, watermark = _POLICIES.get(engine, _POLICIES["vllm"])
+    reserve = limits.kv_reserve_output_fraction >= 1.0
+    return SchedulerPolicy(
+        engine=engine,
+        mixed_batches=mixed,
+        block_tokens=block,
+        reserve_full=reserve,
+        preemption=preemption or "recompute",
+        watermark_share=watermark,
+    )
+
+
+class RequestTable:
+    """Per-request inputs and outcomes, shared by every replica of one run (plain lists: fast scalar access)."""
+
+    def __init__(self, arrival_s: list[float], input_len: list[int], output_len: list[int]) -> None:
+        n = len(arrival_s)
+        self.arrival_s = arrival_s
+        self.input_len = input_len
+        self.output_len = output_len
+        nan = math.nan
+        self.sched_s = [nan] * n  # start of the iteration that first scheduled it
+        self.first_s = [nan] * n  # end of the iteration that produced its first token
+        self.done_s = [nan] * n
+        self.preemptions = [0] * n
+        self.rejected = [False] * n
+        # scheduler state (each request lives on one replica)
+        self.target = [0] * n  # tokens the current prefill must reach (prompt, or prompt + generated)
+        self.prog = [0] * n  # tokens of that prefill computed so far
+        self.gen = [0] * n  # tokens generated so far
+        self.s0 = [0] * n  # decode step counter when it joined the decode batch
+        self.heap_tag = [0] * n  # invalidates stale heap entries after a preemption
+        self.swapped = [False] * n
+        self.blocks = [0] * n  # blocks held outside the decode-batch aggregate (prefilling / reserved)
+
+
+class Replica:
+    """One replica's engine. Feed arrivals with `add` in time order; `run_until` advances time."""
+
+    def __init__(
+        self,
+        requests: RequestTable,
+        times: IterationTimes,
+        limits: EngineLimits,
+        policy: SchedulerPolicy,
+        *,
+        prefix_hit_share: float = 0.0,
+        window_s: float = 60.0,
+        max_position: int | None = None,
+    ) -> None:
+        self.r = requests
+        self.times = times
+        self.policy = policy
+        self.B = policy.block_tokens
+        self.total_blocks = limits.kv_tokens // self.B
+        self.watermark = int(policy.watermark_share * self.total_blocks)
+        self.budget = limits.max_batched_tokens
+        self.max_seqs = min(limits.max_seqs, limits.max_batched_tokens)
+        self.prefix_hit = prefix_hit_share
+        self.max_position = max_position
+        self.swap_s_per_token = limits.kv_bytes_per_token_per_gpu / limits.host_link_bytes_per_s
+        self.kv_tokens_capacity = max(limits.kv_tokens, 1)
+        # time and queues
+        self.t = 0.0
+        self.arrivals: list[int] = []
+        self.next_arrival = 0
+        self.waiting: deque[int] = deque()
+        self.order: dict[int, None] = {}  # running requests (prefilling or decoding), in admission order
+        self.prefilling: list[int] = []  # running requests with prompt tokens left, in admission order
+        # the decode batch, in aggregate
+        self.S = 0  # decode step counter
+        self.n_dec = 0
+        self.ctx_sum = 0  # KV tokens held by decoding sequences
+        self.heap: list[tuple[int, int, int]] = []  # (finishing step count, tag, request)
+        self.phase = [0] * self.B  # decoding sequences by (tokens - S) mod B
+        self.used_blocks = 0
+        # accounting
+        self.n_sys = 0
+        self.last_t = 0.0
+        self.area = 0.0  # integral of requests in the system over time (Little's law)
+        self.busy_s = 0.0
+        self.preempted = 0
+        self.window_s = window_s
+        self.win_busy: list[float] = []
+        self.win_kv: list[float] = []  # integral of KV occupancy (0..1) over time
+        self.win_kv_peak: list[float] = []
+        self.completed = 0
+        self.kv_peak_blocks = 0
+        self.running_peak = 0
+
+    # ------------------------------------------------------------------ input
+
+    def add(self, rid: int) -> None:
+        """Assign request `rid` (arrivals must come in time order)."""
+        self.arrivals.append(rid)
+
+    @property
+    def in_system(self) -> int:
+        """Requests assigned and arrived but not finished (what a least-loaded router compares)."""
+        return self.n_sys
+
+    def _ingest(self, upto: float) -> None:
+        arr = self.arrivals
+        i = self.next_arrival
+        times = self.r.arrival_s
+        while i < len(arr) and times[arr[i]] <= upto:
+            rid = arr[i]
+            ta = times[rid]
+            if ta >= self.last_t:
+                self.area += self.n_sys * (ta - self.last_t)
+                self.last_t = ta
+            else:  # arrived during an iteration already accounted for: in the system since ta
+                self.area += self.last_t - ta
+            self.n_sys += 1
+            if self._admissible_ever(rid):
+                self.r.target[rid] = self.r.input_len[rid]
+                self.waiting.append(rid)
+            else:
+                self.r.rejected[rid] = True
+                self.r.done_s[rid] = ta
+                self.area -= max(self.last_t - ta, 0.0)
+                self.n_sys -= 1
+            i += 1
+        self.next_arrival = i
+
+    def _admissible_ever(self, rid: int) -> bool:
+        total = self.r.input_len[rid] + self.r.output_len[rid]
+        if self.max_position is not None and total > self.max_position:
+            return False
+        return -(-total // self.B) <= self.total_blocks - self.watermark
+
+    # ------------------------------------------------------------------ main loop
+
+    def run_until(self, t_stop: float = math.inf) -> None:
+        """Run every iteration that starts before `t_stop` (the last may end after it); with t_stop = inf,
+        until all assigned requests finish. A request added later with an arrival time at or after
+        `t_stop` joins the first iteration that starts after it arrives, as on a real engine."""
+        r = self.r
+        while True:
+            self._ingest(self.t)
+            if not self.order and not self.waiting:
+                if self.next_arrival >= len(self.arrivals):
+                    return
+                ta = r.arrival_s[self.arrivals[self.next_arrival]]
+                if ta > t_stop:
+                    return
+                self.t = max(self.t, ta)
+                continue
+            if self.t >= t_stop:
+                return
+            if self.prefilling or (self.waiting and self._head_admissible()):
+                self._iteration()
+            elif self.n_dec > 0:
+                self._stretch(t_stop)
+            else:  # nothing runs and the head cannot be admitted: it can never run
+                rid = self.waiting.popleft()
+                r.rejected[rid] = True
+                r.done_s[rid] = self.t
+                self._leave(self.t, 1)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _blocks_for(self, tokens: int) -> int:
+        return -(-tokens // self.B)
+
+    def _free(self) -> int:
+        return self.total_blocks - self.used_blocks
+
+    def _head_admissible(self) -> bool:
+        if len(self.order) >= self.max_seqs:
+            return False
+        budget = self.budget - (self.n_dec if self.policy.mixed_batches else 0)
+        if budget <= 0:
+            return False
+        rid = self.waiting[0]
+        return self._admission_blocks(rid, budget)[0] <= self._free() - self.watermark
+
+    def _admission_blocks(self, rid: int, budget: int) -> tuple[int, int, int]:
+        """(blocks to allocate, prefill tokens this iteration, tokens already computed) to admit `rid`."""
+        r = self.r
+        if r.swapped[rid]:
+            tokens = r.target[rid] + (r.gen[rid] - 1)
+            return self._blocks_for(tokens), 0, 0
+        start = 0
+        if self.prefix_hit > 0.0 and r.gen[rid] == 0:
+            start = int(self.prefix_hit * r.input_len[rid]) // self.B * self.B
+            start = min(start, r.input_len[rid] - 1)
+        n = min(r.target[rid] - start, budget)
+        if self.policy.reserve_full:
+            blocks = self._blocks_for(r.input_len[rid] + r.output_len[rid])
+        else:
+            blocks = self._blocks_for(start + n)
+        return blocks, n, start
+
+    def _leave(self, t: float, count: int) -> None:
+        self.area += self.n_sys * (t - self.last_t)
+        self.last_t = t
+        self.n_sys -= count
+
+    def _account(self, t0: float, t1: float, kv_mean_tokens: float, kv_end_tokens: float) -> None:
+        """Busy time and KV occupancy of an interval, spread over the timeline's windows."""
+        dt = t1 - t0
+        if dt <= 0.0:
+            return
+        self.busy_s += dt
+        w = self.window_s
+        occ = kv_mean_tokens / self.kv_tokens_capacity
+        peak = kv_end_tokens / self.kv_tokens_capacity
+        i0, i1 = int(t0 / w), int(t1 / w)
+        need = i1 + 1 - len(self.win_busy)
+        if need > 0:
+            self.win_busy.extend([0.0] * need)
+            self.win_kv.extend([0.0] * need)
+            self.win_kv_peak.extend([0.0] * need)
+        for i in range(i0, i1 + 1):
+            a = max(t0, i * w)
+            b = min(t1, (i + 1) * w)
+            if b > a:
+                self.win_busy[i] += b - a
+                self.win_kv[i] += occ * (b - a)
+                if peak > self.win_kv_peak[i]:
+                    self.win_kv_peak[i] = peak
+
+    def _kv_tokens(self) -> float:
+        return self.used_blocks * self.B
+
+    def _new_blocks(self, steps: int) -> int:
+        """Blocks the decode batch allocates over the next `steps` steps (on-demand allocation)."""
+        if self.policy.reserve_full or steps <= 0 or self.n_dec == 0:
+            return 0
+        B = self.B
+        full, rest = divmod(steps, B)
+        total = full * self.n_dec
+        S = self.S
+        ph = self.phase
+        for j in range(rest):
+            total += ph[(-(S + j)) % B]
+        return total
+
+    def _steps_until_kv_full(self, limit: int) -> int:
+        """Largest k <= limit such that the decode batch's next k steps find their blocks free."""
+        if self.policy.reserve_full:
+            return limit
+        free = self._free()
+        n = self.n_dec
+        B = self.B
+        if free >= n * (limit // B + 1):
+            return limit
+        S = self.S
+        ph = self.phase
+        k = 0
+        cycles = free // n if n else limit
+        if cycles > 0:
+            k = min(cycles * B, limit // B * B)
+            free -= (k // B) * n
+        while k < limit:
+            need = ph[(-(S + k)) % B]
+            if need > free:
+                return k
+            free -= need
+            k += 1
+        return limit
+
+    # ------------------------------------------------------------------ decode batch membership
+
+    def _join(self, rid: int, tokens: int) -> None:
+        """`rid` (holding KV for `tokens` tokens) starts decoding at the current step count."""
+        r = self.r
+        S = self.S
+        r.s0[rid] = S
+        key = S + r.output_len[rid] - r.gen[rid]
+        heapq.heappush(self.heap, (key, r.heap_tag[rid], rid))
+        self.n_dec += 1
+        self.ctx_sum += tokens
+        r.target[rid] = tokens  # KV tokens at join (base of the decode phase)
+        if not self.policy.reserve_full:
+            self.phase[(tokens - S) % self.B] += 1
+            # blocks move from the per-request count into the aggregate
+            r.blocks[rid] = 0
+
+    def _decode_tokens(self, rid: int) -> int:
+        r = self.r
+        return r.target[rid] + (self.S - r.s0[rid])
+
+    def _drop_from_decode(self, rid: int) -> int:
+        """Remove a decoding request from the batch; returns the blocks it held."""
+        r = self.r
+        tokens = self._decode_tokens(rid)
+        self.n_dec -= 1
+        self.ctx_sum -= tokens
+        r.heap_tag[rid] += 1
+        if self.policy.reserve_full:
+            blocks = r.blocks[rid]
+        else:
+            self.phase[(r.target[rid] - r.s0[rid]) % self.B] -= 1
+            blocks = self._blocks_for(tokens)
+        r.blocks[rid] = 0
+        return blocks
+
+    def _preempt_one(self) -> float:
+        """Preempt the most recently admitted running request; returns swap-out seconds (0 for recompute)."""
+        r = self.r
+        rid = next(reversed(self.order))
+        del self.order[rid]
+        extra = 0.0
+        if rid in self.prefilling:
+            self.prefilling.remove(rid)
+            blocks = r.blocks[rid]
+            r.blocks[rid] = 0
+            self.used_blocks -= blocks
+            r.prog[rid] = 0
+            if r.gen[rid] == 0:
+                r.target[rid] = r.input_len[rid]
+        else:
+            tokens = self._decode_tokens(rid)
+            gen_now = r.gen[rid] + (self.S - r.s0[rid])
+            blocks = self._drop_from_decode(rid)
+            self.used_blocks -= blocks
+            r.gen[rid] = gen_now
+            if self.policy.preemption == "swap":
+                r.swapped[rid] = True
+                r.target[rid] = tokens - (gen_now - 1)  # so that target + gen - 1 = tokens on resume
+                extra = tokens * self.swap_s_per_token
+            else:
+                r.target[rid] = r.input_len[rid] + gen_now
+                r.prog[rid] = 0
+        r.preemptions[rid] += 1
+        self.preempted += 1
+        self.waiting.appendleft(rid)
+        return extra
+
+    # ------------------------------------------------------------------ one iteration with prefill work
+
+    def _iteration(self) -> None:
+        """Schedule and run one iteration that prefills (and, in mixed engines, decodes)."""
+        r = self.r
+        pol = self.policy
+        t0 = self.t
+        extra_s = 0.0
+        preempted = False
+        decode = pol.mixed_batches and self.n_dec > 0
+        budget = self.budget
+        if decode:
+            while self._new_blocks(1) > self._free() and self.order:
+                extra_s += self._preempt_one()
+                preempted = True
+            decode = self.n_dec > 0
+            budget -= self.n_dec
+        if decode:
+            self.used_blocks += self._new_blocks(1)
+        chunks: list[tuple[int, int, int]] = []  # (request, tokens, computed before)
+        for rid in self.prefilling:
+            if budget <= 0:
+                break
+            n = min(r.target[rid] - r.prog[rid], budget)
+            more = 0 if pol.reserve_full else self._blocks_for(r.prog[rid] + n) - self._blocks_for(r.prog[rid])
+            if more > self._free():
+                continue
+            self.used_blocks += more
+            r.blocks[rid] += more
+            chunks.append((rid, n, r.prog[rid]))
+            budget -= n
+        resumed: list[int] = []
+        waiting = self.waiting
+        # like vLLM, no new admissions in an iteration that had to preempt
+        while not preempted and waiting and budget > 0 and len(self.order) < self.max_seqs:
+            rid = waiting[0]
+            blocks, n, start = self._admission_blocks(rid, budget)
+            if blocks > self._free() - self.watermark:
+                break
+            waiting.popleft()
+            self.used_blocks += blocks
+            self.order[rid] = None
+            if r.sched_s[rid] != r.sched_s[rid]:  # NaN: scheduled for the first time
+                r.sched_s[rid] = t0
+            r.blocks[rid] = blocks
+            if r.swapped[rid]:
+                r.swapped[rid] = False
+                extra_s += (r.target[rid] + r.gen[rid] - 1) * self.swap_s_per_token
+                resumed.append(rid)
+                continue
+            if len(self.order) > self.running_peak:
+                self.running_peak = len(self.order)
+            r.prog[rid] = start
+            self.prefilling.append(rid)
+            chunks.append((rid, n, start))
+            budget -= n
+        if not decode and not chunks and not resumed:
+            if extra_s > 0.0 or preempted:
+                self._account(t0, t0 + extra_s, self._kv_tokens(), self._kv_tokens())
+                self.t = t0 + extra_s
+            elif self.order:  # every prompt in progress is stuck for blocks: free the newest one
+                self._preempt_one()
+            return
+        times = self.times
+        work = 0.0
+        for _, n, before in chunks:
+            work += times.prefill_chunk_s(n, before)
+        if decode:
+            dt = times.decode_step_s(self.n_dec, self.ctx_sum / self.n_dec) + work
+        elif chunks:
+            dt = times.idle_base_s(chunks[0][1]) + work
+        else:
+            dt = 0.0
+        t1 = t0 + dt + extra_s
+        kv_before = self._kv_tokens()
+        if self.used_blocks > self.kv_peak_blocks:
+            self.kv_peak_blocks = self.used_blocks
+        self.t = t1
+        self._ingest(t1)
+        done: list[int] = []
+        if decode:
+            self.S += 1
+            self.ctx_sum += self.n_dec
+        for rid, n, _ in chunks:
+            r.prog[rid] += n
+            if r.prog[rid] < r.target[rid]:
+                continue
+            self.prefilling.remove(rid)
+            if r.gen[rid] == 0:
+                r.first_s[rid] = t1
+            r.gen[rid] += 1
+            if r.gen[rid] >= r.output_len[rid]:
+                done.append(rid)
+                continue
+            self._into_decode(rid, r.target[rid])
+        for rid in resumed:
+            self._into_decode(rid, r.target[rid] + r.gen[rid] - 1)
+        self._account(t0, t1, 0.5 * (kv_before + self._kv_tokens()), self._kv_tokens())
+        if decode:
+            self._pop_finished(done)
+        self._finish(done, t1)
+
+    def _into_decode(self, rid: int, tokens: int) -> None:
+        r = self.r
+        if not self.policy.reserve_full:
+            self.used_blocks -= r.blocks[rid]
+            self.used_blocks += self._blocks_for(tokens)  # same blocks, now counted in the aggregate
+        self._join(rid, tokens)
+
+    def _pop_finished(self, done: list[int]) -> None:
+        heap = self.heap
+        r = self.r
+        S = self.S
+        while heap and heap[0][0] <= S:
+            _, tag, rid = heapq.heappop(heap)
+            if tag != r.heap_tag[rid]:
+                continue
+            blocks = self._drop_from_decode(rid)
+            self.used_blocks -= blocks
+            r.gen[rid] = r.output_len[rid]
+            done.append(rid)
+
+    def _finish(self, done: list[int], t: float) -> None:
+        if not done:
+            return
+        r = self.r
+        for rid in done:
+            r.done_s[rid] = t
+            if r.blocks[rid]:
+                self.used_blocks -= r.blocks[rid]
+                r.blocks[rid] = 0
+            del self.order[rid]
+        self.completed += len(done)
+        self._leave(t, len(done))
+
+    # ------------------------------------------------------------------ decode-only stretches
+
+    def _top_key(self) -> int:
+        heap = self.heap
+        tags = self.r.heap_tag
+        while heap and heap[0][1] != tags[heap[0][2]]:
+            heapq.heappop(heap)
+        return heap[0][0]
+
+    def _stretch(self, t_stop: float) -> None:
+        """Decode a fixed batch for as many steps as nothing else can happen: until the first completion,
+        the step that would find no free KV block, the next arrival (when the queue is empty) or the first
+        iteration boundary at or after `t_stop`."""
+        n = self.n_dec
+        k_done = self._top_key() - self.S
+        k = self._steps_until_kv_full(k_done)
+        if k == 0:
+            extra = 0.0
+            while self._new_blocks(1) > self._free() and self.n_dec > 0:
+                extra += self._preempt_one()
+            if extra > 0.0:
+                self._account(self.t, self.t + extra, self._kv_tokens(), self._kv_tokens())
+                self.t += extra
+            return
+        times = self.times
+        c0 = self.ctx_sum / n
+        horizon = t_stop
+        if not self.waiting and self.next_arrival < len(self.arrivals):
+            horizon = min(horizon, self.r.arrival_s[self.arrivals[self.next_arrival]])
+        delta = horizon - self.t
+        if times.decode_stretch_s(n, c0, k) >= delta:
+            k = self._steps_to(n, c0, delta, k)
+        t0 = self.t
+        t1 = t0 + times.decode_stretch_s(n, c0, k)
+        kv0 = self._kv_tokens()
+        self.used_blocks += self._new_blocks(k)
+        if self.used_blocks > self.kv_peak_blocks:
+            self.kv_peak_blocks = self.used_blocks
+        self.S += k
+        self.ctx_sum += n * k
+        self.t = t1
+        self._ingest(t1)
+        self._account(t0, t1, 0.5 * (kv0 + self._kv_tokens()), self._kv_tokens())
+        done: list[int] = []
+        self._pop_finished(done)
+        self._finish(done, t1)
+
+    def _steps_to(self, n: int, c0: float, delta: float, k_max: int) -> int:
+        """Smallest k in [1, k_max] whose stretch of k steps lasts at least `delta` seconds."""
+        if delta <= 0.0:
+            return 1
+        stretch = self.times.decode_stretch_s
+        step0 = stretch(n, c0, 1)
+        k = max(1, min(k_max, math.ceil(delta / step0)))
+        k = max(1, min(k_max, math.ceil(delta * k / max(stretch(n, c0, k), 1e-300))))
+        while k < k_max and stretch(n, c0, k) < delta:
+            k += 1
+        while k > 1 and stretch(n, c0, k - 1) >= delta:
+            k -= 1
+        return k

@@ -1,0 +1,147 @@
+"""The one place the simulator asks the estimator (planner/perf) how long an engine iteration takes.
+
+Every latency of a simulated iteration comes from the estimator's own functions, so the simulator and
+the planner share one performance model. When the estimator renames or reshapes them, only this module
+changes. What is used:
+
+    decode step      roofline.decode_step_s(coeffs, batch, mean context)
+    prefill work     roofline.prefill_marginal_s(coeffs, tokens): prompt compute + all-reduce payload on a
+                     busy replica; a chunk of n tokens after p already-computed ones costs F(p + n) - F(p)
+    lone prefill     roofline.prefill_alone_s(coeffs, tokens): a prefill on an idle replica, which also pays
+                     the weight read and the per-pass overhead that decode steps otherwise pay
+    KV capacity      memory.memory_breakdown(dep).max_tokens_in_kv and the engine's scheduler limits
+
+An iteration is costed the way the serving model composes these pieces:
+
+    decode_step(N, mean context) + sum of the chunks' prefill work          (N >= 1 decoding sequences)
+    (lone prefill - prefill work)(first chunk) + sum of the chunks' work     (a prefill-only iteration)
+
+Decode steps are looked up in a per-batch table of the estimator over context (GRID_TOKENS apart) and
+interpolated linearly; the estimator is piecewise affine in context, so the table is exact except within
+one cell of a kink. A stretch of k decode steps whose mean context rises by one token per step costs
+k x step(N, mean context at its midpoint), exact for a function affine over the stretch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from planner.perf.deployment import Deployment
+from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown
+from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
+
+GRID_TOKENS = 32  # context spacing of the decode-step table
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """What the estimator's engine profile says about the scheduler of one replica."""
+
+    max_batched_tokens: int  # token budget of one iteration (chunked prefill splits prompts to fit)
+    max_seqs: int  # most sequences running at once
+    kv_tokens: int  # tokens the KV cache of the replica holds (memory model)
+    kv_reserve_output_fraction: float  # >= 1: reserve the whole request at admission (no preemption)
+    kv_bytes_per_token_per_gpu: float
+    host_link_bytes_per_s: float  # per GPU, for swapping KV to host memory
+    window_tokens: int | None  # sliding window: KV a sequence keeps at most
+
+
+def engine_limits(dep: Deployment) -> EngineLimits:
+    """Scheduler limits and KV capacity of one replica, as the estimator's memory model computes them."""
+    mem = memory_breakdown(dep)
+    return EngineLimits(
+        max_batched_tokens=max(1, int(dep.factor("max_num_batched_tokens"))),
+        max_seqs=max(1, int(dep.factor("max_num_seqs"))),
+        kv_tokens=int(mem.max_tokens_in_kv),
+        kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
+        kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp),
+        host_link_bytes_per_s=dep.gpu.pcie_gbps * 1e9,
+        window_tokens=dep.model.sliding_window or None,
+    )
+
+
+class IterationTimes:
+    """Fast scalar iteration latencies of one deployment, all taken from the estimator (module doc).
+
+    Not thread-safe (tables fill lazily); one instance per simulated replica group.
+    """
+
+    def __init__(self, dep: Deployment, max_context_tokens: int) -> None:
+        self._c = coefficients(dep)
+        self._cells = max(2, math.ceil(max(max_context_tokens, 1) / GRID_TOKENS) + 2)
+        self._ctx_grid = np.arange(self._cells + 1, dtype=float) * GRID_TOKENS
+        self._rows: dict[int, list[float]] = {}
+        self._work: dict[int, float] = {0: 0.0}
+        self._base: dict[int, float] = {}
+
+    # -------------------------------------------------------------- decode
+
+    def _row(self, batch: int) -> list[float]:
+        row = self._rows.get(batch)
+        if row is None:
+            row = [float(x) for x in np.asarray(decode_step_s(self._c, float(batch), self._ctx_grid))]
+            self._rows[batch] = row
+        return row
+
+    def decode_step_s(self, batch: int, mean_context: float) -> float:
+        """One decode step of `batch` sequences holding `mean_context` tokens of KV each on average."""
+        row = self._row(batch)
+        x = mean_context / GRID_TOKENS
+        if x <= 0.0:
+            return row[0]
+        j = int(x)
+        if j >= self._cells:  # beyond the table (a longer context than announced): extrapolate the last cell
+            j = self._cells - 1
+        f = x - j
+        return row[j] + (row[j + 1] - row[j]) * f
+
+    def decode_stretch_s(self, batch: int, mean_context: float, steps: int) -> float:
+        """`steps` decode steps of a fixed batch whose mean context starts at `mean_context` and rises by one
+        token per step (midpoint rule; see the module doc)."""
+        if steps <= 0:
+            return 0.0
+        return steps * self.decode_step_s(batch, mean_context + 0.5 * (steps - 1))
+
+    # -------------------------------------------------------------- prefill
+
+    def prime(self, prompt_tokens: npt.NDArray[np.int64]) -> None:
+        """Evaluate the prefill functions for many prompt lengths at once (one vectorised call each)."""
+        todo = np.unique(np.asarray(prompt_tokens, dtype=np.int64))
+        todo = todo[todo > 0]
+        if todo.size == 0:
+            return
+        x = todo.astype(float)
+        work = np.asarray(prefill_marginal_s(self._c, x), dtype=float)
+        alone = np.asarray(prefill_alone_s(self._c, x), dtype=float)
+        for n, w, a in zip(todo.tolist(), work.tolist(), alone.tolist(), strict=True):
+            self._work.setdefault(n, w)
+            self._base.setdefault(n, max(a - w, 0.0))
+
+    def _cum_work(self, tokens: int) -> float:
+        w = self._work.get(tokens)
+        if w is None:
+            w = float(np.asarray(prefill_marginal_s(self._c, float(tokens))))
+            self._work[tokens] = w
+        return w
+
+    def prefill_chunk_s(self, tokens: int, context_before: int) -> float:
+        """Prefill work of `tokens` prompt tokens after `context_before` already computed, on a busy replica."""
+        return self._cum_work(context_before + tokens) - self._cum_work(context_before)
+
+    def idle_base_s(self, tokens: int) -> float:
+        """What a prefill-only iteration pays beyond its chunks' work: the weight read and the pass overhead
+        that a lone prefill of `tokens` tokens pays (and a decode step otherwise covers)."""
+        b = self._base.get(tokens)
+        if b is None:
+            alone = float(np.asarray(prefill_alone_s(self._c, float(tokens))))
+            b = max(alone - self._cum_work(tokens), 0.0)
+            self._base[tokens] = b
+        return b
+
+    def lone_prefill_s(self, tokens: int) -> float:
+        """Latency of one prompt prefilled alone on an idle replica (within one token budget)."""
+        return self.idle_base_s(tokens) + self._cum_work(tokens)

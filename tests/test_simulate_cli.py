@@ -1,0 +1,230 @@
+"""`gpuplan simulate` through the real entry point: every example plan, a trace with timestamps, routers,
+the JSON envelope and its schema, determinism, percentile SLOs in the spec, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from planner.commands.schema import SimulateEnvelope
+from planner.spec import parse_spec
+from tests.robust_support import Run, gpuplan
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload")
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("plans")
+    paths = {}
+    for name in NAMES:
+        path = out / f"{name}.json"
+        run = gpuplan("plan", EXAMPLES / f"{name}.yaml", "-f", "json", "-o", path)
+        assert run.code == 0, run
+        paths[name] = path
+    return paths
+
+
+def simulate(plan: Path, spec: Path, *args: str | Path) -> Run:
+    return gpuplan("simulate", plan, "--spec", spec, *args)
+
+
+def data(run: Run) -> dict[str, Any]:
+    env = json.loads(run.out)
+    SimulateEnvelope.model_validate(env)
+    assert env["command"] == "simulate" and env["status"] == "ok"
+    return dict(env["data"])
+
+
+DURATION = {"chat-llama-8b": "60", "llama-70b-tp": "300", "shared-fleet": "60", "offline-offload": "1500"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_example_plan_simulates(plans: dict[str, Path], name: str) -> None:
+    run = simulate(plans[name], EXAMPLES / f"{name}.yaml", "--duration", DURATION[name], "-f", "json")
+    assert run.code in (0, 1), run
+    d = data(run)
+    assert d["littles_law"]["relative_error"] < 1e-9
+    assert (run.code == 0) == d["slo_met"]
+    for m in d["models"]:
+        assert m["requests"] > 0 and m["rejected"] == 0
+        assert [t["statistic"] for t in m["slo"]] == ["mean", "mean"]
+    assert sum(g["requests"] for g in d["groups"]) == sum(m["requests"] for m in d["models"])
+
+
+def test_chat_replays_its_trace_timestamps_and_is_deterministic(plans: dict[str, Path]) -> None:
+    spec = EXAMPLES / "chat-llama-8b.yaml"
+    first = data(simulate(plans["chat-llama-8b"], spec, "-f", "json"))
+    second = data(simulate(plans["chat-llama-8b"], spec, "-f", "json"))
+    assert first["settings"]["arrivals"] == ["trace"]
+    assert first["settings"]["requests_simulated"] == 1999  # the excerpt's 2,000 rows, once, less the last
+    assert any("as fast as recorded" in n for n in first["notes"])
+    first.pop("elapsed_s"), second.pop("elapsed_s")
+    assert first == second
+    other = data(simulate(plans["chat-llama-8b"], spec, "--arrivals", "poisson", "--seed", "1", "-f", "json"))
+    assert other["settings"]["arrivals"] == ["poisson"]
+
+
+@pytest.mark.parametrize("routing", ["least-loaded", "round-robin"])
+def test_routers(plans: dict[str, Path], routing: str) -> None:
+    d = data(
+        simulate(
+            plans["shared-fleet"],
+            EXAMPLES / "shared-fleet.yaml",
+            "--routing",
+            routing,
+            "--duration",
+            "30",
+            "-f",
+            "json",
+        )
+    )
+    assert d["settings"]["routing"] == routing
+    assert d["littles_law"]["relative_error"] < 1e-9
+    assert all(g["requests"] > 0 for g in d["groups"])
+
+
+def test_overload_misses_the_slo_and_exits_1(plans: dict[str, Path]) -> None:
+    run = simulate(
+        plans["chat-llama-8b"],
+        EXAMPLES / "chat-llama-8b.yaml",
+        "--arrivals",
+        "gamma",
+        "--burstiness",
+        "3",
+        "--rate-factor",
+        "3",
+        "--duration",
+        "30",
+        "-f",
+        "json",
+    )
+    assert run.code == 1, run
+    d = data(run)
+    assert not d["slo_met"]
+    assert d["settings"]["arrivals"] == ["gamma"] and d["settings"]["burstiness_cv"] == 3
+
+
+def test_table_and_markdown_name_the_statistic(plans: dict[str, Path], tmp_path: Path) -> None:
+    spec = tmp_path / "chat.yaml"
+    raw = yaml.safe_load((EXAMPLES / "chat-llama-8b.yaml").read_text())
+    raw["models"][0]["slo"] = {"ttft_ms": {"p99": 1000}, "tpot_ms": {"p90": 50}}
+    raw["models"][0]["workload"]["trace"]["path"] = str(EXAMPLES / "traces" / "azure-2023-conv-excerpt.csv")
+    spec.write_text(yaml.safe_dump(raw))
+    plan = tmp_path / "plan.json"
+    assert gpuplan("plan", spec, "-f", "json", "-o", plan).code == 0
+    table = simulate(plan, spec, "--duration", "30")
+    assert "p99 TTFT" in table.out and "p90 TPOT" in table.out, table
+    md = simulate(plan, spec, "--duration", "30", "-f", "md")
+    assert "| p99 TTFT |" in md.out
+    d = data(simulate(plan, spec, "--duration", "30", "-f", "json"))
+    assert [t["statistic"] for t in d["models"][0]["slo"]] == ["p99", "p90"]
+
+
+def test_plot(plans: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "sim.svg"
+    run = simulate(plans["llama-70b-tp"], EXAMPLES / "llama-70b-tp.yaml", "--duration", "60", "--plot", out)
+    assert run.code == 0, run
+    assert out.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--burstiness", "-1"), "--burstiness: must be a positive number"),
+        (("--rate-factor", "0"), "--rate-factor: must be a positive number"),
+        (("--rate", "fast"), "--rate: must be a rate in req/s or 'trace'"),
+        (("--rate", "5", "--rate-factor", "2"), "--rate: give --rate or --rate-factor, not both"),
+        (("--duration", "10", "--warmup", "20"), "--warmup: the warm-up (20 s) must be shorter"),
+        (("--prefix-cache-hit", "1.5"), "--prefix-cache-hit: must be a share in [0, 1)"),
+        (("--arrivals", "gamma"), "--arrivals: gamma arrivals need --burstiness"),
+    ],
+)
+def test_bad_flags(plans: dict[str, Path], args: tuple[str, ...], message: str) -> None:
+    run = simulate(plans["llama-70b-tp"], EXAMPLES / "llama-70b-tp.yaml", *args)
+    assert run.code == 2, run
+    assert message in run.err, run
+    assert "Traceback" not in run.err
+
+
+def test_trace_arrivals_need_timestamps(plans: dict[str, Path]) -> None:
+    run = simulate(plans["llama-70b-tp"], EXAMPLES / "llama-70b-tp.yaml", "--arrivals", "trace")
+    assert run.code == 2 and "has no trace with timestamps" in run.err, run
+
+
+def test_the_spec_must_be_the_plans_own(plans: dict[str, Path]) -> None:
+    run = simulate(plans["chat-llama-8b"], EXAMPLES / "llama-70b-tp.yaml")
+    assert run.code == 2 and "--spec: is not the spec this plan was made from" in run.err, run
+    missing = simulate(plans["chat-llama-8b"], EXAMPLES / "nope.yaml")
+    assert missing.code == 2 and "spec not found" in missing.err, missing
+
+
+def test_an_infeasible_plan_has_nothing_to_simulate(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "models:\n  - model: llama-3.1-8b\n    workload: {rate_rps: 1, histogram: [{input_len: 100, output_len: 100,"
+        " share: 1}]}\n    slo: {ttft_ms: 1, tpot_ms: 0.5}\n"
+    )
+    plan = tmp_path / "p.json"
+    assert gpuplan("plan", spec, "-f", "json", "-o", plan).code == 1
+    run = simulate(plan, spec)
+    assert run.code == 2 and "the plan is infeasible" in run.err, run
+
+
+def test_percentile_slos_in_the_spec() -> None:
+    base = {
+        "model": "llama-3.1-8b",
+        "workload": {"rate_rps": 1, "histogram": [{"input_len": 10, "output_len": 10, "share": 1}]},
+    }
+    spec = parse_spec({"models": [{**base, "slo": {"ttft_ms": {"p99": 2000}, "tpot_ms": 50}}]})
+    slo = spec.models[0].slo
+    assert (slo.ttft_ms, slo.ttft_statistic, slo.tpot_ms, slo.tpot_statistic) == (2000, "p99", 50, "mean")
+    assert slo.label("ttft") == "p99 TTFT" and slo.has_percentiles
+    for bad, message in (
+        ({"ttft_ms": {"p98": 1}, "tpot_ms": 5}, "unknown statistic 'p98'"),
+        ({"ttft_ms": {"p99": 1, "p50": 1}, "tpot_ms": 5}, "give one statistic per target"),
+        ({"ttft_ms": {"p99": 0}, "tpot_ms": 5}, "models[0].slo.ttft_ms: Input should be greater than 0"),
+    ):
+        with pytest.raises(Exception, match=message.replace("[", r"\[").replace("]", r"\]")):
+            parse_spec({"models": [{**base, "slo": bad}]})
+
+
+def test_schema_simulate_prints_the_envelope_schema() -> None:
+    run = gpuplan("schema", "simulate")
+    assert run.code == 0
+    schema = json.loads(run.out)
+    assert schema["title"] == "gpuplan simulate output"
+    assert "SimulationResult" in schema["$defs"]
+
+
+def test_stdout_is_only_the_document(plans: dict[str, Path]) -> None:
+    exe = shutil.which("gpuplan", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    r = subprocess.run(
+        [
+            exe,
+            "simulate",
+            str(plans["llama-70b-tp"]),
+            "--spec",
+            str(EXAMPLES / "llama-70b-tp.yaml"),
+            "--duration",
+            "60",
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    json.loads(r.stdout)
