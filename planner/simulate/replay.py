@@ -35,9 +35,9 @@ class ReplayResult:
 
 def replay(
     dep: Deployment,
-    arrival_s: npt.NDArray[np.float64],
-    input_len: npt.NDArray[np.int64],
-    output_len: npt.NDArray[np.int64],
+    arrival_s: npt.ArrayLike,
+    input_len: npt.ArrayLike,
+    output_len: npt.ArrayLike,
     *,
     engine: str | None = None,
     preemption: Preemption | None = None,
