@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from solvers.types import FleetProblem, FleetSolution
+from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
 
 VERIFY_CHECKS: tuple[str, ...] = (
     "ids",
@@ -28,9 +28,8 @@ VERIFY_CHECKS: tuple[str, ...] = (
 )
 """What `verify_solution` checks, in order (for reports)."""
 
-NO_REPLICA_SHARE = 1e-9
-"""Any share above this routed to a candidate with no replica is a violation, whatever `tol` is: traffic
-with no GPU behind it is never a rounding error, however small its load."""
+# Any share above SHARE_EPS routed to a candidate with no replica is a violation, whatever `tol` is:
+# traffic with no GPU behind it is never a rounding error, however small its load.
 
 
 def _over(lhs: float, rhs: float, tol: float) -> bool:
@@ -217,7 +216,7 @@ def verify_solution(problem: FleetProblem, solution: FleetSolution, tol: float =
             total += share
             cand = candidates[cid]
             kappa = problem.capacity_rps[i][col[cid]]
-            if share > NO_REPLICA_SHARE and r[cid] == 0:
+            if share > SHARE_EPS and r[cid] == 0:
                 out.append(f"routing: {share:.3g} of slice {s.id} goes to {cid}, which has no replica")
             if share <= tol:
                 continue

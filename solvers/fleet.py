@@ -82,11 +82,10 @@ import numpy as np
 from planner.errors import InputError, SolverError
 from solvers.backend import ExtraRow, MipResult, Session, highs_available, lp_text, open_session
 from solvers.model import RELAXABLE, FleetModel, FloatArray, build_model, model_names
-from solvers.types import FleetProblem, FleetSolution
+from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
 
 SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
-SHARE_EPS = 1e-9  # routing shares below this are dropped (and the rest renormalised)
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
 MAX_LISTED = 8  # ids listed in a diagnosis before "and N more"
 

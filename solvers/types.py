@@ -11,6 +11,10 @@ from typing import Literal
 
 SolveStatus = Literal["optimal", "gap", "infeasible", "unbounded", "not_solved"]
 
+SHARE_EPS = 1e-9
+"""A routing share at or below this carries no traffic: the solver drops it, reports leave it out, and
+above it a share on a candidate without a replica is a violation whatever the verifier's tolerance."""
+
 
 @dataclass(frozen=True)
 class FleetOffering:
