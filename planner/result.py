@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 PlanStatus = Literal["optimal", "gap", "infeasible"]
 
 
+CapacitySourceName = Literal["estimate", "measured", "offload"]
+"""Where a replica group's capacities came from (planner.capacity: each source's `name`)."""
+
+
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,7 +33,7 @@ class ReplicaGroup(_Result):
     replicas: int
     gpus: int
     utilisation: float = Field(description="offered load / capacity over the replicas, 0..1")
-    capacity_source: Literal["estimate", "measured", "offload"] = "estimate"
+    capacity_source: CapacitySourceName = "estimate"
 
 
 class Allocation(_Result):

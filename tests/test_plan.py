@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.plan import load_inputs, make_plan
+from planner.inputs import load_inputs
+from planner.plan import make_plan
 from planner.spec import parse_spec
 from tests.conftest import EXAMPLES
 

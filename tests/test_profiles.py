@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from planner.errors import InputError
-from planner.profiles import (
+from planner.measured_profiles import (
     MeasuredPoint,
     Target,
     load_profile_points,

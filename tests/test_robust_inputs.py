@@ -620,12 +620,12 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- output files
 def test_output_into_a_missing_folder_fails_before_planning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import planner.plan
+    import planner.commands.plan
 
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("planned although the output folder does not exist")
 
-    monkeypatch.setattr(planner.plan, "make_plan", boom)
+    monkeypatch.setattr(planner.commands.plan, "make_plan", boom)
     target = tmp_path / "no" / "such" / "plan.json"
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-o", target)
     assert_user_error(r, str(target.parent), "does not exist")

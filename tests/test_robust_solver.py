@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-import planner.plan
-from planner.plan import load_inputs, make_plan
+import planner.solve
+from planner.inputs import load_inputs
+from planner.plan import make_plan
 from planner.result import Plan
 from solvers.fleet import solve_fleet
 from solvers.types import FleetProblem, FleetSolution, SolveStatus
@@ -153,7 +154,7 @@ def _patched(monkeypatch: pytest.MonkeyPatch, make: Any) -> None:
     def fake(problem: FleetProblem, **kw: Any) -> FleetSolution:
         return make(problem, real(problem, **kw))  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(planner.plan, "solve_fleet", fake)
+    monkeypatch.setattr(planner.solve, "solve_fleet", fake)
 
 
 def _empty(sol: FleetSolution, status: SolveStatus, message: str) -> FleetSolution:
@@ -196,7 +197,7 @@ def test_not_solved_falls_back_to_the_best_single_offering_plan(
 
 def test_not_solved_without_any_plan_is_a_clear_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _patched(monkeypatch, lambda p, sol: _empty(sol, "not_solved", "Time limit reached"))
-    monkeypatch.setattr(planner.plan, "best_single_offering", lambda *a, **k: [])
+    monkeypatch.setattr(planner.solve, "best_single_offering", lambda *a, **k: [])
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json")
     assert r.code == 1, str(r)
     env = json.loads(r.out)
@@ -244,7 +245,7 @@ def test_a_gap_plan_dearer_than_a_baseline_is_not_called_the_same(
     """If a stopped plan costs more than the best single offering (and cannot be replaced), the report says
     so instead of 'the same as'."""
     _patched(monkeypatch, _dearer)
-    monkeypatch.setattr(planner.plan, "_better_of", lambda problem, sol, singles: (sol, ""))
+    monkeypatch.setattr(planner.solve, "_better_of", lambda problem, sol, singles: (sol, ""))
     r = gpuplan("plan", write_spec(tmp_path, ONE_OFFERING))
     assert r.code == 0, str(r)
     assert "above the best single offering" in " ".join(r.out.split()), str(r)
@@ -264,7 +265,7 @@ def test_solver_errors_are_not_tracebacks(tmp_path: Path, monkeypatch: pytest.Mo
     def broken(problem: FleetProblem, **kw: Any) -> FleetSolution:
         raise SolverError("HiGHS failed (x) and the CBC fallback failed too (y)")
 
-    monkeypatch.setattr(planner.plan, "solve_fleet", broken)
+    monkeypatch.setattr(planner.solve, "solve_fleet", broken)
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC))
     assert r.code == 1 and "CBC fallback failed" in r.err and "Traceback" not in r.err, str(r)
 

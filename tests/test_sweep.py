@@ -22,6 +22,7 @@ from planner.commands.sweep import (
     run_sweep,
 )
 from planner.errors import InputError
+from planner.inputs import load_inputs
 from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown
 from planner.result import Plan
 from planner.spec import Spec, parse_spec
@@ -54,7 +55,7 @@ TWO_MODELS: dict[str, Any] = {
 
 @dataclasses.dataclass(frozen=True)
 class FakeInputs:
-    """Stands in for planner.plan.PlanInputs (same fields) so these tests need no planner."""
+    """Stands in for planner.inputs.PlanInputs (same fields) so these tests need no planner."""
 
     spec: Spec
     catalog: Catalog
@@ -307,8 +308,7 @@ def small_spec(tmp_path: Path) -> Path:
 
 
 def test_sweep_cost_never_falls_as_rate_grows(small_spec: Path) -> None:
-    plan_mod = pytest.importorskip("planner.plan", reason="the planner has not landed yet")
-    inputs = plan_mod.load_inputs(small_spec)
+    inputs = load_inputs(small_spec)
     rates = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     result = run_sweep(inputs, "rate_rps", rates)
     costs = [p.total_cost_usd_per_hour for p in result.points]
@@ -319,8 +319,7 @@ def test_sweep_cost_never_falls_as_rate_grows(small_spec: Path) -> None:
 
 
 def test_sweep_tighter_tpot_never_cheaper(small_spec: Path) -> None:
-    plan_mod = pytest.importorskip("planner.plan", reason="the planner has not landed yet")
-    result = run_sweep(plan_mod.load_inputs(small_spec), "tpot_ms", (200.0, 100.0, 60.0))
+    result = run_sweep(load_inputs(small_spec), "tpot_ms", (200.0, 100.0, 60.0))
     costs = [p.total_cost_usd_per_hour for p in result.points if p.status != "infeasible"]
     assert all(b >= a - 1e-6 for a, b in zip(costs, costs[1:], strict=False)), costs  # type: ignore[operator]
 
@@ -328,7 +327,6 @@ def test_sweep_tighter_tpot_never_cheaper(small_spec: Path) -> None:
 def test_sweep_cli_csv_and_json(
     small_spec: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("planner.plan", reason="the planner has not landed yet")
     import json
 
     code, out, err = _run(["sweep", str(small_spec), "--rate", "1,2", "-f", "csv"], monkeypatch, capsys)

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from planner.candidates import make_candidates, select_offerings
-from planner.errors import InputError
+from planner.candidates import make_candidates
+from planner.inputs import check_profiles, load_inputs, load_model, offerings_for, spec_errors
 from planner.outcome import Outcome
-from planner.plan import check_point_targets, check_profiles, load_inputs, make_plan, spec_errors
+from planner.plan import make_plan
 from planner.report import render_plan_markdown, render_plan_table
-from planner.workload import build_slices
 
 UNSOLVED = ("not_solved", "unbounded")
 
@@ -43,27 +42,17 @@ def validate(spec: Path, *, overlays: tuple[Path, ...] = ()) -> Outcome:
 
 
 def _validate(spec: Path, overlays: tuple[Path, ...]) -> Outcome:
-    from catalog.loader import resolve_model
-    from planner.profiles import load_profile_points
-
     inputs = load_inputs(spec, overlays)
     check_profiles(inputs.spec, inputs.catalog)
-    slo = {m.label: m.slo for m in inputs.spec.models}
-    for j, p in enumerate(inputs.spec.profiles):
-        check_point_targets(inputs.catalog, load_profile_points(p, inputs.base_dir, f"profiles[{j}]", slo[p.model]))
-    offerings = select_offerings(inputs.catalog, inputs.spec.offerings)
-    if not offerings:
-        raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
+    offerings = offerings_for(inputs)
     rows = []
-    for i, m in enumerate(inputs.spec.models):
-        exclusive = any(p.exclusive for p in inputs.spec.profiles if p.model == m.label)
-        slices = build_slices(m.label, m.workload, inputs.base_dir, where=f"models[{i}].workload").slices
-        if exclusive:
+    for i in range(len(inputs.spec.models)):
+        m = load_model(inputs, i, offerings)
+        if m.exclusive or m.arch is None:
             n_cand = "measured"
         else:
-            arch = resolve_model(inputs.catalog, m.model, where=f"models[{i}].model", base_dir=inputs.base_dir)
-            n_cand = str(len(make_candidates(inputs.catalog, m.label, arch, offerings, inputs.spec.search)))
-        rows.append({"model": m.label, "slices": len(slices), "candidates": n_cand})
+            n_cand = str(len(make_candidates(inputs.catalog, m.label, m.arch, offerings, inputs.spec.search)))
+        rows.append({"model": m.label, "slices": len(m.slices), "candidates": n_cand})
     data = {"spec": str(spec), "valid": True, "offerings": len(offerings), "models": rows}
 
     def table() -> Table:

@@ -27,7 +27,7 @@ from planner.result import Plan
 from planner.spec import Spec, parse_spec
 
 if TYPE_CHECKING:
-    from planner.plan import PlanInputs
+    from planner.inputs import PlanInputs
 
 Swept = Literal["rate_rps", "tpot_ms", "ttft_ms"]
 FLAGS: dict[Swept, str] = {"rate_rps": "--rate", "tpot_ms": "--tpot-ms", "ttft_ms": "--ttft-ms"}
@@ -225,7 +225,7 @@ def execute(
     swept, values = choose_sweep(rate, tpot_ms, ttft_ms)
     if plot is not None:
         check_plot_target(plot)
-    from planner.plan import load_inputs, spec_errors
+    from planner.inputs import load_inputs, spec_errors
     from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown, render_sweep_table
 
     with spec_errors(spec):

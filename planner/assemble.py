@@ -1,0 +1,333 @@
+"""The last stage: a solved (or unsolvable) fleet problem back in the spec's terms, as a frozen Plan.
+
+Allocations per offering with their replica groups, routing per slice with the predicted latencies at
+the planned load, per-model summaries, baselines, the assumptions a reader needs, and the verifier's
+verdict. Nothing here decides anything; it only translates and rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from planner.candidates import Candidate, PricedOffering, offload_dtypes, precision_notes, select_offerings
+from planner.capacity import ModelCapacity
+from planner.inputs import PlanInputs
+from planner.perf import engine_profile, predict
+from planner.result import (
+    Allocation,
+    Baseline,
+    CapacitySourceName,
+    ModelSummary,
+    Plan,
+    ReplicaGroup,
+    RouteShare,
+    SliceRoute,
+    SolverStats,
+    Verification,
+)
+from planner.solve import Solved
+from planner.verify import VERIFY_CHECKS
+from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The problem as solved, with what the plan needs to describe it."""
+
+    problem: FleetProblem
+    by_id: dict[str, Candidate]  # candidates by id
+    solved: Solved
+    violations: tuple[str, ...]  # the verifier's findings
+
+
+def infeasible_plan(
+    inputs: PlanInputs,
+    models: Sequence[ModelCapacity],
+    reasons: tuple[str, ...],
+    stats: SolverStats,
+    solver_note: str = "",
+) -> Plan:
+    """A plan that says why there is no fleet."""
+    return Plan(
+        name=inputs.spec.name,
+        status="infeasible",
+        total_cost_usd_per_hour=None,
+        total_gpus=0,
+        total_instances=0,
+        allocations=(),
+        routing=(),
+        models=_model_summaries(models, None, {}),
+        baselines=(),
+        best_single_offering_cost_usd_per_hour=None,
+        saving_vs_best_single_pct=None,
+        infeasible_reasons=reasons,
+        assumptions=_assumptions(inputs, models, (), solver_note),
+        solver=stats,
+        verification=Verification(passed=True, checks=("not run: no plan",)),
+        catalog_version=inputs.catalog.version,
+        spec_sha256=inputs.spec_sha256,
+    )
+
+
+def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution) -> Plan:
+    """The plan of a solved problem."""
+    solution = sol.solved.solution
+    source = {r.id: r.source for m in models for r in m.rows}
+    measured = {cid for cid, name in source.items() if name == "measured"}
+    util = _utilisation(sol.problem, solution)
+    allocations, used = _allocations(inputs, sol, util, source)
+    routing = _routing(models, sol, util, measured)
+    baselines = _baselines(sol.solved.singles, sol.by_id)
+    total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
+    best_single = baselines[0].cost_usd_per_hour if baselines else None
+    saving = round(100.0 * (best_single - total) / best_single, 2) if best_single else None
+    return Plan(
+        name=inputs.spec.name,
+        status="optimal" if solution.status == "optimal" else "gap",
+        total_cost_usd_per_hour=total,
+        total_gpus=sum(a.instances * a.gpus_per_instance for a in allocations),
+        total_instances=sum(a.instances for a in allocations),
+        allocations=allocations,
+        routing=routing,
+        models=_model_summaries(models, solution, sol.by_id),
+        baselines=baselines,
+        best_single_offering_cost_usd_per_hour=best_single,
+        saving_vs_best_single_pct=saving,
+        assumptions=_assumptions(inputs, models, used, sol.solved.note),
+        measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
+        solver=sol.solved.stats,
+        verification=Verification(passed=not sol.violations, checks=VERIFY_CHECKS, violations=sol.violations),
+        catalog_version=inputs.catalog.version,
+        spec_sha256=inputs.spec_sha256,
+    )
+
+
+def _utilisation(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
+    """Utilisation of each replica group: offered load / capacity, per replica."""
+    slice_index = {s.id: k for k, s in enumerate(problem.slices)}
+    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
+    load: dict[str, float] = {}
+    for sid, shares in solution.routing.items():
+        k = slice_index[sid]
+        for cid, share in shares.items():
+            kappa = problem.capacity_rps[k][cand_index[cid]]
+            load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
+    return {cid: load.get(cid, 0.0) / r for cid, r in solution.replicas.items() if r > 0}
+
+
+def _dtypes(inputs: PlanInputs, c: Candidate) -> tuple[str, str]:
+    if c.offload:
+        return offload_dtypes(inputs.spec.search)
+    if c.deployment is None:
+        return "measured", "measured"
+    return c.deployment.weights, c.deployment.kv
+
+
+def _allocations(
+    inputs: PlanInputs, sol: Solution, util: dict[str, float], source: dict[str, CapacitySourceName]
+) -> tuple[tuple[Allocation, ...], tuple[PricedOffering, ...]]:
+    """Instances per offering with their replica groups; and the offerings used."""
+    solution, by_id = sol.solved.solution, sol.by_id
+    allocations = []
+    used: list[PricedOffering] = []
+    for oid in sorted(solution.instances):
+        n = solution.instances[oid]
+        if n <= 0:
+            continue
+        groups = sorted(
+            (by_id[cid] for cid, r in solution.replicas.items() if r > 0 and by_id[cid].priced.id == oid),
+            key=lambda c: c.id,
+        )
+        if not groups:
+            continue
+        po = groups[0].priced
+        used.append(po)
+        reps = tuple(
+            ReplicaGroup(
+                candidate=c.id,
+                model=c.model_label,
+                tp=c.tp,
+                weights=_dtypes(inputs, c)[0],
+                kv=_dtypes(inputs, c)[1],
+                engine="offload" if c.offload else inputs.spec.search.engine,
+                replicas=solution.replicas[c.id],
+                gpus=solution.replicas[c.id] * c.tp,
+                utilisation=round(util.get(c.id, 0.0), 4),
+                capacity_source=source[c.id],
+            )
+            for c in groups
+        )
+        allocations.append(
+            Allocation(
+                offering=po.offering.id,
+                cloud=po.offering.cloud,
+                region=po.offering.region,
+                instance_type=po.offering.instance_type,
+                gpu=po.gpu.id,
+                gpus_per_instance=po.offering.gpus_per_instance,
+                spot=po.spot,
+                instances=n,
+                price_usd_per_hour=po.price_usd_per_hour,
+                cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
+                replicas=reps,
+                idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
+            )
+        )
+    return tuple(allocations), tuple(used)
+
+
+def _routing(
+    models: Sequence[ModelCapacity], sol: Solution, util: dict[str, float], measured: set[str]
+) -> tuple[SliceRoute, ...]:
+    """Each slice's shares per candidate, with the latencies predicted at the planned load."""
+    problem, solution, by_id = sol.problem, sol.solved.solution, sol.by_id
+    slice_index = {s.id: k for k, s in enumerate(problem.slices)}
+    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
+    slice_of = {s.id: s for m in models for s in m.slices}
+    spec_of = {m.label: m.spec for m in models}
+    routing = []
+    for fs in problem.slices:
+        s = slice_of[fs.id]
+        ms = spec_of[s.model]
+        k = slice_index[fs.id]
+        routes = []
+        for cid, share in sorted(solution.routing.get(fs.id, {}).items()):
+            if share <= SHARE_EPS:
+                continue
+            c = by_id[cid]
+            kappa = problem.capacity_rps[k][cand_index[cid]]
+            ttft = tpot = None
+            if c.deployment is not None and cid not in measured:
+                pt = predict(c.deployment, s.input_len, s.output_len, rate_rps=util.get(cid, 0.0) * kappa)
+                ttft, tpot = round(pt.ttft_ms, 2), round(pt.tpot_ms, 3)
+            routes.append(
+                RouteShare(
+                    candidate=cid,
+                    offering=c.priced.id,
+                    share=round(share, 6),
+                    rate_rps=round(s.rate_rps * share, 6),
+                    ttft_ms=ttft,
+                    tpot_ms=tpot,
+                )
+            )
+        routing.append(
+            SliceRoute(
+                slice=s.id,
+                model=s.model,
+                input_len=s.input_len,
+                output_len=s.output_len,
+                input_len_range=s.input_len_range,
+                output_len_range=s.output_len_range,
+                rate_rps=round(s.rate_rps, 6),
+                slo_ttft_ms=ms.slo.ttft_ms,
+                slo_tpot_ms=ms.slo.tpot_ms,
+                routes=tuple(routes),
+            )
+        )
+    return tuple(routing)
+
+
+def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Candidate]) -> tuple[Baseline, ...]:
+    gpu_of = {c.priced.id: c.priced.gpu.id for c in by_id.values()}
+    return tuple(
+        Baseline(
+            offering=oid,
+            gpu=gpu_of[oid],
+            instances=sol.instances.get(oid, 0),
+            cost_usd_per_hour=round(sol.cost_usd_per_hour, 6),
+        )
+        for oid, sol in singles
+    )
+
+
+def _assumptions(
+    inputs: PlanInputs, models: Sequence[ModelCapacity], used: Sequence[PricedOffering], solver_note: str = ""
+) -> dict[str, str | float | int | bool]:
+    s = inputs.spec.search
+    as_of = sorted({po.offering.as_of for po in used})
+    out: dict[str, str | float | int | bool] = {
+        "engine": s.engine,
+        "target_utilisation": s.target_utilisation,
+        "gpu_memory_utilization": s.gpu_memory_utilization,
+        "tp_degrees": ",".join(str(t) for t in s.tp),
+        "weights": ",".join(s.weights),
+        "kv_cache": ",".join(s.kv),
+        "routing_mode": inputs.spec.solver.mode,
+        "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
+        "spot_allowed": inputs.spec.offerings.spot,
+    }
+    calibration = _calibration_note(inputs, used)
+    if calibration:
+        out["calibration"] = calibration
+    precision = "; ".join(precision_notes(select_offerings(inputs.catalog, inputs.spec.offerings), s))
+    if precision:
+        out["precision"] = precision
+    skipped = _trace_rows_skipped(models)
+    if skipped:
+        out["trace_rows_skipped"] = skipped
+    if solver_note:
+        out["solver_note"] = solver_note
+    notes = "; ".join(n for m in models for n in m.notes)
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
+    """Which engine profile priced each GPU family of the plan: fitted to measurements, or a fallback."""
+    parts = []
+    for family in sorted({po.gpu.family for po in used}):
+        gpu = next(po.gpu for po in used if po.gpu.family == family)
+        prof = engine_profile(inputs.catalog, inputs.spec.search.engine, gpu)
+        how = "fallback (" + prof.fit.split(";", 1)[-1].strip() + ")" if prof.fit.startswith("fallback") else "fitted"
+        parts.append(f"{prof.engine}/{family}: {how}")
+    return "; ".join(parts)
+
+
+def _trace_rows_skipped(models: Sequence[ModelCapacity]) -> str:
+    """Per model reading a trace with skip_bad_rows (or with rows always dropped): how many, and why."""
+    parts = []
+    for m in models:
+        summary = m.model.workload.summary
+        trace = m.spec.workload.trace
+        if summary.source != "trace" or trace is None:
+            continue
+        if not summary.rows_skipped and not trace.skip_bad_rows:
+            continue
+        total = summary.rows_skipped_total
+        read = (summary.requests_read or 0) + total
+        why = ", ".join(f"{reason} x{count}" for reason, count in summary.rows_skipped)
+        parts.append(f"{m.label}: {total} of {read} rows" + (f" ({why})" if why else ""))
+    return "; ".join(parts)
+
+
+def _model_summaries(
+    models: Sequence[ModelCapacity], solution: FleetSolution | None, by_id: dict[str, Candidate]
+) -> tuple[ModelSummary, ...]:
+    out = []
+    for m in models:
+        replicas = gpus = 0
+        cost = 0.0
+        if solution is not None:
+            for cid, r in solution.replicas.items():
+                c = by_id[cid]
+                if c.model_label != m.label:
+                    continue
+                replicas += r
+                gpus += r * c.tp
+                cost += r * c.tp * c.priced.price_usd_per_hour / c.priced.offering.gpus_per_instance
+        out.append(
+            ModelSummary(
+                model=m.label,
+                model_id=m.spec.model,
+                rate_rps=round(sum(s.rate_rps for s in m.slices), 6),
+                slo_ttft_ms=m.spec.slo.ttft_ms,
+                slo_tpot_ms=m.spec.slo.tpot_ms,
+                slices=len(m.slices),
+                replicas=replicas,
+                gpus=gpus,
+                cost_usd_per_hour=round(cost, 4),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,79 @@
+"""Merging the sources' answers into one capacity row per candidate, and pruning useless candidates.
+
+Cell by cell, the last source (in the order of `sources.py`) that answers wins; a cell nobody answers
+is 0. A merged row reports the source that answered last in order among its cells (a measurement
+overriding some estimated cells makes the row "measured"), with that source's grade and error band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from planner.candidates import Candidate
+from planner.capacity.source import Answer, ErrorBand
+from planner.result import CapacitySourceName
+
+
+@dataclass(frozen=True)
+class CandidateCapacity:
+    """A candidate with its capacity (req/s per replica) on each slice of its model, and where it came from."""
+
+    candidate: Candidate
+    capacity_rps: tuple[float, ...]
+    source: CapacitySourceName  # the source that answered (see the module docstring)
+    grade: str
+    error_band: ErrorBand | None = None
+
+    @property
+    def id(self) -> str:
+        return self.candidate.id
+
+
+def merge(
+    names: Sequence[CapacitySourceName], answers: Sequence[Answer], n_slices: int
+) -> tuple[CandidateCapacity, ...]:
+    """One row per proposed candidate, in the order proposed (`names[i]` is the source of `answers[i]`)."""
+    candidates = [c for a in answers for c in a.candidates]
+    out = []
+    for cand in candidates:
+        cells = [0.0] * n_slices
+        last: tuple[CapacitySourceName, str, ErrorBand | None] | None = None
+        for name, answer in zip(names, answers, strict=True):
+            row = answer.rows.get(cand.id)
+            if row is None:
+                continue
+            answered = False
+            for k, value in enumerate(row.capacity_rps):
+                if value is not None:
+                    cells[k] = value
+                    answered = True
+            if answered:
+                last = (name, row.grade, row.error_band)
+        if last is None:
+            continue
+        out.append(CandidateCapacity(cand, tuple(cells), *last))
+    return tuple(out)
+
+
+def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
+    """Drop candidates that serve nothing, or that another candidate on the same offering with the same
+    tp dominates (capacity >= on every slice): same GPUs, same price, never a worse choice. Of two equal
+    rows the first one proposed stays."""
+    alive = [r for r in rows if any(v > 0 for v in r.capacity_rps)]
+    position = {r.id: i for i, r in enumerate(rows)}
+    kept: list[CandidateCapacity] = []
+    for r in alive:
+        c = r.candidate
+        dominated = False
+        for d in alive:
+            if d is r or d.candidate.priced.id != c.priced.id or d.candidate.tp != c.tp:
+                continue
+            if all(o >= v for o, v in zip(d.capacity_rps, r.capacity_rps, strict=True)) and (
+                d.capacity_rps != r.capacity_rps or position[d.id] < position[r.id]
+            ):
+                dominated = True
+                break
+        if not dominated:
+            kept.append(r)
+    return tuple(kept)
