@@ -29,7 +29,7 @@ from planner.spec import Spec, parse_spec
 from tests.robust_support import gpuplan
 
 if TYPE_CHECKING:
-    from planner.plan import PlanInputs
+    from planner.inputs import PlanInputs
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
