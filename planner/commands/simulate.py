@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.commands.check import read_plan
+from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
-from planner.plan import load_inputs, spec_errors
 from planner.simulate import SimulationOptions, simulate_plan
 
 

@@ -23,8 +23,8 @@ import numpy.typing as npt
 
 from catalog.loader import resolve_model
 from planner.errors import InputError
+from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
-from planner.plan import PlanInputs
 from planner.result import Plan, SliceRoute
 from planner.simulate.arrivals import ArrivalProcess, ModelTraffic, Requests, generate
 from planner.simulate.engine import Preemption, Replica, RequestTable, SchedulerPolicy, scheduler_policy
