@@ -37,10 +37,28 @@ _state: dict[str, Any] = {"debug": False, "command": "gpuplan", "json": False}
 
 
 class Fmt(str, Enum):
+    """Output formats of `sweep` and `catalog`. Each command lists only the formats it renders, so a
+    refused format is a usage error before any work (and --help shows exactly what is accepted)."""
+
     table = "table"
     json = "json"
     md = "md"
     csv = "csv"
+
+
+class ReportFmt(str, Enum):
+    """Output formats of `plan`, `place` and `check`."""
+
+    table = "table"
+    json = "json"
+    md = "md"
+
+
+class EstimateFmt(str, Enum):
+    """Output formats of `estimate`."""
+
+    table = "table"
+    json = "json"
 
 
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
@@ -79,21 +97,41 @@ def _check_output(output: Path | None) -> None:
         check_output_path(output)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from planner.version import version_lines
+
+        sys.stdout.write("\n".join(version_lines()) + "\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print gpuplan's, the catalog's and the solvers' versions.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
 
-FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
+_FORMAT = typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+FormatOpt = Annotated[Fmt, _FORMAT]
+ReportFormatOpt = Annotated[ReportFmt, _FORMAT]
+EstimateFormatOpt = Annotated[EstimateFmt, _FORMAT]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout.")]
 
 
 @app.command()
 def plan(
     spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
-    fmt: FormatOpt = Fmt.table,
+    fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Solver time limit, seconds.")] = None,
@@ -102,7 +140,7 @@ def plan(
     """Plan the cheapest fleet for SPEC."""
     from planner.commands.plan import execute
 
-    _state.update(command="plan", json=fmt == Fmt.json)
+    _state.update(command="plan", json=fmt.value == "json")
     _check_output(output)
     _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
 
@@ -144,14 +182,14 @@ def estimate(
         int | None,
         typer.Option("--max-model-len", help="Context window the engine is told (default: the model's)."),
     ] = None,
-    fmt: FormatOpt = Fmt.table,
+    fmt: EstimateFormatOpt = EstimateFmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
 ) -> None:
     """Estimate latency, throughput and memory of one model on one GPU type."""
     from planner.commands.estimate import execute
 
-    _state.update(command="estimate", json=fmt == Fmt.json)
+    _state.update(command="estimate", json=fmt.value == "json")
     _check_output(output)
     outcome = execute(
         model=model,
@@ -183,14 +221,14 @@ def place(
     weights: Annotated[str, typer.Option("--weights", help="bf16|fp16|int4 (group-wise)")] = "fp16",
     kv: Annotated[str, typer.Option("--kv", help="bf16|fp16|int4 (group-wise)")] = "fp16",
     max_latency_s: Annotated[float | None, typer.Option("--max-latency-s")] = None,
-    fmt: FormatOpt = Fmt.table,
+    fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
 ) -> None:
     """Find the best offloading placement (GPU/CPU/disk) for a model that does not fit one GPU."""
     from planner.commands.place import execute
 
-    _state.update(command="place", json=fmt == Fmt.json)
+    _state.update(command="place", json=fmt.value == "json")
     _check_output(output)
     outcome = execute(
         model=model,
@@ -224,7 +262,7 @@ def sweep(
     """Re-plan SPEC over a list of rates or SLOs."""
     from planner.commands.sweep import execute
 
-    _state.update(command="sweep", json=fmt == Fmt.json)
+    _state.update(command="sweep", json=fmt.value == "json")
     _check_output(output)
     outcome = execute(
         spec,
@@ -233,7 +271,7 @@ def sweep(
         ttft_ms=ttft_ms,
         plot=plot,
         overlays=tuple(catalog or ()),
-        progress=fmt == Fmt.table and output is None,
+        progress=fmt.value == "table" and output is None,
     )
     _emit(outcome, fmt.value, output)
 
@@ -243,12 +281,12 @@ def check(
     plan_json: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan from `gpuplan plan -f json`.")],
     baseline: Annotated[Path, typer.Option("--baseline", help="The baseline plan JSON.")],
     cost_tolerance: Annotated[float, typer.Option("--cost-tolerance", help="Allowed relative cost increase.")] = 0.02,
-    fmt: FormatOpt = Fmt.table,
+    fmt: ReportFormatOpt = ReportFmt.table,
 ) -> None:
     """Compare a plan with a baseline; exit 1 on a regression beyond tolerance."""
     from planner.commands.check import execute
 
-    _state.update(command="check", json=fmt == Fmt.json)
+    _state.update(command="check", json=fmt.value == "json")
     _emit(execute(plan_json, baseline, cost_tolerance=cost_tolerance), fmt.value, None)
 
 
@@ -337,7 +375,7 @@ def import_melange(
 def _catalog_cmd(kind: str, fmt: Fmt, filters: dict[str, Any], overlays: list[Path] | None) -> None:
     from planner.commands.catalog import execute
 
-    _state.update(command=f"catalog {kind}", json=fmt == Fmt.json)
+    _state.update(command=f"catalog {kind}", json=fmt.value == "json")
     _emit(execute(kind, filters, overlays=tuple(overlays or ())), fmt.value, None)
 
 

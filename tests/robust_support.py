@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,35 @@ def gpuplan_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd
         cwd=cwd,
         env=full_env,
         timeout=120,
+    )
+    return Run(r.returncode, r.stdout, r.stderr)
+
+
+def console_script() -> Path:
+    """The `gpuplan` console script installed beside this interpreter (the venv's bin folder)."""
+    folder = Path(sysconfig.get_path("scripts"))
+    for name in ("gpuplan", "gpuplan.exe"):
+        if (folder / name).exists():
+            return folder / name
+    raise AssertionError(f"no gpuplan console script in {folder}: install the package (pip install -e .)")
+
+
+# Variables that would change what the console script prints (width, forced colour) are dropped, so
+# the script sees what a pipe in a plain shell gives it.
+_TERMINAL_VARS = ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
+
+
+def gpuplan_installed(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """`gpuplan ARGS` through the installed console script, stdout a pipe: exactly what a user's shell sees."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_VARS}
+    r = subprocess.run(
+        [str(console_script()), *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**full_env, **(env or {})},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     return Run(r.returncode, r.stdout, r.stderr)
 
