@@ -47,7 +47,7 @@ class Fmt(str, Enum):
 
 
 class ReportFmt(str, Enum):
-    """Output formats of `plan`, `place` and `check`."""
+    """Output formats of `plan`, `place`, `check` and `simulate`."""
 
     table = "table"
     json = "json"
@@ -333,7 +333,7 @@ def simulate(
     prefix_cache_hit: Annotated[
         float, typer.Option("--prefix-cache-hit", help="Share of prompt tokens found in the prefix cache.")
     ] = 0.0,
-    fmt: FormatOpt = Fmt.table,
+    fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw timeline and percentiles to FILE.png|svg.")] = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
@@ -342,7 +342,7 @@ def simulate(
     from planner.commands.simulate import execute
     from planner.simulate import SimulationOptions
 
-    _state.update(command="simulate", json=fmt == Fmt.json)
+    _state.update(command="simulate", json=fmt.value == "json")
     _check_output(output)
     options = SimulationOptions(
         arrivals=arrivals.value,

@@ -31,7 +31,7 @@ MELANGE_INPUT = "tests/data/melange/example_head.json"
 class Case:
     """How to run one command quickly on valid input, and how its human formats begin."""
 
-    args: tuple[str, ...]  # "{spec}" stands for a small valid spec
+    args: tuple[str, ...]  # "{spec}" stands for a small valid spec, "{plan}" for its plan (JSON)
     starts: dict[str, str] = field(default_factory=dict)  # format -> start of the first non-blank line
 
 
@@ -60,9 +60,19 @@ CASES: dict[str, Case] = {
     "catalog offerings": Case(("catalog", "offerings"), {"table": "offerings (", "md": "**offerings** ("}),
     "catalog models": Case(("catalog", "models"), {"table": "models (", "md": "**models** ("}),
     "schema plan": Case(("schema", "plan")),
+    "simulate": Case(
+        ("simulate", "{plan}", "--spec", "{spec}", "--duration", "60"),
+        {"table": "robust: simulated", "md": "### ✅ gpuplan simulate"},
+    ),
+    "schema simulate": Case(("schema", "simulate")),
 }
 # What a command without --format prints.
-DEFAULT_FORMAT = {"validate": "table", "import melange": "yaml", "schema plan": "json-schema"}
+DEFAULT_FORMAT = {
+    "validate": "table",
+    "import melange": "yaml",
+    "schema plan": "json-schema",
+    "schema simulate": "json-schema",
+}
 
 
 def _leaves(group: typer.Typer, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Callable[..., Any]]]:
@@ -93,6 +103,15 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_spec(tmp_path_factory.mktemp("formats"), BASE_SPEC)
 
 
+@pytest.fixture(scope="module")
+def plan(spec: Path) -> Path:
+    """The small spec's plan as JSON (for the commands that read a plan)."""
+    path = spec.with_name("plan.json")
+    run = gpuplan("plan", spec, "--format", "json", "--output", path)
+    assert run.code == 0, str(run)
+    return path
+
+
 def test_every_command_has_a_case() -> None:
     assert sorted(FORMATS) == sorted(CASES), "add a Case for each new command (and drop removed ones)"
     assert set(DEFAULT_FORMAT) == {name for name, fmts in FORMATS.items() if not fmts}
@@ -104,9 +123,9 @@ def _squeezed(text: str) -> str:
 
 
 @pytest.mark.parametrize(("name", "fmt"), MATRIX, ids=[f"{n.replace(' ', '-')}-{f}" for n, f in MATRIX])
-def test_stdout_is_only_the_document(name: str, fmt: str, spec: Path) -> None:
+def test_stdout_is_only_the_document(name: str, fmt: str, spec: Path, plan: Path) -> None:
     case = CASES[name]
-    args = [a.replace("{spec}", str(spec)) for a in case.args]
+    args = [a.replace("{spec}", str(spec)).replace("{plan}", str(plan)) for a in case.args]
     if FORMATS[name]:
         args += ["--format", fmt]
     run = gpuplan_installed(*args)
