@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from planner.candidates import Candidate, PricedOffering, offload_dtypes, precision_notes, select_offerings
 from planner.capacity import ModelCapacity
 from planner.inputs import PlanInputs
-from planner.perf import engine_profile, predict
+from planner.perf import Deployment, engine_profile, memory_breakdown, predict, weights_bytes_total
 from planner.result import (
     Allocation,
     Baseline,
     CapacitySourceName,
+    EngineSettings,
     ModelSummary,
     Plan,
     ReplicaGroup,
@@ -28,6 +29,7 @@ from planner.result import (
 )
 from planner.solve import Solved
 from planner.verify import VERIFY_CHECKS
+from planner.workload import Slice
 from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
 
 
@@ -76,7 +78,8 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     source = {r.id: r.source for m in models for r in m.rows}
     measured = {cid for cid, name in source.items() if name == "measured"}
     util = _utilisation(sol.problem, solution)
-    allocations, used = _allocations(inputs, sol, util, source)
+    settings = _engine_settings(models, sol)
+    allocations, used = _allocations(inputs, sol, util, source, settings)
     routing = _routing(models, sol, util, measured)
     baselines = _baselines(sol.solved.singles, sol.by_id)
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
@@ -124,8 +127,50 @@ def _dtypes(inputs: PlanInputs, c: Candidate) -> tuple[str, str]:
     return c.deployment.weights, c.deployment.kv
 
 
+def _engine_settings(models: Sequence[ModelCapacity], sol: Solution) -> dict[str, EngineSettings]:
+    """What the estimator assumed of the engine for each estimated replica group (`gpuplan export`'s input):
+    routed to it are the slices it serves; a standby group (no traffic) is sized for all its model's slices."""
+    solution = sol.solved.solution
+    slice_of = {s.id: s for m in models for s in m.slices}
+    model_slices = {m.label: m.slices for m in models}
+    out: dict[str, EngineSettings] = {}
+    for cid, r in solution.replicas.items():
+        c = sol.by_id[cid]
+        if r <= 0 or c.offload or c.deployment is None:
+            continue
+        routed = [slice_of[sid] for sid, shares in solution.routing.items() if shares.get(cid, 0.0) > SHARE_EPS]
+        out[cid] = engine_settings(c.deployment, routed or model_slices.get(c.model_label, ()))
+    return out
+
+
+def engine_settings(dep: Deployment, routed: Sequence[Slice]) -> EngineSettings:
+    """The engine configuration one replica of `dep` serving `routed` was estimated with."""
+    mem = memory_breakdown(dep)
+    longest = max((s.input_len + s.output_len for s in routed), default=dep.context_window)
+    return EngineSettings(
+        profile=f"{dep.engine.engine}/{dep.engine.family}",
+        hf_repo=dep.model.hf_repo,
+        checkpoint_gb=round(weights_bytes_total(dep.model, "bf16") / 1e9, 3),
+        max_model_len=min(longest, dep.context_window),
+        max_num_seqs=int(dep.factor("max_num_seqs")),
+        max_num_batched_tokens=int(dep.factor("max_num_batched_tokens")),
+        chunked_prefill=True,
+        gpu_memory_utilization=dep.gpu_memory_utilization,
+        gpu_memory_gb=round(mem.device_gb_per_gpu, 6),
+        weights_gb_per_gpu=round(mem.weights_gb, 6),
+        activation_gb_per_gpu=round(mem.activation_gb, 6),
+        runtime_reserve_gb_per_gpu=round(mem.reserve_gb, 6),
+        kv_cache_gb_per_gpu=round(mem.free_for_kv_gb_per_gpu, 6),
+        kv_cache_tokens=mem.max_tokens_in_kv,
+    )
+
+
 def _allocations(
-    inputs: PlanInputs, sol: Solution, util: dict[str, float], source: dict[str, CapacitySourceName]
+    inputs: PlanInputs,
+    sol: Solution,
+    util: dict[str, float],
+    source: dict[str, CapacitySourceName],
+    settings: dict[str, EngineSettings],
 ) -> tuple[tuple[Allocation, ...], tuple[PricedOffering, ...]]:
     """Instances per offering with their replica groups; and the offerings used."""
     solution, by_id = sol.solved.solution, sol.by_id
@@ -155,6 +200,7 @@ def _allocations(
                 gpus=solution.replicas[c.id] * c.tp,
                 utilisation=round(util.get(c.id, 0.0), 4),
                 capacity_source=source[c.id],
+                engine_settings=settings.get(c.id),
             )
             for c in groups
         )

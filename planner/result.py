@@ -21,6 +21,28 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class EngineSettings(_Result):
+    """The engine configuration the estimator priced a replica group with, so `gpuplan export` can launch
+    exactly that (memory figures per GPU, in the catalog's GB of 1e9 bytes)."""
+
+    profile: str = Field(description="engine/GPU-family calibration profile, e.g. vllm/hopper")
+    hf_repo: str = Field(description="the model's Hugging Face repository ('' when the catalog names none)")
+    checkpoint_gb: float = Field(description="bytes of the 16-bit checkpoint the engine downloads, 1e9")
+    max_model_len: int = Field(description="longest request (input + output tokens) routed to the group")
+    max_num_seqs: int = Field(description="most sequences one replica runs at once (scheduler limit)")
+    max_num_batched_tokens: int = Field(description="tokens per forward pass; prefills are chunked to it")
+    chunked_prefill: bool
+    gpu_memory_utilization: float = Field(description="share of each GPU's memory the engine may use")
+    gpu_memory_gb: float = Field(description="memory of one GPU as the catalog counts it")
+    weights_gb_per_gpu: float
+    activation_gb_per_gpu: float = Field(description="forward-pass workspace at max_num_batched_tokens")
+    runtime_reserve_gb_per_gpu: float = Field(description="CUDA context, graphs, NCCL/cuBLAS workspaces")
+    kv_cache_gb_per_gpu: float = Field(description="what is left for the KV cache within the utilisation")
+    kv_cache_tokens: int = Field(description="tokens of KV cache one replica holds")
+    pp: int = Field(default=1, description="pipeline-parallel stages")
+    ep: int = Field(default=1, description="expert-parallel degree (1: experts sharded by TP)")
+
+
 class ReplicaGroup(_Result):
     """Replicas of one candidate configuration placed on one offering."""
 
@@ -34,6 +56,9 @@ class ReplicaGroup(_Result):
     gpus: int
     utilisation: float = Field(description="offered load / capacity over the replicas, 0..1")
     capacity_source: CapacitySourceName = "estimate"
+    engine_settings: EngineSettings | None = Field(
+        default=None, description="what the estimator assumed of the engine; None for offloaded groups"
+    )
 
 
 class Allocation(_Result):
