@@ -70,7 +70,8 @@ def flags_in(source: str) -> set[str]:
                 call = _arg_call(stmt.annotation)
                 if call is not None:
                     kw = {k.arg: k.value for k in call.keywords if k.arg}
-                    if isinstance(kw.get("no_cli"), ast.Constant) and kw["no_cli"].value is True:
+                    no_cli = kw.get("no_cli")
+                    if isinstance(no_cli, ast.Constant) and no_cli.value is True:
                         continue
                     cli = _strs(kw["cli_name"]) if "cli_name" in kw else [_dash(name)]
                     out.update(cli + (_strs(kw["aliases"]) if "aliases" in kw else []))
