@@ -359,6 +359,65 @@ def simulate(
     _emit(execute(plan_json, spec, options, overlays=tuple(catalog or ()), plot=plot), fmt.value, output)
 
 
+class Target(str, Enum):
+    vllm = "vllm"
+    sglang = "sglang"
+    trtllm = "trtllm"
+    skypilot = "skypilot"
+    k8s = "k8s"
+    router = "router"
+
+
+class ExportFmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def export(
+    plan_json: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan from `gpuplan plan -f json`.")],
+    to: Annotated[Target, typer.Option("--to", help="What to write.", case_sensitive=False)],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the files into folder DIR (atomically, each).")
+    ] = None,
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option("--checkpoint", help="MODEL=ORG/REPO: load this checkpoint (stored in the planned weight dtype)."),
+    ] = None,
+    fmt: Annotated[
+        ExportFmt, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = ExportFmt.text,
+) -> None:
+    """Write what launches PLAN: engine commands, SkyPilot YAML, Kubernetes manifests or a router config."""
+    from planner.commands.export import execute
+    from planner.report.export_report import summary_lines
+
+    _state.update(command="export", json=fmt == ExportFmt.json)
+    if output is not None and output.exists() and not output.is_dir():
+        raise InputError("is a file; give a folder (created when missing)", where=f"--output {output}")
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"folder {str(output.parent)!r} does not exist", where=f"--output {output}")
+    outcome = execute(plan_json, to.value, tuple(checkpoint or ()))
+    if output is None:
+        _emit(outcome, fmt.value, None)
+        return
+    from planner.export import ExportResult
+
+    result = outcome.data
+    if not isinstance(result, ExportResult):  # execute always returns one; keeps mypy's narrowing honest
+        raise TypeError(f"export returned {type(result).__name__}")
+    output.mkdir(exist_ok=True)
+    for f in result.files:
+        path = output / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, f.text)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for line in summary_lines(result, str(output)):
+        err.print(escape(line))
+    if fmt == ExportFmt.json:
+        sys.stdout.write(to_json(envelope(outcome)))
+
+
 @import_app.command("melange")
 def import_melange(
     input_json: Annotated[Path, typer.Argument(metavar="INPUT.json", help="A Mélange input JSON.")],
@@ -435,6 +494,15 @@ def schema_simulate() -> None:
 
     _state.update(command="schema simulate")
     _emit(execute("simulate"), "json-schema", None)
+
+
+@schema_app.command("export")
+def schema_export() -> None:
+    """Print the JSON Schema of `gpuplan export --format json`."""
+    from planner.commands.schema import execute
+
+    _state.update(command="schema export")
+    _emit(execute("export"), "json-schema", None)
 
 
 def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str | None:

@@ -13,11 +13,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import InputError
+from planner.export import ExportResult
 from planner.outcome import SCHEMA_VERSION, Outcome
 from planner.result import Plan
 from planner.simulate.result import SimulationResult
 
-SCHEMAS = ("plan", "simulate")
+SCHEMAS = ("plan", "simulate", "export")
 
 
 class _NoData(BaseModel):
@@ -35,6 +36,18 @@ class PlanEnvelope(BaseModel):
     command: Literal["plan"]
     status: Literal["ok", "infeasible", "error"]
     data: Plan | _NoData = Field(description="the plan; an empty object when status is error")
+    errors: list[str] = Field(description="error messages when status is error")
+
+
+class ExportEnvelope(BaseModel):
+    """The JSON that `gpuplan export --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan export output")
+
+    schema_version: Literal["1"] = Field(description="bumped on any incompatible change of this format")
+    command: Literal["export"]
+    status: Literal["ok", "error"]
+    data: ExportResult | _NoData = Field(description="the exported files; an empty object when status is error")
     errors: list[str] = Field(description="error messages when status is error")
 
 
@@ -70,7 +83,8 @@ def execute(name: str) -> Outcome:
     """The schema named `name`; rendered by the `json-schema` renderer."""
     if name not in SCHEMAS:
         raise InputError(f"no schema named {name!r}; valid: {', '.join(SCHEMAS)}", where="schema")
-    schema = plan_schema() if name == "plan" else envelope_schema(SimulateEnvelope)
+    envelopes: dict[str, type[BaseModel]] = {"simulate": SimulateEnvelope, "export": ExportEnvelope}
+    schema = plan_schema() if name == "plan" else envelope_schema(envelopes[name])
     return Outcome(
         command=f"schema {name}",
         status="ok",
