@@ -23,7 +23,7 @@ class _Result(BaseModel):
 
 class EngineSettings(_Result):
     """The engine configuration the estimator priced a replica group with, so `gpuplan export` can launch
-    exactly that (memory figures per GPU, in the catalog's GB of 1e9 bytes)."""
+    exactly that (memory figures per GPU, GB of 1e9 bytes of what the device reports)."""
 
     profile: str = Field(description="engine/GPU-family calibration profile, e.g. vllm/hopper")
     hf_repo: str = Field(description="the model's Hugging Face repository ('' when the catalog names none)")
@@ -32,8 +32,11 @@ class EngineSettings(_Result):
     max_num_seqs: int = Field(description="most sequences one replica runs at once (scheduler limit)")
     max_num_batched_tokens: int = Field(description="tokens per forward pass; prefills are chunked to it")
     chunked_prefill: bool
-    gpu_memory_utilization: float = Field(description="share of each GPU's memory the engine may use")
-    gpu_memory_gb: float = Field(description="memory of one GPU as the catalog counts it")
+    gpu_memory_utilization: float = Field(
+        description="the engine's memory knob in its own semantics (vLLM: share of all memory; SGLang: static "
+        "share for weights + KV; TensorRT-LLM: KV share of what is free after weights and workspace)"
+    )
+    gpu_memory_gb: float = Field(description="memory one GPU reports (device bytes / 1e9)")
     weights_gb_per_gpu: float
     activation_gb_per_gpu: float = Field(description="forward-pass workspace at max_num_batched_tokens")
     runtime_reserve_gb_per_gpu: float = Field(description="CUDA context, graphs, NCCL/cuBLAS workspaces")
