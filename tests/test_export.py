@@ -407,7 +407,56 @@ def test_sglang_and_trtllm_memory_fractions_use_each_engines_semantics(plans: An
     script = next(f.text for f in export_plan(plan, "sglang", catalog).files)
     frac = float(re.search(r"--mem-fraction-static (\S+)", script).group(1))  # type: ignore[union-attr]
     assert frac == pytest.approx((s.weights_gb_per_gpu + s.kv_cache_gb_per_gpu) / s.gpu_memory_gb, abs=1e-6)
-    assert frac < s.gpu_memory_utilization  # activations and the runtime reserve sit outside SGLang's static share
+    # activations and the runtime reserve sit outside SGLang's static share, so the knob is the plan's
+    assert s.activation_gb_per_gpu + s.runtime_reserve_gb_per_gpu <= (1 - frac) * s.gpu_memory_gb
+    assert frac == pytest.approx(s.gpu_memory_utilization, abs=1e-6)
+    trt = _a_plan(plans, "trtllm")
+    t = next(g.engine_settings for g in _groups(trt) if g.engine_settings)
+    script = export_plan(trt, "trtllm", catalog, checkpoints=FP8_CHECKPOINTS).files[0].text
+    free = float(re.search(r"--kv_cache_free_gpu_memory_fraction (\S+)", script).group(1))  # type: ignore[union-attr]
+    left = t.gpu_memory_gb - t.weights_gb_per_gpu - t.activation_gb_per_gpu - t.runtime_reserve_gb_per_gpu
+    assert free == pytest.approx(t.kv_cache_gb_per_gpu / left, abs=1e-6)
+    assert free == pytest.approx(t.gpu_memory_utilization, abs=1e-6)
+
+
+def test_engine_settings_are_the_estimators(plans: Any, catalog: Any) -> None:
+    """What export reads from the plan is what planner.perf computed: device memory, KV pool, KV tokens."""
+    from planner.perf import Deployment, engine_profile, memory_breakdown
+
+    for engine in ENGINES:
+        plan = _a_plan(plans, engine)
+        for a in plan.allocations:
+            for g in a.replicas:
+                s = g.engine_settings
+                assert s is not None
+                gpu = catalog.gpus[a.gpu]
+                dep = Deployment(
+                    catalog.models["llama-3.3-70b"],
+                    gpu,
+                    g.tp,
+                    g.weights,
+                    g.kv,
+                    engine_profile(catalog, engine, gpu),
+                    s.gpu_memory_utilization,
+                )
+                mem = memory_breakdown(dep)
+                assert s.gpu_memory_gb == pytest.approx(gpu.device_memory_bytes / 1e9, abs=1e-6)
+                assert s.kv_cache_gb_per_gpu == pytest.approx(mem.free_for_kv_gb_per_gpu, abs=1e-6)
+                assert s.kv_cache_tokens == mem.max_tokens_in_kv
+
+
+def test_checkpoint_override_applies_to_quantised_groups_only(plans: Any, catalog: Any) -> None:
+    """A model planned in bf16 on one offering and fp8 on another loads the FP8 checkpoint only where fp8 was
+    planned; `MODEL@DTYPE` picks a checkpoint per weight dtype."""
+    plan = _a_plan(plans, "trtllm")
+    assert len(_groups(plan)) >= 2 and all(g.weights == "fp8" for g in _groups(plan))
+    mixed = _with_group(plan, weights="bf16")
+    fp8 = "nvidia/Llama-3.3-70B-Instruct-FP8"
+    result = export_plan(mixed, "trtllm", catalog, checkpoints={"llama-3.3-70b": fp8})
+    loads = sorted((e.weights, e.served_model_name) for e in result.endpoints)
+    assert loads[0] == ("bf16", "meta-llama/Llama-3.3-70B-Instruct") and {x[1] for x in loads[1:]} == {fp8}
+    other = export_plan(mixed, "trtllm", catalog, checkpoints={"llama-3.3-70b@fp8": fp8, "llama-3.3-70b@bf16": "x/y"})
+    assert sorted(e.served_model_name for e in other.endpoints)[-1] == "x/y"
 
 
 # ---------------------------------------------------------------- command line

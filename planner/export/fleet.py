@@ -26,6 +26,7 @@ from planner.result import Allocation, EngineSettings, Plan, ReplicaGroup
 
 BASE_PORT = 8000
 NVIDIA_FAMILIES = ("volta", "turing", "ampere", "ada", "hopper", "blackwell")
+SIXTEEN_BIT = ("bf16", "fp16")
 MAX_ID_LEN = 50  # DNS-1035 labels are <= 63; room for the suffixes Kubernetes adds to pod names
 
 
@@ -119,11 +120,24 @@ def _check_group(source: str, a: Allocation, g: ReplicaGroup, catalog: Catalog) 
     return s
 
 
+def _checkpoint(checkpoints: Mapping[str, str], names: tuple[str, ...], weights: str, hf_repo: str) -> str:
+    """The repository a group loads. `MODEL@DTYPE=REPO` applies to the model's groups with those weights;
+    `MODEL=REPO` to its quantised groups (16-bit ones keep the catalog's checkpoint), or to every group of a
+    model the catalog names no repository for."""
+    for name in names:
+        if f"{name}@{weights}" in checkpoints:
+            return checkpoints[f"{name}@{weights}"]
+    for name in names:
+        if name in checkpoints and (weights not in SIXTEEN_BIT or not hf_repo):
+            return checkpoints[name]
+    return hf_repo
+
+
 def build_fleet(plan: Plan, catalog: Catalog, source: str, checkpoints: Mapping[str, str]) -> Fleet:
     """Endpoints and instance layouts of `plan`; ExportRefused for anything that cannot be launched as planned.
 
-    `checkpoints` maps a model label or catalog id to the repository the engine should load instead of
-    the catalog's (a checkpoint already stored in the plan's weight dtype)."""
+    `checkpoints` maps a model label or catalog id (optionally `@weights`) to the repository the engine should
+    load instead of the catalog's: a checkpoint already stored in the plan's weight dtype (see _checkpoint)."""
     if plan.status == "infeasible" or not plan.allocations:
         raise ExportRefused("the plan is infeasible: there is no fleet to export", where=source)
     model_ids = {m.model: m.model_id for m in plan.models}
@@ -133,7 +147,7 @@ def build_fleet(plan: Plan, catalog: Catalog, source: str, checkpoints: Mapping[
         for g in a.replicas:
             s = _check_group(source, a, g, catalog)
             model_id = model_ids.get(g.model, g.model)
-            checkpoint = checkpoints.get(g.model) or checkpoints.get(model_id) or s.hf_repo
+            checkpoint = _checkpoint(checkpoints, (g.model, model_id), g.weights, s.hf_repo)
             if not checkpoint:
                 raise ExportRefused(
                     f"model {model_id!r} names no Hugging Face repository in the catalog; give one with "
