@@ -382,7 +382,10 @@ def export(
     ] = None,
     checkpoint: Annotated[
         list[str] | None,
-        typer.Option("--checkpoint", help="MODEL=ORG/REPO: load this checkpoint (stored in the planned weight dtype)."),
+        typer.Option(
+            "--checkpoint",
+            help="MODEL=ORG/REPO or MODEL@DTYPE=ORG/REPO: a checkpoint stored in the planned (quantised) weight dtype.",
+        ),
     ] = None,
     fmt: Annotated[
         ExportFmt, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
