@@ -23,7 +23,8 @@ from catalog.loader import load_catalog
 from planner.export import TARGETS, ExportResult, export_plan
 from planner.export.engine_args import engine_args
 from planner.export.fleet import ExportRefused
-from planner.plan import load_inputs, make_plan
+from planner.inputs import load_inputs
+from planner.plan import make_plan
 from planner.result import Plan, ReplicaGroup
 from tests.robust_support import gpuplan
 
