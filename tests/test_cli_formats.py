@@ -65,6 +65,8 @@ CASES: dict[str, Case] = {
         {"table": "robust: simulated", "md": "### ✅ gpuplan simulate"},
     ),
     "schema simulate": Case(("schema", "simulate")),
+    "export": Case(("export", "{plan}", "--to", "router"), {"text": "==> router.json <=="}),
+    "schema export": Case(("schema", "export")),
 }
 # What a command without --format prints.
 DEFAULT_FORMAT = {
@@ -72,6 +74,7 @@ DEFAULT_FORMAT = {
     "import melange": "yaml",
     "schema plan": "json-schema",
     "schema simulate": "json-schema",
+    "schema export": "json-schema",
 }
 
 
