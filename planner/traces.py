@@ -27,6 +27,7 @@ import csv
 import gzip
 import json
 import math
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -141,7 +142,16 @@ def _parse_len(raw: object, col: str) -> int:
     return value
 
 
+# An ISO time with a fraction of any length (the Azure traces have 7 digits) or a "Z" for UTC. Python
+# 3.11's fromisoformat reads both; 3.10's takes only 3 or 6 digits and no "Z", so they are normalised
+# first (fractions cut to microseconds), which reads the same everywhere.
+_FRACTION_RE = re.compile(r"(?<=:\d\d)[.,](\d+)")
+
+
 def _parse_datetime(text: str) -> float:
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION_RE.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is not None:
         offset = dt.utcoffset()

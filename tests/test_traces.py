@@ -13,7 +13,7 @@ import pytest
 
 from planner.errors import InputError
 from planner.spec import TraceColumns, TraceSource
-from planner.traces import BURSTGPT_FAILURE, read_trace
+from planner.traces import BURSTGPT_FAILURE, _parse_datetime, read_trace
 
 DATA = Path(__file__).parent / "data" / "traces"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "traces"
@@ -251,3 +251,19 @@ def test_binary_file_is_an_error(tmp_path: Path) -> None:
 def test_lengths_are_read_only_int64() -> None:
     d = read_trace(src("azure-2023-code-excerpt.csv", "azure-2023"), DATA, WHERE)
     assert d.input_lens.dtype == np.int64 and not d.input_lens.flags.writeable
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2023-11-16 18:15:46.6805900", 1700158546.68059),  # the Azure traces: 7 digits
+        ("2023-11-16 18:15:46.6", 1700158546.6),
+        ("2023-11-16T18:15:46,25", 1700158546.25),
+        ("2023-11-16T18:15:46Z", 1700158546.0),
+        ("2023-11-16T19:15:46.5+01:00", 1700158546.5),
+        ("2023-11-16 18:15", 1700158500.0),
+    ],
+)
+def test_iso_timestamps_read_the_same_on_every_supported_python(text: str, seconds: float) -> None:
+    """Python 3.10's fromisoformat takes only 3- or 6-digit fractions and no "Z"; 3.11's takes both."""
+    assert _parse_datetime(text) == pytest.approx(seconds, abs=1e-6)
