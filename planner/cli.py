@@ -1,12 +1,13 @@
 """The command line: parse flags, call one pure command, render its Outcome once. No logic lives here.
 
 Every GpuplanError is caught in `main` and becomes a one-line message on stderr and its exit code
-(2 for bad input); `--debug` shows the traceback instead.
+(2 for bad input); `--debug` also prints the traceback, with the same exit code.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -527,8 +528,8 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except GpuplanError as err:
-        if _state["debug"]:
-            raise
+        if _state["debug"]:  # the traceback, then the same exit code as without --debug
+            traceback.print_exc()
         if _state["json"]:
             sys.stdout.write(to_json(error_envelope(_state["command"], err.render())))
         Console(stderr=True, highlight=False, soft_wrap=True).print(
@@ -556,7 +557,8 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if _state["debug"]:
-            raise
+            traceback.print_exc()
+            sys.exit(3)
         Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(3)
 
