@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,18 @@ def check_output_path(path: Path, flag: str = "--output") -> None:
         raise InputError("is a folder; give a file name", where=f"{flag} {path}")
 
 
+def publish_mode(path: Path) -> int:
+    """The permissions a plain `open(path, "w")` would leave: an existing file keeps its own, a new one
+    gets 0o666 less the umask (0644 under the usual 022). Temp files start at 0600, so atomic writes
+    set this on the temp file before renaming it over `path`."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file or nothing: a temp file in the same folder, fsync, then rename over.
 
@@ -80,6 +93,7 @@ def write_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, publish_mode(path))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -43,6 +43,7 @@ class MixItem(_Frozen):
     offering: str
     gpu: str
     instances: int
+    spot: bool = False  # rented at the spot price (the same offering may appear twice, once each way)
 
 
 class SweepPoint(_Frozen):
@@ -152,7 +153,9 @@ def point_of(value: float, plan: Plan) -> SweepPoint:
         total_cost_usd_per_hour=plan.total_cost_usd_per_hour,
         total_gpus=plan.total_gpus,
         total_instances=plan.total_instances,
-        mix=tuple(MixItem(offering=a.offering, gpu=a.gpu, instances=a.instances) for a in plan.allocations),
+        mix=tuple(
+            MixItem(offering=a.offering, gpu=a.gpu, instances=a.instances, spot=a.spot) for a in plan.allocations
+        ),
         best_single_offering_cost_usd_per_hour=plan.best_single_offering_cost_usd_per_hour,
         saving_vs_best_single_pct=plan.saving_vs_best_single_pct,
         worst_ttft_pct_of_slo=None if ttft is None else round(ttft, 3),
@@ -208,7 +211,9 @@ def check_plot_target(plot: Path) -> None:
     if not folder.is_dir():
         raise InputError(f"folder {str(folder)!r} does not exist", where="--plot")
     if importlib.util.find_spec("matplotlib") is None:
-        raise InputError("drawing a chart needs matplotlib: pip install 'gpuplan[plot]'", where="--plot")
+        from planner.report.plot import MATPLOTLIB_MISSING
+
+        raise InputError(MATPLOTLIB_MISSING, where="--plot")
 
 
 def execute(

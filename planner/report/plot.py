@@ -1,6 +1,6 @@
 """`gpuplan sweep --plot FILE.png|svg`: cost against the swept value, each change of mix annotated.
 
-matplotlib is the optional extra `gpuplan[plot]`; it is imported only here, only when drawing.
+matplotlib is the optional `plot` extra; it is imported only here, only when drawing.
 """
 
 from __future__ import annotations
@@ -11,19 +11,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import InputError
+from planner.outcome import publish_mode
 from planner.report.sweep_report import HEADERS, TITLES, mix_labels, mix_text
 
 if TYPE_CHECKING:
     from planner.commands.sweep import SweepResult
 
 
+# Advice that works where gpuplan came from a clone or a git URL (it is not on a package index): the
+# plot extra is just matplotlib, with the bounds pyproject gives it.
+MATPLOTLIB_MISSING = (
+    "drawing a chart needs matplotlib, which is not installed: pip install 'matplotlib>=3.7,<4' "
+    "(or, in a clone of gpuplan: pip install -e '.[plot]')"
+)
+
+
 def _matplotlib() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise InputError(
-            "drawing a chart needs matplotlib: pip install 'gpuplan[plot]'", where="--plot"
-        ) from None
+        raise InputError(MATPLOTLIB_MISSING, where="--plot") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -145,6 +152,7 @@ def _save(fig: Any, path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, format=fmt, metadata=metadata)
+        os.chmod(tmp, publish_mode(path))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
