@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich import box
 from rich.table import Table
@@ -197,14 +197,18 @@ _LEFT = {"id", "family", "gpu"}
 
 
 def _table(kind: str, rows: list[dict[str, Any]], version: str) -> Table:
-    """A compact table; ids are never truncated, everything else is in --format json."""
+    """A compact table; nothing is ever cut: every value keeps its full width and, when the terminal is
+    narrow, the id (the one long column) wraps onto more lines instead. The rest is in --format json."""
     headers, cells, caption = _columns(kind, rows)
     table = Table(title=f"{kind} ({len(rows)}) - catalog {version}", caption=caption, caption_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for i, h in enumerate(headers):
-        no_wrap = h in ("id", "gpu")
-        width = max((len(c[i]) for c in cells), default=len(h)) if no_wrap else None
-        table.add_column(h, justify="left" if h in _LEFT else "right", no_wrap=no_wrap, min_width=width)
+        justify: Literal["left", "right"] = "left" if h in _LEFT else "right"
+        if i == 0:
+            table.add_column(h, justify=justify, overflow="fold")
+        else:
+            width = max((len(c[i]) for c in cells), default=0)
+            table.add_column(h, justify=justify, no_wrap=True, min_width=max(width, 1))
     for c in cells:
         table.add_row(*c)
     return table
