@@ -26,10 +26,13 @@ def mix_labels(result: SweepResult) -> dict[str, str]:
 
 
 def mix_text(point: SweepPoint, labels: dict[str, str]) -> str:
-    """`4× g6.2xlarge + 2× g6e.xlarge`; `infeasible` when there is no plan."""
+    """`4× g6.2xlarge + 2× g6e.xlarge spot`; `infeasible` when there is no plan."""
     if point.status == "infeasible":
         return "infeasible"
-    return " + ".join(f"{m.instances}× {labels.get(m.offering, m.offering)}" for m in point.mix) or "(none)"
+    return (
+        " + ".join(f"{m.instances}× {labels.get(m.offering, m.offering)}{' spot' if m.spot else ''}" for m in point.mix)
+        or "(none)"
+    )
 
 
 def _value(v: float) -> str:
@@ -40,7 +43,7 @@ def _row(point: SweepPoint, labels: dict[str, str]) -> list[str]:
     return [
         _value(point.value),
         f.usd(point.total_cost_usd_per_hour),
-        f.pct(point.saving_vs_best_single_pct),
+        f.saving(point.total_cost_usd_per_hour, point.best_single_offering_cost_usd_per_hour),
         str(point.total_gpus),
         mix_text(point, labels),
         f.pct(point.worst_ttft_pct_of_slo, decimals=0)
@@ -152,7 +155,7 @@ def render_sweep_csv(result: SweepResult) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([result.swept, *CSV_COLUMNS[1:]])
     for p in result.points:
-        mix = ";".join(f"{m.offering}={m.instances}" for m in p.mix)
+        mix = ";".join(f"{m.offering}{'#spot' if m.spot else ''}={m.instances}" for m in p.mix)
         writer.writerow(
             [
                 f"{p.value:g}",
