@@ -20,6 +20,7 @@ from catalog.loader import get_gpu, hint, load_catalog, resolve_model
 from catalog.types import Catalog, HostProfile
 from planner.errors import CatalogError, GpuplanError, InfeasibleError
 from planner.outcome import Outcome
+from planner.report._fmt import duration
 from solvers.placement_hosts import flexgen_t4_host, host_from_offering, host_id, host_with_sizes
 
 if TYPE_CHECKING:
@@ -146,8 +147,8 @@ def _rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("throughput", f"{data['output_tokens_per_s']:.3g} output tokens/s"),
         (
             "block latency",
-            f"{data['batch_latency_s']:.1f} s (prefill {data['prefill_s']:.1f} s, "
-            f"decode {data['decode_s']:.1f} s)",
+            f"{duration(data['batch_latency_s'])} (prefill {duration(data['prefill_s'])}, "
+            f"decode {duration(data['decode_s'])})",
         ),
         (
             "block",

@@ -45,6 +45,55 @@ def pct(value: float | None, signed: bool = False, decimals: int = 1) -> str:
     return f"{value:+.{decimals}f}%" if signed else f"{value:.{decimals}f}%"
 
 
+# A latency target this loose is no target: `gpuplan import melange` writes 1e9 ms because Mélange's SLO
+# is already inside its measured capacities. Reports say "none" rather than print a placeholder.
+NO_SLO_MS = 1.0e9
+
+
+def slo_ms(value: float) -> str:
+    """An SLO in milliseconds, or `none` for the no-target placeholder."""
+    return "none" if value >= NO_SLO_MS else ms(value)
+
+
+def slo_pair(ttft_ms: float, tpot_ms: float) -> str:
+    """`SLO TTFT 1,000 / TPOT 50.0 ms`; without either target, say where the SLO went instead."""
+    if ttft_ms >= NO_SLO_MS and tpot_ms >= NO_SLO_MS:
+        return "no latency SLO of its own (the measured capacities carry it)"
+    return f"SLO TTFT {slo_ms(ttft_ms)} / TPOT {slo_ms(tpot_ms)} ms"
+
+
+def duration(seconds: float | None) -> str:
+    """A duration in the unit a person reads it in: `0.25 s`, `42.0 s`, `13.8 min`, `2.5 h`, `3.1 days`."""
+    if seconds is None or not math.isfinite(seconds):
+        return DASH
+    if abs(seconds) < 9.995:
+        return f"{seconds:.2f} s"
+    for unit, size, limit in (("s", 1.0, 60.0), ("min", 60.0, 3600.0), ("h", 3600.0, 172800.0)):
+        if abs(seconds) < limit and round(abs(seconds) / size, 1) < limit / size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds / 86400.0:,.1f} days"
+
+
+def saving(cost: float | None, baseline: float | None) -> str:
+    """What `cost` saves against `baseline`, in percent of the baseline: the one way every report prints a
+    saving (computed from the two costs and rounded once, so a headline and a table never disagree)."""
+    if cost is None or baseline is None or not (math.isfinite(cost) and math.isfinite(baseline)) or baseline <= 0:
+        return DASH
+    text = pct(100.0 * (baseline - cost) / baseline)
+    return "0.0%" if text == "-0.0%" else text
+
+
+# A gap this large means the solver proved no useful lower bound (HiGHS reports 100% when its bound is 0).
+NO_BOUND_GAP = 0.999
+
+
+def gap_words(gap: float | None) -> str:
+    """How far from optimal a plan the solver stopped early on may be, in words."""
+    if gap is None or not math.isfinite(gap) or gap >= NO_BOUND_GAP:
+        return "no bound proven, so a cheaper plan may exist"
+    return f"within a {pct(100 * gap, decimals=2)} gap"
+
+
 def num(value: float | None) -> str:
     """A rate or count: up to 3 significant decimals, no trailing zeros."""
     if value is None or not math.isfinite(value):
@@ -163,25 +212,26 @@ def summary(plan: Plan) -> tuple[str, str]:
     gpus = f"{plan.total_gpus} GPU{'s' if plan.total_gpus != 1 else ''}"
     inst = f"{plan.total_instances} instance{'s' if plan.total_instances != 1 else ''}"
     main = f"{title}: {usd(plan.total_cost_usd_per_hour)}/h for {gpus} on {inst}"
-    if plan.status == "gap" and plan.solver.gap is not None:
-        main += f" (solver stopped within a {pct(100 * plan.solver.gap, decimals=2)} gap)"
+    if plan.status == "gap":
+        main += f" (solver stopped early: {gap_words(plan.solver.gap)})"
     best = plan.baselines[0] if plan.baselines else None
-    saving = ""
-    if best is not None and plan.saving_vs_best_single_pct is not None:
+    text = ""
+    if best is not None and plan.total_cost_usd_per_hour is not None:
         label = short_offering_labels(offering_ids(plan))[best.offering]
-        if plan.saving_vs_best_single_pct > 0.05:
-            saving = (
-                f"{pct(plan.saving_vs_best_single_pct)} below the best single offering"
-                f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
-            )
-        elif plan.saving_vs_best_single_pct < -0.05:  # only when the solver stopped early
-            saving = (
-                f"{pct(-plan.saving_vs_best_single_pct)} above the best single offering"
+        shown = saving(plan.total_cost_usd_per_hour, best.cost_usd_per_hour)
+        if shown in ("0.0%", DASH):
+            text = f"the same as the best single offering ({best.instances}× {label})"
+        elif shown.startswith("-"):  # only when the solver stopped early
+            text = (
+                f"{shown[1:]} above the best single offering"
                 f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
             )
         else:
-            saving = f"the same as the best single offering ({best.instances}× {label})"
-    return main, saving
+            text = (
+                f"{shown} below the best single offering"
+                f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
+            )
+    return main, text
 
 
 def headline(plan: Plan) -> str:
@@ -206,7 +256,10 @@ def assumption_lines(plan: Plan) -> list[tuple[str, str]]:
 
 def solver_line(plan: Plan) -> str:
     s = plan.solver
-    gap = "" if s.gap is None else f", gap {pct(100 * s.gap, decimals=2)}"
+    if s.status == "gap":
+        gap = f", stopped early: {gap_words(s.gap)}"
+    else:
+        gap = "" if s.gap is None else f", gap {pct(100 * s.gap, decimals=2)}"
     return (
         f"{s.name} {s.status} in {s.seconds:.2f} s{gap}; "
         f"{s.variables:,} variables, {s.constraints:,} constraints"

@@ -57,13 +57,13 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
     )
     rate = sum(s.rate_rps for s in slices)
     verdict = "all buckets within SLO" if ok else "**SLO MISSED** in some buckets"
-    out = [
-        f"{hh} Routing · {model}",
-        "",
-        f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {verdict}: worst predicted TTFT "
-        f"{f.pct(ttft, decimals=0)} and TPOT {f.pct(tpot, decimals=0)} of SLO.",
-        "",
-    ]
+    if ttft is None and tpot is None:  # nothing predicted: every bucket is served by measured capacity
+        summary = f"served by measured capacities; {f.slo_pair(slices[0].slo_ttft_ms, slices[0].slo_tpot_ms)}."
+    else:
+        summary = (
+            f"{verdict}: worst predicted TTFT {f.pct(ttft, decimals=0)} and TPOT {f.pct(tpot, decimals=0)} of SLO."
+        )
+    out = [f"{hh} Routing · {model}", "", f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {summary}", ""]
     targets = [
         [
             label,
@@ -92,8 +92,8 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
                     f.num(s.rate_rps) if first else "",
                     f.candidate_label(plan, r.candidate, r.offering, labels),
                     f.pct(100 * r.share, decimals=0),
-                    f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.ms(s.slo_ttft_ms)}",
-                    f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.ms(s.slo_tpot_ms)}",
+                    f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.slo_ms(s.slo_ttft_ms)}",
+                    f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.slo_ms(s.slo_tpot_ms)}",
                 ]
             )
     out += ["", "<details>", f"<summary>Predicted latency per bucket ({len(shown)} buckets)</summary>", ""]
@@ -175,8 +175,8 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
                     m.model,
                     m.model_id,
                     f.num(m.rate_rps),
-                    f.ms(m.slo_ttft_ms),
-                    f.ms(m.slo_tpot_ms),
+                    f.slo_ms(m.slo_ttft_ms),
+                    f.slo_ms(m.slo_tpot_ms),
                     str(m.replicas),
                     str(m.gpus),
                     f.DASH if infeasible else f.usd(m.cost_usd_per_hour),
@@ -196,14 +196,8 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
         def baseline_rows(baselines: tuple[Baseline, ...]) -> list[str]:
             rows = []
             for b in baselines:
-                saving = (
-                    None
-                    if total is None or b.cost_usd_per_hour <= 0
-                    else (100 * (b.cost_usd_per_hour - total) / b.cost_usd_per_hour)
-                )
-                rows.append(
-                    [f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving)]
-                )
+                saving = f.saving(total, b.cost_usd_per_hour)
+                rows.append([f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), saving])
             return table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
 
         head, rest = plan.baselines[: f.BASELINE_ROWS], plan.baselines[f.BASELINE_ROWS :]

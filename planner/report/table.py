@@ -83,7 +83,7 @@ def _models_table(plan: Plan) -> Table:
             m.model,
             m.model_id,
             f.num(m.rate_rps),
-            f"{f.ms(m.slo_ttft_ms)} / {f.ms(m.slo_tpot_ms)}",
+            f"{f.slo_ms(m.slo_ttft_ms)} / {f.slo_ms(m.slo_tpot_ms)}",
             str(m.replicas),
             str(m.gpus),
             f.DASH if plan.status == "infeasible" else f.usd(m.cost_usd_per_hour),
@@ -141,12 +141,8 @@ def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
     table.add_column("Plan saves", justify="right")
     total = plan.total_cost_usd_per_hour
     for b in plan.baselines[: f.BASELINE_ROWS]:
-        saving = (
-            None
-            if total is None or b.cost_usd_per_hour <= 0
-            else 100 * (b.cost_usd_per_hour - total) / (b.cost_usd_per_hour)
-        )
-        table.add_row(labels[b.offering], b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), f.pct(saving))
+        saving = f.saving(total, b.cost_usd_per_hour)
+        table.add_row(labels[b.offering], b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), saving)
     return table
 
 
@@ -155,10 +151,12 @@ def _model_routing_title(plan: Plan, model: str, slices: list[SliceRoute]) -> st
     rate = sum(s.rate_rps for s in slices)
     ttft, tpot = f.worst_slo_ratios(plan, model)
     slo = (
-        f"SLO TTFT {f.ms(summary.slo_ttft_ms)} / TPOT {f.ms(summary.slo_tpot_ms)} ms"
+        f.slo_pair(summary.slo_ttft_ms, summary.slo_tpot_ms)
         if summary is not None
-        else f"SLO TTFT {f.ms(slices[0].slo_ttft_ms)} / TPOT {f.ms(slices[0].slo_tpot_ms)} ms"
+        else f.slo_pair(slices[0].slo_ttft_ms, slices[0].slo_tpot_ms)
     )
+    if ttft is None and tpot is None:  # nothing predicted: every bucket is served by measured capacity
+        return f"Routing {model}: {f.num(rate)} req/s, {slo}"
     return (
         f"Routing {model}: {f.num(rate)} req/s, {slo}; "
         f"worst {f.pct(ttft, decimals=0)} / {f.pct(tpot, decimals=0)} of SLO"
