@@ -19,7 +19,7 @@ host whose speeds were measured end to end by an offloading runtime is FlexGen's
 from __future__ import annotations
 
 from catalog.types import Gpu, HostProfile, Offering
-from planner.errors import InputError
+from solvers.errors import SolverArgumentError
 
 FLEXGEN_PCIE_NOMINAL_GBPS = 16.0  # PCIe Gen3 x16 per direction, as the catalog states it for the T4
 FLEXGEN_H2D_GBPS = 12.89
@@ -65,9 +65,8 @@ def host_from_offering(
     """
     gpus = offering.gpus_per_instance
     if offering.cpu_mem_gb is None:
-        raise InputError(
-            f"offering {offering.id} has no cpu_mem_gb; give --cpu-mem-gb (and --disk-gb)",
-            where="--host-profile",
+        raise SolverArgumentError(
+            "offering", f"offering {offering.id} has no cpu_mem_gb; give the host's RAM (and disk) size"
         )
     disk_total = local_disk_gb if local_disk_gb is not None else (offering.disk_gb or 0.0)
     vcpus = (offering.vcpus or FLEXGEN_VCPUS) / gpus
@@ -92,11 +91,11 @@ def host_from_offering(
 
 
 def host_with_sizes(host: HostProfile, cpu_mem_gb: float | None, disk_gb: float | None) -> HostProfile:
-    """`--cpu-mem-gb` / `--disk-gb` override the profile's sizes; bandwidths stay the profile's."""
+    """Sizes (host RAM, disk) override the profile's; bandwidths stay the profile's."""
     if cpu_mem_gb is not None and not cpu_mem_gb > 0:
-        raise InputError(f"host RAM must be positive, got {cpu_mem_gb}", where="--cpu-mem-gb")
+        raise SolverArgumentError("cpu_mem_gb", f"host RAM must be positive, got {cpu_mem_gb}")
     if disk_gb is not None and not disk_gb >= 0:
-        raise InputError(f"disk size must be 0 or more, got {disk_gb}", where="--disk-gb")
+        raise SolverArgumentError("disk_gb", f"disk size must be 0 or more, got {disk_gb}")
     if cpu_mem_gb is None and disk_gb is None:
         return host
     return host.model_copy(

@@ -107,10 +107,16 @@ def test_host_profile_by_offering_id_and_max_latency() -> None:
         (["--model", "opt-30b", "--gpu", "t5"], "--gpu"),
         (["--model", "opt-30b", "--gpu", "t4", "--weights", "fp8"], "--weights"),
         (["--model", "opt-30b", "--gpu", "t4", "--host-profile", "flexgen"], "--host-profile"),
+        # arguments the placement solver rejects by name; the command says which flag sets them
+        (["--model", "opt-30b", "--gpu", "t4", "--kv", "int3"], "--kv"),
+        (["--model", "opt-30b", "--gpu", "t4", "--input-len", "4000"], "--input-len"),
+        (["--model", "opt-30b", "--gpu", "t4", "--max-latency-s", "-1"], "--max-latency-s"),
+        (["--model", "opt-30b", "--gpu", "t4", "--disk-gb", "-1"], "--disk-gb"),
     ],
 )
 def test_bad_input_exits_2_with_the_flag_named(args: list[str], needle: str) -> None:
-    out = _gpuplan("place", *args, "--input-len", "512", "--output-len", "32")
+    lengths = [] if "--input-len" in args else ["--input-len", "512"]
+    out = _gpuplan("place", *args, *lengths, "--output-len", "32")
     assert out.returncode == 2
     assert needle in out.stderr and "Traceback" not in out.stderr
 
@@ -136,6 +142,7 @@ def test_infeasible_exits_1_with_a_reason() -> None:
     assert out.returncode == 1
     env = json.loads(out.stdout)
     assert env["status"] == "infeasible" and "GB" in env["data"]["reason"]
+    assert "--cpu-mem-gb" in env["data"]["reason"]  # the solver says "host RAM"; the command names the flag
 
 
 HOST_FOR_GPU = {

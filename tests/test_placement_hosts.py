@@ -9,7 +9,7 @@ import yaml
 
 from catalog.loader import load_catalog
 from catalog.types import HostProfile, Offering
-from planner.errors import InputError
+from solvers.errors import SolverArgumentError
 from solvers.placement_hosts import flexgen_t4_host, host_from_offering, host_id, host_with_sizes
 from tests.test_placement_fixtures import FLEXGEN_T4, GPUS
 
@@ -74,9 +74,7 @@ def test_derived_t4_host_reproduces_flexgen_link_and_shares_a_multi_gpu_instance
 
 
 def test_derived_gen4_host_has_twice_the_link_and_uses_a_stated_disk_speed() -> None:
-    off = _offering(
-        gpu="a10g", gpus_per_instance=1, vcpus=16, cpu_mem_gb=68.7, disk_gb=600, disk_read_gbps=2.0
-    )
+    off = _offering(gpu="a10g", gpus_per_instance=1, vcpus=16, cpu_mem_gb=68.7, disk_gb=600, disk_read_gbps=2.0)
     h = host_from_offering(off, GPUS["a10g"])
     assert h.cpu_to_gpu_gbps == pytest.approx(2 * 12.89)
     assert h.disk_gb == 600 and h.disk_to_cpu_gbps == 2.0
@@ -84,7 +82,7 @@ def test_derived_gen4_host_has_twice_the_link_and_uses_a_stated_disk_speed() -> 
 
 
 def test_offering_without_ram_asks_for_the_flag() -> None:
-    with pytest.raises(InputError, match="--cpu-mem-gb"):
+    with pytest.raises(SolverArgumentError, match="no cpu_mem_gb"):
         host_from_offering(_offering(cpu_mem_gb=None), GPUS["t4"])
 
 
@@ -92,6 +90,6 @@ def test_size_flags_override_the_profile_but_keep_its_bandwidths() -> None:
     h = host_with_sizes(FLEXGEN_T4, 64.0, None)
     assert (h.cpu_mem_gb, h.disk_gb, h.cpu_to_gpu_gbps) == (64.0, 1500, 12.89)
     assert host_with_sizes(FLEXGEN_T4, None, None) is FLEXGEN_T4
-    with pytest.raises(InputError) as info:
+    with pytest.raises(SolverArgumentError) as info:
         host_with_sizes(FLEXGEN_T4, None, -1.0)
-    assert info.value.where == "--disk-gb"
+    assert info.value.argument == "disk_gb"

@@ -18,15 +18,33 @@ from rich.text import Text
 
 from catalog.loader import get_gpu, hint, load_catalog, resolve_model
 from catalog.types import Catalog, HostProfile
-from planner.errors import CatalogError, GpuplanError, InfeasibleError
+from planner.errors import CatalogError, GpuplanError, InputError
 from planner.outcome import Outcome
 from planner.report._fmt import duration
+from solvers.errors import PlacementInfeasible, SolverArgumentError
 from solvers.placement_hosts import flexgen_t4_host, host_from_offering, host_id, host_with_sizes
 
 if TYPE_CHECKING:
     from solvers.placement import PlacementResult, Policy
 
 DEFAULT_HOST = "flexgen-t4"
+FLAGS = {
+    "input_len": "--input-len",
+    "output_len": "--output-len",
+    "weights": "--weights",
+    "kv": "--kv",
+    "max_latency_s": "--max-latency-s",
+    "cpu_mem_gb": "--cpu-mem-gb",
+    "disk_gb": "--disk-gb",
+    "offering": "--host-profile",
+}
+"""The flag that sets each argument the placement solver may name in an error."""
+HINTS = {"memory": " (--cpu-mem-gb / --disk-gb, or --weights int4)", "latency": " (--max-latency-s)"}
+
+
+def _flag_error(err: SolverArgumentError) -> InputError:
+    extra = " with --cpu-mem-gb (and --disk-gb)" if err.argument == "offering" else ""
+    return InputError(err.message + extra, where=FLAGS.get(err.argument, err.argument))
 
 
 def _placement() -> ModuleType:
@@ -50,20 +68,19 @@ def _host(catalog: Catalog, host_profile: str | None) -> tuple[HostProfile, list
     known = catalog.hosts.get(key) or catalog.hosts.get(key.lower())
     if known is not None:
         return known, notes
-    offering = catalog.offerings.get(key) or {k.lower(): v for k, v in catalog.offerings.items()}.get(
-        key.lower()
-    )
+    offering = catalog.offerings.get(key) or {k.lower(): v for k, v in catalog.offerings.items()}.get(key.lower())
     if offering is not None:
         shipped = catalog.hosts.get(host_id(offering))
         if shipped is not None:  # the catalog's host for this offering knows its local disk
             return shipped, notes
         gpu = catalog.gpus.get(offering.gpu)
         if gpu is None:
-            raise CatalogError(
-                f"offering {offering.id} names unknown gpu {offering.gpu!r}", where="--host-profile"
-            )
+            raise CatalogError(f"offering {offering.id} names unknown gpu {offering.gpu!r}", where="--host-profile")
         notes.append(f"host derived from offering {offering.id} (assumptions: solvers/placement_hosts.py)")
-        return host_from_offering(offering, gpu), notes
+        try:
+            return host_from_offering(offering, gpu), notes
+        except SolverArgumentError as err:
+            raise _flag_error(err) from None
     choices = [*catalog.hosts, *catalog.offerings]
     raise CatalogError(
         f"unknown host profile {host_profile!r}; {hint(host_profile, choices)} "
@@ -152,13 +169,11 @@ def _rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "block",
-            f"{p['gpu_batch_size']} x {p['num_gpu_batches']} GPU batches = "
-            f"{p['sequences_per_block']} sequences",
+            f"{p['gpu_batch_size']} x {p['num_gpu_batches']} GPU batches = {p['sequences_per_block']} sequences",
         ),
         (
             "weights gpu/cpu/disk %",
-            _pct(p["weights"])
-            + f"  ({data['weights_tensors_on_gpu']} of {data['weights_tensors']} tensors on GPU)",
+            _pct(p["weights"]) + f"  ({data['weights_tensors_on_gpu']} of {data['weights_tensors']} tensors on GPU)",
         ),
         ("KV cache gpu/cpu/disk %", _pct(p["kv_cache"])),
         ("activations gpu/cpu/disk %", _pct(p["activations"])),
@@ -219,7 +234,10 @@ def execute(
     arch = resolve_model(catalog, model, "--model")
     g = get_gpu(catalog, gpu)
     host, notes = _host(catalog, host_profile)
-    host = host_with_sizes(host, cpu_mem_gb, disk_gb)
+    try:
+        host = host_with_sizes(host, cpu_mem_gb, disk_gb)
+    except SolverArgumentError as err:
+        raise _flag_error(err) from None
     if host_profile is None:
         if cpu_mem_gb is None and disk_gb is None:
             notes.append(
@@ -239,8 +257,10 @@ def execute(
             kv=kv.lower(),
             max_latency_s=max_latency_s,
         )
-    except InfeasibleError as err:
-        reason = err.render()
+    except SolverArgumentError as err:
+        raise _flag_error(err) from None
+    except PlacementInfeasible as err:
+        reason = err.message + HINTS.get(err.binding, "")
         data = {"model": arch.id, "gpu": g.id, "host": {"id": host.id}, "reason": reason, "notes": notes}
         return Outcome(
             command="place",
@@ -255,8 +275,7 @@ def execute(
         )
     if r.policy.weights.gpu >= 1.0 and r.policy.kv_cache.gpu >= 1.0 and r.policy.activations.gpu >= 1.0:
         notes.append(
-            "everything fits on the GPU: no offloading needed (a serving engine will do better; "
-            "see `gpuplan estimate`)"
+            "everything fits on the GPU: no offloading needed (a serving engine will do better; see `gpuplan estimate`)"
         )
     data = result_data(r, host, notes)
     return Outcome(
