@@ -32,7 +32,7 @@ import numpy as np
 
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet
-from solvers.model import build_model
+from solvers.fleet_milp import build_milp
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 GPU_SHAPES = (1, 2, 4, 8)
@@ -141,7 +141,7 @@ def melange_input(buckets_in: int, buckets_out: int, gpus: int, seed: int = 0, s
 
 def _row(label: str, problem: FleetProblem, time_limit_s: float, baselines: bool = False) -> dict[str, object]:
     t = time.perf_counter()
-    build_model(problem)
+    build_milp(problem)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
     sol = solve_fleet(problem, time_limit_s=time_limit_s)

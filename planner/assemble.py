@@ -18,7 +18,9 @@ from planner.result import (
     Allocation,
     Baseline,
     CapacitySourceName,
+    DedicatedInstances,
     EngineSettings,
+    Failover,
     ModelSummary,
     Plan,
     ReplicaGroup,
@@ -35,12 +37,11 @@ from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
 
 @dataclass(frozen=True)
 class Solution:
-    """The problem as solved, with what the plan needs to describe it."""
+    """The problem as solved (shares already rounded for publication), with what the plan needs."""
 
     problem: FleetProblem
     by_id: dict[str, Candidate]  # candidates by id
     solved: Solved
-    violations: tuple[str, ...]  # the verifier's findings
 
 
 def infeasible_plan(
@@ -73,7 +74,8 @@ def infeasible_plan(
 
 
 def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution) -> Plan:
-    """The plan of a solved problem."""
+    """The plan of a solved problem. Its verification is left "not run": the caller verifies the plan as
+    published (`planner.verify.verify_published`) and fills it in."""
     solution = sol.solved.solution
     source = {r.id: r.source for m in models for r in m.rows}
     measured = {cid for cid, name in source.items() if name == "measured"}
@@ -93,6 +95,7 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         total_instances=sum(a.instances for a in allocations),
         allocations=allocations,
         routing=routing,
+        failover=_failover(sol),
         models=_model_summaries(models, solution, sol.by_id),
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best_single,
@@ -100,14 +103,14 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         assumptions=_assumptions(inputs, models, used, sol.solved.note),
         measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
         solver=sol.solved.stats,
-        verification=Verification(passed=not sol.violations, checks=VERIFY_CHECKS, violations=sol.violations),
+        verification=Verification(passed=False, checks=VERIFY_CHECKS, violations=("not verified yet",)),
         catalog_version=inputs.catalog.version,
         spec_sha256=inputs.spec_sha256,
     )
 
 
-def _utilisation(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
-    """Utilisation of each replica group: offered load / capacity, per replica."""
+def _loads(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
+    """Offered load on each replica group in replicas' worth (rate x share / capacity)."""
     slice_index = {s.id: k for k, s in enumerate(problem.slices)}
     cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
     load: dict[str, float] = {}
@@ -116,6 +119,35 @@ def _utilisation(problem: FleetProblem, solution: FleetSolution) -> dict[str, fl
         for cid, share in shares.items():
             kappa = problem.capacity_rps[k][cand_index[cid]]
             load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
+    return load
+
+
+def _failover(sol: Solution) -> tuple[Failover, ...]:
+    """N+1 replica groups while their fullest instance is down: what is left and how loaded it runs."""
+    solution, by_id = sol.solved.solution, sol.by_id
+    load = _loads(sol.problem, solution)
+    out = []
+    for cid, layout in sorted(solution.dedicated.items()):
+        c = by_id[cid]
+        lost = max((k for k, i in layout.items() if i > 0), default=0)
+        left = solution.replicas.get(cid, 0) - lost
+        out.append(
+            Failover(
+                model=c.model_label,
+                candidate=cid,
+                offering=c.priced.offering.id,
+                replicas_lost=lost,
+                replicas_left=left,
+                utilisation=round(load.get(cid, 0.0) / left, 4) if left > 0 else 0.0,
+                max_utilisation=sol.problem.n_plus_one[c.model_label],
+            )
+        )
+    return tuple(out)
+
+
+def _utilisation(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
+    """Utilisation of each replica group: offered load / capacity, per replica."""
+    load = _loads(problem, solution)
     return {cid: load.get(cid, 0.0) / r for cid, r in solution.replicas.items() if r > 0}
 
 
@@ -201,6 +233,10 @@ def _allocations(
                 utilisation=round(util.get(c.id, 0.0), 4),
                 capacity_source=source[c.id],
                 engine_settings=settings.get(c.id),
+                dedicated=tuple(
+                    DedicatedInstances(replicas_per_instance=k, instances=i)
+                    for k, i in sorted(solution.dedicated.get(c.id, {}).items())
+                ),
             )
             for c in groups
         )
@@ -251,7 +287,7 @@ def _routing(
                 RouteShare(
                     candidate=cid,
                     offering=c.priced.id,
-                    share=round(share, 6),
+                    share=share,  # rounded for publication by planner.verify.publishable
                     rate_rps=round(s.rate_rps * share, 6),
                     ttft_ms=ttft,
                     tpot_ms=tpot,
@@ -374,6 +410,7 @@ def _model_summaries(
                 replicas=replicas,
                 gpus=gpus,
                 cost_usd_per_hour=round(cost, 4),
+                redundancy=m.spec.redundancy,
             )
         )
     return tuple(out)

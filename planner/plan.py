@@ -4,8 +4,8 @@
     capacity (planner.capacity)  candidates and req/s per replica per slice     -> ModelCapacity per model
     problem (planner.problem)    the fleet MILP's arrays                        -> FleetProblem
     solve (planner.solve)        the MILP, early stops, baselines               -> Solved
-    verify (planner.verify)      an independent re-check of the solution        -> violations
-    assemble (planner.assemble)  the answer in the spec's terms                 -> Plan
+    assemble (planner.assemble)  the answer in the spec's terms (shares rounded so it still verifies) -> Plan
+    verify (planner.verify)      an independent re-check of the plan as published -> violations
 
 Only `load_inputs` and `load_model` read files. An unplannable spec (a slice nothing serves, a proven
 infeasible problem, no solution within the time limit) is a Plan with reasons, never an exception.
@@ -13,15 +13,16 @@ infeasible problem, no solution within the time limit) is a Plan with reasons, n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from planner.assemble import Solution, assemble, infeasible_plan
 from planner.capacity import model_capacity
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for
 from planner.problem import build_problem, check_fleet_size
-from planner.result import Plan
+from planner.result import Plan, Verification
 from planner.solve import not_run, solve, solve_settings
-from planner.verify import verify_solution
+from planner.verify import VERIFY_CHECKS, publishable, verify_published
 
 
 def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
@@ -40,8 +41,12 @@ def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: fl
     solved = solve(problem, settings)
     if solved.reason is not None:
         return infeasible_plan(inputs, capacities, (solved.reason,), solved.stats, solved.note)
-    violations = verify_solution(problem, solved.solution)
-    return assemble(inputs, capacities, Solution(problem, by_id, solved, violations))
+    solved = replace(solved, solution=publishable(problem, solved.solution))
+    plan = assemble(inputs, capacities, Solution(problem, by_id, solved))
+    # The verdict is about the plan as published: its rounded shares and counts, read back from the Plan.
+    violations = verify_published(problem, plan)
+    verdict = Verification(passed=not violations, checks=VERIFY_CHECKS, violations=violations)
+    return plan.model_copy(update={"verification": verdict})
 
 
 def plan_spec_file(

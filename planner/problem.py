@@ -36,7 +36,10 @@ def build_problem(spec: Spec, models: Sequence[ModelCapacity]) -> tuple[FleetPro
         row0 += len(m.slices)
     problem = FleetProblem(
         offerings=tuple(
-            FleetOffering(po.id, po.price_usd_per_hour, po.offering.gpus_per_instance, po.available, po.spot)
+            # pool: on-demand and spot of one catalog offering share its availability cap
+            FleetOffering(
+                po.id, po.price_usd_per_hour, po.offering.gpus_per_instance, po.available, po.spot, po.offering.id
+            )
             for po in sorted(offerings.values(), key=lambda p: p.id)
         ),
         candidates=tuple(FleetCandidate(c.id, c.priced.id, c.model_label, c.tp) for c in cands),
@@ -48,6 +51,7 @@ def build_problem(spec: Spec, models: Sequence[ModelCapacity]) -> tuple[FleetPro
         budget_usd_per_hour=spec.constraints.budget_usd_per_hour,
         mode=spec.solver.mode,
         slice_factor=spec.solver.slice_factor,
+        n_plus_one={m.label: m.failover_utilisation for m in spec.models if m.redundancy == "n+1"},
     )
     return problem, by_id
 

@@ -46,6 +46,14 @@ class EngineSettings(_Result):
     ep: int = Field(default=1, description="expert-parallel degree (1: experts sharded by TP)")
 
 
+class DedicatedInstances(_Result):
+    """N+1 layout: `instances` instances of the allocation's offering each run `replicas_per_instance`
+    replicas of the group's candidate and nothing else."""
+
+    replicas_per_instance: int
+    instances: int
+
+
 class ReplicaGroup(_Result):
     """Replicas of one candidate configuration placed on one offering."""
 
@@ -61,6 +69,9 @@ class ReplicaGroup(_Result):
     capacity_source: CapacitySourceName = "estimate"
     engine_settings: EngineSettings | None = Field(
         default=None, description="what the estimator assumed of the engine; None for offloaded groups"
+    )
+    dedicated: tuple[DedicatedInstances, ...] = Field(
+        default=(), description="N+1 models: how the replicas sit on instances of their own"
     )
 
 
@@ -101,6 +112,19 @@ class SliceRoute(_Result):
     routes: tuple[RouteShare, ...]
 
 
+class Failover(_Result):
+    """N+1: one replica group while an instance holding the most of its replicas is down. The group keeps
+    its planned traffic (routing unchanged) on the replicas left, at `utilisation` <= `max_utilisation`."""
+
+    model: str
+    candidate: str
+    offering: str
+    replicas_lost: int
+    replicas_left: int
+    utilisation: float = Field(description="offered load / capacity over the replicas left")
+    max_utilisation: float
+
+
 class Baseline(_Result):
     """The cheapest plan that uses one offering only (per the same constraints)."""
 
@@ -129,6 +153,9 @@ class ModelSummary(_Result):
     replicas: int
     gpus: int
     cost_usd_per_hour: float
+    redundancy: Literal["none", "n+1"] = Field(
+        default="none", description="n+1: the load is still served after losing any one instance"
+    )
 
 
 class Verification(_Result):
@@ -145,6 +172,9 @@ class Plan(_Result):
     total_instances: int
     allocations: tuple[Allocation, ...]
     routing: tuple[SliceRoute, ...]
+    failover: tuple[Failover, ...] = Field(
+        default=(), description="N+1 models: each replica group while one of its instances is down"
+    )
     models: tuple[ModelSummary, ...]
     baselines: tuple[Baseline, ...] = Field(description="cheapest single-offering plans, cheapest first")
     best_single_offering_cost_usd_per_hour: float | None

@@ -8,19 +8,34 @@ no solution within the time limit -> no solution, and a one-line reason that say
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from planner.errors import InputError
+from planner.errors import InputError, SolverError
 from planner.result import SolverStats
 from planner.spec import Spec
 from planner.verify import verify_solution
+from solvers.errors import SolverArgumentError, SolverFailure
 from solvers.fleet import best_single_offering, solve_fleet
 from solvers.types import FleetProblem, FleetSolution
 
 SOLVERS = ("highs", "cbc")
 BASELINES_KEPT = 5
 """Single-offering baselines reported (the cheapest, solved exactly; dearer ones are pruned by a bound)."""
+SOLVER_ARGUMENTS = {"solver": "--solver", "time_limit_s": "--time-limit", "mip_gap": "solver.mip_gap"}
+"""Where a user sets each solver argument: solver errors name the argument, the planner the flag."""
+
+
+@contextmanager
+def solver_errors() -> Iterator[None]:
+    """The solvers' own errors as the application's: an argument names the flag or field that sets it."""
+    try:
+        yield
+    except SolverArgumentError as err:
+        raise InputError(err.message, where=SOLVER_ARGUMENTS.get(err.argument, err.argument)) from None
+    except SolverFailure as err:
+        raise SolverError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -64,12 +79,14 @@ class Solved:
 def solve(problem: FleetProblem, settings: SolveSettings) -> Solved:
     """Solve `problem`; after an early stop, a single-offering solution may replace the incumbent."""
     name, limit = settings.solver, settings.time_limit_s
-    solution = solve_fleet(problem, solver=name, time_limit_s=limit, mip_gap=settings.mip_gap)
+    with solver_errors():
+        solution = solve_fleet(problem, solver=name, time_limit_s=limit, mip_gap=settings.mip_gap)
     notes = [_solver_note(solution, name)]
     singles: list[tuple[str, FleetSolution]] | None = None
     if solution.status in ("gap", "not_solved"):
         # Stopped by the time limit: a single-offering plan is a valid plan of the whole problem too.
-        singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
+        with solver_errors():
+            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
         solution, note = _better_of(problem, solution, singles)
         notes.append(note)
     stats = SolverStats(
@@ -84,7 +101,8 @@ def solve(problem: FleetProblem, settings: SolveSettings) -> Solved:
     if solution.status not in ("optimal", "gap"):
         return Solved(solution, stats, (), note_text, _status_reason(solution, limit))
     if singles is None:
-        singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
+        with solver_errors():
+            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
     return Solved(solution, stats, tuple(singles), note_text, None)
 
 

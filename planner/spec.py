@@ -168,7 +168,21 @@ class ModelSpec(_Spec):
     model: str = Field(description="catalog model id or a path to a HF config.json")
     workload: Workload
     slo: Slo
-    min_replicas: Int = Field(default=1, ge=0)
+    min_replicas: Int = Field(
+        default=1, ge=0, description="a floor on the replica count (replicas may share one instance)"
+    )
+    redundancy: Literal["none", "n+1"] = Field(
+        default="none",
+        description="n+1: the load is still served after losing any one instance (replicas on instances "
+        "of their own, two or more)",
+    )
+    failover_utilisation: Float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="n+1: utilisation the surviving replicas may run at while an instance is down "
+        "(1.0 = up to their capacity within the SLOs)",
+    )
     offline: bool = Field(default=False, description="batch work: offloaded candidates may serve it")
 
     @property

@@ -1,6 +1,7 @@
-"""Solver back-ends for the fleet MILP: HiGHS through highspy (default) and CBC through PuLP (fallback).
+"""Solver back-ends: the only module that imports highspy or PuLP.
 
-Both take the same `FleetModel` arrays and answer with a `MipResult` whose status is one of
+The fleet MILP runs on HiGHS through highspy (default) or CBC through PuLP (fallback); both take the same
+`FleetMilp` arrays and answer with a `MipResult` whose status is one of
 `solvers.types.SolveStatus` or "error". The mapping from each solver's own status codes lives here
 and only here:
 
@@ -34,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from solvers.model import FleetModel, FloatArray, IndexArray
+from solvers.fleet_milp import FleetMilp
+from solvers.sparse import FloatArray, IndexArray, IntArray
 
 if TYPE_CHECKING:
     import pulp
@@ -160,7 +162,72 @@ def run_highs(h: Any) -> Any:
         return h.run()
 
 
-def open_session(model: FleetModel, solver: str) -> Session:
+def require_highspy() -> None:
+    """Raise ImportError (name "highspy") when highspy cannot be imported: for modules that cannot work
+    without it, so their callers can say what is missing."""
+    try:
+        import highspy  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(str(exc) or "highspy cannot be imported", name="highspy") from exc
+
+
+@dataclass(frozen=True)
+class LpOutcome:
+    """An LP's answer: `optimal` False means no optimum (infeasible, unbounded or failed)."""
+
+    optimal: bool
+    col_value: FloatArray
+    row_dual: FloatArray
+
+
+class LpSolver:
+    """One reusable HiGHS instance for many small LPs (presolve off: each solve takes well under a ms).
+
+    Rows are given row-wise (CSR); bounds may be ±inf."""
+
+    def __init__(self) -> None:
+        self.h = new_highs(presolve="off")
+
+    def solve(
+        self,
+        cost: FloatArray,
+        col_lower: FloatArray,
+        col_upper: FloatArray,
+        row_lower: FloatArray,
+        row_upper: FloatArray,
+        a_start: IntArray,
+        a_index: IntArray,
+        a_value: FloatArray,
+    ) -> LpOutcome:
+        import highspy
+
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        lp.num_col_ = int(cost.shape[0])
+        lp.num_row_ = int(row_lower.shape[0])
+        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+        lp.col_lower_ = _clip_inf(col_lower, inf)
+        lp.col_upper_ = _clip_inf(col_upper, inf)
+        lp.row_lower_ = _clip_inf(row_lower, inf)
+        lp.row_upper_ = _clip_inf(row_upper, inf)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.asarray(a_start, dtype=np.int32)
+        lp.a_matrix_.index_ = np.asarray(a_index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.asarray(a_value, dtype=np.float64)
+        self.h.clearModel()
+        self.h.passModel(lp)
+        run_highs(self.h)
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return LpOutcome(False, np.zeros(0), np.zeros(0))
+        sol = self.h.getSolution()
+        return LpOutcome(True, np.array(sol.col_value, dtype=np.float64), np.array(sol.row_dual, dtype=np.float64))
+
+
+class BackendFailure(Exception):
+    """The back-end could not load or solve the model (not an infeasibility)."""
+
+
+def open_session(model: FleetMilp, solver: str) -> Session:
     """`solver` is "highs" or "cbc"; raises ImportError/RuntimeError when that back-end cannot load it."""
     if solver == "highs":
         return HighsSession(model)
@@ -169,13 +236,22 @@ def open_session(model: FleetModel, solver: str) -> Session:
     raise ValueError(f"unknown solver {solver!r}")
 
 
+def open_backend(model: FleetMilp, solver: str) -> Session:
+    """`open_session`, with every way of failing to load (import errors, rejected models) a BackendFailure,
+    so the caller can fall back to the other back-end or report it."""
+    try:
+        return open_session(model, solver)
+    except Exception as exc:
+        raise BackendFailure(f"{type(exc).__name__}: {exc}") from None
+
+
 # --------------------------------------------------------------------------------------------- HiGHS
 class HighsSession:
     """The model passed to highspy in one call (row-wise CSR arrays), kept loaded between stages."""
 
     name = "highs"
 
-    def __init__(self, model: FleetModel) -> None:
+    def __init__(self, model: FleetMilp) -> None:
         import highspy
 
         self._hs = highspy
@@ -311,7 +387,7 @@ def _highs_gap(reported: float, objective: float | None, bound: float) -> float 
 
 
 # --------------------------------------------------------------------------------------- PuLP / CBC
-def to_pulp(model: FleetModel, name: str = "fleet", cost: FloatArray | None = None) -> pulp.LpProblem:
+def to_pulp(model: FleetMilp, name: str = "fleet", cost: FloatArray | None = None) -> pulp.LpProblem:
     """The same arrays as a named PuLP problem (variables and constraints `<family>_<index>`)."""
     import pulp
 
@@ -350,7 +426,7 @@ def to_pulp(model: FleetModel, name: str = "fleet", cost: FloatArray | None = No
     return prob
 
 
-def lp_text(model: FleetModel) -> str:
+def lp_text(model: FleetMilp) -> str:
     """The model in CPLEX LP format as PuLP writes it (golden tests, debugging)."""
     prob = to_pulp(model)
     fd, path = tempfile.mkstemp(suffix=".lp")
@@ -368,7 +444,7 @@ class PulpSession:
 
     name = "cbc"
 
-    def __init__(self, model: FleetModel) -> None:
+    def __init__(self, model: FleetMilp) -> None:
         import pulp
 
         with warnings.catch_warnings():

@@ -1,24 +1,13 @@
 """The fleet optimiser: the provably cheapest mix of GPU offerings that serves every slice within its SLOs.
 
-Formulation (built as arrays by `solvers.model.build_model`, names `<family>_<index>`)
--------------------------------------------------------------------------------------
-Sets: offerings o (price p_o, g_o GPUs per instance, spot flag, optional cap A_o), candidates c (one
-replica of model m_c on tp_c GPUs of one instance of offering o_c), slices s (model m_s, rate λ_s).
-κ_sc = requests/s one replica of c sustains on slice s within the SLOs (0 = cannot serve).
-
-    instances_o  n_o ∈ ℤ≥0                       replicas_c  r_c ∈ ℤ≥0
-    route_s_c    x_sc ∈ [0, 1]  only where κ_sc > 0 and m_c = m_s (no variable otherwise)
-
-    minimise   Σ_o p_o n_o
-    demand_s        Σ_c x_sc = 1
-    capacity_c      Σ_s (λ_s / κ_sc) x_sc ≤ u · r_c                  (u = target utilisation)
-    link_c          Σ_s x_sc ≤ S_c · r_c                              (S_c = route columns of c)
-    packing_o       Σ_{c on o} tp_c r_c ≤ g_o n_o
-    availability_o  n_o ≤ A_o                                          (capped offerings only)
-    min_replicas_m  Σ_{c of m} r_c ≥ min_m                             (N+1 redundancy)
-
-    spot_share      Σ_s Σ_{c on spot} λ_s x_sc ≤ share · Σ_s λ_s        (when share < 1)
-    budget          Σ_o p_o n_o ≤ B
+Formulation (built as arrays by `solvers.fleet_milp.build_milp`, which lists every column and row)
+-------------------------------------------------------------------------------------------------
+In short: integer instances n_o per offering and replicas r_c per candidate, fractional routing x_sc of
+each slice s to candidates c; minimise Σ_o p_o n_o subject to demand_s (every slice routed), capacity_c
+(Σ_s λ_s x_sc / κ_sc ≤ u r_c), link_c (no traffic without a replica), exact packing of replicas into
+instances, one availability cap per pool (on-demand and spot of one instance type together),
+min_replicas_m (a floor on the replica count), spot_share (of traffic), budget, and for N+1 models
+instances of their own whose loss leaves every replica group enough replicas for its traffic.
 
 The link row says what capacity alone cannot: traffic goes only to a candidate with at least one
 replica. Capacity implies it in exact arithmetic, but not within the solver's tolerances: a slice whose
@@ -36,9 +25,8 @@ never counts towards min_replicas; a model with no slices at all may still get s
 The spot limit is a share of the traffic, not of the cost: as a cost share, renting idle on-demand
 instances would "dilute" it, and losing the spot instances would still drop more traffic than allowed.
 
-Only |O| + |C| variables are integer, so the MILP stays small however many slices there are. The
-packing row is exact when every tp divides its instance's GPUs (power-of-two shapes); otherwise a
-replica is charged g_o / floor(g_o / tp_c) GPUs, which keeps it safe.
+Only |O| + |C| variables are integer (plus patterns for odd replica sizes and the N+1 layout
+columns), so the MILP stays small however many slices there are.
 
 `whole-slice` mode reproduces Mélange (arXiv 2404.14527): each slice is cut into `slice_factor`
 pieces of rate λ_s / slice_factor and every piece goes whole to one candidate. Pieces of a slice are
@@ -57,17 +45,19 @@ Tie-breaks (lexicographic solves, never a weighted mix with cost)
    (prefer offerings whose ids sort first). All three are integers, so the stage is solved to an
    absolute gap below 1, i.e. exactly. A stage-2 answer whose recomputed cost exceeds stage 1's by more
    than 1e-9 relative is thrown away, so a tie-break can never change the optimal cost.
-Replicas are then trimmed to what the routed load needs (keeping min_replicas), which changes no cost.
-Whatever is left (routing among equal plans) is decided by HiGHS, which is deterministic.
+Replicas are then trimmed to what the routed load needs (keeping min_replicas; N+1 replicas keep their
+layout), which changes no cost. Whatever is left (routing among equal plans) is decided by HiGHS, which
+is deterministic.
 
 Solvers
 -------
-Build (`solvers.model.build_model`, numpy arrays), solve (`solvers.backend`) and extract (`_solution`)
-are separate. HiGHS gets the arrays in one `passModel` call and keeps the model loaded across the
-stages; CBC (through PuLP, from the same arrays) is the fallback when highspy is missing or HiGHS fails,
-and `FleetSolution.solver` / `.message` say so. The time limit covers all stages; a stage-1 stop with
-a feasible plan gives status "gap" with the relative MIP gap; no plan in time gives "not_solved". An
-infeasible problem is diagnosed by re-solving with constraint families left out (`_diagnose`).
+Build (`solvers.fleet_milp.build_milp`, numpy arrays), solve (`solvers.backend`) and extract
+(`solvers.fleet_extract`) are separate. HiGHS gets the arrays in one `passModel` call and keeps the
+model loaded across the stages; CBC (through PuLP, from the same arrays) is the fallback when highspy
+is missing or HiGHS fails, and `FleetSolution.solver` / `.message` say so. The time limit covers all
+stages; a stage-1 stop with a feasible plan gives status "gap" with the relative MIP gap; no plan in
+time gives "not_solved". An infeasible problem is diagnosed by re-solving with constraint families
+left out (`solvers.fleet_diagnose`).
 """
 
 from __future__ import annotations
@@ -75,65 +65,64 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from planner.errors import InputError, SolverError
-from solvers.backend import ExtraRow, MipResult, Session, highs_available, lp_text, open_session
-from solvers.model import RELAXABLE, FleetModel, FloatArray, build_model, model_names
-from solvers.types import SHARE_EPS, FleetProblem, FleetSolution
+from solvers.backend import BackendFailure, ExtraRow, Session, highs_available, lp_text, open_backend
+from solvers.errors import SolverArgumentError, SolverFailure
+from solvers.fleet_diagnose import diagnose, infeasible, trivially_infeasible
+from solvers.fleet_extract import extract
+from solvers.fleet_milp import FleetMilp, build_milp
+from solvers.sparse import FloatArray
+from solvers.types import FleetProblem, FleetSolution
 
 SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
-MAX_LISTED = 8  # ids listed in a diagnosis before "and N more"
-
-
-@dataclass(frozen=True)
-class _Stage1:
-    result: MipResult
-    values: FloatArray | None
-    tie_break_note: str
 
 
 def solve_fleet(
     problem: FleetProblem, *, solver: str = "highs", time_limit_s: float = 60.0, mip_gap: float = 0.0
 ) -> FleetSolution:
-    """The cheapest fleet, or status "infeasible" with the reason. Raises SolverError only when the
-    solver itself fails (after falling back from HiGHS to CBC)."""
+    """The cheapest fleet, or status "infeasible" with the reason.
+
+    Raises SolverArgumentError for an argument out of range and SolverFailure only when the solver itself
+    fails (after falling back from HiGHS to CBC)."""
     if solver not in SOLVERS:
-        raise InputError(f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}", where="--solver")
+        raise SolverArgumentError("solver", f"unknown solver {solver!r}; valid: {', '.join(SOLVERS)}")
     if not (math.isfinite(time_limit_s) and time_limit_s > 0):
-        raise InputError(f"time limit must be a positive number of seconds, got {time_limit_s!r}", where="--time-limit")
+        raise SolverArgumentError(
+            "time_limit_s", f"time limit must be a positive number of seconds, got {time_limit_s!r}"
+        )
     if not 0 <= mip_gap <= 1:
-        raise InputError(f"MIP gap must be in [0, 1], got {mip_gap!r}", where="solver.mip_gap")
+        raise SolverArgumentError("mip_gap", f"MIP gap must be in [0, 1], got {mip_gap!r}")
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
-    model = build_model(problem)
+    milp = build_milp(problem)
 
-    early = _trivially_infeasible(problem, model)
+    early = trivially_infeasible(problem, milp)
     if early:
-        return _infeasible(model, solver, t0, early)
+        return infeasible(milp, solver, t0, early)
 
-    if model.num_rows == 0 or not (model.row_lower > 0).any():
+    if milp.num_rows == 0 or not (milp.row_lower > 0).any():
         # Nothing is demanded: the empty fleet is optimal (and unique under the tie-breaks).
-        return _solution(problem, model, np.zeros(model.num_cols), "optimal", 0.0, solver, t0, "nothing to serve")
+        return extract(problem, milp, np.zeros(milp.num_cols), "optimal", 0.0, solver, t0, "nothing to serve")
 
     note = ""
     name = solver
     if solver == "highs" and not highs_available():
         name, note = "cbc", "highspy is not installed; solved with CBC via PuLP (fallback)"
     try:
-        return _solve_with(problem, model, name, deadline, mip_gap, t0, note)
-    except _BackendFailure as exc:
+        return _solve_with(problem, milp, name, deadline, mip_gap, t0, note)
+    except BackendFailure as exc:
         if name != "highs":
-            raise SolverError(f"the {name} solver failed: {exc}") from None
+            raise SolverFailure(f"the {name} solver failed: {exc}") from None
         note = f"HiGHS failed ({exc}); solved with CBC via PuLP (fallback)"
         try:
-            return _solve_with(problem, model, "cbc", deadline, mip_gap, t0, note)
-        except _BackendFailure as exc2:
-            raise SolverError(f"HiGHS failed ({exc}) and the CBC fallback failed too ({exc2})") from None
+            return _solve_with(problem, milp, "cbc", deadline, mip_gap, t0, note)
+        except BackendFailure as exc2:
+            raise SolverFailure(f"HiGHS failed ({exc}) and the CBC fallback failed too ({exc2})") from None
 
 
 def best_single_offering(
@@ -186,7 +175,8 @@ def best_single_offering(
 def _single_lower_bound(sub: FleetProblem) -> float:
     """A lower bound on the cost of a one-offering problem: every slice on its cheapest candidate at the
     target utilisation (GPUs per req/s = tp / (u * capacity)), rounded up to whole instances; inf if some
-    slice has no candidate. Valid for both routing modes (both relax to this)."""
+    slice has no candidate. Valid for both routing modes (both relax to this), and with N+1 (it only adds
+    rows)."""
     (off,) = sub.offerings
     if not sub.candidates:
         return 0.0
@@ -206,39 +196,28 @@ def _single_lower_bound(sub: FleetProblem) -> float:
 
 def fleet_lp(problem: FleetProblem) -> str:
     """The stage-1 model in CPLEX LP format (variables and constraints named `<family>_<index>`)."""
-    return lp_text(build_model(problem))
+    return lp_text(build_milp(problem))
 
 
 # ------------------------------------------------------------------------------------------ solving
-class _BackendFailure(Exception):
-    """The back-end could not load or solve the model (not an infeasibility)."""
-
-
-def _open(model: FleetModel, name: str) -> Session:
-    try:
-        return open_session(model, name)
-    except Exception as exc:  # import errors, rejected models: the caller falls back or raises
-        raise _BackendFailure(f"{type(exc).__name__}: {exc}") from None
-
-
 def _solve_with(
     problem: FleetProblem,
-    model: FleetModel,
+    milp: FleetMilp,
     name: str,
     deadline: float,
     mip_gap: float,
     t0: float,
     note: str,
 ) -> FleetSolution:
-    session = _open(model, name)
+    session = open_backend(milp, name)
     res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap)
     if res.status == "error":
-        raise _BackendFailure(res.message)
+        raise BackendFailure(res.message)
     if res.status == "unbounded":
-        raise _BackendFailure("the solver reported an unbounded fleet model (costs are >= 0; this is a bug)")
+        raise BackendFailure("the solver reported an unbounded fleet model (costs are >= 0; this is a bug)")
     if res.status == "infeasible":
-        reasons = _diagnose(problem, model, name, deadline, mip_gap)
-        return _infeasible(model, name, t0, reasons, note)
+        reasons = diagnose(problem, milp, name, deadline, mip_gap)
+        return infeasible(milp, name, t0, reasons, note)
     if res.status == "not_solved" or res.values is None:
         msg = f"no feasible plan found within the time limit ({res.message})"
         return FleetSolution(
@@ -250,41 +229,49 @@ def _solve_with(
             solver=name,
             seconds=time.perf_counter() - t0,
             gap=None,
-            variables=model.num_cols,
-            constraints=model.num_rows,
+            variables=milp.num_cols,
+            constraints=milp.num_rows,
             message=_join(note, msg),
         )
     values = res.values
     tie_note = ""
     if res.status == "optimal" or mip_gap > 0:
-        values, tie_note = _tie_break(problem, model, session, values, deadline, mip_gap)
+        values, tie_note = _tie_break(problem, milp, session, values, deadline, mip_gap)
     else:
         tie_note = "stopped at the time limit before the tie-breaks"
     status = "optimal" if res.status == "optimal" else "gap"
-    return _solution(problem, model, values, status, res.gap, name, t0, _join(note, tie_note))
+    return extract(problem, milp, values, status, res.gap, name, t0, _join(note, tie_note))
 
 
 def _left(deadline: float) -> float:
     return max(deadline - time.perf_counter(), 1e-3)
 
 
-def _cost(model: FleetModel, values: FloatArray) -> float:
-    n = np.rint(values[: model.num_offerings])
-    return float(np.dot(model.col_cost[: model.num_offerings], n))
+def _cost(milp: FleetMilp, values: FloatArray) -> float:
+    n = np.rint(values[: milp.num_offerings])
+    return float(np.dot(milp.col_cost[: milp.num_offerings], n))
+
+
+def _integral(milp: FleetMilp, values: FloatArray) -> FloatArray:
+    """The solver's point with its integer columns rounded (a clean warm start for the next stage)."""
+    out: FloatArray = np.array(values, dtype=np.float64)
+    ints = milp.integrality == 1
+    out[ints] = np.rint(out[ints])
+    return out
 
 
 def _tie_break(
     problem: FleetProblem,
-    model: FleetModel,
+    milp: FleetMilp,
     session: Session,
     values: FloatArray,
     deadline: float,
     mip_gap: float,
 ) -> tuple[FloatArray, str]:
     """Stage 2: among plans that cost no more, fewest GPUs, then fewest instances, then offering order."""
-    n_off = model.num_offerings
-    price = model.col_cost[:n_off]
-    cost1 = _cost(model, values)
+    n_off = milp.num_offerings
+    price = milp.col_cost[:n_off]
+    cost1 = _cost(milp, values)
     limit = cost1 + COST_TOLERANCE * max(1.0, cost1)
     # Upper bound on each n_o among plans that cost <= limit.
     ub = np.full(n_off, math.inf)
@@ -299,7 +286,7 @@ def _tie_break(
     objectives: list[tuple[FloatArray, str]] = []
     rank = np.empty(n_off)
     rank[np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")] = np.arange(n_off)
-    gpus = model.gpus
+    gpus = milp.gpus
     if np.all(np.isfinite(ub)):
         n_ub = float(ub.sum())
         g_ub = float(np.dot(gpus, ub))
@@ -320,23 +307,21 @@ def _tie_break(
     finite = np.nonzero(np.isfinite(ub))[0]
     if finite.size:
         session.set_col_upper(finite.astype(np.int64), ub[finite])
-    best = values.copy()
-    best[: model.route_offset] = np.rint(best[: model.route_offset])
+    best = _integral(milp, values)
     done: list[str] = []
     for obj_n, label in objectives:
         if deadline - time.perf_counter() <= 1e-3:
             return best, _tie_note(done, f"time limit reached before '{label}'")
-        cost = np.zeros(model.num_cols)
+        cost = np.zeros(milp.num_cols)
         cost[:n_off] = obj_n
         session.set_objective(cost)
         res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap, mip_abs_gap=0.99, start=best)
         if res.values is None or res.status not in ("optimal", "gap"):
             return best, _tie_note(done, f"'{label}' stage ended {res.status} ({res.message}); kept the cheaper plan")
         cand = res.values
-        if _cost(model, cand) > limit:  # never trade cost for a tie-break
+        if _cost(milp, cand) > limit:  # never trade cost for a tie-break
             return best, _tie_note(done, f"'{label}' stage result cost more; kept the stage-1 plan")
-        best = cand.copy()
-        best[: model.route_offset] = np.rint(best[: model.route_offset])
+        best = _integral(milp, cand)
         value = float(np.dot(obj_n, best[:n_off]))
         session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(v) for v in obj_n), -math.inf, value + 0.5))
         done.append(label if res.status == "optimal" else label + " (time limit: best found)")
@@ -352,180 +337,4 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-# ------------------------------------------------------------------------------------ extraction
-def _solution(
-    problem: FleetProblem,
-    model: FleetModel,
-    values: FloatArray,
-    status: str,
-    gap: float | None,
-    solver: str,
-    t0: float,
-    message: str,
-) -> FleetSolution:
-    n_off, n_cand = model.num_offerings, model.num_candidates
-    n = np.rint(values[:n_off]).astype(np.int64)
-    r = np.rint(values[n_off : n_off + n_cand]).astype(np.int64)
-    x = values[model.route_offset :].astype(np.float64)
-    n_sl = len(problem.slices)
-    rs, rc = model.route_slice, model.route_candidate
-    if problem.mode == "whole-slice":
-        x = np.rint(np.clip(x, 0.0, model.demand)) / model.demand
-    else:
-        x = np.clip(x, 0.0, 1.0)
-        x[x < SHARE_EPS] = 0.0
-        total = np.bincount(rs, weights=x, minlength=n_sl)
-        x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
-    r = _trim_replicas(problem, model, r, x)
-    if problem.mode != "whole-slice":
-        # The link rows hold only within the solver's tolerances: a share of about 1e-6 can still sit on a
-        # candidate whose replicas round to 0. Move it to the slice's other routes, so every route has a replica.
-        x = np.where(r[rc] > 0, x, 0.0)
-        total = np.bincount(rs, weights=x, minlength=n_sl)
-        x = np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
-    routing: dict[str, dict[str, float]] = {}
-    for j in np.nonzero(x > 0)[0].tolist():
-        routing.setdefault(problem.slices[rs[j]].id, {})[problem.candidates[rc[j]].id] = float(x[j])
-    routing = {s: dict(sorted(d.items())) for s, d in sorted(routing.items())}
-    instances = {problem.offerings[o].id: int(n[o]) for o in range(n_off) if n[o] > 0}
-    replicas = {problem.candidates[c].id: int(r[c]) for c in range(n_cand) if r[c] > 0}
-    cost = float(sum(problem.offerings[o].price_usd_per_hour * int(n[o]) for o in range(n_off)))
-    return FleetSolution(
-        status=status,  # type: ignore[arg-type]
-        cost_usd_per_hour=cost,
-        instances=dict(sorted(instances.items())),
-        replicas=dict(sorted(replicas.items())),
-        routing=routing,
-        solver=solver,
-        seconds=time.perf_counter() - t0,
-        gap=gap,
-        variables=model.num_cols,
-        constraints=model.num_rows,
-        message=message,
-    )
-
-
-def _trim_replicas(problem: FleetProblem, model: FleetModel, r: np.ndarray, x: FloatArray) -> np.ndarray:
-    """Fewest replicas that carry the routed load, but never below a model's min_replicas, and at least one
-    on every candidate that carries traffic (however small its load: 1e-7 of a replica still needs a GPU).
-
-    Only ever lowers r (so packing, which bounds r from above, still holds); cost is unchanged.
-    """
-    n_cand = model.num_candidates
-    load = np.bincount(model.route_candidate, weights=model.route_load * x, minlength=n_cand)
-    need = np.ceil(load / problem.target_utilisation - 1e-7).clip(min=0).astype(np.int64)
-    carries = np.bincount(model.route_candidate, weights=(x > 0).astype(np.float64), minlength=n_cand) > 0
-    need = np.where(carries, np.maximum(need, 1), need)
-    trimmed: np.ndarray = np.minimum(r, need)
-    for m, want in sorted(problem.min_replicas.items()):
-        cands = sorted(
-            (c for c in range(n_cand) if problem.candidates[c].model == m),
-            key=lambda c: problem.candidates[c].id,
-        )
-        deficit = want - int(sum(trimmed[c] for c in cands))
-        for c in cands:
-            if deficit <= 0:
-                break
-            add = min(deficit, int(r[c] - trimmed[c]))
-            trimmed[c] += add
-            deficit -= add
-    return trimmed
-
-
-# ------------------------------------------------------------------------------------ infeasibility
-def _infeasible(model: FleetModel, solver: str, t0: float, reasons: Sequence[str], note: str = "") -> FleetSolution:
-    return FleetSolution(
-        status="infeasible",
-        cost_usd_per_hour=0.0,
-        instances={},
-        replicas={},
-        routing={},
-        solver=solver,
-        seconds=time.perf_counter() - t0,
-        gap=None,
-        variables=model.num_cols,
-        constraints=model.num_rows,
-        message=_join(note, "infeasible: " + "; ".join(reasons)),
-    )
-
-
-def _listed(ids: Sequence[str]) -> str:
-    shown = ", ".join(ids[:MAX_LISTED])
-    return shown + (f" and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else "")
-
-
-def _trivially_infeasible(problem: FleetProblem, model: FleetModel) -> list[str]:
-    """Reasons visible without solving: slices nobody can serve, redundancy nobody can provide."""
-    reasons = []
-    if model.unservable_slices:
-        ids = [problem.slices[s].id for s in model.unservable_slices]
-        reasons.append(
-            f"no candidate has capacity > 0 for {len(ids)} slice(s): {_listed(ids)} "
-            "(every candidate of their model misses the SLO or does not fit)"
-        )
-    usable = {problem.candidates[c].model for c in model.usable_candidates}
-    for m, want in sorted(problem.min_replicas.items()):
-        if want > 0 and m not in usable:
-            reasons.append(f"model {m!r} needs min_replicas {want} but has no candidate that can serve it")
-    return reasons
-
-
-def _diagnose(problem: FleetProblem, model: FleetModel, name: str, deadline: float, mip_gap: float) -> list[str]:
-    """Which constraint family binds: re-solve with each family left out; if none alone restores
-    feasibility, pairs of families, then all of them."""
-    present = [f for f in RELAXABLE if len(model.rows_of(f))]
-    rounds: list[list[tuple[str, ...]]] = [[(f,) for f in present]]
-    rounds.append([(a, b) for i, a in enumerate(present) for b in present[i + 1 :]])
-    if len(present) > 2:
-        rounds.append([tuple(present)])
-    for combos in rounds:
-        found: list[str] = []
-        for combo in combos:
-            if time.perf_counter() >= deadline:
-                break
-            relaxed = build_model(problem, drop=frozenset(combo))
-            try:
-                res = _open(relaxed, name).solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap)
-            except _BackendFailure:
-                continue
-            if res.status in ("optimal", "gap") and res.values is not None:
-                found.append(_explain(problem, relaxed, combo, res.values))
-        if found:
-            return found
-    return [
-        "the constraints conflict in a way no relaxation resolves within the time limit "
-        f"(tried leaving out {', '.join(present) or 'nothing: no optional constraint is set'})"
-    ]
-
-
-def _explain(problem: FleetProblem, model: FleetModel, combo: tuple[str, ...], values: FloatArray) -> str:
-    n = np.rint(values[: model.num_offerings]).astype(np.int64)
-    cost = float(sum(o.price_usd_per_hour * int(k) for o, k in zip(problem.offerings, n, strict=True)))
-    parts = []
-    for fam in combo:
-        if fam == "availability":
-            over = [
-                f"{k} x {o.id} (available {o.available})"
-                for o, k in zip(problem.offerings, n, strict=True)
-                if o.available is not None and k > o.available
-            ]
-            parts.append("availability caps bind: without them the cheapest plan needs " + _listed(over))
-        elif fam == "budget":
-            parts.append(
-                f"the budget binds: the cheapest plan costs ${cost:.4g}/h, over the budget of "
-                f"${problem.budget_usd_per_hour:.4g}/h"
-            )
-        elif fam == "spot_share":
-            parts.append(
-                f"the spot share limit binds: without it the cheapest plan serves more than "
-                f"{problem.max_spot_share:.0%} of the traffic on spot"
-            )
-        elif fam == "min_replicas":
-            wanted = ", ".join(f"{m}: {v}" for m, v in sorted(problem.min_replicas.items()) if v > 0)
-            parts.append(f"minimum replicas bind ({wanted}): they cannot be placed within the other limits")
-    if len(combo) > 1:
-        return "together, " + " and ".join(parts) + f" (leaving out {' and '.join(combo)} costs ${cost:.4g}/h)"
-    return parts[0] if parts else ""
-
-
-__all__ = ["best_single_offering", "fleet_lp", "model_names", "solve_fleet"]
+__all__ = ["best_single_offering", "fleet_lp", "solve_fleet"]

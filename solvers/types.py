@@ -18,13 +18,24 @@ above it a share on a candidate without a replica is a violation whatever the ve
 
 @dataclass(frozen=True)
 class FleetOffering:
-    """An instance type one may rent (on-demand and spot are two distinct FleetOfferings)."""
+    """An instance type one may rent at one price (on-demand and spot are two distinct FleetOfferings).
+
+    `available` caps the instances rented of every offering in the same `pool` together: on-demand and
+    spot of one instance type share a pool (the planner names it after the catalog offering), so
+    `available: 1` means one instance in all, not one of each. `pool` None = a pool of its own.
+    Offerings of one pool must state the same `available`.
+    """
 
     id: str
     price_usd_per_hour: float
     gpus_per_instance: int
-    available: int | None = None  # max instances; None = unlimited
+    available: int | None = None  # max instances of the pool; None = unlimited
     spot: bool = False
+    pool: str | None = None
+
+    @property
+    def pool_id(self) -> str:
+        return self.pool if self.pool is not None else self.id
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,14 @@ class FleetSlice:
 @dataclass(frozen=True)
 class FleetProblem:
     """capacity_rps[s][c] = max requests/s of slice s one replica of candidate c sustains within the SLOs
-    (0 = cannot serve). Row s follows `slices`, column c follows `candidates`."""
+    (0 = cannot serve). Row s follows `slices`, column c follows `candidates`.
+
+    `min_replicas` is a floor on a model's replica count (replicas may share one instance). `n_plus_one`
+    names the models that must survive losing any one instance: model -> the utilisation the surviving
+    replicas may run at while one instance is down (1.0 = up to their capacity within the SLOs, i.e.
+    the SLOs still hold; lower = a stricter degraded target). Each replica group keeps carrying its
+    planned traffic on its remaining replicas; see `solvers.fleet_milp`.
+    """
 
     offerings: tuple[FleetOffering, ...]
     candidates: tuple[FleetCandidate, ...]
@@ -57,22 +75,35 @@ class FleetProblem:
     capacity_rps: tuple[tuple[float, ...], ...]
     target_utilisation: float = 1.0
     min_replicas: dict[str, int] = field(default_factory=dict)  # model -> replicas
-    max_spot_share: float = 1.0  # of total cost
+    max_spot_share: float = 1.0  # of the traffic (req/s) served on spot
     budget_usd_per_hour: float | None = None
     mode: Literal["fractional", "whole-slice"] = "fractional"
     slice_factor: int = 1
+    n_plus_one: dict[str, float] = field(default_factory=dict)  # model -> failover utilisation
+
+
+Routing = dict[str, dict[str, float]]
+"""slice id -> candidate id -> share of the slice's traffic (the shares of a slice sum to 1)."""
 
 
 @dataclass(frozen=True)
 class FleetSolution:
+    """A plan: instances, replicas and routing; for N+1 models also where their replicas sit.
+
+    `dedicated[c] = {k: i}`: i instances of c's offering each run k replicas of candidate c and nothing
+    else (every replica of an N+1 model sits on such an instance). Losing one costs c at most max k
+    replicas; the rest carry c's routed traffic within the model's failover utilisation.
+    """
+
     status: SolveStatus
     cost_usd_per_hour: float
     instances: dict[str, int]  # offering id -> instances (only > 0)
     replicas: dict[str, int]  # candidate id -> replicas (only > 0)
-    routing: dict[str, dict[str, float]]  # slice id -> candidate id -> share (sums to 1)
+    routing: Routing
     solver: str
     seconds: float
     gap: float | None
     variables: int
     constraints: int
     message: str = ""
+    dedicated: dict[str, dict[int, int]] = field(default_factory=dict)

@@ -7,13 +7,15 @@ from dataclasses import replace
 
 import pytest
 
+import solvers.backend as fleet_backend
 import solvers.fleet as fleet
-from planner.errors import InputError, SolverError
 from planner.verify import verify_solution
-from solvers.backend import Session, map_highs_status, open_session
+from solvers.backend import Session, map_highs_status
+from solvers.errors import SolverArgumentError, SolverFailure
 from solvers.fleet import best_single_offering, fleet_lp, solve_fleet
-from solvers.model import FleetModel, build_model, effective_tp
-from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
+from solvers.fleet_milp import FleetMilp, build_milp
+from solvers.packing import packing_shape
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 
 def melange_head(mode: str = "fractional") -> FleetProblem:
@@ -79,12 +81,14 @@ def test_cbc_gives_the_same_plan() -> None:
 
 
 def test_highs_failure_falls_back_to_cbc(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(model: FleetModel, name: str) -> Session:
+    real = fleet_backend.open_session
+
+    def broken(model: FleetMilp, name: str) -> Session:
         if name == "highs":
             raise RuntimeError("simulated HiGHS crash")
-        return open_session(model, name)
+        return real(model, name)
 
-    monkeypatch.setattr(fleet, "open_session", broken)
+    monkeypatch.setattr(fleet_backend, "open_session", broken)
     sol = solve_fleet(melange_head())
     assert sol.solver == "cbc"
     assert "fallback" in sol.message and "simulated HiGHS crash" in sol.message
@@ -98,11 +102,11 @@ def test_missing_highspy_uses_cbc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_both_backends_failing_is_a_solver_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(model, name):  # type: ignore[no-untyped-def]
+    def broken(model: FleetMilp, name: str) -> Session:
         raise RuntimeError(f"{name} down")
 
-    monkeypatch.setattr(fleet, "open_session", broken)
-    with pytest.raises(SolverError, match="CBC fallback failed"):
+    monkeypatch.setattr(fleet_backend, "open_session", broken)
+    with pytest.raises(SolverFailure, match="CBC fallback failed"):
         solve_fleet(melange_head())
 
 
@@ -136,13 +140,16 @@ def test_time_limit_reports_a_status_not_an_exception() -> None:
     assert verify_solution(p, sol) == ()
 
 
-def test_bad_solver_options_are_input_errors() -> None:
-    with pytest.raises(InputError, match="unknown solver 'gurobi'"):
-        solve_fleet(melange_head(), solver="gurobi")
-    with pytest.raises(InputError, match="time limit"):
-        solve_fleet(melange_head(), time_limit_s=0)
-    with pytest.raises(InputError, match="MIP gap"):
-        solve_fleet(melange_head(), mip_gap=2)
+def test_bad_solver_options_name_the_argument() -> None:
+    """The solver names its argument; the planner maps it to the flag (tests/test_robust_solver.py)."""
+    cases = (
+        (dict(solver="gurobi"), "solver", "unknown solver 'gurobi'"),
+        (dict(time_limit_s=0), "time_limit_s", "time limit"),
+    )
+    for kw, argument, text in (*cases, (dict(mip_gap=2), "mip_gap", "MIP gap")):
+        with pytest.raises(SolverArgumentError, match=text) as info:
+            solve_fleet(melange_head(), **kw)
+        assert info.value.argument == argument and "--" not in info.value.message
 
 
 def test_empty_problem_costs_nothing() -> None:
@@ -238,7 +245,6 @@ def test_packing_shares_instances_between_models_and_tp() -> None:
 
 
 def test_replica_that_does_not_fit_its_instance_is_never_used() -> None:
-    assert effective_tp(8, 3) == 4.0 and effective_tp(4, 8) == float("inf") and effective_tp(8, 2) == 2
     offs = (FleetOffering("small", 1.0, 4), FleetOffering("big", 3.0, 8))
     cands = (FleetCandidate("small-tp8", "small", "m", 8), FleetCandidate("big-tp8", "big", "m", 8))
     p = FleetProblem(offs, cands, (FleetSlice("s", "m", 1.0),), ((5.0, 5.0),))
@@ -369,7 +375,7 @@ def test_lp_names_and_eliminated_routes() -> None:
     assert "capacity_1: - replicas_1 + 0.5 route_0_1 + 0.25 route_1_1 <= 0" in text
     assert "spot_share: 0.5 route_0_1 + 0.5 route_1_1 <= 0.5" in text
     assert "link_1: - 2 replicas_1 + route_0_1 + route_1_1 <= 0" in text  # S_1 = 2 routes
-    model = build_model(p)
+    model = build_milp(p)
     assert model.row_names() == [
         "demand_0",
         "demand_1",
@@ -389,6 +395,153 @@ def test_lp_names_and_eliminated_routes() -> None:
 def test_malformed_problem_is_a_value_error() -> None:
     p = melange_head()
     with pytest.raises(ValueError, match="one row per slice"):
-        build_model(replace(p, capacity_rps=p.capacity_rps[:2]))
+        build_milp(replace(p, capacity_rps=p.capacity_rps[:2]))
     with pytest.raises(ValueError, match="unknown offering"):
-        build_model(replace(p, candidates=(FleetCandidate("x", "nope", "m", 1), p.candidates[1])))
+        build_milp(replace(p, candidates=(FleetCandidate("x", "nope", "m", 1), p.candidates[1])))
+
+
+# ------------------------------------------------------------------------------------ packing shapes
+def test_packing_shape_splits_a_divisibility_chain_from_odd_sizes() -> None:
+    assert packing_shape(8, [1, 2, 4, 8]) == packing_shape(8, [8, 4, 2, 1])
+    assert packing_shape(8, [1, 2, 4, 8]).chain == ((1, 8),)  # one row, as for every power-of-two shape
+    six = packing_shape(6, [2, 4])
+    assert (six.chain, six.core) == (((2, 6), (4, 4)), ())  # a 6-GPU instance holds one tp4 replica at most
+    odd = packing_shape(6, [2, 3])
+    assert odd.chain == () and odd.core == (2, 3)
+    assert sorted(odd.patterns) == [(0, 2), (1, 1), (3, 0)]  # maximal: 3x2, 2+3, 2x3
+    mixed = packing_shape(8, [1, 3, 4, 16])  # tp 16 does not fit; 1 divides all; 3 and 4 are odd
+    assert mixed.chain == ((1, 8),) and mixed.core == (3, 4)
+
+
+def test_odd_instance_shape_packs_tp4_and_tp2_on_one_instance() -> None:
+    """The issue's case: one 6-GPU offering at $10/h; one slice only tp4 serves, one only tp2. A replica
+    of each shares one instance (4 + 2 = 6 GPUs): $10/h, not $20/h."""
+    offs = (FleetOffering("six", 10.0, 6),)
+    cands = (FleetCandidate("tp4", "six", "m", 4), FleetCandidate("tp2", "six", "m", 2))
+    p = FleetProblem(offs, cands, (FleetSlice("a", "m", 1.0), FleetSlice("b", "m", 1.0)), ((1.0, 0.0), (0.0, 1.0)))
+    sol = solve_fleet(p)
+    assert (sol.status, sol.cost_usd_per_hour, sol.instances) == ("optimal", 10.0, {"six": 1})
+    assert sol.replicas == {"tp2": 1, "tp4": 1}
+    assert verify_solution(p, sol) == ()
+    lp = fleet_lp(p)
+    assert "packing_0: - 6 instances_0 + 4 replicas_0 + 2 replicas_1 <= 0" in lp
+    assert "packing_0_4: - 4 instances_0 + 4 replicas_0 <= 0" in lp  # at most one tp4 per instance
+
+
+def test_odd_sizes_are_packed_by_patterns() -> None:
+    """tp 2 and 3 on 6-GPU instances: two tp3 share one instance, a tp2 needs another; 3+3+2 GPUs would
+    fit 8 GPUs by volume but not one instance."""
+    offs = (FleetOffering("six", 10.0, 6),)
+    cands = (FleetCandidate("tp3", "six", "m", 3), FleetCandidate("tp2", "six", "m", 2))
+    slices = (FleetSlice("a", "m", 2.0), FleetSlice("b", "m", 1.0))
+    p = FleetProblem(offs, cands, slices, ((1.0, 0.0), (0.0, 1.0)))
+    sol = solve_fleet(p)
+    assert sol.replicas == {"tp2": 1, "tp3": 2} and sol.instances == {"six": 2}
+    assert verify_solution(p, sol) == ()
+    names = build_milp(p).column_names()
+    assert [n for n in names if n.startswith("pattern_")] == ["pattern_0_0", "pattern_0_1", "pattern_0_2"]
+
+
+# ------------------------------------------------------------------------------------ availability pools
+def test_on_demand_and_spot_share_one_availability_cap() -> None:
+    """`available: 1` on an instance type is one instance in all, on-demand and spot together."""
+    offs = (
+        FleetOffering("x", 2.0, 1, available=1, pool="x"),
+        FleetOffering("x#spot", 1.0, 1, available=1, spot=True, pool="x"),
+        FleetOffering("y", 5.0, 1),
+    )
+    p = one_model(offs, cap=1.0, rate=2.0)
+    sol = solve_fleet(p)
+    assert sol.instances == {"x#spot": 1, "y": 1} and sol.cost_usd_per_hour == 6.0
+    assert verify_solution(p, sol) == ()
+    assert "availability_0: instances_0 + instances_1 <= 1" in fleet_lp(p)
+    both = replace(sol, instances={"x": 1, "x#spot": 1}, cost_usd_per_hour=3.0, replicas={"x/tp1": 1, "x#spot/tp1": 1})
+    both = replace(both, routing={"s": {"x/tp1": 0.5, "x#spot/tp1": 0.5}})
+    assert verify_solution(p, both) == ("availability: 2 x x (x + x#spot) rented, 1 available",)
+    capped = solve_fleet(replace(p, offerings=offs[:2], candidates=p.candidates[:2], capacity_rps=((1.0, 1.0),)))
+    assert capped.status == "infeasible" and "2 x x (available 1)" in capped.message
+
+
+def test_a_pool_with_two_caps_is_a_bug_in_the_problem() -> None:
+    offs = (FleetOffering("x", 2.0, 1, available=1, pool="x"), FleetOffering("x#spot", 1.0, 1, available=2, pool="x"))
+    with pytest.raises(ValueError, match="different availability caps"):
+        build_milp(one_model(offs))
+
+
+# ------------------------------------------------------------------------------------ N+1 redundancy
+def _survives_any_instance_loss(p: FleetProblem, sol: FleetSolution) -> bool:
+    """Recomputed here from the plan: for every layout, every instance lost in turn, the group keeps its
+    traffic (rate x share / capacity) within the failover utilisation on the replicas left."""
+    (s,) = p.slices
+    cap = {c.id: p.capacity_rps[0][j] for j, c in enumerate(p.candidates)}
+    u_f = p.n_plus_one[s.model]
+    for cid, layout in sol.dedicated.items():
+        load = s.rate_rps * sol.routing[s.id].get(cid, 0.0) / cap[cid]
+        for per, count in layout.items():
+            if count and load > u_f * (sol.replicas[cid] - per) + 1e-9:
+                return False
+    return True
+
+
+def test_n_plus_one_spreads_replicas_and_survives_losing_any_instance() -> None:
+    """3 req/s at u = 0.8 needs 4 replicas of 1 req/s. With min_replicas 2 they may all share one 8-GPU
+    instance ($8/h); N+1 puts them on instances of their own so that losing any one still leaves 3."""
+    offs = (FleetOffering("eight", 8.0, 8), FleetOffering("one", 2.5, 1))
+    floor = one_model(offs, cap=1.0, rate=3.0, target_utilisation=0.8, min_replicas={"m": 2})
+    assert solve_fleet(floor).instances == {"eight": 1}  # a floor on replicas is not redundancy
+    p = replace(floor, n_plus_one={"m": 1.0})
+    sol = solve_fleet(p)
+    assert sol.status == "optimal" and verify_solution(p, sol) == ()
+    assert sum(n for layout in sol.dedicated.values() for n in layout.values()) >= 2
+    assert _survives_any_instance_loss(p, sol)
+    # the cheapest such plan: 2 x eight with 2 replicas each ($16) loses 2 of 4; 4 x one ($10) loses 1 of 4
+    assert (sol.cost_usd_per_hour, sol.instances, sol.dedicated) == (10.0, {"one": 4}, {"one/tp1": {1: 4}})
+    stricter = solve_fleet(replace(p, n_plus_one={"m": 0.8}))  # keep u = 0.8 during a failure too: 5 replicas
+    assert stricter.instances == {"one": 5}
+
+
+def test_n_plus_one_layout_on_big_instances() -> None:
+    """Only 8-GPU instances: two of them, replicas split so that either one alone carries the load."""
+    p = one_model((FleetOffering("eight", 8.0, 8),), cap=1.0, rate=5.0, n_plus_one={"m": 1.0})
+    sol = solve_fleet(p)
+    assert sol.instances == {"eight": 2} and verify_solution(p, sol) == ()
+    assert sol.replicas["eight/tp1"] >= 10 and max(sol.dedicated["eight/tp1"]) >= 5
+    assert _survives_any_instance_loss(p, sol)
+
+
+def test_n_plus_one_that_cannot_be_met_is_diagnosed() -> None:
+    p = one_model((FleetOffering("eight", 8.0, 8, available=1),), cap=1.0, rate=2.0, n_plus_one={"m": 1.0})
+    sol = solve_fleet(p)
+    assert sol.status == "infeasible"
+    assert "N+1 redundancy binds" in sol.message or "availability caps bind" in sol.message, sol.message
+
+
+def test_n_plus_one_rows_are_named() -> None:
+    p = one_model((FleetOffering("two", 2.0, 2),), cap=1.0, rate=1.0, n_plus_one={"m": 1.0})
+    names = build_milp(p).row_names()
+    assert names[names.index("dedicated_0") :] == [
+        "dedicated_0",
+        "in_use_0_1",
+        "in_use_0_2",
+        "lost_0_1",
+        "lost_0_2",
+        "failover_0",
+        "failover_link_0",
+        "spread_0",
+    ]
+    lp = fleet_lp(p)
+    assert "failover_0: lost_0 - replicas_0 + route_0_0 <= 0" in lp  # load <= u_m (replicas - lost)
+    assert "lost_0_2: 2 in_use_0_2 - lost_0 <= 0" in lp and "in_use_0_1: dedicated_0_1 - 3 in_use_0_1 <= 0" in lp
+
+
+def test_n_plus_one_groups_keep_their_traffic_while_an_instance_is_down() -> None:
+    """Two groups of one model: a fast one on 2-replica instances, a slow one on 1-replica instances. Each
+    keeps its own routed traffic within the failover utilisation when its fullest instance is lost."""
+    offs = (FleetOffering("two", 3.0, 2), FleetOffering("one", 1.0, 1))
+    cands = (FleetCandidate("two/tp1", "two", "m", 1), FleetCandidate("one/tp1", "one", "m", 1))
+    p = FleetProblem(offs, cands, (FleetSlice("s", "m", 5.0),), ((1.0, 0.4),), n_plus_one={"m": 1.0})
+    sol = solve_fleet(p)
+    assert sol.status == "optimal" and verify_solution(p, sol) == ()
+    assert _survives_any_instance_loss(p, sol)
+    cheaper = solve_fleet(replace(p, n_plus_one={}))
+    assert cheaper.cost_usd_per_hour < sol.cost_usd_per_hour

@@ -29,17 +29,19 @@ BOX = 7  # the oracle tries 0..BOX-1 instances per offering; generated problems 
 
 
 # ----------------------------------------------------------------------------------------- oracle
-def _lp_routable(p: FleetProblem, r: dict[str, int]) -> bool:
-    """Is there x >= 0 with sum_c x_sc = 1 and sum_s rate_s x_sc / cap_sc <= u r_c? (highspy LP)"""
+def _lp_routable(p: FleetProblem, limit: dict[str, float]) -> bool:
+    """Is there x >= 0 with sum_c x_sc = 1 and sum_s rate_s x_sc / cap_sc <= limit_c, routing only to
+    candidates with limit_c > 0 (and the spot limit)? (highspy LP)"""
+    rows = list(range(len(p.slices)))
     pairs = [
         (i, j)
-        for i, s in enumerate(p.slices)
+        for i in rows
         for j, c in enumerate(p.candidates)
-        if p.capacity_rps[i][j] > 0 and c.model == s.model and r[c.id] > 0
+        if p.capacity_rps[i][j] > 0 and c.model == p.slices[i].model and limit[c.id] > 0
     ]
-    if any(not any(i == a for a, _ in pairs) for i in range(len(p.slices))):
+    if any(not any(i == a for a, _ in pairs) for i in rows):
         return False
-    if not p.slices:
+    if not rows:
         return True
     n_s, n_c = len(p.slices), len(p.candidates)
     dense = np.zeros((n_s + n_c, len(pairs)))
@@ -47,7 +49,7 @@ def _lp_routable(p: FleetProblem, r: dict[str, int]) -> bool:
         dense[i, k] = 1.0
         dense[n_s + j, k] = p.slices[i].rate_rps / p.capacity_rps[i][j]
     lo = np.concatenate([np.ones(n_s), np.full(n_c, -highspy.kHighsInf)])
-    hi = np.concatenate([np.ones(n_s), [p.target_utilisation * r[c.id] for c in p.candidates]])
+    hi = np.concatenate([np.ones(n_s), [limit[c.id] for c in p.candidates]])
     spot_off = {o.id for o in p.offerings if o.spot}
     total = sum(s.rate_rps for s in p.slices)
     if p.max_spot_share < 1 and spot_off and total > 0:  # share of traffic served on spot
@@ -93,22 +95,24 @@ def _compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
             yield (first, *rest)
 
 
-def _whole_routable(p: FleetProblem, r: dict[str, int]) -> bool:
-    """Can each slice's slice_factor pieces go whole to candidates so that no replica is overloaded?"""
+def _whole_routable(p: FleetProblem, limit: dict[str, float]) -> bool:
+    """Can each slice's slice_factor pieces go whole to candidates so that no candidate's load exceeds
+    its limit (routing only to candidates with limit > 0)?"""
     f = p.slice_factor
-    options = []
+    options: list[list[tuple[list[int], tuple[int, ...]]]] = []
     for i, s in enumerate(p.slices):
-        cols = [j for j, c in enumerate(p.candidates) if p.capacity_rps[i][j] > 0 and c.model == s.model]
+        cols = [
+            j for j, c in enumerate(p.candidates) if p.capacity_rps[i][j] > 0 and c.model == s.model and limit[c.id] > 0
+        ]
         options.append([(cols, comp) for comp in _compositions(f, len(cols))])
     for choice in itertools.product(*options):
         load = [0.0] * len(p.candidates)
         for i, (cols, comp) in enumerate(choice):
             for j, k in zip(cols, comp, strict=True):
                 load[j] += k * p.slices[i].rate_rps / f / p.capacity_rps[i][j]
-        spot_share = _whole_spot_share(p, choice)
-        if spot_share > p.max_spot_share + 1e-9:
+        if _whole_spot_share(p, choice) > p.max_spot_share + 1e-9:
             continue
-        if all(load[j] <= p.target_utilisation * r[c.id] + 1e-9 for j, c in enumerate(p.candidates)):
+        if all(load[j] <= limit[c.id] + 1e-9 for j, c in enumerate(p.candidates)):
             return True
     return False
 
@@ -126,24 +130,79 @@ def _whole_spot_share(p: FleetProblem, choice: tuple[tuple[list[int], tuple[int,
     return on_spot / total
 
 
-def _maximal_replicas(p: FleetProblem, n: dict[str, int]) -> Iterator[dict[str, int]]:
-    """Replica vectors that fill each offering's GPUs as far as whole replicas allow (packing-maximal)."""
+def _pareto_max(vectors: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
+    ordered = sorted(vectors, key=lambda v: -sum(v))
+    kept: list[tuple[int, ...]] = []
+    for v in ordered:
+        if not any(all(a >= b for a, b in zip(k, v, strict=True)) for k in kept):
+            kept.append(v)
+    return set(kept)
+
+
+def _packable(sizes: list[int], gpus: int, instances: int) -> set[tuple[int, ...]]:
+    """Maximal vectors of replica counts (one per entry of `sizes`, GPUs each) that whole instances hold:
+    sums of one content per instance, instance by instance (no aggregate-GPU shortcut, so odd shapes
+    count exactly)."""
+    contents = {
+        counts
+        for counts in itertools.product(*(range(gpus // t + 1) for t in sizes))
+        if sum(k * t for k, t in zip(counts, sizes, strict=True)) <= gpus
+    }
+    reach = {tuple(0 for _ in sizes)}
+    for _ in range(instances):
+        reach = _pareto_max({tuple(a + b for a, b in zip(v, c, strict=True)) for v in reach for c in contents})
+    return reach
+
+
+Layout = tuple[dict[str, int], dict[str, int], dict[str, int]]  # replicas, dedicated instances, lost per instance
+
+
+def _layouts(p: FleetProblem, o: FleetOffering, n: int) -> Iterator[tuple[Layout, int]]:
+    """N+1 layouts on `n` instances of `o`, and the instances left shared: each N+1 candidate c gets d_c
+    instances of its own with k_c replicas each (instances with fewer replicas than the fullest add no
+    loss but fewer replicas, so k_c on every one suffices)."""
+    redundant = [
+        c for c in p.candidates if c.offering == o.id and c.model in p.n_plus_one and c.tp <= o.gpus_per_instance
+    ]
+    redundant = [c for c in redundant if _useful(p, c)]
+    options = []
+    for c in redundant:
+        per = o.gpus_per_instance // c.tp
+        options.append([(0, 0)] + [(d, k) for d in range(1, n + 1) for k in range(1, per + 1)])
+    for combo in itertools.product(*options):
+        used = sum(d for d, _ in combo)
+        if used <= n:
+            replicas = {c.id: d * k for c, (d, k) in zip(redundant, combo, strict=True)}
+            dedicated = {c.id: d for c, (d, _k) in zip(redundant, combo, strict=True)}
+            lost = {c.id: k for c, (_d, k) in zip(redundant, combo, strict=True)}
+            yield (replicas, dedicated, lost), n - used
+
+
+def _replica_plans(p: FleetProblem, n: dict[str, int]) -> Iterator[Layout]:
+    """Every N+1 layout with its shared replicas packing-maximal."""
     per_offering = []
     for o in p.offerings:
-        cands = [c for c in p.candidates if c.offering == o.id and c.tp <= o.gpus_per_instance and _useful(p, c)]
-        budget = o.gpus_per_instance * n[o.id]
-        vecs = []
-        ranges = [range(budget // c.tp + 1) for c in cands]
-        for counts in itertools.product(*ranges):
-            used = sum(k * c.tp for k, c in zip(counts, cands, strict=True))
-            if used <= budget and all(used + c.tp > budget for c in cands):
-                vecs.append(dict(zip((c.id for c in cands), counts, strict=True)))
-        per_offering.append(vecs or [{}])
+        shared = [
+            c
+            for c in p.candidates
+            if c.offering == o.id and c.tp <= o.gpus_per_instance and _useful(p, c) and c.model not in p.n_plus_one
+        ]
+        choices = []
+        for (own, ded, ls), left in _layouts(p, o, n[o.id]):
+            for vec in _packable([c.tp for c in shared], o.gpus_per_instance, left):
+                r = dict(own)
+                r.update(zip((c.id for c in shared), vec, strict=True))
+                choices.append((r, ded, ls))
+        per_offering.append(choices or [({}, {}, {})])
     for combo in itertools.product(*per_offering):
         r = {c.id: 0 for c in p.candidates}
-        for part in combo:
+        dedicated: dict[str, int] = {}
+        lost: dict[str, int] = {}
+        for part, ded, ls in combo:
             r.update(part)
-        yield r
+            dedicated.update(ded)
+            lost.update(ls)
+        yield r, dedicated, lost
 
 
 def _useful(p: FleetProblem, c: FleetCandidate) -> bool:
@@ -154,8 +213,68 @@ def _useful(p: FleetProblem, c: FleetCandidate) -> bool:
     return not own or any(p.capacity_rps[i][j] > 0 for i in own)
 
 
+def _serves(p: FleetProblem, r: dict[str, int], dedicated: dict[str, int], lost: dict[str, int]) -> bool:
+    """min_replicas; N+1 models on two instances at least; a routing within every candidate's limit: u r_c,
+    and for an N+1 group also u_m (r_c - lost_c), what it keeps while its fullest instance is down."""
+    if any(sum(r[c.id] for c in p.candidates if c.model == m) < k for m, k in p.min_replicas.items()):
+        return False
+    for m in p.n_plus_one:
+        needed = any(s.rate_rps > 0 for s in p.slices if s.model == m) or p.min_replicas.get(m, 0) > 0
+        if needed and sum(dedicated.get(c.id, 0) for c in p.candidates if c.model == m) < 2:
+            return False
+    limit = {c.id: p.target_utilisation * r[c.id] for c in p.candidates}
+    for c in p.candidates:
+        if c.model in p.n_plus_one:
+            limit[c.id] = min(limit[c.id], p.n_plus_one[c.model] * (r[c.id] - lost.get(c.id, 0)))
+    routable = _whole_routable if p.mode == "whole-slice" else _lp_routable
+    return routable(p, limit)
+
+
+def _within_caps(p: FleetProblem, n: dict[str, int]) -> bool:
+    """One availability cap per pool (on-demand and spot of an instance type together)."""
+    pools: dict[str, int] = {}
+    for o in p.offerings:
+        pools[o.pool_id] = pools.get(o.pool_id, 0) + n[o.id]
+    return all(o.available is None or pools[o.pool_id] <= o.available for o in p.offerings)
+
+
+def _feasible(p: FleetProblem, n: dict[str, int]) -> bool:
+    return any(_serves(p, r, ded, lost) for r, ded, lost in _replica_plans(p, n))
+
+
+def _largest_fleets(p: FleetProblem) -> list[dict[str, int]]:
+    """The maximal instance vectors within the box and the pool caps (a capped pool's instances split
+    every way among its members)."""
+    pools: dict[str, list[FleetOffering]] = {}
+    for o in p.offerings:
+        pools.setdefault(o.pool_id, []).append(o)
+    per_pool = []
+    for members in pools.values():
+        cap = members[0].available
+        if cap is None:
+            per_pool.append([{o.id: BOX - 1 for o in members}])
+            continue
+        splits = []
+        for counts in itertools.product(range(BOX), repeat=len(members)):
+            if sum(counts) == min(cap, (BOX - 1) * len(members)):
+                splits.append(dict(zip((o.id for o in members), counts, strict=True)))
+        per_pool.append(splits)
+    out = []
+    for combo in itertools.product(*per_pool):
+        n: dict[str, int] = {}
+        for part in combo:
+            n.update(part)
+        out.append(n)
+    return out
+
+
 def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
-    """(cost, GPUs, instances) of the best plan with at most BOX-1 instances per offering, or None."""
+    """(cost, GPUs, instances) of the best plan with at most BOX-1 instances per offering, or None.
+
+    Feasibility only grows with instances (extra ones can stay empty), so when the largest fleet the
+    caps allow is infeasible, so is every other: one check settles an infeasible problem."""
+    if not any(_feasible(p, n) for n in _largest_fleets(p)):
+        return None
     vectors = []
     for counts in itertools.product(range(BOX), repeat=len(p.offerings)):
         n = dict(zip((o.id for o in p.offerings), counts, strict=True))
@@ -163,38 +282,53 @@ def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
         gpus = sum(o.gpus_per_instance * n[o.id] for o in p.offerings)
         vectors.append((cost, gpus, sum(counts), n))
     vectors.sort(key=lambda v: (round(v[0], 9), v[1], v[2]))
-    routable = _whole_routable if p.mode == "whole-slice" else _lp_routable
     for cost, gpus, inst, n in vectors:
-        if any(o.available is not None and n[o.id] > o.available for o in p.offerings):
+        if not _within_caps(p, n):
             continue
         if p.budget_usd_per_hour is not None and cost > p.budget_usd_per_hour + 1e-9:
             continue
-        for r in _maximal_replicas(p, n):
-            if any(sum(r[c.id] for c in p.candidates if c.model == m) < k for m, k in p.min_replicas.items()):
-                continue
-            if routable(p, r):
-                return cost, gpus, inst
+        if _feasible(p, n):
+            return cost, gpus, inst
     return None
 
 
 # ------------------------------------------------------------------------------------- strategies
 @st.composite
-def problems(draw: st.DrawFn, whole: bool = False, constrained: bool = True) -> FleetProblem:
+def problems(
+    draw: st.DrawFn,
+    whole: bool = False,
+    constrained: bool = True,
+    odd: bool = False,
+    redundant: bool = False,
+    pooled: bool = False,
+) -> FleetProblem:
+    """Small random problems. `odd`: instances of 3 or 6 GPUs too, and tp 3 and 4 (shapes where tp does
+    not divide the instance, or sizes do not divide each other); `constrained`: caps (on-demand and spot
+    twins sharing one), spot limits, budgets, minimum replicas; `redundant`: N+1 models; `pooled`: the
+    first offering always has a spot twin and a cap of 1 to 3 on both together."""
     n_off = draw(st.integers(1, 2))
+    constrained = constrained or pooled
     offerings = []
     for k in range(n_off):
-        g = draw(st.sampled_from([1, 2]))
+        g = draw(st.sampled_from([1, 2, 3, 4, 6] if odd else [1, 2]))
         price = draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0]))
-        avail = draw(st.sampled_from([None, None, 0, 1, 2, 3])) if constrained else None
-        spot = draw(st.booleans()) if constrained else False
-        offerings.append(FleetOffering(f"o{k}", price * g, g, available=avail, spot=spot))
+        caps = [None, None, None, 2, 3, 4] if redundant else [None, None, 0, 1, 2, 3]  # N+1 needs 2 instances
+        avail = draw(st.sampled_from(caps)) if constrained else None
+        twin = constrained and (n_off == 1 or pooled) and (pooled and k == 0 or draw(st.booleans()))
+        if pooled and k == 0:
+            avail = draw(st.integers(1, 3))
+        spot = draw(st.booleans()) if constrained and not twin else False
+        offerings.append(FleetOffering(f"o{k}", price * g, g, available=avail, spot=spot, pool=f"o{k}"))
+        if twin:  # the spot price of the same instance type: one cap for both
+            offerings.append(FleetOffering(f"o{k}#spot", price * g / 2, g, available=avail, spot=True, pool=f"o{k}"))
     models = ["a", "b"][: draw(st.integers(1, 2))]
+    sizes = (1, 2, 3, 4) if odd else (1, 2)
     candidates = []
     for o in offerings:
         for m in models:
-            for tp in (1, 2):
-                if tp <= o.gpus_per_instance and draw(st.sampled_from([True, True, False])):
-                    candidates.append(FleetCandidate(f"{o.id}-{m}-tp{tp}", o.id, m, tp))
+            fitting = [t for t in sizes if t <= o.gpus_per_instance]
+            for tp in draw(st.lists(st.sampled_from(fitting), min_size=0, max_size=2, unique=True)):
+                candidates.append(FleetCandidate(f"{o.id}-{m}-tp{tp}", o.id, m, tp))
     if not candidates:
         candidates.append(FleetCandidate(f"{offerings[0].id}-a-tp1", offerings[0].id, models[0], 1))
     n_sl = draw(st.integers(1, 3 if not whole else 2))
@@ -205,30 +339,44 @@ def problems(draw: st.DrawFn, whole: bool = False, constrained: bool = True) -> 
     for s in slices:  # every model with traffic gets a candidate
         if not any(c.model == s.model for c in candidates):
             candidates.append(FleetCandidate(f"{offerings[0].id}-{s.model}-tp1", offerings[0].id, s.model, 1))
-    grid = [
-        [
-            float(draw(st.sampled_from([0, 1, 1.5, 2, 3, 5, 8]))) * (c.tp if c.model == s.model else 1)
-            for c in candidates
-        ]
-        for s in slices
-    ]
+    twin_of = {c.id: c.id.replace("#spot", "") for c in candidates}
+    values: dict[tuple[int, str], float] = {}
+    grid = []
+    for i, s in enumerate(slices):
+        row = []
+        for c in candidates:
+            key = (i, twin_of[c.id])
+            if key not in values:  # a spot twin's replica is the same replica: the same capacity
+                values[key] = float(draw(st.sampled_from([0, 1, 1.5, 2, 3, 5, 8]))) * (
+                    c.tp if c.model == s.model else 1
+                )
+            row.append(values[key])
+        grid.append(row)
     if draw(st.integers(0, 9)):  # mostly, every slice has someone who can serve it
         for i, s in enumerate(slices):
             own = [j for j, c in enumerate(candidates) if c.model == s.model]
             if not any(grid[i][j] > 0 for j in own):
                 grid[i][own[0]] = 2.0
-    caps = tuple(tuple(row) for row in grid)
+    capacity = tuple(tuple(row) for row in grid)
+    # redundant: the first model is N+1 (failover at utilisation 1 or 0.8), the second one maybe
+    n_plus_one = (
+        {m: draw(st.sampled_from([1.0, 0.8])) for k, m in enumerate(models) if k == 0 or draw(st.booleans())}
+        if redundant
+        else {}
+    )
+    budgets = (4.0, 8.0, 16.0) if redundant else (2.0, 4.0, 8.0)
     return FleetProblem(
         offerings=tuple(offerings),
         candidates=tuple(candidates),
         slices=tuple(slices),
-        capacity_rps=caps,
+        capacity_rps=capacity,
         target_utilisation=draw(st.sampled_from([1.0, 0.8])),
         min_replicas={m: draw(st.integers(0, 2)) for m in models} if constrained else {},
         max_spot_share=draw(st.sampled_from([1.0, 1.0, 0.5, 0.0])) if constrained else 1.0,
-        budget_usd_per_hour=draw(st.sampled_from([None, None, None, 2.0, 4.0, 8.0])) if constrained else None,
+        budget_usd_per_hour=draw(st.sampled_from([None, None, None, *budgets])) if constrained else None,
         mode="whole-slice" if whole else "fractional",
         slice_factor=draw(st.integers(1, 2)) if whole else 1,
+        n_plus_one=n_plus_one,
     )
 
 
@@ -237,12 +385,19 @@ def _triple(p: FleetProblem, sol_instances: dict[str, int], cost: float) -> tupl
     return cost, gpus, sum(sol_instances.values())
 
 
-def _check_against_oracle(p: FleetProblem) -> None:
+def _check_against_oracle(p: FleetProblem, events: bool = True) -> None:
+    """The solver's optimum is the oracle's (cost, then GPUs, then instances); both agree on infeasibility.
+    `events` label hypothesis examples (`--hypothesis-show-statistics` prints the counts)."""
     sol = solve_fleet(p)
     best = brute_force(p)
-    event(f"status {sol.status}")
-    if sol.status == "infeasible":
-        event(sol.message.split(":")[1].split("(")[0][:40])
+    if events:
+        size = {o.id: o.gpus_per_instance for o in p.offerings}
+        odd = any(size[c.offering] % c.tp for c in p.candidates if c.tp <= size[c.offering])
+        pools = len({o.pool_id for o in p.offerings}) < len(p.offerings)
+        event(f"status {sol.status}")
+        event(f"{sol.status}: {'odd' if odd else 'power-of-two'} shapes, N+1 {bool(p.n_plus_one)}, shared caps {pools}")
+        if sol.status == "infeasible":
+            event(sol.message.split(":")[1].split("(")[0][:40])
     if best is None:
         assert sol.status == "infeasible", (sol, p)
         assert sol.message.startswith("infeasible: ")
@@ -267,6 +422,77 @@ def test_fractional_matches_brute_force(p: FleetProblem) -> None:
 @given(problems(whole=True))
 def test_whole_slice_matches_brute_force(p: FleetProblem) -> None:
     _check_against_oracle(p)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(odd=True))
+def test_odd_shapes_match_brute_force(p: FleetProblem) -> None:
+    """Instances of 3 and 6 GPUs, tp 3 and 4: packing is exact, not just safe."""
+    _check_against_oracle(p)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(pooled=True))
+def test_shared_caps_match_brute_force(p: FleetProblem) -> None:
+    """On-demand and spot of one instance type under one cap (`available` counts both)."""
+    _check_against_oracle(p)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(redundant=True))
+def test_n_plus_one_matches_brute_force(p: FleetProblem) -> None:
+    _check_against_oracle(p)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(odd=True, redundant=True))
+def test_n_plus_one_on_odd_shapes_matches_brute_force(p: FleetProblem) -> None:
+    _check_against_oracle(p)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(whole=True, redundant=True))
+def test_n_plus_one_whole_slice_matches_brute_force(p: FleetProblem) -> None:
+    _check_against_oracle(p)
+
+
+def _issue_cases() -> list[FleetProblem]:
+    """The issue's three shapes, as the oracle sees them."""
+    six = FleetProblem(
+        (FleetOffering("six", 10.0, 6),),
+        (FleetCandidate("tp4", "six", "m", 4), FleetCandidate("tp2", "six", "m", 2)),
+        (FleetSlice("a", "m", 1.0), FleetSlice("b", "m", 1.0)),
+        ((1.0, 0.0), (0.0, 1.0)),
+    )
+    twins = (
+        FleetOffering("x", 2.0, 1, available=1, pool="x"),
+        FleetOffering("x#spot", 1.0, 1, available=1, spot=True, pool="x"),
+        FleetOffering("y", 5.0, 1),
+    )
+    spot = FleetProblem(
+        twins,
+        tuple(FleetCandidate(f"{o.id}/1", o.id, "m", 1) for o in twins),
+        (FleetSlice("s", "m", 2.0),),
+        ((1.0, 1.0, 1.0),),
+    )
+    n1 = FleetProblem(
+        (FleetOffering("eight", 8.0, 8), FleetOffering("one", 2.5, 1)),
+        (FleetCandidate("eight/1", "eight", "m", 1), FleetCandidate("one/1", "one", "m", 1)),
+        (FleetSlice("s", "m", 3.0),),
+        ((1.0, 1.0),),
+        target_utilisation=0.8,
+        n_plus_one={"m": 1.0},
+    )
+    return [six, spot, n1]
+
+
+@pytest.mark.parametrize("case", [0, 1, 2], ids=["odd-shape", "spot-cap", "n-plus-one"])
+def test_the_issue_cases_match_brute_force(case: int) -> None:
+    p = _issue_cases()[case]
+    best = brute_force(p)
+    assert best is not None
+    assert best[0] == pytest.approx([10.0, 6.0, 10.0][case]) and best[1:] == ([6, 2, 4][case], [1, 2, 4][case])
+    _check_against_oracle(p, events=False)
 
 
 def test_oracle_finds_the_known_melange_optimum() -> None:

@@ -260,14 +260,27 @@ def test_real_infeasibility_names_what_binds(tmp_path: Path) -> None:
 
 
 def test_solver_errors_are_not_tracebacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from planner.errors import SolverError
+    """solvers raise their own SolverFailure; the planner turns it into the application's exit 1."""
+    from solvers.errors import SolverFailure
 
     def broken(problem: FleetProblem, **kw: Any) -> FleetSolution:
-        raise SolverError("HiGHS failed (x) and the CBC fallback failed too (y)")
+        raise SolverFailure("HiGHS failed (x) and the CBC fallback failed too (y)")
 
     monkeypatch.setattr(planner.solve, "solve_fleet", broken)
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC))
     assert r.code == 1 and "CBC fallback failed" in r.err and "Traceback" not in r.err, str(r)
+
+
+def test_solver_argument_errors_name_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solver argument out of range is named by the solver (`time_limit_s`) and by the CLI as its flag."""
+    from solvers.errors import SolverArgumentError
+
+    def strict(problem: FleetProblem, **kw: Any) -> FleetSolution:
+        raise SolverArgumentError("time_limit_s", "time limit must be a positive number of seconds, got 0.5")
+
+    monkeypatch.setattr(planner.solve, "solve_fleet", strict)
+    r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC))
+    assert r.code == 2 and "--time-limit" in r.err and "Traceback" not in r.err, str(r)
 
 
 def test_a_tiny_slice_on_a_fast_candidate_still_gets_a_replica(tmp_path: Path) -> None:

@@ -229,3 +229,119 @@ def test_whole_slice_pieces_must_be_whole() -> None:
 
 def test_checks_are_listed() -> None:
     assert VERIFY_CHECKS[0] == "ids" and "packing" in VERIFY_CHECKS and len(set(VERIFY_CHECKS)) == len(VERIFY_CHECKS)
+
+
+# ------------------------------------------------------------------------------------ N+1 redundancy
+N1 = FleetProblem(
+    (FleetOffering("one", 2.0, 1), FleetOffering("two", 3.0, 2)),
+    (FleetCandidate("one-a", "one", "a", 1), FleetCandidate("two-a", "two", "a", 1)),
+    (FleetSlice("s", "a", 2.0),),
+    ((1.0, 1.0),),
+    n_plus_one={"a": 1.0},
+)
+
+
+def n1_plan(**changes: object) -> FleetSolution:
+    """3 x one (1 replica each); losing one leaves 2 replicas for 2 req/s at utilisation 1."""
+    base = plan(
+        cost_usd_per_hour=6.0,
+        instances={"one": 3},
+        replicas={"one-a": 3},
+        routing={"s": {"one-a": 1.0}},
+        dedicated={"one-a": {1: 3}},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_valid_n_plus_one_plan_passes_and_the_solvers_too() -> None:
+    assert verify_solution(N1, n1_plan()) == ()
+    sol = solve_fleet(N1)
+    assert sol.status == "optimal" and verify_solution(N1, sol) == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"dedicated": {}}, "redundancy: one-a has 3 replica(s) but its dedicated instances hold 0"),
+        ({"dedicated": {"one-a": {1: 2}}}, "redundancy: one-a has 3 replica(s) but its dedicated instances hold 2"),
+        ({"dedicated": {"one-a": {3: 1}}}, "redundancy: 3 replica(s) of one-a (1 GPUs each) do not fit one one"),
+        (
+            {
+                "instances": {"one": 2},
+                "replicas": {"one-a": 2},
+                "dedicated": {"one-a": {1: 2}},
+                "cost_usd_per_hour": 4.0,
+            },
+            "redundancy: one-a carries 2 replicas' worth of load on the 1 replica(s) left while an instance of 1 "
+            "is down, over the failover utilisation 1",
+        ),
+        (
+            {
+                "instances": {"two": 1},
+                "replicas": {"two-a": 2},
+                "dedicated": {"two-a": {2: 1}},
+                "routing": {"s": {"two-a": 1.0}},
+                "cost_usd_per_hour": 3.0,
+            },
+            "redundancy: N+1 model a runs on 1 instance(s); it needs 2 or more",
+        ),
+        (
+            {
+                "replicas": {"one-a": 2, "two-a": 2},
+                "dedicated": {"one-a": {1: 2}, "two-a": {2: 1}},
+                "instances": {"one": 2, "two": 1},
+                "routing": {"s": {"one-a": 0.5, "two-a": 0.5}},
+                "cost_usd_per_hour": 7.0,
+            },
+            "redundancy: two-a carries traffic but keeps no replica while an instance of 2 is down",
+        ),
+        ({"dedicated": {"one-a": {1: 3}, "ghost": {1: 1}}}, "ids: dedicated instances for 'ghost'"),
+        ({"instances": {"one": 2}, "cost_usd_per_hour": 4.0}, "packing: N+1 layouts take 3 x one but 2 are rented"),
+    ],
+)
+def test_each_redundancy_violation_is_named(changes: dict[str, object], expected: str) -> None:
+    problems = verify_solution(N1, n1_plan(**changes))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_shared_instances_exclude_the_dedicated_ones() -> None:
+    """A replica of a model without N+1 cannot sit on an instance an N+1 layout takes."""
+    p = replace(
+        N1,
+        candidates=(*N1.candidates, FleetCandidate("one-b", "one", "b", 1)),
+        slices=(*N1.slices, FleetSlice("t", "b", 0.5)),
+        capacity_rps=((1.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    )
+    shared = n1_plan(replicas={"one-a": 3, "one-b": 1}, routing={"s": {"one-a": 1.0}, "t": {"one-b": 1.0}})
+    assert any(
+        x.startswith("packing: 1 replica(s) using 1 GPUs do not fit on 0 x one") for x in verify_solution(p, shared)
+    )
+    assert verify_solution(p, replace(shared, instances={"one": 4}, cost_usd_per_hour=8.0)) == ()
+
+
+# ------------------------------------------------------------------------------------ publication
+def test_rounded_shares_sum_to_one_in_their_decimals() -> None:
+    thirds = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    assert verify.rounded_shares(thirds, 6) == {"a": 0.333334, "b": 0.333333, "c": 0.333333}
+    assert verify.rounded_shares({"a": 1 - 4e-7, "b": 4e-7}, 6) == {"a": 1.0}  # a sliver rounds away
+    assert sum(verify.rounded_shares({"x": 0.1234567891, "y": 0.8765432109}, 9).values()) == pytest.approx(1.0)
+
+
+def test_published_shares_are_rounded_so_the_plan_still_verifies() -> None:
+    """A sliver of a huge slice fills three cheap replicas exactly (13 big ones cannot carry 10,400.3 req/s
+    at u = 0.8 alone): rounded to 6 decimals it puts 0.8% more load on them than they hold; publication
+    keeps the decimals the plan needs (9 here)."""
+    offs = (FleetOffering("cheap", 0.1, 1, available=3), FleetOffering("big", 5.0, 1))
+    cands = (FleetCandidate("cheap/1", "cheap", "m", 1), FleetCandidate("big/1", "big", "m", 1))
+    p = FleetProblem(offs, cands, (FleetSlice("s", "m", 10_400.3),), ((0.1591, 1000.0),), target_utilisation=0.8)
+    sol = solve_fleet(p)
+    assert sol.instances == {"big": 13, "cheap": 3} and verify_solution(p, sol) == ()
+    six = replace(sol, routing={"s": verify.rounded_shares(sol.routing["s"], 6)})
+    assert verify_solution(p, six) == (
+        "capacity: cheap/1 carries 2.41867 replicas' worth of load on 3 replica(s) at target utilisation 0.8",
+    )
+    published = verify.publishable(p, sol)
+    assert verify_solution(p, published) == ()
+    assert published.routing == {"s": {"big/1": 0.999963286, "cheap/1": 0.000036714}}
+    easy = verify.publishable(PROBLEM, solve_fleet(PROBLEM))  # most plans: 6 decimals are enough
+    assert all(round(v, 6) == v for shares in easy.routing.values() for v in shares.values())

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from planner.candidates import Candidate, offload_dtypes, offload_offerings
 from planner.capacity.estimated import within_context
 from planner.capacity.source import Answer, CapacityRow
-from planner.errors import InfeasibleError
 from planner.inputs import ModelInputs
 from planner.result import CapacitySourceName
+from solvers.errors import PlacementInfeasible, SolverArgumentError
 from solvers.placement_hosts import host_from_offering
 
 
@@ -49,7 +49,7 @@ class OffloadedSource:
                         arch, po.gpu, host, s.input_len, s.output_len, weights=weights, kv=kv, max_latency_s=budget_s
                     )
                     row.append(res.requests_per_s)
-                except InfeasibleError:
+                except (PlacementInfeasible, SolverArgumentError):  # no placement meets the budget
                     row.append(0.0)
             if any((v or 0.0) > 0 for v in row):
                 cand = Candidate(f"{model.label}@{po.id}/offload/{weights}", model.label, po, 1, None, offload=True)

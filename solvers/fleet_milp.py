@@ -1,0 +1,532 @@
+"""The fleet MILP, built once as plain arrays (numpy) and handed unchanged to HiGHS or to PuLP/CBC.
+
+One array formulation (costs, bounds, integrality, a row-wise sparse matrix, and the name of every column
+and row) means the HiGHS path and the PuLP path (CBC fallback, golden LP files) cannot disagree.
+
+Formulation (every column and row is named `<family>_<index>`; indices are positions in the problem)
+-------------------------------------------------------------------------------------------------------
+Sets: offerings o (price p_o, g_o GPUs per instance, spot flag, pool P(o) with cap A), candidates c (one
+replica of model m_c on tp_c GPUs of one instance of o_c), slices s (model m_s, rate λ_s). κ_sc = req/s
+one replica of c sustains on slice s within the SLOs (0 = cannot serve). u = target utilisation. D = 1
+(fractional routing) or F = slice_factor (whole-slice: route columns count pieces). N+1 models m carry a
+failover utilisation u_m; their candidates are "dedicated", the others "shared".
+
+Columns
+    instances_o      n_o ∈ ℤ≥0              instances rented of o
+    replicas_c       r_c ∈ ℤ≥0              replicas of c (0 where c can serve nothing)
+    route_s_c        x_sc ∈ [0, D]          share (pieces) of s sent to c; only where κ_sc > 0, m_c = m_s, c fits
+    pattern_o_p      y_op ∈ ℤ≥0             shared instances of o whose "odd" replicas follow pattern p
+    dedicated_c_k    d_ck ∈ ℤ≥0             instances of o_c running exactly k replicas of c and nothing else
+    in_use_c_k       z_ck ∈ {0, 1}          some instance runs k replicas of c
+    lost_c           ℓ_c ∈ [0, ⌊g/tp_c⌋]    replicas of c on its fullest instance (lost with it)
+
+    minimise   Σ_o p_o n_o
+
+Rows, by family (one function each below):
+    demand_s            Σ_c x_sc = D
+    capacity_c          Σ_s λ_s x_sc / (D κ_sc) − u r_c ≤ 0
+    link_c              Σ_s x_sc − D S_c r_c ≤ 0                        (S_c = route columns of c)
+    packing_o[_t]       Σ_{shared c on o, tp_c ≥ t} tp_c r_c ≤ G_t (n_o − Σ_{c on o} Σ_k d_ck)
+    patterns_o          Σ_p y_op + Σ_{c on o} Σ_k d_ck − n_o ≤ 0        (offerings with odd sizes only)
+    slots_o_t           Σ_{shared c on o, tp_c = t} r_c − Σ_p a_pt y_op ≤ 0
+    availability_P      Σ_{o in P} n_o ≤ A_P                              (capped pools only)
+    min_replicas_m      Σ_{c of m} r_c ≥ min_m
+    spot_share          Σ_{s, c on spot} λ_s x_sc / D ≤ share · Σ_s λ_s   (when share < 1)
+    budget              Σ_o p_o n_o ≤ B
+  N+1 models only (family "redundancy" for diagnosis):
+    dedicated_c         r_c − Σ_k k d_ck = 0
+    in_use_c_k          d_ck − M_ck z_ck ≤ 0
+    lost_c_k            k z_ck − ℓ_c ≤ 0
+    failover_c          Σ_s λ_s x_sc / (D κ_sc) − u_m (r_c − ℓ_c) ≤ 0
+    failover_link_c     Σ_s x_sc − D S_c (r_c − ℓ_c) ≤ 0
+    spread_m            Σ_{c of m} Σ_k d_ck ≥ 2                            (m has traffic or min_m > 0)
+
+Packing is exact for every instance shape. Per offering, the sizes tp of its shared candidates are split
+(`packing_shape`) into a chain t_1 < t_2 < … where each t_j divides every larger size, and an odd core
+(sizes where the smallest does not divide all others, as 2 and 3). Chain row t_j uses the GPUs of an
+instance that multiples of t_j can fill, G_t = g − g mod t_j: in any packing the replicas of size ≥ t_j
+on one instance fill a multiple of t_j, so the row is necessary; and once the core is placed, placing the
+chain sizes largest first leaves every instance's free space a multiple of the size being placed, so the
+rows are sufficient. Rows whose G equals the previous row's are implied and left out: when every tp
+divides g (powers of two on 1/2/4/8-GPU instances) there is one packing row per offering, as before. The
+core is packed by maximal patterns a_p (how many replicas of each core size share one instance); every
+packing of an instance is dominated by a maximal one, so `slots` with ≤ are exact.
+
+N+1: an N+1 model's replicas run on instances dedicated to one of its candidates (d_ck instances with k
+replicas of c each, nothing else), so losing any one instance costs one replica group (the replicas of
+one candidate) at most its fullest instance, ℓ_c = max{k : d_ck ≥ 1} replicas: z_ck switches on with
+d_ck (M_ck = ⌊R_c / k⌋, R_c = ⌈L_c / min(u, u_m)⌉ + ⌊g/tp_c⌋ + min_m, L_c = Σ_s λ_s/κ_sc: some optimal
+plan never rents more replicas of c). failover_c asks the group's remaining replicas to carry its planned
+traffic within the failover utilisation u_m: the published routing stays valid while any one instance is
+down (a router with fixed weights per replica group needs no change), and a group that carries traffic
+spans two instances or more. spread_m does the same for standby replicas. This is stricter than "some
+re-routing survives": traffic may not move to another group during a failure. (The weaker form needs a
+routing per failure scenario, 10,000 more columns each on a real spec, and HiGHS then stalled at its root.)
+
+The link rows say what capacity alone cannot (no traffic on a candidate without a replica, however small
+its load); see `solvers.fleet`. A candidate that can serve none of its model's slices gets r_c ≤ 0; a
+model without slices may still get standby replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from solvers.packing import PackingShape, packing_shape
+from solvers.sparse import Block, Columns, FloatArray, IndexArray, IntArray, Rows, Sparse
+from solvers.types import FleetProblem
+
+RELAXABLE = ("availability", "budget", "spot_share", "min_replicas", "redundancy")
+"""Constraint families the infeasibility diagnosis may drop to find out which one binds."""
+
+MIN_SPREAD_INSTANCES = 2
+"""An N+1 model with replicas runs on at least this many instances."""
+
+
+@dataclass(frozen=True, eq=False)
+class FleetMilp:
+    """min cost·v  s.t.  row_lower <= A v <= row_upper,  col_lower <= v <= col_upper, v_j integer where
+    integrality_j = 1. A is row-wise CSR (a_start, a_index, a_value)."""
+
+    num_offerings: int
+    num_candidates: int
+    col_cost: FloatArray
+    col_lower: FloatArray
+    col_upper: FloatArray
+    integrality: IntArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+    a_start: IntArray
+    a_index: IntArray
+    a_value: FloatArray
+    route_slice: IndexArray  # slice index of each route column
+    route_candidate: IndexArray  # candidate index of each route column
+    route_load: FloatArray  # lambda_s / kappa_sc: replicas' worth of load if all of slice s went to c
+    columns: tuple[Block, ...]
+    rows: tuple[Block, ...]
+    demand: float  # right-hand side of each demand row: 1 (fractional) or slice_factor (whole-slice)
+    gpus: FloatArray  # GPUs per instance of each offering
+    fits: npt.NDArray[np.bool_]  # candidate fits its instance (tp <= gpus)
+    unservable_slices: tuple[int, ...]  # slices with no route column
+    usable_candidates: tuple[int, ...]  # candidates whose replicas may be rented
+    dedicated_cols: dict[int, tuple[tuple[int, int], ...]]  # N+1 candidate -> ((k, column of d_ck), ...)
+    dropped: frozenset[str]
+
+    @property
+    def num_cols(self) -> int:
+        return int(self.col_cost.shape[0])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.row_lower.shape[0])
+
+    @property
+    def route_offset(self) -> int:
+        return self.num_offerings + self.num_candidates
+
+    @property
+    def num_routes(self) -> int:
+        return int(self.route_slice.shape[0])
+
+    def column_names(self) -> list[str]:
+        return [name for block in self.columns for name in block.names()]
+
+    def row_names(self) -> list[str]:
+        return [name for block in self.rows for name in block.names()]
+
+    def rows_of(self, family: str) -> range:
+        """The rows of one family (a family may come in several blocks only if built so; first block)."""
+        for block in self.rows:
+            if block.family == family:
+                return range(block.first, block.stop)
+        return range(0)
+
+
+def validate_problem(problem: FleetProblem) -> FloatArray:
+    """Reject a malformed problem (a bug in whoever built it, not user input): ValueError.
+
+    Returns the capacity matrix as an array (slices x candidates)."""
+    off_ids = [o.id for o in problem.offerings]
+    if len(set(off_ids)) != len(off_ids):
+        raise ValueError("duplicate offering ids in the fleet problem")
+    cand_ids = [c.id for c in problem.candidates]
+    if len(set(cand_ids)) != len(cand_ids):
+        raise ValueError("duplicate candidate ids in the fleet problem")
+    slice_ids = [s.id for s in problem.slices]
+    if len(set(slice_ids)) != len(slice_ids):
+        raise ValueError("duplicate slice ids in the fleet problem")
+    known = set(off_ids)
+    for c in problem.candidates:
+        if c.offering not in known:
+            raise ValueError(f"candidate {c.id!r} names unknown offering {c.offering!r}")
+        if c.tp < 1:
+            raise ValueError(f"candidate {c.id!r} has tp {c.tp} < 1")
+    caps: dict[str, int | None] = {}
+    for o in problem.offerings:
+        if not (math.isfinite(o.price_usd_per_hour) and o.price_usd_per_hour >= 0):
+            raise ValueError(f"offering {o.id!r} has price {o.price_usd_per_hour}")
+        if o.gpus_per_instance < 1 or (o.available is not None and o.available < 0):
+            raise ValueError(f"offering {o.id!r} has gpus_per_instance {o.gpus_per_instance}, available {o.available}")
+        if o.pool_id in caps and caps[o.pool_id] != o.available:
+            raise ValueError(f"offerings of pool {o.pool_id!r} state different availability caps")
+        caps[o.pool_id] = o.available
+    for s in problem.slices:
+        if not (math.isfinite(s.rate_rps) and s.rate_rps >= 0):
+            raise ValueError(f"slice {s.id!r} has rate {s.rate_rps}")
+    if len(problem.capacity_rps) != len(problem.slices) or any(
+        len(row) != len(problem.candidates) for row in problem.capacity_rps
+    ):
+        raise ValueError("capacity_rps must have one row per slice and one column per candidate")
+    cap = np.zeros((len(problem.slices), len(problem.candidates)))
+    if problem.slices and problem.candidates:
+        cap = np.asarray(problem.capacity_rps, dtype=np.float64)
+        if not np.all(np.isfinite(cap)) or np.any(cap < 0):
+            raise ValueError("capacities must be finite and >= 0")
+    if not 0 < problem.target_utilisation <= 1:
+        raise ValueError(f"target_utilisation {problem.target_utilisation} must be in (0, 1]")
+    if not 0 <= problem.max_spot_share <= 1:
+        raise ValueError(f"max_spot_share {problem.max_spot_share} must be in [0, 1]")
+    if problem.budget_usd_per_hour is not None and not problem.budget_usd_per_hour >= 0:
+        raise ValueError(f"budget {problem.budget_usd_per_hour} must be >= 0")
+    if problem.slice_factor < 1:
+        raise ValueError(f"slice_factor {problem.slice_factor} must be >= 1")
+    if any(v < 0 for v in problem.min_replicas.values()):
+        raise ValueError("min_replicas must be >= 0")
+    for m, u in problem.n_plus_one.items():
+        if not 0 < u <= 1:
+            raise ValueError(f"failover utilisation {u} of model {m!r} must be in (0, 1]")
+    return cap
+
+
+def model_names(problem: FleetProblem) -> list[str]:
+    """Every model (LLM) the problem mentions, sorted: `min_replicas_<m>` and `spread_<m>` rows index it."""
+    names = {s.model for s in problem.slices} | {c.model for c in problem.candidates} | set(problem.min_replicas)
+    return sorted(names | set(problem.n_plus_one))
+
+
+# ------------------------------------------------------------------------------------------ the model
+class _Build:
+    """Problem data as arrays, the columns, and one method per constraint family."""
+
+    def __init__(self, problem: FleetProblem, drop: frozenset[str]) -> None:
+        cap = validate_problem(problem)
+        self.problem = problem
+        self.drop = drop
+        self.n_off, self.n_cand, self.n_sl = len(problem.offerings), len(problem.candidates), len(problem.slices)
+        off_index = {o.id: i for i, o in enumerate(problem.offerings)}
+        self.price = np.array([o.price_usd_per_hour for o in problem.offerings], dtype=np.float64)
+        self.gpus = np.array([o.gpus_per_instance for o in problem.offerings], dtype=np.float64)
+        self.cand_off = np.array([off_index[c.offering] for c in problem.candidates], dtype=np.int64)
+        self.tp = np.array([c.tp for c in problem.candidates], dtype=np.int64)
+        self.fits = self.tp <= self.gpus[self.cand_off].astype(np.int64) if self.n_cand else np.zeros(0, bool)
+        self.models = model_names(problem)
+        model_index = {m: i for i, m in enumerate(self.models)}
+        self.cand_model = np.array([model_index[c.model] for c in problem.candidates], dtype=np.int64)
+        self.slice_model = np.array([model_index[s.model] for s in problem.slices], dtype=np.int64)
+        self.rate = np.array([s.rate_rps for s in problem.slices], dtype=np.float64)
+        self.whole = problem.mode == "whole-slice"
+        self.demand = float(problem.slice_factor) if self.whole else 1.0
+        self.u = problem.target_utilisation
+        redundant = {} if "redundancy" in drop else problem.n_plus_one
+        self.failover_u = {model_index[m]: u for m, u in redundant.items()}
+
+        # Route columns: only pairs that can serve (capacity > 0, same model, replica fits an instance).
+        if self.n_sl and self.n_cand:
+            ok = (cap > 0) & (self.slice_model[:, None] == self.cand_model[None, :]) & self.fits[None, :]
+            rs, rc = np.nonzero(ok)
+            route_cap = cap[rs, rc]
+        else:
+            rs = rc = np.zeros(0, np.int64)
+            route_cap = np.zeros(0)
+        self.rs, self.rc = rs.astype(np.int64), rc.astype(np.int64)
+        self.route_load = self.rate[self.rs] / route_cap if self.rs.size else np.zeros(0)
+        self.n_route = int(self.rs.shape[0])
+        served = np.zeros(self.n_sl, dtype=bool)
+        served[self.rs] = True
+        self.unservable = tuple(int(s) for s in np.nonzero(~served)[0])
+        self.cand_serves = np.zeros(self.n_cand, dtype=bool)
+        self.cand_serves[self.rc] = True
+        # Usable: can serve a slice of its model, or (standby replicas) its model has no slices and it fits.
+        idle_model = ~np.isin(self.cand_model, self.slice_model)
+        self.usable = self.cand_serves | (idle_model & self.fits)
+        self.routes_of = np.bincount(self.rc, minlength=self.n_cand).astype(np.float64)
+        self.dedicated = self.usable & np.isin(self.cand_model, list(self.failover_u))
+
+        self.cols = Columns()
+        self.rows = Rows()
+        self.instances0 = self.cols.add(
+            "instances", (str(o) for o in range(self.n_off)), cost=self.price, upper=math.inf, integer=True
+        )
+        self.replicas0 = self.cols.add(
+            "replicas",
+            (str(c) for c in range(self.n_cand)),
+            upper=np.where(self.usable, math.inf, 0.0),  # a replica that can serve nothing is never rented
+            integer=True,
+        )
+        self.route0 = self.cols.add(
+            "route",
+            (f"{s}_{c}" for s, c in zip(self.rs.tolist(), self.rc.tolist(), strict=True)),
+            upper=self.demand,
+            integer=self.whole,
+        )
+        self.shapes = self._shapes()
+        self.pattern0 = {
+            o: self.cols.add("pattern", (f"{o}_{p}" for p in range(len(shape.patterns))), upper=math.inf, integer=True)
+            for o, shape in enumerate(self.shapes)
+            if shape.patterns
+        }
+        self.dedicated_cols: dict[int, tuple[tuple[int, int], ...]] = {}
+        self.in_use0: dict[int, int] = {}
+        self.lost: dict[int, int] = {}
+        for c in np.nonzero(self.dedicated)[0].tolist():
+            per = int(self.gpus[self.cand_off[c]]) // int(self.tp[c])
+            first = self.cols.add("dedicated", (f"{c}_{k}" for k in range(1, per + 1)), upper=math.inf, integer=True)
+            self.dedicated_cols[c] = tuple((k, first + k - 1) for k in range(1, per + 1))
+        for c in self.dedicated_cols:
+            per = len(self.dedicated_cols[c])
+            self.in_use0[c] = self.cols.add("in_use", (f"{c}_{k}" for k in range(1, per + 1)), upper=1.0, integer=True)
+        for c in self.dedicated_cols:
+            self.lost[c] = self.cols.add("lost", (str(c),), upper=float(len(self.dedicated_cols[c])), integer=False)
+
+    def _shapes(self) -> list[PackingShape]:
+        shared = self.usable & ~np.isin(self.cand_model, list(self.failover_u))
+        return [
+            packing_shape(int(self.gpus[o]), self.tp[(self.cand_off == o) & shared].tolist()) for o in range(self.n_off)
+        ]
+
+    # ---------------------------------------------------------------------------- constraint families
+    def demand_rows(self) -> None:
+        """demand_s: Σ_c x_sc = D."""
+        self.rows.add(
+            "demand",
+            (str(s) for s in range(self.n_sl)),
+            self.rs,
+            self.route0 + np.arange(self.n_route),
+            np.ones(self.n_route),
+            np.full(self.n_sl, self.demand),
+            np.full(self.n_sl, self.demand),
+        )
+
+    def capacity_rows(self) -> None:
+        """capacity_c: Σ_s λ_s x_sc / (D κ_sc) − u r_c ≤ 0."""
+        n = self.n_cand
+        self.rows.add(
+            "capacity",
+            (str(c) for c in range(n)),
+            np.concatenate([self.rc, np.arange(n)]),
+            np.concatenate([self.route0 + np.arange(self.n_route), self.replicas0 + np.arange(n)]),
+            np.concatenate([self.route_load / self.demand, np.full(n, -self.u)]),
+            np.full(n, -math.inf),
+            np.zeros(n),
+        )
+
+    def link_rows(self) -> None:
+        """link_c: Σ_s x_sc − D S_c r_c ≤ 0, only for candidates with route columns (S_c > 0)."""
+        linked = np.nonzero(self.routes_of)[0].astype(np.int64)
+        row_of = np.full(self.n_cand, -1, np.int64)
+        row_of[linked] = np.arange(linked.shape[0])
+        self.rows.add(
+            "link",
+            (str(c) for c in linked.tolist()),
+            np.concatenate([row_of[self.rc], row_of[linked]]),
+            np.concatenate([self.route0 + np.arange(self.n_route), self.replicas0 + linked]),
+            np.concatenate([np.ones(self.n_route), -self.demand * self.routes_of[linked]]),
+            np.full(linked.shape[0], -math.inf),
+            np.zeros(linked.shape[0]),
+        )
+
+    def _dedicated_on(self, o: int) -> list[int]:
+        return [col for c, ks in self.dedicated_cols.items() if self.cand_off[c] == o for _k, col in ks]
+
+    def packing_rows(self) -> None:
+        """packing_o[_t] (chain sizes), patterns_o and slots_o_t (odd core sizes): exact for every shape."""
+        packing, patterns, slots = Sparse(), Sparse(), Sparse()
+        shared = self.usable & ~self.dedicated
+        for o, shape in enumerate(self.shapes):
+            ded = self._dedicated_on(o)
+            on_o = np.nonzero((self.cand_off == o) & shared)[0]
+            n_col = self.instances0 + o
+            for j, (t, usable) in enumerate(shape.chain):
+                cs = [int(c) for c in on_o if self.tp[c] >= t]
+                packing.row(
+                    str(o) if j == 0 else f"{o}_{t}",
+                    [self.replicas0 + c for c in cs] + ded + [n_col],
+                    [float(self.tp[c]) for c in cs] + [float(usable)] * len(ded) + [-float(usable)],
+                    -math.inf,
+                    0.0,
+                )
+            if not shape.chain and not shape.core and ded:
+                packing.row(str(o), [*ded, n_col], [1.0] * len(ded) + [-1.0], -math.inf, 0.0)
+            if shape.core:
+                first = self.pattern0[o]
+                n_pat = len(shape.patterns)
+                patterns.row(
+                    str(o),
+                    [*range(first, first + n_pat), *ded, n_col],
+                    [1.0] * (n_pat + len(ded)) + [-1.0],
+                    -math.inf,
+                    0.0,
+                )
+                for i, t in enumerate(shape.core):
+                    cs = [int(c) for c in on_o if self.tp[c] == t]
+                    pats = [p for p in range(n_pat) if shape.patterns[p][i]]
+                    slots.row(
+                        f"{o}_{t}",
+                        [self.replicas0 + c for c in cs] + [first + p for p in pats],
+                        [1.0] * len(cs) + [-float(shape.patterns[p][i]) for p in pats],
+                        -math.inf,
+                        0.0,
+                    )
+        packing.into(self.rows, "packing")
+        patterns.into(self.rows, "patterns")
+        slots.into(self.rows, "slots")
+
+    def availability_rows(self) -> None:
+        """availability_P: Σ_{o in pool P} n_o ≤ A_P (one cap per pool: on-demand and spot together)."""
+        if "availability" in self.drop:
+            return
+        rows = Sparse()
+        pools: dict[str, list[int]] = {}
+        for o, off in enumerate(self.problem.offerings):
+            pools.setdefault(off.pool_id, []).append(o)
+        for members in pools.values():
+            cap = self.problem.offerings[members[0]].available
+            if cap is not None:
+                rows.row(str(members[0]), [self.instances0 + o for o in members], [1.0] * len(members), -math.inf, cap)
+        rows.into(self.rows, "availability")
+
+    def min_replicas_rows(self) -> None:
+        """min_replicas_m: Σ_{c of m} r_c ≥ min_m."""
+        if "min_replicas" in self.drop:
+            return
+        rows = Sparse()
+        for m, want in sorted(self.problem.min_replicas.items()):
+            if want > 0:
+                mi = self.models.index(m)
+                cs = np.nonzero(self.cand_model == mi)[0].tolist()
+                rows.row(str(mi), [self.replicas0 + c for c in cs], [1.0] * len(cs), float(want), math.inf)
+        rows.into(self.rows, "min_replicas")
+
+    def spot_share_row(self) -> None:
+        """spot_share: Σ_{s, c on spot} λ_s x_sc / D ≤ share · Σ_s λ_s (a share of traffic, not of cost)."""
+        spot = np.array([o.spot for o in self.problem.offerings], dtype=bool)
+        total = float(self.rate.sum())
+        share = self.problem.max_spot_share
+        if "spot_share" in self.drop or share >= 1 or not spot.any() or total <= 0:
+            return
+        on_spot = spot[self.cand_off[self.rc]] if self.n_route else np.zeros(0, bool)
+        self.rows.add(
+            "spot_share",
+            ("",),
+            np.zeros(int(on_spot.sum()), np.int64),
+            self.route0 + np.nonzero(on_spot)[0],
+            self.rate[self.rs[on_spot]] / (self.demand * total),
+            [-math.inf],
+            [share],
+        )
+
+    def budget_row(self) -> None:
+        """budget: Σ_o p_o n_o ≤ B."""
+        budget = self.problem.budget_usd_per_hour
+        if "budget" in self.drop or budget is None:
+            return
+        self.rows.add(
+            "budget", ("",), np.zeros(self.n_off, np.int64), np.arange(self.n_off), self.price, [-math.inf], [budget]
+        )
+
+    def redundancy_rows(self) -> None:
+        """N+1: dedicated_c, in_use_c_k, lost_c_k, failover_c, spread_m (see the module docstring)."""
+        dedicated, in_use, lost, spread = Sparse(), Sparse(), Sparse(), Sparse()
+        for c, ks in self.dedicated_cols.items():
+            dedicated.row(
+                str(c), [self.replicas0 + c] + [col for _k, col in ks], [1.0] + [-float(k) for k, _ in ks], 0, 0
+            )
+        for c in self.dedicated_cols:
+            bound = self._replica_bound(c)
+            for k, col in self.dedicated_cols[c]:
+                z = self.in_use0[c] + k - 1
+                in_use.row(f"{c}_{k}", [col, z], [1.0, -float(max(bound // k, 1))], -math.inf, 0.0)
+                lost.row(f"{c}_{k}", [z, self.lost[c]], [float(k), -1.0], -math.inf, 0.0)
+        for mi in sorted(self.failover_u):
+            m = self.models[mi]
+            has_load = bool(self.rate[self.slice_model == mi].sum() > 0)
+            cols = [col for c, ks in self.dedicated_cols.items() if self.cand_model[c] == mi for _k, col in ks]
+            if cols and (has_load or self.problem.min_replicas.get(m, 0) > 0):
+                spread.row(str(mi), cols, [1.0] * len(cols), float(MIN_SPREAD_INSTANCES), math.inf)
+        dedicated.into(self.rows, "dedicated")
+        in_use.into(self.rows, "in_use")
+        lost.into(self.rows, "lost")
+        self._failover_rows()
+        spread.into(self.rows, "spread")
+
+    def _replica_bound(self, c: int) -> int:
+        """R_c: replicas of c that some optimal plan never exceeds (see the module docstring)."""
+        mine = self.rc == c
+        load = float(self.route_load[mine].sum())
+        u_min = min(self.u, self.failover_u[int(self.cand_model[c])])
+        per = int(self.gpus[self.cand_off[c]]) // int(self.tp[c])
+        wanted = self.problem.min_replicas.get(self.problem.candidates[c].model, 0)
+        return math.ceil(load / u_min - 1e-9) + per + wanted
+
+    def _failover_rows(self) -> None:
+        """failover_c and failover_link_c: the routed traffic of c fits its replicas but the fullest
+        instance's, at u_m, and none of it rides on a group with no replica left."""
+        rows, links = Sparse(), Sparse()
+        for c in self.dedicated_cols:
+            u_m = self.failover_u[int(self.cand_model[c])]
+            mine = np.nonzero(self.rc == c)[0]
+            if not mine.size:
+                continue
+            cols = (self.route0 + mine).tolist() + [self.replicas0 + c, self.lost[c]]
+            rows.row(str(c), cols, (self.route_load[mine] / self.demand).tolist() + [-u_m, u_m], -math.inf, 0.0)
+            big = self.demand * float(mine.size)
+            links.row(str(c), cols, [1.0] * int(mine.size) + [-big, big], -math.inf, 0.0)
+        rows.into(self.rows, "failover")
+        links.into(self.rows, "failover_link")
+
+    def milp(self) -> FleetMilp:
+        self.demand_rows()
+        self.capacity_rows()
+        self.link_rows()
+        self.packing_rows()
+        self.availability_rows()
+        self.min_replicas_rows()
+        self.spot_share_row()
+        self.budget_row()
+        self.redundancy_rows()
+        cost, lower, upper, integer = self.cols.arrays()
+        a_start, a_index, a_value, row_lower, row_upper = self.rows.csr()
+        return FleetMilp(
+            num_offerings=self.n_off,
+            num_candidates=self.n_cand,
+            col_cost=cost,
+            col_lower=lower,
+            col_upper=upper,
+            integrality=integer,
+            row_lower=row_lower,
+            row_upper=row_upper,
+            a_start=a_start,
+            a_index=a_index,
+            a_value=a_value,
+            route_slice=self.rs,
+            route_candidate=self.rc,
+            route_load=self.route_load,
+            columns=tuple(self.cols.blocks),
+            rows=tuple(self.rows.blocks),
+            demand=self.demand,
+            gpus=self.gpus,
+            fits=self.fits,
+            unservable_slices=self.unservable,
+            usable_candidates=tuple(int(c) for c in np.nonzero(self.usable)[0]),
+            dedicated_cols=dict(self.dedicated_cols),
+            dropped=self.drop,
+        )
+
+
+def build_milp(problem: FleetProblem, drop: frozenset[str] = frozenset()) -> FleetMilp:
+    """Arrays of the fleet MILP; `drop` leaves out whole constraint families (for diagnosis only)."""
+    return _Build(problem, drop).milp()
