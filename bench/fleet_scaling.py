@@ -11,9 +11,16 @@ Slices are length buckets on a log grid with lognormal-ish shares.
     .venv/bin/python bench/fleet_scaling.py            # the full table
     .venv/bin/python bench/fleet_scaling.py --quick    # a few rows
     .venv/bin/python bench/fleet_scaling.py --melange  # the two speed goals only
+    .venv/bin/python bench/fleet_scaling.py --quick --shapes  # also odd instance shapes and N+1 models
+
+`--shapes` adds rows on the same grid with instances of 1, 2, 4, 6 or 8 GPUs (a 6-GPU instance holds one
+tp4 replica: extra packing rows), with tp 3 and 6 too (sizes that do not divide each other: pattern
+columns), and with every model N+1 (`n_plus_one`: dedicated layouts and failover rows).
 
 Columns: build_s = model building (arrays), solve_s = everything in solve_fleet (build, stage 1,
-tie-breaks, extraction), status, gap, and the cost. Every row is checked by planner.verify.
+tie-breaks, extraction) in wall time, solve_cpu_s the same in CPU time of the process (HiGHS threads
+included; on a shared machine the steadier figure), status, gap, and the cost. Every row is checked by
+planner.verify.
 """
 
 from __future__ import annotations
@@ -50,9 +57,18 @@ def _capacity(speed: tuple[float, float], input_len: float, output_len: float) -
 
 
 def random_problem(
-    slices: int, candidates: int, models: int = 1, seed: int = 0, mode: str = "fractional", slice_factor: int = 1
+    slices: int,
+    candidates: int,
+    models: int = 1,
+    seed: int = 0,
+    mode: str = "fractional",
+    slice_factor: int = 1,
+    shapes: tuple[int, ...] = GPU_SHAPES,
+    tps: tuple[int, ...] = GPU_SHAPES,
+    n_plus_one: bool = False,
 ) -> FleetProblem:
-    """A seeded problem with `slices` slices (split over `models`) and about `candidates` candidates."""
+    """A seeded problem with `slices` slices (split over `models`) and about `candidates` candidates;
+    instances of `shapes` GPUs, replicas of `tps` GPUs; `n_plus_one`: every model N+1."""
     rng = np.random.default_rng(seed)
     per_model = max(1, candidates // models)
     offerings: list[FleetOffering] = []
@@ -61,14 +77,14 @@ def random_problem(
     speed: list[tuple[float, float]] = []
     k = 0
     while len(cands) < per_model * models:
-        g = int(rng.choice(GPU_SHAPES)) if k else 8  # the first offering is a big node: it can serve everything
+        g = int(rng.choice(shapes)) if k else 8  # the first offering is a big node: it can serve everything
         c_speed, b_speed = _speeds(rng)
         price_per_gpu = (0.5 * c_speed + 0.5 * b_speed) * float(rng.uniform(0.35, 0.6))
         oid = f"o{k:03d}"
         spot = bool(rng.random() < 0.2) and k > 0  # the big first node is on-demand (spot share <= 50 %)
         offerings.append(FleetOffering(oid, round(price_per_gpu * g, 3), g, spot=spot))
         for m in range(models):
-            for tp in (t for t in GPU_SHAPES if t <= g):
+            for tp in (t for t in tps if t <= g):
                 if len([c for c in cands if c.model == f"m{m}"]) >= per_model:
                     break
                 cands.append(FleetCandidate(f"{oid}-m{m}-tp{tp}", oid, f"m{m}", tp))
@@ -107,6 +123,7 @@ def random_problem(
         max_spot_share=0.5,
         mode=mode,  # type: ignore[arg-type]
         slice_factor=slice_factor,
+        n_plus_one={f"m{m}": 1.0 for m in range(models)} if n_plus_one else {},
     )
 
 
@@ -143,9 +160,9 @@ def _row(label: str, problem: FleetProblem, time_limit_s: float, baselines: bool
     t = time.perf_counter()
     build_milp(problem)
     build_s = time.perf_counter() - t
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     sol = solve_fleet(problem, time_limit_s=time_limit_s)
-    solve_s = time.perf_counter() - t
+    solve_s, solve_cpu_s = time.perf_counter() - t, time.process_time() - cpu
     base_s = 0.0
     if baselines:
         t = time.perf_counter()
@@ -160,6 +177,7 @@ def _row(label: str, problem: FleetProblem, time_limit_s: float, baselines: bool
         "variables": sol.variables,
         "build_s": round(build_s, 3),
         "solve_s": round(solve_s, 3),
+        "solve_cpu_s": round(solve_cpu_s, 3),
         "baselines_s": round(base_s, 3),
         "status": sol.status,
         "gap": sol.gap,
@@ -243,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--melange", action="store_true", help="only the two speed goals")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI timings")
+    ap.add_argument("--shapes", action="store_true", help="also odd instance shapes, odd tp, and N+1 models")
     ap.add_argument("--time-limit", type=float, default=60.0, help="per solve, seconds (default 60)")
     args = ap.parse_args(argv)
     _print(melange_goals(cli=not args.no_cli))
@@ -263,6 +282,17 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], file=sys.stderr, flush=True)  # progress
     whole = random_problem(60, 8, 1, seed=args.seed, mode="whole-slice", slice_factor=8)
     rows.append(_row("whole-slice s=60 c=8 sf=8", whole, tl))
+    if args.shapes:
+        variants = (
+            ("6-GPU nodes", {"shapes": (1, 2, 4, 6, 8)}),
+            ("tp 3, 6", {"shapes": (1, 2, 4, 6, 8), "tps": (1, 2, 3, 4, 6, 8)}),
+            ("N+1", {"n_plus_one": True}),
+        )
+        for label, kw in variants:
+            for s, c, m in grid:
+                problem = random_problem(s, c, m, seed=args.seed, **kw)
+                rows.append(_row(f"{label} s={s} c={c} m={m}", problem, tl))
+                print(rows[-1], file=sys.stderr, flush=True)
     _print(rows)
     return 0
 
