@@ -42,10 +42,9 @@ def cbc_line() -> str:
     if pulp_version is None:
         return "CBC not installed (pulp missing)"
     try:
-        import pulp
+        from solvers.backend import cbc_binary
 
-        cmd = pulp.PULP_CBC_CMD(msg=False)
-        path = cmd.path if cmd.available() else None
+        path = cbc_binary()
     except Exception:  # an unusable PuLP is reported like a missing binary
         path = None
     if not path:

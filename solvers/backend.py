@@ -156,6 +156,16 @@ def new_highs(**options: bool | float | str) -> Any:
     return h
 
 
+def cbc_binary() -> str | None:
+    """The CBC binary PuLP would run (None when PuLP finds none). Raises ImportError without PuLP."""
+    import pulp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cmd = pulp.PULP_CBC_CMD(msg=False)
+    return str(cmd.path) if cmd.available() and cmd.path else None
+
+
 def run_highs(h: Any) -> Any:
     """`h.run()` with fd 1 silenced (HiGHS may log even with output_flag off, e.g. on errors)."""
     with stdout_silenced():

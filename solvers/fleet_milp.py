@@ -59,9 +59,10 @@ d_ck (M_ck = ⌊R_c / k⌋, R_c = ⌈L_c / min(u, u_m)⌉ + ⌊g/tp_c⌋ + min_m
 plan never rents more replicas of c). failover_c asks the group's remaining replicas to carry its planned
 traffic within the failover utilisation u_m: the published routing stays valid while any one instance is
 down (a router with fixed weights per replica group needs no change), and a group that carries traffic
-spans two instances or more; spread_m keeps a model on two instances or more (standby replicas too). This is stricter than "some
-re-routing survives": traffic may not move to another group during a failure. (The weaker form needs a
-routing per failure scenario, 10,000 more columns each on a real spec, and HiGHS then stalled at its root.)
+spans two instances or more; spread_m keeps a model on two instances or more (standby replicas too).
+This is stricter than "some re-routing survives": traffic may not move to another group during a
+failure. (The weaker form needs a routing per failure scenario, 10,000 more columns each on a real
+spec, and HiGHS then stalled at its root.)
 
 The link rows say what capacity alone cannot (no traffic on a candidate without a replica, however small
 its load); see `solvers.fleet`. A candidate that can serve none of its model's slices gets r_c ≤ 0; a
