@@ -24,7 +24,7 @@ from planner.cli import app
 from tests.robust_support import BASE_SPEC, gpuplan, gpuplan_installed, write_spec
 
 GOLDEN_PLAN = "tests/golden/two_offering.plan.json"
-MELANGE_INPUT = "tests/data/melange/example_head.json"
+MELANGE_INPUT = "examples/melange/example.json"
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def test_a_saving_is_printed_with_one_rounding_everywhere() -> None:
 # ------------------------------------------------------------------------------- Mélange imports
 def test_a_melange_import_prints_no_placeholder_slo(tmp_path: Path) -> None:
     spec = tmp_path / "melange.yaml"
-    assert gpuplan("import", "melange", ROOT / "tests/data/melange/example_head.json", "-o", spec).code == 0
+    assert gpuplan("import", "melange", ROOT / "examples/melange/example.json", "-o", spec).code == 0
     assert PLACEHOLDER_SLO_MS >= f.NO_SLO_MS
     for fmt in ("table", "md"):
         run = gpuplan("plan", spec, "-f", fmt)
