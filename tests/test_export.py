@@ -276,6 +276,7 @@ def test_every_example_exports_to_every_target(
             assert doc["resources"]["cloud"] == alloc.cloud and doc["resources"]["use_spot"] == alloc.spot
             assert int(doc["resources"]["accelerators"].split(":")[1]) == alloc.gpus_per_instance
             assert doc["num_nodes"] == 1
+            assert doc["secrets"] == {"HF_TOKEN": None} and "--secret HF_TOKEN" in f.text
             scripts = heredoc_scripts(doc["run"])
             starts = re.findall(r"CUDA_VISIBLE_DEVICES=([\d,]+) PORT=(\d+) (?:exec )?bash (\S+)", doc["run"])
             if "service" in doc:
@@ -317,6 +318,8 @@ def test_every_example_exports_to_every_target(
             alloc = next(a for a in plan.allocations if g in a.replicas)
             assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == alloc.instance_type
             assert c["command"] == ["bash", "-c"]
+            token = next(v for v in c["env"] if v["name"] == "HF_TOKEN")
+            assert token["valueFrom"]["secretKeyRef"]["optional"] is True
             assert_launches_plan("vllm", c["args"][0], g, label_to_id[g.model])
             assert docs[1]["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
     else:
@@ -508,5 +511,6 @@ def test_cli_refusal_is_one_line_exit_2(plans: Any, tmp_path: Path) -> None:
     run = gpuplan("export", plan_json, "--to", "trtllm")
     assert run.code == 2 and run.out == ""
     assert "error:" in run.err and "planned with the vllm profile" in run.err and "Traceback" not in run.err
+    assert f"{plan_json}: replica group" in "".join(run.err.split("\n"))  # the plan file is named
     bad = gpuplan("export", plan_json, "--to", "k8s", "--checkpoint", "nonsense")
     assert bad.code == 2 and "--checkpoint" in bad.err

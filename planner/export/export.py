@@ -20,7 +20,7 @@ from catalog.types import Catalog
 from planner.export import k8s, router, skypilot
 from planner.export.engine_args import ENGINES
 from planner.export.engines import EngineCommand, engine_command, render_script
-from planner.export.fleet import Fleet, build_fleet
+from planner.export.fleet import ExportRefused, Fleet, build_fleet
 from planner.result import Plan
 
 Target = Literal["vllm", "sglang", "trtllm", "skypilot", "k8s", "router"]
@@ -76,7 +76,12 @@ def export_plan(
     """The files that launch `plan` on `target`; ExportRefused (exit 2) naming what cannot be expressed."""
     fleet: Fleet = build_fleet(plan, catalog, source, checkpoints or {})
     engine = target if target in ENGINES else None
-    commands: dict[str, EngineCommand] = {e.id: engine_command(e, engine or e.group.engine) for e in fleet.endpoints}
+    commands: dict[str, EngineCommand] = {}
+    for e in fleet.endpoints:
+        try:
+            commands[e.id] = engine_command(e, engine or e.group.engine)
+        except ExportRefused as err:  # name the plan file, as the fleet stage does
+            raise ExportRefused(err.message, where=f"{source}: {err.where}") from None
     header = _header(plan, target)
     files: list[ExportedFile] = []
     notes: list[str] = []

@@ -25,6 +25,7 @@ SPOT_NODE_LABEL = {  # each managed Kubernetes service's label for spot / preemp
     "gcp": ("cloud.google.com/gke-spot", "true"),
     "azure": ("kubernetes.azure.com/scalesetpriority", "spot"),
 }
+HF_TOKEN_SECRET = "hf-token"  # kubectl create secret generic hf-token --from-literal=token=hf_...
 STARTUP_PROBE_PERIOD_S = 10
 STARTUP_PROBE_FAILURES = 180  # 30 minutes to download and load the checkpoint
 
@@ -75,7 +76,15 @@ def manifests(e: Endpoint, cmd: EngineCommand, plan_label: str) -> list[dict[str
                             "image": cmd.args.image,
                             "command": ["bash", "-c"],
                             "args": [render_script(cmd, [])],
-                            "env": [{"name": "PORT", "value": str(BASE_PORT)}],
+                            "env": [
+                                {"name": "PORT", "value": str(BASE_PORT)},
+                                {  # gated checkpoints (Llama) need a Hugging Face token; optional for open ones
+                                    "name": "HF_TOKEN",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": HF_TOKEN_SECRET, "key": "token", "optional": True}
+                                    },
+                                },
+                            ],
                             "ports": [{"name": "http", "containerPort": BASE_PORT}],
                             "resources": {"requests": gpus, "limits": gpus},
                             "startupProbe": {
@@ -112,6 +121,7 @@ def endpoint_yaml(e: Endpoint, cmd: EngineCommand, plan_label: str, header: list
         f"Node pool: {a.instances} x {a.instance_type} ({a.gpus_per_instance} x {a.gpu}) in {a.cloud} {a.region}"
         + (" (spot)" if a.spot else "")
         + f"; this Deployment uses {e.group.replicas} x {e.gpus_per_replica} GPU(s)",
-        f"Apply: kubectl apply -f {e.id}.yaml (Kubernetes {KUBERNETES_VERSION} API)",
+        f"Apply: kubectl apply -f {e.id}.yaml (Kubernetes {KUBERNETES_VERSION} API); gated checkpoints read the "
+        f"Hugging Face token from secret {HF_TOKEN_SECRET} (key token)",
     ]
     return comment(head) + "---\n".join(dump(m) for m in manifests(e, cmd, plan_label))

@@ -78,7 +78,8 @@ def layout_yaml(fleet: Fleet, layout: InstanceLayout, commands: dict[str, Engine
         "ports": ports,
     }
     scripts = {e.id: render_script(commands[e.id], []) for e in eps}
-    doc: dict[str, Any] = {"name": layout.name, "resources": resources, "num_nodes": 1}
+    # gated checkpoints (Llama) need a Hugging Face token: `--secret HF_TOKEN` at launch
+    doc: dict[str, Any] = {"name": layout.name, "resources": resources, "num_nodes": 1, "secrets": {"HF_TOKEN": None}}
     slots = ", ".join(f"{s.endpoint} on GPUs {','.join(map(str, s.gpu_indices))} port {s.port}" for s in layout.slots)
     if len(layout.slots) == 1:
         doc["service"] = {
@@ -89,12 +90,15 @@ def layout_yaml(fleet: Fleet, layout: InstanceLayout, commands: dict[str, Engine
             "replicas": layout.count,
         }
         how = [
-            f"Launch: sky serve up -n {layout.name} {layout.name}.yaml ({layout.count} replica(s), one instance each)"
+            f"Launch: sky serve up -n {layout.name} {layout.name}.yaml --secret HF_TOKEN "
+            f"({layout.count} replica(s), one instance each)"
         ]
     else:
         how = [
             f"Launch once per planned instance ({layout.count}): "
-            + "; ".join(f"sky launch -c {layout.name}-{i} {layout.name}.yaml" for i in range(layout.count))
+            + "; ".join(
+                f"sky launch -c {layout.name}-{i} {layout.name}.yaml --secret HF_TOKEN" for i in range(layout.count)
+            )
         ]
     doc["run"] = run_block(layout, scripts)
     head = [
