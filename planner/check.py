@@ -107,6 +107,29 @@ def worst_latency(route: SliceRoute) -> tuple[float | None, float | None]:
     return (max(ttfts) if ttfts else None, max(tpots) if tpots else None)
 
 
+def slo_ratio(pred: float | None, slo: float) -> float | None:
+    """Predicted latency as a percentage of its SLO (100% = at the limit)."""
+    if pred is None or slo <= 0:
+        return None
+    return 100.0 * pred / slo
+
+
+def worst_slo_ratios(plan: Plan, model: str | None = None) -> tuple[float | None, float | None]:
+    """The highest TTFT and TPOT percentage of SLO over all (or one model's) buckets."""
+    ttft: list[float] = []
+    tpot: list[float] = []
+    for s in plan.routing:
+        if model is not None and s.model != model:
+            continue
+        t, p = worst_latency(s)
+        rt, rp = slo_ratio(t, s.slo_ttft_ms), slo_ratio(p, s.slo_tpot_ms)
+        if rt is not None:
+            ttft.append(rt)
+        if rp is not None:
+            tpot.append(rp)
+    return (max(ttft) if ttft else None, max(tpot) if tpot else None)
+
+
 def within(pred: float | None, slo: float) -> bool | None:
     """Whether a prediction meets its SLO (a relative 1e-9 slack absorbs float noise); None if unknown."""
     if pred is None:

@@ -29,10 +29,8 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import inputs written for other tools.", no_args_is_help=True)
 catalog_app = typer.Typer(help="List what the catalog knows: GPUs, offerings, models.", no_args_is_help=True)
-schema_app = typer.Typer(help="Print the JSON Schema of a command's JSON output.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(catalog_app, name="catalog")
-app.add_typer(schema_app, name="schema")
 
 _state: dict[str, Any] = {"debug": False, "command": "gpuplan", "json": False}
 
@@ -64,6 +62,8 @@ class EstimateFmt(str, Enum):
 
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
     """Render `outcome` in `fmt` to stdout or, atomically, to `output`; exit with its code."""
+    for notice in outcome.notices:
+        Console(stderr=True).print(notice)
     if fmt == "json":
         text: str | None = to_json(envelope(outcome))
         renderable: Any = None
@@ -152,10 +152,10 @@ def validate(
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
 ) -> None:
     """Check SPEC (syntax, fields, catalog ids, workload files) without planning."""
-    from planner.commands.plan import validate as run_validate
+    from planner.commands.validate import execute
 
     _state.update(command="validate")
-    _emit(run_validate(spec, overlays=tuple(catalog or ())), "table", None)
+    _emit(execute(spec, overlays=tuple(catalog or ())), "table", None)
 
 
 @app.command()
@@ -482,31 +482,22 @@ def catalog_models(
     _catalog_cmd("models", fmt, {"family": family}, catalog)
 
 
-@schema_app.command("plan")
-def schema_plan() -> None:
-    """Print the JSON Schema of `gpuplan plan --format json`."""
+@app.command("schema")
+def schema(
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="COMMAND",
+            help="plan, estimate, place, sweep, check, simulate, export, or catalog gpus|offerings|models.",
+        ),
+    ],
+) -> None:
+    """Print the JSON Schema of `gpuplan COMMAND --format json`."""
     from planner.commands.schema import execute
 
-    _state.update(command="schema plan")
-    _emit(execute("plan"), "json-schema", None)
-
-
-@schema_app.command("simulate")
-def schema_simulate() -> None:
-    """Print the JSON Schema of `gpuplan simulate --format json`."""
-    from planner.commands.schema import execute
-
-    _state.update(command="schema simulate")
-    _emit(execute("simulate"), "json-schema", None)
-
-
-@schema_app.command("export")
-def schema_export() -> None:
-    """Print the JSON Schema of `gpuplan export --format json`."""
-    from planner.commands.schema import execute
-
-    _state.update(command="schema export")
-    _emit(execute("export"), "json-schema", None)
+    name = " ".join(command)
+    _state.update(command=f"schema {name}")
+    _emit(execute(name), "json-schema", None)
 
 
 def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str | None:

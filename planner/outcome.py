@@ -24,15 +24,14 @@ Renderer = Callable[[], Any]  # returns a str or a rich renderable
 class Outcome:
     command: str
     status: Status
-    data: Mapping[str, Any] | BaseModel
+    data: BaseModel  # the command's typed, frozen result
     renderers: Mapping[str, Renderer] = field(default_factory=dict)  # format name -> renderer
     exit_code: int = 0
     errors: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # for stderr, before the document (e.g. "wrote chart.png")
 
     def data_dict(self) -> Any:
-        if isinstance(self.data, BaseModel):
-            return self.data.model_dump(mode="json")
-        return self.data
+        return self.data.model_dump(mode="json", by_alias=True)
 
 
 def envelope(outcome: Outcome) -> dict[str, Any]:

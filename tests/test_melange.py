@@ -14,7 +14,8 @@ import yaml
 
 from planner.commands.import_melange import execute
 from planner.errors import InputError
-from planner.melange import catalog_gpu_id, melange_problem, melange_spec, parse_melange, read_melange, spec_yaml
+from planner.melange import catalog_gpu_id, melange_problem, melange_spec, parse_melange, read_melange
+from planner.report.melange_report import spec_yaml
 from planner.spec import parse_spec
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet

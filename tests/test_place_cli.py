@@ -33,7 +33,7 @@ def _place(model: str, gpu: str, **kw: object) -> dict[str, object]:
         overlays=(),
     )
     args.update(kw)
-    return dict(execute(**args).data)  # type: ignore[arg-type]
+    return execute(**args).data_dict()  # type: ignore[arg-type,no-any-return]
 
 
 def test_json_envelope_has_the_documented_fields() -> None:
@@ -174,7 +174,7 @@ def test_every_catalog_model_gets_an_answer(model: str) -> None:
             overlays=(),
         )
         if res.status == "ok":
-            d = dict(res.data)
+            d = res.data_dict()
             assert d["memory_recheck"] == "passed" and d["output_tokens_per_s"] > 0
         else:
-            assert res.status == "infeasible" and "GB" in dict(res.data)["reason"]
+            assert res.status == "infeasible" and "GB" in res.data_dict()["reason"]

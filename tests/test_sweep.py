@@ -13,19 +13,14 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from catalog.types import Catalog
-from planner.commands.sweep import (
-    SweepResult,
-    apply_value,
-    check_plot_target,
-    choose_sweep,
-    parse_values,
-    run_sweep,
-)
+from planner.commands.sweep import choose_sweep, parse_values
 from planner.errors import InputError
 from planner.inputs import load_inputs
+from planner.report.plot import check_plot_target
 from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown
 from planner.result import Plan
 from planner.spec import Spec, parse_spec
+from planner.sweep import SweepResult, apply_value, run_sweep
 from tests.robust_support import gpuplan
 
 if TYPE_CHECKING:

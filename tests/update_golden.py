@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from planner.commands.sweep import MixItem, SweepPoint, SweepResult  # noqa: E402
 from planner.result import (  # noqa: E402
     Allocation,
     Baseline,
@@ -33,6 +32,7 @@ from planner.result import (  # noqa: E402
     SolverStats,
     Verification,
 )
+from planner.sweep import MixItem, SweepPoint, SweepResult  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
 CATALOG_VERSION = "2025.06.1"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from planner.melange import melange_spec, read_melange, spec_yaml
+from planner.melange import MelangeImport, melange_spec, read_melange
 from planner.outcome import Outcome
+from planner.report.melange_report import render_melange_yaml
 from planner.spec import parse_spec
 
 
@@ -19,10 +20,7 @@ def execute(input_json: Path, *, as_of: str | None = None) -> Outcome:
     date = as_of or datetime.date.today().isoformat()
     spec = melange_spec(inp, source_name=input_json.name, as_of=date)
     parse_spec(spec, f"spec imported from {input_json}")  # the import must always give a valid spec
-    text = spec_yaml(spec, input_json.name)
+    result = MelangeImport(source=input_json.name, spec=spec)
     return Outcome(
-        command="import melange",
-        status="ok",
-        data={"source": input_json.name, "spec": spec},
-        renderers={"yaml": lambda: text},
+        command="import melange", status="ok", data=result, renderers={"yaml": lambda: render_melange_yaml(result)}
     )

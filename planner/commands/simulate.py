@@ -11,6 +11,8 @@ from pathlib import Path
 from planner.commands.check import read_plan
 from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
+from planner.report.plot import check_plot_target
+from planner.report.simulate_report import plot_simulation, render_simulation_markdown, render_simulation_table
 from planner.simulate import SimulationOptions, simulate_plan
 
 
@@ -23,16 +25,8 @@ def execute(
     plot: Path | None = None,
 ) -> Outcome:
     """Simulate the plan in `plan_json`, made from `spec`; draw `plot` if asked."""
-    from planner.report.simulate_report import (
-        plot_simulation,
-        render_simulation_markdown,
-        render_simulation_table,
-    )
-
     options.check()
     if plot is not None:
-        from planner.commands.sweep import check_plot_target
-
         check_plot_target(plot)
     plan = read_plan(plan_json, "plan")
     with spec_errors(spec):

@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from planner.check import slo_ratio as slo_ratio
 from planner.check import within as within  # re-exported for the renderers
 from planner.check import worst_latency as worst_latency
+from planner.check import worst_slo_ratios as worst_slo_ratios
 from planner.result import Plan, ReplicaGroup, SliceRoute
 
 DASH = "–"
@@ -177,29 +179,6 @@ def routed_models(plan: Plan) -> list[str]:
     order = [m.model for m in plan.models] + [s.model for s in plan.routing]
     routed = {s.model for s in plan.routing}
     return [m for i, m in enumerate(order) if m in routed and m not in order[:i]]
-
-
-def slo_ratio(pred: float | None, slo: float) -> float | None:
-    """Predicted latency as a percentage of its SLO (100% = at the limit)."""
-    if pred is None or slo <= 0:
-        return None
-    return 100.0 * pred / slo
-
-
-def worst_slo_ratios(plan: Plan, model: str | None = None) -> tuple[float | None, float | None]:
-    """The highest TTFT and TPOT percentage of SLO over all (or one model's) buckets."""
-    ttft: list[float] = []
-    tpot: list[float] = []
-    for s in plan.routing:
-        if model is not None and s.model != model:
-            continue
-        t, p = worst_latency(s)
-        rt, rp = slo_ratio(t, s.slo_ttft_ms), slo_ratio(p, s.slo_tpot_ms)
-        if rt is not None:
-            ttft.append(rt)
-        if rp is not None:
-            tpot.append(rp)
-    return (max(ttft) if ttft else None, max(tpot) if tpot else None)
 
 
 def summary(plan: Plan) -> tuple[str, str]:

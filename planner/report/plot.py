@@ -5,17 +5,29 @@ matplotlib is the optional `plot` extra; it is imported only here, only when dra
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.errors import InputError
 from planner.outcome import publish_mode
 from planner.report.sweep_report import HEADERS, TITLES, mix_labels, mix_text
+from planner.sweep import SweepResult
 
-if TYPE_CHECKING:
-    from planner.commands.sweep import SweepResult
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def check_plot_target(plot: Path) -> None:
+    """Fail before planning if the chart cannot be written: suffix, folder, matplotlib installed."""
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError(f"the chart file must end in .png or .svg, got {plot.name!r}", where="--plot")
+    folder = plot.parent if str(plot.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"folder {str(folder)!r} does not exist", where="--plot")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(MATPLOTLIB_MISSING, where="--plot")
 
 
 # Advice that works where gpuplan came from a clone or a git URL (it is not on a package index): the

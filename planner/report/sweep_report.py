@@ -12,9 +12,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from planner.commands.sweep import SweepPoint, SweepResult
 from planner.report import _fmt as f
 from planner.report.markdown import table as md_table
+from planner.sweep import SweepPoint, SweepResult
 
 HEADERS = {"rate_rps": "Rate req/s", "tpot_ms": "TPOT SLO ms", "ttft_ms": "TTFT SLO ms"}
 TITLES = {"rate_rps": "request rate", "tpot_ms": "TPOT SLO", "ttft_ms": "TTFT SLO"}

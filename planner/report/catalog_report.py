@@ -1,0 +1,102 @@
+"""`gpuplan catalog gpus|offerings|models` for people: a compact table, Markdown or CSV of the rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Literal
+
+from rich import box
+from rich.table import Table
+
+from planner.listing import Listing
+
+
+def _rows(listing: Listing) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json", by_alias=True) for row in listing.rows]
+
+
+def _num(x: Any, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:.{digits}f}"
+    return f"{x:.0f}" if isinstance(x, int | float) else str(x)
+
+
+def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], str]:
+    """(headers, cells, caption) shared by the table and Markdown renderers; column 0 is the id."""
+    caption = "all fields, sources and as_of: --format json"
+    if kind == "gpus":
+        headers = ["id", "family", "GB", "GB/s", "bf16 TF", "fp8 TF", "fp4 TF", "link GB/s", "PCIe", "TDP W"]
+        cells = []
+        for r in rows:
+            tf = r["tflops"]
+            link = r["interconnect"] + (f" {_num(r['interconnect_gbps'])}" if r["interconnect_gbps"] else "")
+            cells.append([r["id"], r["family"], _num(r["memory_gb"]), _num(r["mem_bandwidth_gbps"], 0),
+                          _num(tf.get("bf16", tf.get("fp16"))), _num(tf.get("fp8")), _num(tf.get("fp4")),
+                          link, _num(r["pcie_gbps"]), _num(r["tdp_w"])])
+    elif kind == "offerings":
+        headers = ["id", "gpu", "GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB"]
+        cells = [[r["id"], r["gpu"], str(r["gpus_per_instance"]),
+                  _num(r["price_usd_per_hour"], 2) + (" *" if r["uncertain"] else ""),
+                  _num(r["price_usd_per_gpu_hour"], 2), _num(r["spot_price_usd_per_hour"], 2),
+                  _num(r["cpu_mem_gb"], 0)] for r in rows]
+        if any(r["uncertain"] for r in rows):
+            caption = "* uncertain price or shape (see notes); " + caption
+    else:
+        headers = ["id", "family", "layers", "hidden", "heads/kv", "experts", "total B", "active B", "ctx"]
+        cells = [[r["id"], r["family"], str(r["layers"]), str(r["hidden"]), f"{r['heads']}/{r['kv_heads']}",
+                  f"{r['moe_top_k']}/{r['moe_experts']}" if r["moe_experts"] else "-",
+                  _num(r["total_params_b"], 2), _num(r["active_params_b"], 2), str(r["max_position"])]
+                 for r in rows]
+        caption = "B = 1e9 parameters, derived from the architecture; " + caption
+    if not rows:
+        caption = "nothing matches these filters"
+    return headers, cells, caption
+
+
+_LEFT = {"id", "family", "gpu"}
+
+
+def render_catalog_table(listing: Listing) -> Table:
+    """A compact table; nothing is ever cut: every value keeps its full width and, when the terminal is
+    narrow, the id (the one long column) wraps onto more lines instead. The rest is in --format json."""
+    kind, rows, version = listing.kind, _rows(listing), listing.catalog_version
+    headers, cells, caption = _columns(kind, rows)
+    table = Table(title=f"{kind} ({len(rows)}) - catalog {version}", caption=caption, caption_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for i, h in enumerate(headers):
+        justify: Literal["left", "right"] = "left" if h in _LEFT else "right"
+        if i == 0:
+            table.add_column(h, justify=justify, overflow="fold")
+        else:
+            width = max((len(c[i]) for c in cells), default=0)
+            table.add_column(h, justify=justify, no_wrap=True, min_width=max(width, 1))
+    for c in cells:
+        table.add_row(*c)
+    return table
+
+
+def render_catalog_markdown(listing: Listing) -> str:
+    kind, rows, version = listing.kind, _rows(listing), listing.catalog_version
+    headers, cells, caption = _columns(kind, rows)
+    align = ["---" if h in _LEFT else "---:" for h in headers]
+    lines = [f"**{kind}** ({len(rows)}), catalog `{version}`", "", "| " + " | ".join(headers) + " |",
+             "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join([*lines, "", caption, ""])
+
+
+def render_catalog_csv(listing: Listing) -> str:
+    rows = _rows(listing)
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+                         for k, v in r.items()})
+    return buf.getvalue()
