@@ -59,22 +59,18 @@ CASES: dict[str, Case] = {
     "catalog gpus": Case(("catalog", "gpus"), {"table": "gpus (", "md": "**gpus** ("}),
     "catalog offerings": Case(("catalog", "offerings"), {"table": "offerings (", "md": "**offerings** ("}),
     "catalog models": Case(("catalog", "models"), {"table": "models (", "md": "**models** ("}),
-    "schema plan": Case(("schema", "plan")),
+    "schema": Case(("schema", "plan")),
     "simulate": Case(
         ("simulate", "{plan}", "--spec", "{spec}", "--duration", "60"),
         {"table": "robust: simulated", "md": "### ✅ gpuplan simulate"},
     ),
-    "schema simulate": Case(("schema", "simulate")),
     "export": Case(("export", "{plan}", "--to", "router"), {"text": "==> router.json <=="}),
-    "schema export": Case(("schema", "export")),
 }
 # What a command without --format prints.
 DEFAULT_FORMAT = {
     "validate": "table",
     "import melange": "yaml",
-    "schema plan": "json-schema",
-    "schema simulate": "json-schema",
-    "schema export": "json-schema",
+    "schema": "json-schema",
 }
 
 
