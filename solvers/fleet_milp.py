@@ -16,9 +16,8 @@ Columns
     replicas_c       r_c ∈ ℤ≥0              replicas of c (0 where c can serve nothing)
     route_s_c        x_sc ∈ [0, D]          share (pieces) of s sent to c; only where κ_sc > 0, m_c = m_s, c fits
     pattern_o_p      y_op ∈ ℤ≥0             shared instances of o whose "odd" replicas follow pattern p
-    dedicated_c_k    d_ck ∈ ℤ≥0             instances of o_c running exactly k replicas of c and nothing else
-    in_use_c_k       z_ck ∈ {0, 1}          some instance runs k replicas of c
-    lost_c           ℓ_c ∈ [0, ⌊g/tp_c⌋]    replicas of c on its fullest instance (lost with it)
+    dedicated_c      d_c ∈ ℤ≥0              instances of o_c running q_c = ⌊g/tp_c⌋ replicas of c and nothing else
+    in_use_c         z_c ∈ {0, 1}           c has a dedicated instance (d_c ≥ 1)
 
     minimise   Σ_o p_o n_o
 
@@ -26,20 +25,19 @@ Rows, by family (one function each below):
     demand_s            Σ_c x_sc = D
     capacity_c          Σ_s λ_s x_sc / (D κ_sc) − u r_c ≤ 0
     link_c              Σ_s x_sc − D S_c r_c ≤ 0                        (S_c = route columns of c)
-    packing_o[_t]       Σ_{shared c on o, tp_c ≥ t} tp_c r_c ≤ G_t (n_o − Σ_{c on o} Σ_k d_ck)
-    patterns_o          Σ_p y_op + Σ_{c on o} Σ_k d_ck − n_o ≤ 0        (offerings with odd sizes only)
+    packing_o[_t]       Σ_{shared c on o, tp_c ≥ t} tp_c r_c ≤ G_t (n_o − Σ_{c on o} d_c)
+    patterns_o          Σ_p y_op + Σ_{c on o} d_c − n_o ≤ 0              (offerings with odd sizes only)
     slots_o_t           Σ_{shared c on o, tp_c = t} r_c − Σ_p a_pt y_op ≤ 0
     availability_P      Σ_{o in P} n_o ≤ A_P                              (capped pools only)
     min_replicas_m      Σ_{c of m} r_c ≥ min_m
     spot_share          Σ_{s, c on spot} λ_s x_sc / D ≤ share · Σ_s λ_s   (when share < 1)
     budget              Σ_o p_o n_o ≤ B
   N+1 models only (family "redundancy" for diagnosis):
-    dedicated_c         r_c − Σ_k k d_ck = 0
-    in_use_c_k          d_ck − M_ck z_ck ≤ 0
-    lost_c_k            k z_ck − ℓ_c ≤ 0
-    failover_c          Σ_s λ_s x_sc / (D κ_sc) − u_m (r_c − ℓ_c) ≤ 0
-    failover_link_c     Σ_s x_sc − D S_c (r_c − ℓ_c) ≤ 0
-    spread_m            Σ_{c of m} Σ_k d_ck ≥ 2                            (m has traffic or min_m > 0)
+    dedicated_c         r_c − q_c d_c = 0
+    in_use_c            d_c − M_c z_c ≤ 0
+    failover_c          Σ_s λ_s x_sc / (D κ_sc) − u_m (r_c − q_c z_c) ≤ 0
+    failover_link_c     Σ_s x_sc − D S_c (r_c − q_c z_c) ≤ 0
+    spread_m            Σ_{c of m} d_c ≥ 2                                 (m has traffic or min_m > 0)
 
 Packing is exact for every instance shape. Per offering, the sizes tp of its shared candidates are split
 (`packing_shape`) into a chain t_1 < t_2 < … where each t_j divides every larger size, and an odd core
@@ -52,17 +50,20 @@ divides g (powers of two on 1/2/4/8-GPU instances) there is one packing row per 
 core is packed by maximal patterns a_p (how many replicas of each core size share one instance); every
 packing of an instance is dominated by a maximal one, so `slots` with ≤ are exact.
 
-N+1: an N+1 model's replicas run on instances dedicated to one of its candidates (d_ck instances with k
-replicas of c each, nothing else), so losing any one instance costs one replica group (the replicas of
-one candidate) at most its fullest instance, ℓ_c = max{k : d_ck ≥ 1} replicas: z_ck switches on with
-d_ck (M_ck = ⌊R_c / k⌋, R_c = ⌈L_c / min(u, u_m)⌉ + ⌊g/tp_c⌋ + min_m, L_c = Σ_s λ_s/κ_sc: some optimal
-plan never rents more replicas of c). failover_c asks the group's remaining replicas to carry its planned
-traffic within the failover utilisation u_m: the published routing stays valid while any one instance is
-down (a router with fixed weights per replica group needs no change), and a group that carries traffic
-spans two instances or more; spread_m keeps a model on two instances or more (standby replicas too).
-This is stricter than "some re-routing survives": traffic may not move to another group during a
-failure. (The weaker form needs a routing per failure scenario, 10,000 more columns each on a real
-spec, and HiGHS then stalled at its root.)
+N+1: an N+1 model's replicas run on instances dedicated to one of its candidates, nothing else on them,
+so losing any one instance costs one replica group (the replicas of one candidate) the replicas on that
+instance. A dedicated instance holds as many replicas as fit, q_c: with the instance count fixed, more
+replicas per instance add capacity in normal operation and during a failure alike (losing q_c of
+d_c q_c leaves (d_c − 1) q_c, more than (d_c − 1) k for any k < q_c), and cost, GPUs and instances do
+not change, so fuller instances never lose an optimum. failover_c asks a group's remaining replicas
+to carry its planned traffic within the failover utilisation u_m: the published routing stays valid
+while any one instance is down (a router with fixed weights per replica group needs no change), and a
+group that carries traffic spans two instances or more; spread_m keeps a model on two instances or more
+(standby replicas too). z_c switches the loss on with d_c (M_c = ⌈R_c / q_c⌉, R_c = ⌈L_c / min(u, u_m)⌉
++ 2 q_c + min_m, L_c = Σ_s λ_s/κ_sc: some optimal plan never rents more replicas of c). This is
+stricter than "some re-routing survives": traffic may not move to another group during a failure.
+(The weaker form needs a routing per failure scenario, 10,000 more columns each on a real spec, and
+HiGHS then stalled at its root.)
 
 The link rows say what capacity alone cannot (no traffic on a candidate without a replica, however small
 its load); see `solvers.fleet`. A candidate that can serve none of its model's slices gets r_c ≤ 0; a
@@ -281,17 +282,13 @@ class _Build:
             if shape.patterns
         }
         self.dedicated_cols: dict[int, tuple[tuple[int, int], ...]] = {}
-        self.in_use0: dict[int, int] = {}
-        self.lost: dict[int, int] = {}
-        for c in np.nonzero(self.dedicated)[0].tolist():
-            per = int(self.gpus[self.cand_off[c]]) // int(self.tp[c])
-            first = self.cols.add("dedicated", (f"{c}_{k}" for k in range(1, per + 1)), upper=math.inf, integer=True)
-            self.dedicated_cols[c] = tuple((k, first + k - 1) for k in range(1, per + 1))
-        for c in self.dedicated_cols:
-            per = len(self.dedicated_cols[c])
-            self.in_use0[c] = self.cols.add("in_use", (f"{c}_{k}" for k in range(1, per + 1)), upper=1.0, integer=True)
-        for c in self.dedicated_cols:
-            self.lost[c] = self.cols.add("lost", (str(c),), upper=float(len(self.dedicated_cols[c])), integer=False)
+        self.in_use: dict[int, int] = {}
+        dedicated = np.nonzero(self.dedicated)[0].tolist()
+        first = self.cols.add("dedicated", (str(c) for c in dedicated), upper=math.inf, integer=True)
+        for i, c in enumerate(dedicated):  # (replicas per instance = all that fit, column of d_c)
+            self.dedicated_cols[c] = ((int(self.gpus[self.cand_off[c]]) // int(self.tp[c]), first + i),)
+        first = self.cols.add("in_use", (str(c) for c in dedicated), upper=1.0, integer=True)
+        self.in_use = {c: first + i for i, c in enumerate(dedicated)}
 
     def _shapes(self) -> list[PackingShape]:
         shared = self.usable & ~np.isin(self.cand_model, list(self.failover_u))
@@ -440,28 +437,30 @@ class _Build:
         )
 
     def redundancy_rows(self) -> None:
-        """N+1: dedicated_c, in_use_c_k, lost_c_k, failover_c, spread_m (see the module docstring)."""
-        dedicated, in_use, lost, spread = Sparse(), Sparse(), Sparse(), Sparse()
-        for c, ks in self.dedicated_cols.items():
-            dedicated.row(
-                str(c), [self.replicas0 + c] + [col for _k, col in ks], [1.0] + [-float(k) for k, _ in ks], 0, 0
-            )
-        for c in self.dedicated_cols:
-            bound = self._replica_bound(c)
-            for k, col in self.dedicated_cols[c]:
-                z = self.in_use0[c] + k - 1
-                in_use.row(f"{c}_{k}", [col, z], [1.0, -float(max(bound // k, 1))], -math.inf, 0.0)
-                lost.row(f"{c}_{k}", [z, self.lost[c]], [float(k), -1.0], -math.inf, 0.0)
+        """N+1: dedicated_c, in_use_c, failover_c, failover_link_c, spread_m (see the module docstring)."""
+        dedicated, in_use, failover, link, spread = Sparse(), Sparse(), Sparse(), Sparse(), Sparse()
+        for c, ((q, d),) in self.dedicated_cols.items():
+            z = self.in_use[c]
+            dedicated.row(str(c), [self.replicas0 + c, d], [1.0, -float(q)], 0.0, 0.0)
+            in_use.row(str(c), [d, z], [1.0, -float(max(math.ceil(self._replica_bound(c) / q), 1))], -math.inf, 0.0)
+            mine = np.nonzero(self.rc == c)[0]
+            if not mine.size:
+                continue
+            u_m = self.failover_u[int(self.cand_model[c])]
+            cols = (self.route0 + mine).tolist() + [self.replicas0 + c, z]
+            failover.row(str(c), cols, (self.route_load[mine] / self.demand).tolist() + [-u_m, u_m * q], -math.inf, 0.0)
+            big = self.demand * float(mine.size)
+            link.row(str(c), cols, [1.0] * int(mine.size) + [-big, big * q], -math.inf, 0.0)
         for mi in sorted(self.failover_u):
             m = self.models[mi]
             has_load = bool(self.rate[self.slice_model == mi].sum() > 0)
-            cols = [col for c, ks in self.dedicated_cols.items() if self.cand_model[c] == mi for _k, col in ks]
+            cols = [d for c, ((_q, d),) in self.dedicated_cols.items() if self.cand_model[c] == mi]
             if cols and (has_load or self.problem.min_replicas.get(m, 0) > 0):
                 spread.row(str(mi), cols, [1.0] * len(cols), float(MIN_SPREAD_INSTANCES), math.inf)
         dedicated.into(self.rows, "dedicated")
         in_use.into(self.rows, "in_use")
-        lost.into(self.rows, "lost")
-        self._failover_rows()
+        failover.into(self.rows, "failover")
+        link.into(self.rows, "failover_link")
         spread.into(self.rows, "spread")
 
     def _replica_bound(self, c: int) -> int:
@@ -471,23 +470,7 @@ class _Build:
         u_min = min(self.u, self.failover_u[int(self.cand_model[c])])
         per = int(self.gpus[self.cand_off[c]]) // int(self.tp[c])
         wanted = self.problem.min_replicas.get(self.problem.candidates[c].model, 0)
-        return math.ceil(load / u_min - 1e-9) + per + wanted
-
-    def _failover_rows(self) -> None:
-        """failover_c and failover_link_c: the routed traffic of c fits its replicas but the fullest
-        instance's, at u_m, and none of it rides on a group with no replica left."""
-        rows, links = Sparse(), Sparse()
-        for c in self.dedicated_cols:
-            u_m = self.failover_u[int(self.cand_model[c])]
-            mine = np.nonzero(self.rc == c)[0]
-            if not mine.size:
-                continue
-            cols = (self.route0 + mine).tolist() + [self.replicas0 + c, self.lost[c]]
-            rows.row(str(c), cols, (self.route_load[mine] / self.demand).tolist() + [-u_m, u_m], -math.inf, 0.0)
-            big = self.demand * float(mine.size)
-            links.row(str(c), cols, [1.0] * int(mine.size) + [-big, big], -math.inf, 0.0)
-        rows.into(self.rows, "failover")
-        links.into(self.rows, "failover_link")
+        return math.ceil(load / u_min - 1e-9) + 2 * per + wanted
 
     def milp(self) -> FleetMilp:
         self.demand_rows()

@@ -521,17 +521,15 @@ def test_n_plus_one_rows_are_named() -> None:
     names = build_milp(p).row_names()
     assert names[names.index("dedicated_0") :] == [
         "dedicated_0",
-        "in_use_0_1",
-        "in_use_0_2",
-        "lost_0_1",
-        "lost_0_2",
+        "in_use_0",
         "failover_0",
         "failover_link_0",
         "spread_0",
     ]
     lp = fleet_lp(p)
-    assert "failover_0: lost_0 - replicas_0 + route_0_0 <= 0" in lp  # load <= u_m (replicas - lost)
-    assert "lost_0_2: 2 in_use_0_2 - lost_0 <= 0" in lp and "in_use_0_1: dedicated_0_1 - 3 in_use_0_1 <= 0" in lp
+    assert "dedicated_0: - 2 dedicated_0 + replicas_0 = 0" in lp  # each dedicated instance holds 2 replicas
+    assert "failover_0: 2 in_use_0 - replicas_0 + route_0_0 <= 0" in lp  # load <= u_m (replicas - 2 lost)
+    assert "packing_0: dedicated_0 - instances_0 <= 0" in lp
 
 
 def test_n_plus_one_groups_keep_their_traffic_while_an_instance_is_down() -> None:

@@ -26,6 +26,7 @@ from solvers.fleet import solve_fleet
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 BOX = 7  # the oracle tries 0..BOX-1 instances per offering; generated problems never need more
+TOLERANCE = 1e-6  # relative load a replica may carry beyond its capacity within the solver's tolerances
 
 
 # ----------------------------------------------------------------------------------------- oracle
@@ -213,7 +214,9 @@ def _useful(p: FleetProblem, c: FleetCandidate) -> bool:
     return not own or any(p.capacity_rps[i][j] > 0 for i in own)
 
 
-def _serves(p: FleetProblem, r: dict[str, int], dedicated: dict[str, int], lost: dict[str, int]) -> bool:
+def _serves(
+    p: FleetProblem, r: dict[str, int], dedicated: dict[str, int], lost: dict[str, int], slack: float = 0.0
+) -> bool:
     """min_replicas; N+1 models on two instances at least; a routing within every candidate's limit: u r_c,
     and for an N+1 group also u_m (r_c - lost_c), what it keeps while its fullest instance is down."""
     if any(sum(r[c.id] for c in p.candidates if c.model == m) < k for m, k in p.min_replicas.items()):
@@ -227,7 +230,7 @@ def _serves(p: FleetProblem, r: dict[str, int], dedicated: dict[str, int], lost:
         if c.model in p.n_plus_one:
             limit[c.id] = min(limit[c.id], p.n_plus_one[c.model] * (r[c.id] - lost.get(c.id, 0)))
     routable = _whole_routable if p.mode == "whole-slice" else _lp_routable
-    return routable(p, limit)
+    return routable(p, {cid: v * (1.0 + slack) for cid, v in limit.items()})
 
 
 def _within_caps(p: FleetProblem, n: dict[str, int]) -> bool:
@@ -238,8 +241,8 @@ def _within_caps(p: FleetProblem, n: dict[str, int]) -> bool:
     return all(o.available is None or pools[o.pool_id] <= o.available for o in p.offerings)
 
 
-def _feasible(p: FleetProblem, n: dict[str, int]) -> bool:
-    return any(_serves(p, r, ded, lost) for r, ded, lost in _replica_plans(p, n))
+def _feasible(p: FleetProblem, n: dict[str, int], slack: float = 0.0) -> bool:
+    return any(_serves(p, r, ded, lost, slack) for r, ded, lost in _replica_plans(p, n))
 
 
 def _largest_fleets(p: FleetProblem) -> list[dict[str, int]]:
@@ -268,12 +271,18 @@ def _largest_fleets(p: FleetProblem) -> list[dict[str, int]]:
     return out
 
 
-def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
+def brute_force(p: FleetProblem, slack: float = 0.0) -> tuple[float, int, int] | None:
     """(cost, GPUs, instances) of the best plan with at most BOX-1 instances per offering, or None.
 
     Feasibility only grows with instances (extra ones can stay empty), so when the largest fleet the
-    caps allow is infeasible, so is every other: one check settles an infeasible problem."""
-    if not any(_feasible(p, n) for n in _largest_fleets(p)):
+    caps allow is infeasible, so is every other: one check settles an infeasible problem (after an even
+    cheaper one: routing with unlimited replicas). `slack`: replicas may carry that much more load
+    (relative), as the solver's feasibility tolerance lets them."""
+    size = {o.id: o.gpus_per_instance for o in p.offerings}
+    unlimited = {c.id: 1e12 if c.tp <= size[c.offering] and _useful(p, c) else 0.0 for c in p.candidates}
+    if not (_whole_routable if p.mode == "whole-slice" else _lp_routable)(p, unlimited):
+        return None  # no routing at all (a slice nobody serves, or the spot limit with only spot offerings)
+    if not any(_feasible(p, n, slack) for n in _largest_fleets(p)):
         return None
     vectors = []
     for counts in itertools.product(range(BOX), repeat=len(p.offerings)):
@@ -287,7 +296,7 @@ def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
             continue
         if p.budget_usd_per_hour is not None and cost > p.budget_usd_per_hour + 1e-9:
             continue
-        if _feasible(p, n):
+        if _feasible(p, n, slack):
             return cost, gpus, inst
     return None
 
@@ -310,7 +319,7 @@ def problems(
     constrained = constrained or pooled
     offerings = []
     for k in range(n_off):
-        g = draw(st.sampled_from([1, 2, 3, 4, 6] if odd else [1, 2]))
+        g = draw(st.sampled_from([1, 2, 3, 4, 6, 6] if odd else [1, 2]))
         price = draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0]))
         caps = [None, None, None, 2, 3, 4] if redundant else [None, None, 0, 1, 2, 3]  # N+1 needs 2 instances
         avail = draw(st.sampled_from(caps)) if constrained else None
@@ -327,7 +336,8 @@ def problems(
     for o in offerings:
         for m in models:
             fitting = [t for t in sizes if t <= o.gpus_per_instance]
-            for tp in draw(st.lists(st.sampled_from(fitting), min_size=0, max_size=2, unique=True)):
+            per_model = 2 if len(models) == 1 else 1  # keeps the oracle's replica enumeration small
+            for tp in draw(st.lists(st.sampled_from(fitting), min_size=0, max_size=per_model, unique=True)):
                 candidates.append(FleetCandidate(f"{o.id}-{m}-tp{tp}", o.id, m, tp))
     if not candidates:
         candidates.append(FleetCandidate(f"{offerings[0].id}-a-tp1", offerings[0].id, models[0], 1))
@@ -385,14 +395,19 @@ def _triple(p: FleetProblem, sol_instances: dict[str, int], cost: float) -> tupl
     return cost, gpus, sum(sol_instances.values())
 
 
+def _odd_shape(p: FleetProblem, o: FleetOffering) -> bool:
+    """A tp that does not divide the instance, or two sizes of which neither divides the other."""
+    sizes = sorted({c.tp for c in p.candidates if c.offering == o.id and c.tp <= o.gpus_per_instance})
+    return any(o.gpus_per_instance % t for t in sizes) or any(b % a for i, a in enumerate(sizes) for b in sizes[i:])
+
+
 def _check_against_oracle(p: FleetProblem, events: bool = True) -> None:
     """The solver's optimum is the oracle's (cost, then GPUs, then instances); both agree on infeasibility.
     `events` label hypothesis examples (`--hypothesis-show-statistics` prints the counts)."""
     sol = solve_fleet(p)
     best = brute_force(p)
     if events:
-        size = {o.id: o.gpus_per_instance for o in p.offerings}
-        odd = any(size[c.offering] % c.tp for c in p.candidates if c.tp <= size[c.offering])
+        odd = any(_odd_shape(p, o) for o in p.offerings)
         pools = len({o.pool_id for o in p.offerings}) < len(p.offerings)
         event(f"status {sol.status}")
         event(f"{sol.status}: {'odd' if odd else 'power-of-two'} shapes, N+1 {bool(p.n_plus_one)}, shared caps {pools}")
@@ -403,10 +418,16 @@ def _check_against_oracle(p: FleetProblem, events: bool = True) -> None:
         assert sol.message.startswith("infeasible: ")
         return
     assert sol.status == "optimal", sol.message
+    assert verify_solution(p, sol) == ()
     cost, gpus, inst = _triple(p, sol.instances, sol.cost_usd_per_hour)
+    if cost < best[0] - 1e-9:
+        # Cheaper than exactly possible: only by loading a replica within the solver's feasibility
+        # tolerance (1e-6 of a replica; the verifier allows the same), e.g. a 1.5e-7 sliver on a full one.
+        tolerant = brute_force(p, slack=TOLERANCE)
+        assert tolerant is not None and cost == pytest.approx(tolerant[0], abs=1e-9), (sol, p)
+        return
     assert cost == pytest.approx(best[0], abs=1e-9)
     assert (gpus, inst) == best[1:], "tie-break: fewest GPUs, then fewest instances"
-    assert verify_solution(p, sol) == ()
 
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -424,7 +445,7 @@ def test_whole_slice_matches_brute_force(p: FleetProblem) -> None:
     _check_against_oracle(p)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(odd=True))
 def test_odd_shapes_match_brute_force(p: FleetProblem) -> None:
     """Instances of 3 and 6 GPUs, tp 3 and 4: packing is exact, not just safe."""
@@ -444,7 +465,7 @@ def test_n_plus_one_matches_brute_force(p: FleetProblem) -> None:
     _check_against_oracle(p)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(odd=True, redundant=True))
 def test_n_plus_one_on_odd_shapes_matches_brute_force(p: FleetProblem) -> None:
     _check_against_oracle(p)
