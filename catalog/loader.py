@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, ModelArch, Offering
 from planner.errors import CatalogError, InputError, did_you_mean
-from planner.files import parse_yaml, read_text
+from planner.files import parse_yaml, read_text, spec_path
 
 if TYPE_CHECKING:
     from planner.spec import CatalogSection
@@ -216,7 +216,7 @@ def _apply_models(state: _State, layer: _Layer, shipped: bool, hasher: Any) -> N
             if shipped or not isinstance(hf_config, str):
                 raise CatalogError("hf_config must be a path string (overlays only)", where=where)
             try:
-                loaded = load_hf_config(_resolve(layer.base_dir, hf_config))
+                loaded = load_hf_config(_resolve(layer.base_dir, hf_config, f"{where}.hf_config"))
                 hasher.update(loaded.model_dump_json(exclude={"source"}).encode())  # content, not location
             except InputError as err:
                 raise CatalogError(f"hf_config {err.where}: {err.message}", where=where) from None
@@ -274,7 +274,7 @@ def _apply_skypilot(state: _State, layer: _Layer, hasher: Any) -> None:
         path, cloud = entry.get("path"), entry.get("cloud")
         if not isinstance(path, str) or not isinstance(cloud, str):
             raise CatalogError("needs `path` (a vms.csv file) and `cloud` (e.g. aws)", where=where)
-        csv_path = _resolve(layer.base_dir, path)
+        csv_path = _resolve(layer.base_dir, path, f"{where}.path")
         hasher.update(_read_text(csv_path, "SkyPilot catalog CSV", "CSV").encode())
         as_of = entry.get("as_of", "unknown")
         offerings = import_skypilot_csv(csv_path, cloud, as_of=str(as_of))
@@ -391,8 +391,8 @@ def load_catalog(
     root = base_dir if base_dir is not None else Path(".")
     hasher = hashlib.sha256()
     if inline is not None:
-        for name in inline.files:
-            layers.append(_file_layer_source(_resolve(root, name)))
+        for k, name in enumerate(inline.files):
+            layers.append(_file_layer_source(_resolve(root, name, f"catalog.files[{k}]")))
         sections = {k: [dict(e) for e in getattr(inline, k)] for k in ("gpus", "offerings", "models")}
         if any(sections.values()):
             inline_doc = {"schema_version": SCHEMA_VERSION, **{k: v for k, v in sections.items() if v}}
@@ -413,9 +413,10 @@ def _file_layer_source(path: Path) -> tuple[str, Path, object]:
     return str(path), path.parent, _parse_yaml(raw, str(path))
 
 
-def _resolve(base_dir: Path, name: str) -> Path:
-    p = Path(name).expanduser()
-    return p if p.is_absolute() else base_dir / p
+def _resolve(base_dir: Path, name: str, where: str) -> Path:
+    """A path written in a catalog document or a spec: relative to `base_dir` and confined to it (or to
+    the folders the run allows; see planner.files.spec_path)."""
+    return spec_path(name, base_dir, where)
 
 
 def hint(value: str, choices: Iterable[str]) -> str:
@@ -466,7 +467,8 @@ def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None 
     by_repo = [m for m in catalog.models.values() if m.hf_repo and m.hf_repo.lower() == key.lower()]
     if by_repo:
         return by_repo[0]
-    path = _resolve(base_dir if base_dir is not None else Path("."), key)
+    # a spec's path is confined to its folder; one named on the command line (base_dir None) is read as given
+    path = Path(key).expanduser() if base_dir is None else _resolve(base_dir, key, where)
     if path.is_dir():
         path = path / "config.json"
         if not path.is_file():

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
+from planner import files
 from planner.candidates import PricedOffering, select_offerings
 from planner.errors import InputError, did_you_mean, unknown_id
 from planner.measured_profiles import MeasuredPoint, load_profile_points
-from planner.spec import ModelSpec, Search, Spec, load_spec
+from planner.spec import ModelSpec, Search, Spec, parse_spec
 from planner.workload import Slice, WorkloadSlices, build_slices
 
 _YAML_PATH = re.compile(r"[A-Za-z_]\w*(\[\d+\]|\.[A-Za-z_][\w-]*)*")
@@ -56,9 +57,12 @@ class PlanInputs:
 
 def load_inputs(spec_path: Path, overlays: tuple[Path, ...] = ()) -> PlanInputs:
     """Read the spec and the catalog (with the spec's and the command line's overlays)."""
-    spec = load_spec(spec_path)
+    raw = files.read_bytes(spec_path, "spec", "YAML")  # once: what is parsed is what is hashed
+    where = str(spec_path)
+    spec = parse_spec(files.parse_yaml(files.decode_text(raw, "spec", "YAML", where), where), where)
     base_dir = spec_path.resolve().parent
-    digest = hashlib.sha256(spec_path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
+    files.allow_folders(base_dir / p for p in spec.allow_paths)
     catalog = load_catalog(overlays, inline=spec.catalog, base_dir=base_dir)
     return PlanInputs(spec, catalog, base_dir, digest)
 

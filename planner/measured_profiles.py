@@ -37,15 +37,16 @@ the bucket's longest requests; measure at (or above) the representative lengths 
 from __future__ import annotations
 
 import csv
-import json
+import glob
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from planner import files
+from planner.bounds import MAX_RATE_RPS, MAX_TOKENS, MAX_TP
 from planner.errors import InputError
-from planner.files import read_text
 from planner.spec import ProfileSource, Slo
 from planner.traces import resolve_path
 from planner.workload import Slice
@@ -123,13 +124,14 @@ def load_profile_points(
             )
         )
     if profile.csv is not None:
-        points.extend(_read_csv(profile.model, resolve_path(profile.csv, base_dir), f"{where}.csv"))
+        points.extend(_read_csv(profile.model, resolve_path(profile.csv, base_dir, f"{where}.csv"), f"{where}.csv"))
     if profile.vllm_bench:
         kind = "gpu" if profile.gpu is not None else "offering"
         target = Target(kind, profile.gpu or profile.offering or "", profile.tp)
         runs: list[BenchRun] = []
         for i, name in enumerate(profile.vllm_bench):
-            runs.extend(read_vllm_bench(resolve_path(name, base_dir), f"{where}.vllm_bench[{i}]"))
+            for path in _bench_paths(name, base_dir, f"{where}.vllm_bench[{i}]"):
+                runs.extend(read_vllm_bench(path, f"{where}.vllm_bench[{i}]"))
         points.extend(bench_points(profile.model, target, runs, slo))
     return tuple(points)
 
@@ -172,12 +174,28 @@ class _SliceIndex:
         return out
 
 
+def _bench_paths(name: str, base_dir: Path, where: str) -> list[Path]:
+    """One `vllm_bench` entry: a file, or a glob (`runs/*.json`) matching at least one file, in name order."""
+    if not glob.has_magic(name):
+        return [resolve_path(name, base_dir, where)]
+    pattern = Path(name).expanduser()
+    if pattern.is_absolute():
+        anchor = Path(pattern.anchor)
+        matches = sorted(anchor.glob(str(pattern.relative_to(anchor))))
+    else:
+        matches = sorted(base_dir.glob(name))
+    files_found = [m for m in matches if m.is_file()]
+    if not files_found:
+        raise InputError(f"no file matches {name!r}", where=where)
+    return [resolve_path(str(m), base_dir, where) for m in files_found]
+
+
 # ---------------------------------------------------------------- CSV
 
 
 def _read_csv(model: str, path: Path, where: str) -> list[MeasuredPoint]:
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with files.open_lines(path, f"profile CSV (from {where})") as f:
             reader = csv.reader(f)
             try:
                 header = [h.strip() for h in next(reader)]
@@ -188,7 +206,7 @@ def _read_csv(model: str, path: Path, where: str) -> list[MeasuredPoint]:
                 need = [*missing, *([] if {"offering", "gpu"} & set(header) else ["offering or gpu"])]
                 raise InputError(
                     f"line 1: the header lacks {', '.join(repr(c) for c in need)}; expected columns "
-                    f"offering|gpu, {', '.join(CSV_COLUMNS)}; found {', '.join(repr(h) for h in header)}",
+                    f"offering|gpu, {', '.join(CSV_COLUMNS)} (the header has {len(header)} column(s))",
                     where=str(path),
                 )
             idx = {name: header.index(name) for name in ("offering", "gpu", *CSV_COLUMNS) if name in header}
@@ -199,12 +217,6 @@ def _read_csv(model: str, path: Path, where: str) -> list[MeasuredPoint]:
                     continue
                 cells = {name: (row[i].strip() if i < len(row) else "") for name, i in idx.items()}
                 points.append(_csv_point(model, cells, f"{path}:{line}", str(path), line))
-    except FileNotFoundError:
-        raise InputError(f"profile CSV not found (from {where})", where=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"profile CSV path is a directory (from {where})", where=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("profile CSV is not UTF-8 text", where=str(path)) from None
     except csv.Error as exc:
         raise InputError(f"malformed CSV: {exc}", where=str(path)) from None
     except OSError as exc:
@@ -216,7 +228,7 @@ def _read_csv(model: str, path: Path, where: str) -> list[MeasuredPoint]:
 
 def _csv_point(model: str, cells: Mapping[str, str], source: str, path: str, line: int) -> MeasuredPoint:
     def bad(col: str, what: str) -> InputError:
-        return InputError(f"line {line}, column {col!r}: {cells.get(col, '')!r} {what}", where=path)
+        return InputError(f"line {line}, column {col!r}: {files.shown_value(cells.get(col, ''))} {what}", where=path)
 
     offering, gpu = cells.get("offering", ""), cells.get("gpu", "")
     if bool(offering) == bool(gpu):
@@ -233,12 +245,15 @@ def _csv_point(model: str, cells: Mapping[str, str], source: str, path: str, lin
             raise bad(col, "is not an integer") from None
         if ints[col] < 1:
             raise bad(col, "must be >= 1")
+        cap_of = MAX_TP if col == "tp" else MAX_TOKENS
+        if ints[col] > cap_of:
+            raise bad(col, f"must be <= {cap_of:,}")
     try:
         cap = float(cells["capacity_rps"])
     except ValueError:
         raise bad("capacity_rps", "is not a number") from None
-    if not math.isfinite(cap) or cap < 0:
-        raise bad("capacity_rps", "must be a finite number >= 0 (req/s)")
+    if not math.isfinite(cap) or cap < 0 or cap > MAX_RATE_RPS:
+        raise bad("capacity_rps", f"must be a finite number >= 0 and <= {MAX_RATE_RPS:g} (req/s)")
     target = Target("offering", offering, ints["tp"]) if offering else Target("gpu", gpu, ints["tp"])
     return MeasuredPoint(model, target, ints["input_len"], ints["output_len"], cap, source)
 
@@ -248,21 +263,24 @@ def _csv_point(model: str, cells: Mapping[str, str], source: str, path: str, lin
 
 def read_vllm_bench(path: Path, where: str) -> list[BenchRun]:
     """The runs in one result file: a JSON object, or JSON lines (one object per run)."""
-    text = read_text(path, f"benchmark result file (from {where})", "JSON")
+    what = f"benchmark result file (from {where})"
+    text = files.read_text(path, what, "JSON")
     objects: list[tuple[str, object]]
     try:
-        objects = [(str(path), json.loads(text))]
-    except json.JSONDecodeError as whole_err:
+        objects = [(str(path), files.parse_json(text, what, str(path)))]
+    except InputError as whole_err:
+        if len(text.strip().splitlines()) < 2:
+            raise
         objects = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                objects.append((f"{path}:{n}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                err = whole_err if n == 1 else exc
-                at = f"line {whole_err.lineno}, column {whole_err.colno}" if n == 1 else f"line {n}"
-                raise InputError(f"not valid JSON ({at}): {err.msg}", where=str(path)) from None
+                objects.append((f"{path}:{n}", files.parse_json(line, f"line {n}", str(path))))
+            except InputError:
+                if n == 1:
+                    raise whole_err from None
+                raise
     runs = []
     for source, obj in objects:
         run = _bench_run(obj, source)

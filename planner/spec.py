@@ -15,6 +15,17 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from planner.bounds import (
+    MAX_COUNT,
+    MAX_LATENCY_MS,
+    MAX_PRICE_USD_PER_HOUR,
+    MAX_RATE_RPS,
+    MAX_SECONDS,
+    MAX_SIGMA,
+    MAX_SLICE_FACTOR,
+    MAX_TOKENS,
+    MAX_TP,
+)
 from planner.errors import InputError, did_you_mean
 from planner.files import read_yaml
 
@@ -34,14 +45,15 @@ def _not_bool(value: object) -> object:
 
 NotBool = BeforeValidator(_not_bool)
 Int = Annotated[int, NotBool]
+Tokens = Annotated[int, NotBool, Field(ge=1, le=MAX_TOKENS)]
 Float = Annotated[float, NotBool, Field(allow_inf_nan=False)]
 PositiveFloat = Annotated[float, NotBool, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, NotBool, Field(ge=0, allow_inf_nan=False)]
 
 
 class HistogramBin(_Spec):
-    input_len: Int = Field(ge=1)
-    output_len: Int = Field(ge=1)
+    input_len: Tokens
+    output_len: Tokens
     share: Float = Field(gt=0, le=1, allow_inf_nan=False)
 
 
@@ -49,13 +61,13 @@ class LengthDistribution(_Spec):
     """A parametric length distribution (tokens); sampled deterministically by quantiles."""
 
     kind: Literal["lognormal", "normal", "uniform", "constant", "exponential"]
-    mean: PositiveFloat | None = None
-    median: PositiveFloat | None = None
-    stddev: NonNegFloat | None = None
-    sigma: NonNegFloat | None = Field(default=None, description="lognormal shape (std of log)")
-    min: Int | None = Field(default=None, ge=1)
-    max: Int | None = Field(default=None, ge=1)
-    value: Int | None = Field(default=None, ge=1, description="for kind: constant")
+    mean: PositiveFloat | None = Field(default=None, le=MAX_TOKENS)
+    median: PositiveFloat | None = Field(default=None, le=MAX_TOKENS)
+    stddev: NonNegFloat | None = Field(default=None, le=MAX_TOKENS)
+    sigma: NonNegFloat | None = Field(default=None, le=MAX_SIGMA, description="lognormal shape (std of log)")
+    min: Tokens | None = None
+    max: Tokens | None = None
+    value: Tokens | None = Field(default=None, description="for kind: constant")
 
 
 class ParametricLengths(_Spec):
@@ -116,8 +128,8 @@ class Slo(_Spec):
     """Latency targets. A plain number bounds the mean (`ttft_ms: 1000`); a one-key mapping names the
     statistic it bounds (`ttft_ms: {p99: 2000}`, `tpot_ms: {p90: 50}`). `*_statistic` holds that name."""
 
-    ttft_ms: PositiveFloat
-    tpot_ms: PositiveFloat
+    ttft_ms: PositiveFloat = Field(le=MAX_LATENCY_MS)
+    tpot_ms: PositiveFloat = Field(le=MAX_LATENCY_MS)
     ttft_statistic: SloStatistic = "mean"
     tpot_statistic: SloStatistic = "mean"
 
@@ -169,7 +181,7 @@ class ModelSpec(_Spec):
     workload: Workload
     slo: Slo
     min_replicas: Int = Field(
-        default=1, ge=0, description="a floor on the replica count (replicas may share one instance)"
+        default=1, ge=0, le=MAX_COUNT, description="a floor on the replica count (replicas may share one instance)"
     )
     redundancy: Literal["none", "n+1"] = Field(
         default="none",
@@ -201,14 +213,16 @@ class OfferingFilter(_Spec):
         default=1.0, ge=0, le=1, description="max share of the traffic (req/s) served on spot"
     )
     include_uncertain: bool = Field(default=True, description="use prices flagged uncertain")
-    price_overrides: dict[str, NonNegFloat] = Field(default_factory=dict, description="offering id -> $/h")
-    available: dict[str, Annotated[Int, Field(ge=0)]] = Field(
+    price_overrides: dict[str, Annotated[NonNegFloat, Field(le=MAX_PRICE_USD_PER_HOUR)]] = Field(
+        default_factory=dict, description="offering id -> $/h"
+    )
+    available: dict[str, Annotated[Int, Field(ge=0, le=MAX_COUNT)]] = Field(
         default_factory=dict, description="offering id -> max instances"
     )
 
 
 class Search(_Spec):
-    tp: tuple[Int, ...] = (1, 2, 4, 8)
+    tp: tuple[Annotated[Int, Field(ge=1, le=MAX_TP)], ...] = (1, 2, 4, 8)
     weights: tuple[Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"], ...] = ("bf16",)
     kv: tuple[Literal["bf16", "fp16", "fp8"], ...] = ("bf16",)
     engine: Literal["vllm", "trtllm", "sglang"] = "vllm"
@@ -226,10 +240,10 @@ class Search(_Spec):
 
 class SolverOptions(_Spec):
     name: Literal["highs", "cbc"] = "highs"
-    time_limit_s: PositiveFloat = 60.0
+    time_limit_s: PositiveFloat = Field(default=60.0, le=MAX_SECONDS)
     mip_gap: Float = Field(default=0.0, ge=0, le=1)
     mode: Literal["fractional", "whole-slice"] = "fractional"
-    slice_factor: Int = Field(default=1, ge=1, description="whole-slice mode: pieces per bucket")
+    slice_factor: Int = Field(default=1, ge=1, le=MAX_SLICE_FACTOR, description="whole-slice mode: pieces per bucket")
 
 
 class MeasuredCapacity(_Spec):
@@ -238,10 +252,10 @@ class MeasuredCapacity(_Spec):
 
     offering: str | None = None
     gpu: str | None = None
-    tp: Int = Field(default=1, ge=1)
-    input_len: Int = Field(ge=1)
-    output_len: Int = Field(ge=1)
-    capacity_rps: Float = Field(ge=0, allow_inf_nan=False)
+    tp: Int = Field(default=1, ge=1, le=MAX_TP)
+    input_len: Tokens
+    output_len: Tokens
+    capacity_rps: Float = Field(ge=0, le=MAX_RATE_RPS, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _target(self) -> MeasuredCapacity:
@@ -264,7 +278,7 @@ class ProfileSource(_Spec):
     vllm_bench: tuple[str, ...] = Field(default=(), description="`vllm bench serve --save-result` JSON files")
     gpu: str | None = Field(default=None, description="for vllm_bench files: the GPU they ran on")
     offering: str | None = Field(default=None, description="for vllm_bench files: or the offering")
-    tp: Int = Field(default=1, ge=1, description="for vllm_bench files: the TP degree")
+    tp: Int = Field(default=1, ge=1, le=MAX_TP, description="for vllm_bench files: the TP degree")
     exclusive: bool = False
 
 
@@ -278,7 +292,7 @@ class CatalogSection(_Spec):
 
 
 class Constraints(_Spec):
-    budget_usd_per_hour: PositiveFloat | None = None
+    budget_usd_per_hour: PositiveFloat | None = Field(default=None, le=MAX_PRICE_USD_PER_HOUR)
 
 
 class Spec(_Spec):
@@ -293,6 +307,11 @@ class Spec(_Spec):
     constraints: Constraints = Constraints()
     profiles: tuple[ProfileSource, ...] = ()
     catalog: CatalogSection = CatalogSection()
+    allow_paths: tuple[str, ...] = Field(
+        default=(),
+        description="folders outside the spec's folder that its paths (traces, profiles, catalog files, "
+        "model configs) may point into; relative to the spec's folder",
+    )
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Spec:
@@ -434,10 +453,8 @@ def format_validation_error(err: ValidationError, source: str, root: type[BaseMo
 
 def parse_spec(data: object, source: str = "spec") -> Spec:
     if not isinstance(data, dict):
-        raise InputError(
-            f"the spec must be a YAML mapping (key: value) at the top level, got {describe_value(data)}",
-            where=source,
-        )
+        kind = "a string" if isinstance(data, str) else describe_value(data)  # text may be a secret's: not shown
+        raise InputError(f"the spec must be a YAML mapping (key: value) at the top level, got {kind}", where=source)
     try:
         return Spec.model_validate(data)
     except ValidationError as err:

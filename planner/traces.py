@@ -24,8 +24,6 @@ the request rate is taken from the trace.
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import math
 import re
 from array import array
@@ -34,12 +32,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from planner import files, limits
+from planner.bounds import MAX_TIMESTAMP_S, MAX_TOKENS
 from planner.errors import InputError
+from planner.files import shown_value as _shown
 from planner.spec import TraceSource
 
 TimestampKind = Literal["datetime", "seconds", "milliseconds", "auto"]
@@ -109,15 +110,15 @@ class _BadRow(Exception):
         self.detail = detail
 
 
-def resolve_path(path: str, base_dir: Path) -> Path:
-    """A spec path: `~` expanded, relative paths taken from the spec's directory."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else base_dir / p
+def resolve_path(path: str, base_dir: Path, where: str = "path") -> Path:
+    """A spec path: `~` expanded, relative paths taken from the spec's directory, confined to the folders
+    the run may read (planner.files.spec_path); `where` names the field in messages."""
+    return files.spec_path(path, base_dir, where)
 
 
 def _parse_len(raw: object, col: str) -> int:
     if isinstance(raw, bool):
-        raise _BadRow(f"{col}: not an integer", f"column {col!r}: {raw!r} is not an integer")
+        raise _BadRow(f"{col}: not an integer", f"column {col!r}: {_shown(raw)} is not an integer")
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str | float):
@@ -130,15 +131,20 @@ def _parse_len(raw: object, col: str) -> int:
                 f = math.nan
             if not (math.isfinite(f) and f.is_integer()):
                 raise _BadRow(
-                    f"{col}: not an integer", f"column {col!r}: {raw!r} is not an integer"
+                    f"{col}: not an integer", f"column {col!r}: {_shown(raw)} is not an integer"
                 ) from None
             value = int(f)
     else:
-        raise _BadRow(f"{col}: not an integer", f"column {col!r}: {raw!r} is not an integer")
+        raise _BadRow(f"{col}: not an integer", f"column {col!r}: {_shown(raw)} is not an integer")
     if value < 0:
-        raise _BadRow(f"{col}: negative", f"column {col!r}: {raw!r} is negative; lengths are tokens >= 1")
+        raise _BadRow(f"{col}: negative", f"column {col!r}: {_shown(raw)} is negative; lengths are tokens >= 1")
     if value == 0:
-        raise _BadRow(f"{col}: zero", f"column {col!r}: {raw!r} is zero; lengths are tokens >= 1")
+        raise _BadRow(f"{col}: zero", f"column {col!r}: {_shown(raw)} is zero; lengths are tokens >= 1")
+    if value > MAX_TOKENS:
+        raise _BadRow(
+            f"{col}: too long",
+            f"column {col!r}: {_shown(raw)} tokens is more than any model's context window ({MAX_TOKENS:,})",
+        )
     return value
 
 
@@ -160,7 +166,7 @@ def _parse_datetime(text: str) -> float:
 
 
 def _bad_ts(raw: object, col: str) -> _BadRow:
-    return _BadRow(f"{col}: not a timestamp", f"column {col!r}: {raw!r} is not a valid timestamp")
+    return _BadRow(f"{col}: not a timestamp", f"column {col!r}: {_shown(raw)} is not a valid timestamp")
 
 
 def _parse_ts(raw: object, col: str, kind: TimestampKind) -> float:
@@ -187,7 +193,7 @@ def _parse_ts(raw: object, col: str, kind: TimestampKind) -> float:
                 raise _bad_ts(raw, col) from None
     else:
         raise _bad_ts(raw, col)
-    if not math.isfinite(value):
+    if not (math.isfinite(value) and abs(value) <= MAX_TIMESTAMP_S * (1000.0 if kind == "milliseconds" else 1.0)):
         raise _bad_ts(raw, col)
     return value / 1000.0 if kind == "milliseconds" else value
 
@@ -199,14 +205,8 @@ def _is_zero(text: str) -> bool:
         return False
 
 
-def _open_text(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
-
-
 def _csv_rows(
-    f: IO[str], path: Path, layout: _Layout, fmt: str, want_ts: bool
+    f: Iterator[str], path: Path, layout: _Layout, fmt: str, want_ts: bool
 ) -> Iterator[tuple[int, object, object, object]]:
     """Yield (line number, input, output, timestamp) from a CSV with a header row."""
     reader = csv.reader(f)
@@ -222,7 +222,7 @@ def _csv_rows(
     if missing:
         raise InputError(
             f"line 1: the header lacks column(s) {', '.join(repr(c) for c in missing)} for format {fmt!r}; "
-            f"expected {', '.join(repr(c) for c in wanted)}, found {', '.join(repr(n) for n in names)}",
+            f"expected {', '.join(repr(c) for c in wanted)} among its {len(names)} column(s)",
             where=str(path),
         )
     i_in, i_out = names.index(layout.input_col), names.index(layout.output_col)
@@ -256,20 +256,20 @@ class _Missing:
     expected: int
 
 
-def _jsonl_rows(f: IO[str], layout: _Layout, want_ts: bool) -> Iterator[tuple[int, object, object, object]]:
+def _jsonl_rows(f: Iterator[str], layout: _Layout, want_ts: bool) -> Iterator[tuple[int, object, object, object]]:
     """Yield (line number, input, output, timestamp) from JSON lines."""
     for line_no, text in enumerate(f, 1):
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
-        except ValueError:
-            yield line_no, _BadRow("invalid JSON", "not valid JSON"), None, None
+            obj = files.parse_json(text, "line", f"line {line_no}")
+        except InputError as exc:
+            yield line_no, _BadRow("invalid JSON", exc.message.removeprefix("line ")), None, None
             continue
         if not isinstance(obj, dict):
             yield (
                 line_no,
-                _BadRow("not a JSON object", f"expected a JSON object, got {text.strip()[:60]!r}"),
+                _BadRow("not a JSON object", f"expected a JSON object, got {_shown(obj)}"),
                 None,
                 None,
             )
@@ -279,10 +279,9 @@ def _jsonl_rows(f: IO[str], layout: _Layout, want_ts: bool) -> Iterator[tuple[in
             keys.append(layout.timestamp_col)
         absent = [k for k in keys if k not in obj]
         if absent:
-            found = ", ".join(repr(k) for k in sorted(obj)[:12])
             yield (
                 line_no,
-                _BadRow(f"{absent[0]}: missing", f"key {absent[0]!r} is missing (found keys: {found})"),
+                _BadRow(f"{absent[0]}: missing", f"key {absent[0]!r} is missing (the object has {len(obj)} key(s))"),
                 None,
                 None,
             )
@@ -298,7 +297,7 @@ def read_trace(
 
     Timestamps are parsed when `need_timestamps` (default: `source.use_trace_rate`).
     """
-    path = resolve_path(source.path, base_dir)
+    path = resolve_path(source.path, base_dir, f"{where}.path")
     fmt = source.format
     if fmt in _LAYOUTS:
         layout = _LAYOUTS[fmt]
@@ -326,7 +325,7 @@ def read_trace(
     hint = f"; set {where}.skip_bad_rows: true to skip and count bad rows"
 
     try:
-        with _open_text(path) as f:
+        with files.open_lines(path, f"trace file (from {where}.path)") as f:
             rows = (
                 _jsonl_rows(f, layout, want_ts)
                 if fmt in _JSONL_FORMATS
@@ -335,6 +334,8 @@ def read_trace(
             line = 0
             try:
                 for line, raw_in, raw_out, raw_ts in rows:
+                    if not line & 0xFFFF:  # every 65,536 lines: the run's time limit, a Ctrl-C
+                        limits.check("reading the trace")
                     try:
                         if isinstance(raw_in, _BadRow):
                             raise raw_in
@@ -363,18 +364,6 @@ def read_trace(
                     outs.append(o)
             except csv.Error as exc:
                 raise InputError(f"line {line + 1}: malformed CSV: {exc}", where=str(path)) from None
-            except UnicodeDecodeError:
-                raise InputError(f"not UTF-8 text (near line {line + 1})", where=str(path)) from None
-            except (EOFError, gzip.BadGzipFile) as exc:
-                raise InputError(f"corrupt gzip file: {exc}", where=str(path)) from None
-    except FileNotFoundError:
-        raise InputError(
-            f"trace file not found (from {where}.path = {source.path!r})", where=str(path)
-        ) from None
-    except IsADirectoryError:
-        raise InputError(
-            f"trace path is a directory, expected a file (from {where}.path)", where=str(path)
-        ) from None
     except OSError as exc:
         raise InputError(f"cannot read trace file: {exc.strerror or exc}", where=str(path)) from None
 

@@ -18,6 +18,7 @@ from catalog.loader import (
     resolve_model,
     shipped_catalog,
 )
+from planner import files
 from planner.errors import CatalogError, InputError
 from planner.spec import CatalogSection
 from tests.conftest import ROOT
@@ -152,7 +153,8 @@ def test_overlay_model_from_hf_config_and_skypilot_csv(tmp_path: Path) -> None:
             "offerings": [{"id": "lambda:us-east-1:gpu_8x_b200_sxm6", "available_instances": 1}],
         },
     )
-    cat = load_catalog(overlays=(overlay,))
+    with files.run_scope(allow=[HF]):  # the HF config lies outside the overlay's folder: allowed explicitly
+        cat = load_catalog(overlays=(overlay,))
     assert cat.models["my-llama"].total_params == cat.models["llama-3.1-8b"].total_params
     b200 = cat.offerings["lambda:us-east-1:gpu_8x_b200_sxm6"]
     assert b200.available_instances == 1 and b200.as_of == "2025-01" and "SkyPilot" in b200.source

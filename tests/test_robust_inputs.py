@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -356,7 +357,7 @@ def test_trace_is_a_folder(tmp_path: Path) -> None:
     [
         (b"", ("empty",)),
         (b"\x00\x01\x02\xff\xfe", ("UTF-8",)),
-        (b"a,b\n1,2\n", ("header lacks", "'in'", "found 'a', 'b'")),
+        (b"a,b\n1,2\n", ("header lacks", "'in'", "2 column(s)")),
         (b"in,out\n", ("no usable request rows",)),
     ],
     ids=["empty", "binary", "wrong-header", "header-only"],
@@ -366,28 +367,30 @@ def test_unreadable_trace(tmp_path: Path, raw: bytes, needles: tuple[str, ...]) 
     assert_user_error(gpuplan("plan", _trace_spec(tmp_path, "t.csv")), "t.csv", *needles)
 
 
+def _deny_open(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Permission bits do not stop root, so the denial is simulated at the open call of planner.files."""
+    import planner.files
+
+    real = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).name == name:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(planner.files.os, "open", denied)
+
+
 def test_trace_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Permission bits do not stop root, so the denial is simulated at the open call."""
-    import planner.traces
-
-    def denied(path: Path) -> Any:
-        raise PermissionError(13, "Permission denied", str(path))
-
     (tmp_path / "t.csv").write_text(GOOD_ROWS)
-    monkeypatch.setattr(planner.traces, "_open_text", denied)
-    assert_user_error(gpuplan("plan", _trace_spec(tmp_path, "t.csv")), "t.csv", "Permission denied")
+    spec = _trace_spec(tmp_path, "t.csv")
+    _deny_open(monkeypatch, "t.csv")
+    assert_user_error(gpuplan("plan", spec), "t.csv", "Permission denied")
 
 
 def test_spec_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = write_spec(tmp_path, BASE_SPEC)
-    real = Path.read_bytes
-
-    def denied(self: Path) -> bytes:
-        if self.name == "spec.yaml":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    _deny_open(monkeypatch, "spec.yaml")
     assert_user_error(gpuplan("plan", spec), "spec.yaml", "Permission denied")
 
 
@@ -399,7 +402,7 @@ def test_corrupt_gzip_trace(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "needles"),
     [
-        ("abc,5", ("line 3", "'in'", "'abc'", "not an integer")),
+        ("abc,5", ("line 3", "'in'", "a non-numeric value", "not an integer")),
         ("-4,5", ("line 3", "'-4'", "negative")),
         ("0,5", ("line 3", "'0'", "zero")),
         ("7", ("line 3", "'out'", "missing")),

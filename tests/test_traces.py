@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from planner import files
 from planner.errors import InputError
 from planner.spec import TraceColumns, TraceSource
 from planner.traces import BURSTGPT_FAILURE, _parse_datetime, read_trace
@@ -115,7 +116,10 @@ def test_gzip_and_absolute_path(tmp_path: Path) -> None:
     raw = (DATA / "azure-2023-code-excerpt.csv").read_bytes()
     gz = tmp_path / "code.csv.gz"
     gz.write_bytes(gzip.compress(raw))
-    d = read_trace(src(gz, "azure-2023"), Path("/nonexistent"), WHERE)
+    with pytest.raises(InputError, match="outside the spec's folder"):
+        read_trace(src(gz, "azure-2023"), Path("/nonexistent"), WHERE)
+    with files.run_scope(allow=[tmp_path]):  # an absolute path into an allowed folder (--allow-path)
+        d = read_trace(src(gz, "azure-2023"), Path("/nonexistent"), WHERE)
     assert d.requests == 300
 
 
@@ -138,12 +142,13 @@ GOOD = "2023-11-16 18:00:00.0,5,6\n"
 @pytest.mark.parametrize(
     ("row", "column", "value", "reason"),
     [
-        ("2023-11-16 18:00:01.0,abc,6\n", "ContextTokens", "abc", "ContextTokens: not an integer"),
+        ("2023-11-16 18:00:01.0,abc,6\n", "ContextTokens", None, "ContextTokens: not an integer"),
         ("2023-11-16 18:00:01.0,12.5,6\n", "ContextTokens", "12.5", "ContextTokens: not an integer"),
         ("2023-11-16 18:00:01.0,5,-3\n", "GeneratedTokens", "-3", "GeneratedTokens: negative"),
         ("2023-11-16 18:00:01.0,5,0\n", "GeneratedTokens", "0", "GeneratedTokens: zero"),
         ("2023-11-16 18:00:01.0,5\n", "GeneratedTokens", None, "GeneratedTokens: missing"),
-        ("yesterday,5,6\n", "TIMESTAMP", "yesterday", "TIMESTAMP: not a timestamp"),
+        ("yesterday,5,6\n", "TIMESTAMP", None, "TIMESTAMP: not a timestamp"),
+        ("2023-13-45 18:00:01.0,5,6\n", "TIMESTAMP", "2023-13-45 18:00:01.0", "TIMESTAMP: not a timestamp"),
     ],
 )
 def test_bad_row_errors_name_line_column_value_or_are_counted(
@@ -238,7 +243,8 @@ def test_wrong_header_lists_expected_and_found(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         read_trace(src(p, "azure-2023"), tmp_path, WHERE)
     msg = e.value.message
-    assert "'ContextTokens'" in msg and "'GeneratedTokens'" in msg and "found 'Timestamp'" in msg
+    assert "'ContextTokens'" in msg and "'GeneratedTokens'" in msg and "3 column(s)" in msg
+    assert "Request tokens" not in msg  # the file's content (its header) is never quoted
 
 
 def test_binary_file_is_an_error(tmp_path: Path) -> None:
