@@ -6,6 +6,10 @@ Every GpuplanError is caught in `main` and becomes a one-line message on stderr 
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,8 +21,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from planner import files, limits
 from planner.errors import GpuplanError, InputError
-from planner.outcome import Outcome, check_output_path, envelope, error_envelope, to_json, write_atomic
+from planner.outcome import Outcome, envelope, error_envelope, to_json
 
 app = typer.Typer(
     name="gpuplan",
@@ -61,7 +66,7 @@ class EstimateFmt(str, Enum):
 
 
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
-    """Render `outcome` in `fmt` to stdout or, atomically, to `output`; exit with its code."""
+    """Render `outcome` in `fmt` to stdout or to `output` (see planner.files.write_output); exit with its code."""
     for notice in outcome.notices:
         Console(stderr=True).print(notice)
     if fmt == "json":
@@ -77,25 +82,64 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
         rendered = renderer()
         text = rendered if isinstance(rendered, str) else None
         renderable = None if isinstance(rendered, str) else rendered
-    if output is not None:
+    if output is not None and str(output) != files.STDOUT:
         if text is None:
-            console = Console(record=True, width=100, file=open("/dev/null", "w"))  # noqa: SIM115
+            console = Console(record=True, width=100, file=io.StringIO())
             console.print(renderable)
             text = console.export_text()
-        write_atomic(output, text)
-        Console(stderr=True).print(f"wrote {output}")
+        files.write_output(output, text)
+        Console(stderr=True, highlight=False).print(f"wrote {escape(str(output))}", markup=True)
     elif text is not None:
-        sys.stdout.write(text)
+        _write_stdout(text, is_json=fmt in ("json", "json-schema"))
     else:
-        Console().print(renderable)
+        try:
+            Console().print(renderable)
+        except OSError as exc:
+            raise _stdout_error(exc) from None
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
 
-def _check_output(output: Path | None) -> None:
-    """Refuse an unwritable -o before doing any work (planning can take a while)."""
+class _StdoutError(GpuplanError):
+    """stdout cannot take the document (a full disk, /dev/full, a closed pipe)."""
+
+    def __init__(self, message: str, errno_: int | None) -> None:
+        super().__init__(message, where="stdout")
+        self.errno = errno_
+
+
+def _stdout_error(exc: OSError) -> _StdoutError:
+    return _StdoutError(f"cannot write the output: {exc.strerror or exc}", exc.errno)
+
+
+def _encodes_all(stream: Any) -> bool:
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    return encoding.startswith(("utf", "ucs"))
+
+
+def _ascii_json(text: str) -> str:
+    """JSON text with every non-ASCII character as a \\u escape (non-ASCII occurs only inside strings)."""
+    return "".join(c if ord(c) < 128 else json.dumps(c)[1:-1] for c in text)
+
+
+def _write_stdout(text: str, *, is_json: bool) -> None:
+    """The document on stdout; JSON stays valid JSON on a stdout that cannot encode every character."""
+    if is_json and not _encodes_all(sys.stdout):
+        text = _ascii_json(text)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        raise _stdout_error(exc) from None
+
+
+def _check_output(output: Path | None, *inputs: Path | None) -> None:
+    """Refuse an unwritable -o, or one naming an input, before doing any work (planning can take a while)."""
+    for p in inputs:
+        if p is not None:
+            files.note_input(p)
     if output is not None:
-        check_output_path(output)
+        files.check_output_path(output)
 
 
 def _print_version(value: bool) -> None:
@@ -126,7 +170,26 @@ _FORMAT = typer.Option("--format", "-f", help="Output format.", case_sensitive=F
 FormatOpt = Annotated[Fmt, _FORMAT]
 ReportFormatOpt = Annotated[ReportFmt, _FORMAT]
 EstimateFormatOpt = Annotated[EstimateFmt, _FORMAT]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to FILE instead of stdout ('-': stdout). Atomic for regular files; never over a file the "
+        "run reads; links are followed and modes kept.",
+    ),
+]
+AllowPathOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-path",
+        help="Let paths in the spec point into DIR too (by default only into the spec's folder). Repeatable.",
+    ),
+]
+
+
+def _allow(folders: list[Path] | None) -> None:
+    files.allow_folders(folders or ())
 
 
 @app.command()
@@ -137,12 +200,14 @@ def plan(
     solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Solver time limit, seconds.")] = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Plan the cheapest fleet for SPEC."""
     from planner.commands.plan import execute
 
     _state.update(command="plan", json=fmt.value == "json")
-    _check_output(output)
+    _allow(allow_path)
+    _check_output(output, spec, *(catalog or ()))
     _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
 
 
@@ -150,11 +215,13 @@ def plan(
 def validate(
     spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Check SPEC (syntax, fields, catalog ids, workload files) without planning."""
     from planner.commands.validate import execute
 
     _state.update(command="validate")
+    _allow(allow_path)
     _emit(execute(spec, overlays=tuple(catalog or ())), "table", None)
 
 
@@ -191,7 +258,7 @@ def estimate(
     from planner.commands.estimate import execute
 
     _state.update(command="estimate", json=fmt.value == "json")
-    _check_output(output)
+    _check_output(output, Path(model), *(catalog or ()))
     outcome = execute(
         model=model,
         gpu=gpu,
@@ -230,7 +297,7 @@ def place(
     from planner.commands.place import execute
 
     _state.update(command="place", json=fmt.value == "json")
-    _check_output(output)
+    _check_output(output, Path(model), *(catalog or ()))
     outcome = execute(
         model=model,
         gpu=gpu,
@@ -259,12 +326,16 @@ def sweep(
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw cost vs value to FILE.png|svg.")] = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Re-plan SPEC over a list of rates or SLOs."""
     from planner.commands.sweep import execute
 
     _state.update(command="sweep", json=fmt.value == "json")
-    _check_output(output)
+    _allow(allow_path)
+    _check_output(output, spec, *(catalog or ()))
+    if plot is not None:
+        files.check_output_path(plot, "--plot")
     outcome = execute(
         spec,
         rate=rate,
@@ -338,13 +409,17 @@ def simulate(
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw timeline and percentiles to FILE.png|svg.")] = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Replay a plan request by request: tail latency, SLO attainment, goodput; exit 1 if a target is missed."""
     from planner.commands.simulate import execute
     from planner.simulate import SimulationOptions
 
     _state.update(command="simulate", json=fmt.value == "json")
-    _check_output(output)
+    _allow(allow_path)
+    _check_output(output, plan_json, spec, *(catalog or ()))
+    if plot is not None:
+        files.check_output_path(plot, "--plot")
     options = SimulationOptions(
         arrivals=arrivals.value,
         burstiness_cv=burstiness,
@@ -397,6 +472,7 @@ def export(
     from planner.report.export_report import summary_lines
 
     _state.update(command="export", json=fmt == ExportFmt.json)
+    files.note_input(plan_json)
     if output is not None and output.exists() and not output.is_dir():
         raise InputError("is a file; give a folder (created when missing)", where=f"--output {output}")
     if output is not None and not output.parent.is_dir():
@@ -414,7 +490,7 @@ def export(
     for f in result.files:
         path = output / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, f.text)
+        files.write_output(path, f.text)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for line in summary_lines(result, str(output)):
         err.print(escape(line))
@@ -431,7 +507,7 @@ def import_melange(
     from planner.commands.import_melange import execute
 
     _state.update(command="import melange")
-    _check_output(output)
+    _check_output(output, input_json)
     _emit(execute(input_json), "yaml", output)
 
 
@@ -512,25 +588,76 @@ def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str |
     return None
 
 
+def _say_error(text: str) -> None:
+    """One message on stderr; user text inside is escaped, never read as markup."""
+    with contextlib.suppress(OSError):  # stderr itself is gone: the exit code is all that is left
+        Console(stderr=True, highlight=False, soft_wrap=True).print(text, markup=True)
+
+
+def _quiet_stdout() -> None:
+    """After stdout failed, point it at the null device so the interpreter's final flush cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+def _prepare_streams() -> None:
+    """A stdout/stderr that cannot encode every character (PYTHONIOENCODING=ascii) replaces what it cannot
+    show instead of failing; JSON on such a stdout is written with \\u escapes (see _write_stdout)."""
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        if not _encodes_all(stream) and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, io.UnsupportedOperation):
+                stream.reconfigure(errors=errors)
+
+
 def main() -> None:
-    """Console entry point: run the app, turning every GpuplanError into a clean message and exit code."""
+    """Console entry point: run the app, turning every GpuplanError into a clean message and exit code.
+
+    Each run gets a fresh record of the files it reads (planner.files), one clock for its time limit and
+    handlers that turn Ctrl-C and SIGTERM into a prompt stop (planner.limits).
+    """
+    _prepare_streams()
+    with files.run_scope(), limits.run_scope(), limits.handle_signals():
+        code = _run()
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         code = app(standalone_mode=False)  # click returns (not raises) an Exit's code in this mode
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        sys.stdout.flush()
+        return code if isinstance(code, int) else 0
+    except limits.Interrupted as stop:
+        _say_error(f"[bold red]interrupted[/] by {escape(str(stop))}: stopped; no output written")
+        return stop.exit_code
     except GpuplanError as err:
-        if _state["debug"]:  # the traceback, then the same exit code as without --debug
+        if isinstance(err, _StdoutError):
+            _quiet_stdout()
+            if err.errno == 32:  # EPIPE: the reader went away (`| head`); say nothing, as a SIGPIPE would
+                return 141
+        elif _state["json"]:
+            try:
+                _write_stdout(to_json(error_envelope(_state["command"], err.render())), is_json=True)
+            except _StdoutError:
+                _quiet_stdout()
+        if _state["debug"]:
             traceback.print_exc()
-        if _state["json"]:
-            sys.stdout.write(to_json(error_envelope(_state["command"], err.render())))
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[bold red]error:[/] {escape(err.render())}", markup=True
-        )
-        sys.exit(err.exit_code)
+        _say_error(f"[bold red]error:[/] {escape(err.render())}")
+        return err.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except typer.Abort:
-        sys.exit(130)
+        return 130
+    except OSError as exc:
+        if exc.errno in (28, 32) and exc.filename is None:  # a flush of stdout at the very end
+            _quiet_stdout()
+            if exc.errno == 32:
+                return 141
+            _say_error(f"[bold red]error:[/] stdout: cannot write the output: {escape(exc.strerror or str(exc))}")
+            return 2
+        return _internal(exc)
     except Exception as exc:  # click usage errors and anything unforeseen
         try:
             from click import exceptions as click_exc
@@ -543,15 +670,18 @@ def main() -> None:
                 if value is not None and value not in exc.message:
                     exc.message += f" (got {value!r})"
             exc.show()
-            sys.exit(2)
+            return 2
         if isinstance(exc, click_exc.ClickException):
             exc.show()
-            sys.exit(exc.exit_code)
-        if _state["debug"]:
-            traceback.print_exc()
-            sys.exit(3)
-        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
-        sys.exit(3)
+            return int(exc.exit_code)
+        return _internal(exc)
+
+
+def _internal(exc: BaseException) -> int:
+    if _state["debug"]:
+        traceback.print_exc()
+    _say_error(f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} (rerun with --debug)")
+    return 3
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from planner.errors import InputError
+from planner import files
 
 SCHEMA_VERSION = "1"
 Status = Literal["ok", "infeasible", "error"]
@@ -53,14 +52,8 @@ def to_json(obj: Any) -> str:
 
 
 def check_output_path(path: Path, flag: str = "--output") -> None:
-    """Fail before any work when `path` cannot be written: its folder is missing or it is a folder."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(
-            f"folder {str(directory)!r} does not exist; create it or write elsewhere", where=f"{flag} {path}"
-        )
-    if path.is_dir():
-        raise InputError("is a folder; give a file name", where=f"{flag} {path}")
+    """Fail before any work when `path` cannot be written (see planner.files.check_output_path)."""
+    files.check_output_path(path, flag)
 
 
 def publish_mode(path: Path) -> int:
@@ -76,27 +69,5 @@ def publish_mode(path: Path) -> int:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temp file in the same folder, fsync, then rename over.
-
-    A failure at any point (full disk, permissions, an interrupt) removes the temp file and leaves an
-    existing `path` untouched; I/O failures become an InputError naming the file.
-    """
-    check_output_path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputError(f"cannot write here: {exc.strerror or exc}", where=str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, publish_mode(path))
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"cannot write the file: {exc.strerror or exc}", where=str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a whole file or nothing, never over an input of the run (see planner.files.write_output)."""
+    files.write_output(path, text)

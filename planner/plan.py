@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from planner import limits
 from planner.assemble import Solution, assemble, infeasible_plan
 from planner.capacity import model_capacity
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for
@@ -27,12 +28,20 @@ from planner.verify import VERIFY_CHECKS, publishable, verify_published
 
 def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
     """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception."""
+    with limits.run_scope():  # a library call is a run of its own; under the CLI, the command's run
+        return _make_plan(inputs, solver=solver, time_limit_s=time_limit_s)
+
+
+def _make_plan(inputs: PlanInputs, *, solver: str | None, time_limit_s: float | None) -> Plan:
     spec = inputs.spec
     settings = solve_settings(spec, solver, time_limit_s)
     check_profiles(spec, inputs.catalog)
     offerings = offerings_for(inputs)
     models = [load_model(inputs, i, offerings) for i in range(len(spec.models))]
-    capacities = [model_capacity(m) for m in models]
+    capacities = []
+    for i, m in enumerate(models):
+        limits.check(f"estimating capacities (model {i + 1} of {len(models)})")
+        capacities.append(model_capacity(m))
     reasons = tuple(r for m in capacities for r in m.reasons)
     if reasons:
         return infeasible_plan(inputs, capacities, reasons, not_run(settings))

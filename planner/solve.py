@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from planner import limits
 from planner.errors import InputError, SolverError
 from planner.result import SolverStats
 from planner.spec import Spec
@@ -53,6 +54,7 @@ def solve_settings(spec: Spec, solver: str | None, time_limit_s: float | None) -
         raise InputError(f"unknown solver {name!r}; valid: {', '.join(SOLVERS)}", where="--solver")
     if not (math.isfinite(limit) and limit > 0):
         raise InputError(f"must be a positive number of seconds, e.g. 60 (got {limit:g})", where="--time-limit")
+    limits.arm(limit)  # one deadline for the whole run: every solve, baseline and diagnosis shares it
     return SolveSettings(name, limit, spec.solver.mip_gap)
 
 

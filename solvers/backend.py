@@ -24,8 +24,11 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -167,9 +170,55 @@ def cbc_binary() -> str | None:
 
 
 def run_highs(h: Any) -> Any:
-    """`h.run()` with fd 1 silenced (HiGHS may log even with output_flag off, e.g. on errors)."""
+    """`h.run()` with fd 1 silenced (HiGHS may log even with output_flag off, e.g. on errors), stoppable.
+
+    HiGHS polls its interrupt callbacks; ours stop it once planner.limits says the run must stop (a
+    signal, or the run's deadline). From the main thread the solve runs in a worker thread (highspy
+    releases the GIL) while the main thread waits, so a signal handler runs at once instead of after the
+    solve; an exception there (Ctrl-C) stops HiGHS and waits for it before propagating.
+    """
+    from planner import limits
+
+    for event in ("cbSimplexInterrupt", "cbIpmInterrupt", "cbMipInterrupt"):
+        hook = getattr(h, event, None)
+        if hook is not None:
+            hook.subscribe(_interrupt_callback)
     with stdout_silenced():
-        return h.run()
+        if threading.current_thread() is not threading.main_thread():
+            return h.run()
+        outcome: list[Any] = []
+        failure: list[BaseException] = []
+        done = threading.Event()  # not Thread.join: an exception inside join marks a running thread finished
+
+        def work() -> None:
+            try:
+                outcome.append(h.run())
+            except BaseException as exc:  # handed to the waiting thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="highs", daemon=True).start()
+        try:
+            while not done.wait(0.05):
+                pass
+        except BaseException:
+            already = limits.stop_requested()
+            limits.request_stop()  # the callback interrupts HiGHS within a few iterations
+            done.wait(10.0)
+            if not already:
+                limits.clear_stop()
+            raise
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+
+def _interrupt_callback(event: Any) -> None:
+    from planner import limits
+
+    if limits.should_stop():
+        event.interrupt()
 
 
 def require_highspy() -> None:
@@ -318,9 +367,11 @@ class HighsSession:
         mip_abs_gap: float | None = None,
         start: FloatArray | None = None,
     ) -> MipResult:
+        from planner import limits
+
         hs = self._hs
         h = self.h
-        h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+        h.setOptionValue("time_limit", float(limits.clamp(time_limit_s)))  # the run's deadline too
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("mip_abs_gap", float(1e-6 if mip_abs_gap is None else mip_abs_gap))
         if start is not None:
@@ -486,6 +537,9 @@ class PulpSession:
     ) -> MipResult:
         import pulp
 
+        from planner import limits
+
+        time_limit_s = limits.clamp(time_limit_s)  # the run's deadline too
         model = self.model
         prob = to_pulp(model, cost=self.cost)
         variables = prob.variables()
@@ -522,7 +576,8 @@ class PulpSession:
                 # PuLP 3 deprecates PULP_CBC_CMD for COIN_CMD + pulp[cbc]; the bundled CBC is what we have.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 cmd = pulp.PULP_CBC_CMD(**options)
-            prob.solve(cmd)
+            with _cbc_contained(cmd):
+                prob.solve(cmd)
         except Exception as exc:  # PuLP raises PulpSolverError on CBC crashes
             return MipResult("error", None, None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
         seconds = time.perf_counter() - t0
@@ -543,3 +598,50 @@ class PulpSession:
         if st == pulp.LpStatusNotSolved or sol == pulp.LpSolutionNoSolutionFound:
             return MipResult("not_solved", None, None, None, seconds, "CBC: no solution within the time limit")
         return MipResult("error", None, None, None, seconds, f"CBC status {pulp.LpStatus.get(st, st)}")
+
+
+class _TrackedSubprocess:
+    """The `subprocess` module as PuLP's CBC runner sees it, recording the processes it starts."""
+
+    def __init__(self, real: Any, started: list[Any]) -> None:
+        self._real = real
+        self._started = started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def Popen(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the name PuLP calls
+        proc = self._real.Popen(*args, **kwargs)
+        self._started.append(proc)
+        return proc
+
+
+@contextmanager
+def _cbc_contained(cmd: Any) -> Iterator[None]:
+    """Run a PuLP CBC solve so that it leaves nothing behind, even when interrupted (Ctrl-C, SIGTERM).
+
+    Its model, warm start and solution files go to a private temporary folder, removed afterwards; the
+    `cbc` process it starts is recorded (PuLP keeps no handle to it), and killed if the solve is left
+    by an exception, so no solver keeps running after gpuplan has stopped.
+    """
+    from pulp.apis import coin_api
+
+    folder = tempfile.mkdtemp(prefix="gpuplan-cbc-")
+    cmd.tmpDir = folder
+    started: list[Any] = []
+    real = getattr(coin_api, "subprocess", None)
+    if real is not None:
+        coin_api.subprocess = _TrackedSubprocess(real, started)
+    try:
+        yield
+    except BaseException:
+        for proc in started:
+            with suppress(OSError):
+                proc.send_signal(signal.SIGKILL)
+            with suppress(Exception):
+                proc.wait(timeout=5)
+        raise
+    finally:
+        if real is not None:
+            coin_api.subprocess = real
+        shutil.rmtree(folder, ignore_errors=True)
