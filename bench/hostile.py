@@ -57,7 +57,10 @@ BASE: dict[str, Any] = {
     "search": {"tp": [1, 2]},
 }
 MELANGE: dict[str, Any] = {
-    "gpu_info": {"A10G": {"cost": 1.01, "tputs": [[2, 1], [5, 2]]}, "A100-80GB": {"cost": 3.67, "tputs": [[20, 20], [40, 20]]}},
+    "gpu_info": {
+        "A10G": {"cost": 1.01, "tputs": [[2, 1], [5, 2]]},
+        "A100-80GB": {"cost": 3.67, "tputs": [[20, 20], [40, 20]]},
+    },
     "workload_distribution": [[0.2, 0.1], [0.5, 0.2]],
     "total_request_rate": 30.0,
     "slice_factor": 1,
@@ -354,7 +357,9 @@ def cases(fx: Fixtures) -> list[Case]:
     @case("secrets", "estimate --model: a secret JSON")
     def _(repo: Path) -> Setup:
         d = secret_dir(repo)
-        return Setup(["estimate", "--model", str(d / "config.json"), "--gpu", "l4", "--input-len", "10", "--output-len", "10"])
+        return Setup(
+            ["estimate", "--model", str(d / "config.json"), "--gpu", "l4", "--input-len", "10", "--output-len", "10"]
+        )
 
     @case("secrets", "spec: a secret text file")
     def _(repo: Path) -> Setup:
@@ -371,7 +376,9 @@ def cases(fx: Fixtures) -> list[Case]:
     def _(repo: Path) -> Setup:
         spec = spec_file(repo)
         overlay = write(repo, "overlay.yaml", bomb_doc("notes"))
-        return Setup(["plan", str(spec), "--catalog", str(overlay)], inputs=[spec, overlay], timeout_s=20, max_wall_s=10)
+        return Setup(
+            ["plan", str(spec), "--catalog", str(overlay)], inputs=[spec, overlay], timeout_s=20, max_wall_s=10
+        )
 
     @case("hangs", "alias bomb: inline catalog entry")
     def _(repo: Path) -> Setup:
@@ -419,7 +426,17 @@ def cases(fx: Fixtures) -> list[Case]:
         (
             "estimate --model",
             lambda r: (
-                ["estimate", "--model", str(fifo(r, "config.json")), "--gpu", "l4", "--input-len", "9", "--output-len", "9"],
+                [
+                    "estimate",
+                    "--model",
+                    str(fifo(r, "config.json")),
+                    "--gpu",
+                    "l4",
+                    "--input-len",
+                    "9",
+                    "--output-len",
+                    "9",
+                ],
                 [],
             ),
         ),
@@ -455,7 +472,9 @@ def cases(fx: Fixtures) -> list[Case]:
         lambda r: (["import", "melange", str(p := write(r, "m.json", MELANGE)), "-o", str(p)], p),
         "import melange m.json -o m.json",
     )
-    same_input(lambda r: (["sweep", str(p := spec_file(r)), "--rate", "2,4", "-o", str(p)], p), "sweep s.yaml -o s.yaml")
+    same_input(
+        lambda r: (["sweep", str(p := spec_file(r)), "--rate", "2,4", "-o", str(p)], p), "sweep s.yaml -o s.yaml"
+    )
 
     @case("data-loss", "plan -o the trace it reads")
     def _(repo: Path) -> Setup:
@@ -486,7 +505,16 @@ def cases(fx: Fixtures) -> list[Case]:
         shutil.copy(fx.plan, repo / "plan.json")
         spec = write(repo, "base.yaml", BASE)
         return Setup(
-            ["simulate", str(repo / "plan.json"), "--spec", str(spec), "--duration", "5", "-o", str(repo / "plan.json")],
+            [
+                "simulate",
+                str(repo / "plan.json"),
+                "--spec",
+                str(spec),
+                "--duration",
+                "5",
+                "-o",
+                str(repo / "plan.json"),
+            ],
             inputs=[spec, repo / "plan.json"],
         )
 
@@ -502,8 +530,12 @@ def cases(fx: Fixtures) -> list[Case]:
                 return "the symlink was replaced by a file"
             return None if target.read_text().startswith("{") else "the link's target was not written"
 
-        return Setup(["plan", str(spec), "-f", "json", "-o", str(repo / "out.json")], expect=(0,), inputs=[spec],
-                     checks=[file_check(check)])
+        return Setup(
+            ["plan", str(spec), "-f", "json", "-o", str(repo / "out.json")],
+            expect=(0,),
+            inputs=[spec],
+            checks=[file_check(check)],
+        )
 
     for mode in (0o644, 0o600, 0o664):
 
@@ -516,8 +548,12 @@ def cases(fx: Fixtures) -> list[Case]:
                 got = stat.S_IMODE(out_path.stat().st_mode)
                 return None if got == mode else f"mode {got:o}, was {mode:o}"
 
-            return Setup(["plan", str(spec), "-f", "json", "-o", str(out_path)], expect=(0,), inputs=[spec],
-                         checks=[file_check(check)])
+            return Setup(
+                ["plan", str(spec), "-f", "json", "-o", str(out_path)],
+                expect=(0,),
+                inputs=[spec],
+                checks=[file_check(check)],
+            )
 
         case("data-loss", f"-o over an existing {mode:o} file keeps its mode")(build_mode)
 
@@ -529,8 +565,12 @@ def cases(fx: Fixtures) -> list[Case]:
             got = stat.S_IMODE((repo / "new.json").stat().st_mode)
             return None if got == 0o644 else f"mode {got:o}"
 
-        return Setup(["plan", str(spec), "-f", "json", "-o", str(repo / "new.json")], expect=(0,), inputs=[spec],
-                     checks=[file_check(check)])
+        return Setup(
+            ["plan", str(spec), "-f", "json", "-o", str(repo / "new.json")],
+            expect=(0,),
+            inputs=[spec],
+            checks=[file_check(check)],
+        )
 
     @case("data-loss", "-o a character device (a /dev/null twin) stays a device")
     def _(repo: Path) -> Setup:
@@ -544,14 +584,25 @@ def cases(fx: Fixtures) -> list[Case]:
         def check() -> str | None:
             return None if stat.S_ISCHR(dev.stat().st_mode) else f"{dev} is no longer a character device"
 
-        return Setup(["plan", str(spec), "-f", "json", "-o", str(dev)], expect=(0,), inputs=[spec],
-                     checks=[file_check(check)])
+        return Setup(
+            ["plan", str(spec), "-f", "json", "-o", str(dev)], expect=(0,), inputs=[spec], checks=[file_check(check)]
+        )
 
-    @case("data-loss", "-o /dev/stdout writes the document to stdout")
+    @case("data-loss", "-o /dev/stdout (a twin link to /proc/self/fd/1) writes the document to stdout")
     def _(repo: Path) -> Setup:
         spec = spec_file(repo)
-        return Setup(["plan", str(spec), "-f", "json", "-o", "/dev/stdout"], expect=(0,), inputs=[spec],
-                     checks=[out_has('"schema_version"')])
+        twin = repo / "stdout"  # never the real /dev/stdout: as root, a faulty build replaces it with a file
+        twin.symlink_to("/proc/self/fd/1")
+
+        def check() -> str | None:
+            return None if twin.is_symlink() else "the link was replaced by a file"
+
+        return Setup(
+            ["plan", str(spec), "-f", "json", "-o", str(twin)],
+            expect=(0,),
+            inputs=[spec],
+            checks=[out_has('"schema_version"'), file_check(check)],
+        )
 
     @case("data-loss", "-o - writes the document to stdout")
     def _(repo: Path) -> Setup:
@@ -560,15 +611,21 @@ def cases(fx: Fixtures) -> list[Case]:
         def check() -> str | None:
             return "a file named '-' was written" if (repo / "-").exists() else None
 
-        return Setup(["plan", str(spec), "-f", "json", "-o", "-"], expect=(0,), inputs=[spec],
-                     checks=[out_has('"schema_version"'), file_check(check)])
+        return Setup(
+            ["plan", str(spec), "-f", "json", "-o", "-"],
+            expect=(0,),
+            inputs=[spec],
+            checks=[out_has('"schema_version"'), file_check(check)],
+        )
 
     @case("data-loss", "sweep --plot onto the spec")
     def _(repo: Path) -> Setup:
         spec = spec_file(repo)
         png = repo / "s.png"
         shutil.copy(spec, png)
-        return Setup(["sweep", str(spec), "--rate", "2,4", "--plot", str(png), "--catalog", str(png)], inputs=[spec, png])
+        return Setup(
+            ["sweep", str(spec), "--rate", "2,4", "--plot", str(png), "--catalog", str(png)], inputs=[spec, png]
+        )
 
     # ---------------------------------------------------------------- limits
     def limit_case(name: str, args: list[str], wall: float, **kw: Any) -> None:
@@ -592,13 +649,21 @@ def cases(fx: Fixtures) -> list[Case]:
         data = yaml.safe_load(fx.hard.read_text())
         data["solver"]["time_limit_s"] = 5
         spec = write(repo, "spec.yaml", data)
-        return Setup(["sweep", str(spec), "--rate", "50,100,150"], expect=(0, 1), max_wall_s=12, timeout_s=200,
-                     inputs=[spec], max_rss_mb=3000)
+        return Setup(
+            ["sweep", str(spec), "--rate", "50,100,150"],
+            expect=(0, 1),
+            max_wall_s=12,
+            timeout_s=200,
+            inputs=[spec],
+            max_rss_mb=3000,
+        )
 
     for solver in ("highs", "cbc"):
         for sig, group, code in ((signal.SIGINT, True, 130), (signal.SIGTERM, False, 143), (signal.SIGINT, False, 130)):
 
-            def build_sig(repo: Path, solver: str = solver, sig: int = sig, group: bool = group, code: int = code) -> Setup:
+            def build_sig(
+                repo: Path, solver: str = solver, sig: int = sig, group: bool = group, code: int = code
+            ) -> Setup:
                 return Setup(
                     ["plan", str(fx.hard), "--solver", solver],
                     expect=(code,),
@@ -613,8 +678,13 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("limits", "SIGINT while estimating capacities")
     def _(repo: Path) -> Setup:
-        return Setup(["plan", str(fx.hard)], expect=(130,), signal_after=(3.0, signal.SIGINT, True), timeout_s=60,
-                     max_rss_mb=3000)
+        return Setup(
+            ["plan", str(fx.hard)],
+            expect=(130,),
+            signal_after=(3.0, signal.SIGINT, True),
+            timeout_s=60,
+            max_rss_mb=3000,
+        )
 
     @case("limits", "10,000 models: validate in linear memory")
     def _(repo: Path) -> Setup:
@@ -626,8 +696,14 @@ def cases(fx: Fixtures) -> list[Case]:
     def _(repo: Path) -> Setup:
         models = [{**BASE["models"][0], "name": f"m{i}"} for i in range(10_000)]
         spec = write(repo, "spec.yaml", spec_with({"models": models}))
-        return Setup(["plan", str(spec), "--time-limit", "20"], expect=(0, 1), inputs=[spec], max_rss_mb=3000,
-                     max_wall_s=30, timeout_s=120)
+        return Setup(
+            ["plan", str(spec), "--time-limit", "20"],
+            expect=(0, 1),
+            inputs=[spec],
+            max_rss_mb=3000,
+            max_wall_s=30,
+            timeout_s=120,
+        )
 
     # ---------------------------------------------------------------- injection
     for command in ("plan", "validate"):
@@ -641,7 +717,9 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("injection", "check: a model named '[/]' (table)")
     def _(repo: Path) -> Setup:
-        return Setup(["check", str(fx.plan_named), "--baseline", str(fx.plan_named)], expect=(0,), checks=[out_has("[/]")])
+        return Setup(
+            ["check", str(fx.plan_named), "--baseline", str(fx.plan_named)], expect=(0,), checks=[out_has("[/]")]
+        )
 
     @case("injection", "validate: emoji code in the file name")
     def _(repo: Path) -> Setup:
@@ -666,7 +744,9 @@ def cases(fx: Fixtures) -> list[Case]:
             def build_md(repo: Path, label: str = label, command: str = command) -> Setup:
                 spec = spec_file(repo, {"models[0].name": label})
                 extra = ["--rate", "2,4"] if command == "sweep" else []
-                return Setup([command, str(spec), "-f", "md", *extra], expect=(0,), inputs=[spec], checks=md_checks(label))
+                return Setup(
+                    [command, str(spec), "-f", "md", *extra], expect=(0,), inputs=[spec], checks=md_checks(label)
+                )
 
             case("injection", f"{command} -f md: a model named {label!r}")(build_md)
 
@@ -696,8 +776,12 @@ def cases(fx: Fixtures) -> list[Case]:
         }
         o = write(repo, "o.yaml", overlay)
         spec = spec_file(repo)
-        return Setup(["plan", str(spec), "--catalog", str(o), "-f", "md"], expect=(0, 2), inputs=[spec, o],
-                     checks=md_checks("<img"))
+        return Setup(
+            ["plan", str(spec), "--catalog", str(o), "-f", "md"],
+            expect=(0, 2),
+            inputs=[spec, o],
+            checks=md_checks("<img"),
+        )
 
     # ---------------------------------------------------------------- gate
     def check_case(name: str, mutate: Callable[[dict[str, Any]], None], baseline_too: bool = False) -> None:
@@ -734,7 +818,9 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("gate", "check: a duplicated key in the plan JSON")
     def _(repo: Path) -> Setup:
-        text = fx.plan.read_text().replace('"total_cost_usd_per_hour":', '"total_cost_usd_per_hour": 0.0, "total_cost_usd_per_hour":', 1)
+        text = fx.plan.read_text().replace(
+            '"total_cost_usd_per_hour":', '"total_cost_usd_per_hour": 0.0, "total_cost_usd_per_hour":', 1
+        )
         p = write(repo, "p.json", text)
         return Setup(["check", str(p), "--baseline", str(fx.plan)], expect=(2,))
 
@@ -745,10 +831,7 @@ def cases(fx: Fixtures) -> list[Case]:
 
         def build_dup(repo: Path, text: str | None = text) -> Setup:
             base = yaml.safe_dump(spec_with(), sort_keys=False)
-            if text is None:
-                body = base + "name: other\n"
-            else:
-                body = base.replace("      rate_rps: 4\n", text)
+            body = base + "name: other\n" if text is None else base.replace("      rate_rps: 4\n", text)
             spec = write(repo, "spec.yaml", body)
             return Setup(["plan", str(spec)], inputs=[spec], needles=("duplicate",))
 
@@ -762,7 +845,9 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("gate", "import melange: duplicated key")
     def _(repo: Path) -> Setup:
-        text = json.dumps(MELANGE).replace('"total_request_rate": 30.0', '"total_request_rate": 30.0, "total_request_rate": 3000')
+        text = json.dumps(MELANGE).replace(
+            '"total_request_rate": 30.0', '"total_request_rate": 30.0, "total_request_rate": 3000'
+        )
         m = write(repo, "m.json", text)
         return Setup(["import", "melange", str(m)], inputs=[m], needles=("duplicate",))
 
@@ -771,13 +856,19 @@ def cases(fx: Fixtures) -> list[Case]:
         ("spec (plan)", lambda r: ["plan", "/dev/zero"]),
         ("spec (validate)", lambda r: ["validate", "/dev/zero"]),
         ("trace", lambda r: ["plan", str(spec_file(r, trace_spec("/dev/zero", "azure-2023")))]),
-        ("profile csv", lambda r: ["plan", str(spec_file(r, {"profiles": [{"model": "llama-3.1-8b", "csv": "/dev/zero"}]}))]),
+        (
+            "profile csv",
+            lambda r: ["plan", str(spec_file(r, {"profiles": [{"model": "llama-3.1-8b", "csv": "/dev/zero"}]}))],
+        ),
         ("--catalog", lambda r: ["plan", str(spec_file(r)), "--catalog", "/dev/zero"]),
         ("catalog.files", lambda r: ["plan", str(spec_file(r, {"catalog": {"files": ["/dev/zero"]}}))]),
         ("check plan", lambda r: ["check", "/dev/zero", "--baseline", str(fx.plan)]),
         ("check baseline", lambda r: ["check", str(fx.plan), "--baseline", "/dev/zero"]),
         ("import melange", lambda r: ["import", "melange", "/dev/zero"]),
-        ("estimate --model", lambda r: ["estimate", "--model", "/dev/zero", "--gpu", "l4", "--input-len", "9", "--output-len", "9"]),
+        (
+            "estimate --model",
+            lambda r: ["estimate", "--model", "/dev/zero", "--gpu", "l4", "--input-len", "9", "--output-len", "9"],
+        ),
         ("simulate plan", lambda r: ["simulate", "/dev/zero", "--spec", str(spec_file(r))]),
     ]
     for label, make_args in devzero:
@@ -789,21 +880,49 @@ def cases(fx: Fixtures) -> list[Case]:
 
     deep_cases: list[tuple[str, Callable[[Path], list[str]]]] = [
         ("melange input", lambda r: ["import", "melange", str(write(r, "m.json", deep_json()))]),
-        ("HF config", lambda r: ["estimate", "--model", str(write(r, "config.json", '{"a": ' + deep_json() + "}")),
-                                 "--gpu", "l4", "--input-len", "9", "--output-len", "9"]),
+        (
+            "HF config",
+            lambda r: [
+                "estimate",
+                "--model",
+                str(write(r, "config.json", '{"a": ' + deep_json() + "}")),
+                "--gpu",
+                "l4",
+                "--input-len",
+                "9",
+                "--output-len",
+                "9",
+            ],
+        ),
         ("plan JSON", lambda r: ["check", str(write(r, "p.json", deep_json())), "--baseline", str(fx.plan)]),
         (
             "JSONL trace line",
-            lambda r: (write(r, "t.jsonl", '{"in": 5, "out": 5, "x": ' + deep_json() + "}\n"),
-                       ["plan", str(spec_file(r, trace_spec("t.jsonl", "jsonl")))])[1],
+            lambda r: (
+                write(r, "t.jsonl", '{"in": 5, "out": 5, "x": ' + deep_json() + "}\n"),
+                ["plan", str(spec_file(r, trace_spec("t.jsonl", "jsonl")))],
+            )[1],
         ),
         ("YAML spec (flow)", lambda r: ["validate", str(write(r, "spec.yaml", deep_json()))]),
-        ("YAML spec (block)", lambda r: ["validate", str(write(r, "spec.yaml", "".join(" " * i + "- \n" for i in range(3000)) + " " * 3000 + "x\n"))]),
-        ("overlay YAML", lambda r: ["validate", str(spec_file(r)), "--catalog", str(write(r, "o.yaml", "gpus: " + deep_json()))]),
+        (
+            "YAML spec (block)",
+            lambda r: [
+                "validate",
+                str(write(r, "spec.yaml", "".join(" " * i + "- \n" for i in range(3000)) + " " * 3000 + "x\n")),
+            ],
+        ),
+        (
+            "overlay YAML",
+            lambda r: ["validate", str(spec_file(r)), "--catalog", str(write(r, "o.yaml", "gpus: " + deep_json()))],
+        ),
         (
             "vllm bench JSON",
-            lambda r: (write(r, "b.json", deep_json()),
-                       ["plan", str(spec_file(r, {"profiles": [{"model": "llama-3.1-8b", "vllm_bench": ["b.json"], "gpu": "l4"}]}))])[1],
+            lambda r: (
+                write(r, "b.json", deep_json()),
+                [
+                    "plan",
+                    str(spec_file(r, {"profiles": [{"model": "llama-3.1-8b", "vllm_bench": ["b.json"], "gpu": "l4"}]})),
+                ],
+            )[1],
         ),
     ]
     for label, make_args in deep_cases:
@@ -813,57 +932,105 @@ def cases(fx: Fixtures) -> list[Case]:
 
         case("internal", f"deep nesting: {label}")(build_deep)
 
-    big = 10**5000 - 1
-    numbers: list[tuple[str, Callable[[Path], list[str]]]] = []
-    for value, vname in ((big, "5000-digit integer"), (1e308, "1e308")):
-        numbers += [
-            (f"melange cost {vname}", lambda r, v=value: ["import", "melange", str(write(r, "m.json", spec_with({"gpu_info.A10G.cost": v}, MELANGE)))]),
-            (f"melange tput {vname}", lambda r, v=value: ["import", "melange", str(write(r, "m.json", spec_with({"gpu_info.A10G.tputs": [[v, 1], [5, 2]]}, MELANGE)))]),
-            (f"melange rate {vname}", lambda r, v=value: ["import", "melange", str(write(r, "m.json", spec_with({"total_request_rate": v}, MELANGE)))]),
-            (f"HF config hidden_size {vname}", lambda r, v=value: ["estimate", "--model", str(write(r, "config.json", {**HF_CONFIG, "hidden_size": v})), "--gpu", "l4", "--input-len", "9", "--output-len", "9"]),
-            (f"HF config max_position_embeddings {vname}", lambda r, v=value: ["estimate", "--model", str(write(r, "config.json", {**HF_CONFIG, "max_position_embeddings": v})), "--gpu", "l4", "--input-len", "9", "--output-len", "9"]),
-            (f"trace csv length {vname}", lambda r, v=value: (write(r, "t.csv", f"in,out,ts\n{v},5,0\n"), ["plan", str(spec_file(r, trace_spec("t.csv", "csv")))])[1]),
-            (f"trace jsonl length {vname}", lambda r, v=value: (write(r, "t.jsonl", json.dumps({"in": v, "out": 5}) + "\n"), ["plan", str(spec_file(r, trace_spec("t.jsonl", "jsonl")))])[1]),
-            (f"distribution median {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"models[0].workload": {"rate_rps": 4, "distribution": {"input": {"kind": "lognormal", "median": v, "sigma": 1}, "output": {"kind": "constant", "value": 10}}}}))]),
-            (f"distribution max {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"models[0].workload": {"rate_rps": 4, "distribution": {"input": {"kind": "uniform", "min": 1, "max": v}, "output": {"kind": "constant", "value": 10}}}}))]),
-            (f"overlay gpu memory_gb {vname}", lambda r, v=value: ["validate", str(spec_file(r)), "--catalog", str(write(r, "o.yaml", yaml.safe_dump({"schema_version": 1, "gpus": [{"id": "l4", "memory_gb": v}]})))]),
-            (f"spec rate_rps {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"models[0].workload.rate_rps": v}))]),
-            (f"spec input_len {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"models[0].workload.histogram[0].input_len": v}))]),
-            (f"spec price_overrides {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"offerings.price_overrides": {"aws:us-east-1:g6.xlarge": v}}))]),
-            (f"spec tp {vname}", lambda r, v=value: ["plan", str(spec_file(r, {"search.tp": [v]}))]),
-        ]
-    for label, make_args in numbers:
+    est_tail = ["--gpu", "l4", "--input-len", "9", "--output-len", "9"]
 
-        def build_num(repo: Path, make_args: Callable[[Path], list[str]] = make_args) -> Setup:
-            return Setup(make_args(repo), expect=(2,), timeout_s=40, max_wall_s=20)
+    def number_args(what: str, r: Path, v: float) -> list[str]:
+        """The command that reads `v` in the field `what`."""
+        if what.startswith("melange"):
+            field_path = {"cost": "gpu_info.A10G.cost", "tput": "gpu_info.A10G.tputs", "rate": "total_request_rate"}
+            key = field_path[what.split()[1]]
+            value: object = [[v, 1], [5, 2]] if key.endswith("tputs") else v
+            return ["import", "melange", str(write(r, "m.json", spec_with({key: value}, MELANGE)))]
+        if what.startswith("HF config"):
+            cfg = write(r, "config.json", {**HF_CONFIG, what.split()[2]: v})
+            return ["estimate", "--model", str(cfg), *est_tail]
+        if what == "trace csv length":
+            write(r, "t.csv", f"in,out,ts\n{v},5,0\n")
+            return ["plan", str(spec_file(r, trace_spec("t.csv", "csv")))]
+        if what == "trace jsonl length":
+            write(r, "t.jsonl", json.dumps({"in": v, "out": 5}) + "\n")
+            return ["plan", str(spec_file(r, trace_spec("t.jsonl", "jsonl")))]
+        if what.startswith("distribution"):
+            dist: dict[str, Any] = (
+                {"kind": "lognormal", "median": v, "sigma": 1}
+                if what.endswith("median")
+                else {"kind": "uniform", "min": 1, "max": v}
+            )
+            wl = {"rate_rps": 4, "distribution": {"input": dist, "output": {"kind": "constant", "value": 10}}}
+            return ["plan", str(spec_file(r, {"models[0].workload": wl}))]
+        if what == "overlay gpu memory_gb":
+            overlay = write(r, "o.yaml", {"schema_version": 1, "gpus": [{"id": "l4", "memory_gb": v}]})
+            return ["validate", str(spec_file(r)), "--catalog", str(overlay)]
+        table: dict[str, dict[str, Any]] = {
+            "spec rate_rps": {"models[0].workload.rate_rps": v},
+            "spec input_len": {"models[0].workload.histogram[0].input_len": v},
+            "spec price_overrides": {"offerings.price_overrides": {"aws:us-east-1:g6.xlarge": v}},
+            "spec tp": {"search.tp": [v]},
+        }
+        changes = table[what]
+        return ["plan", str(spec_file(r, changes))]
 
-        case("internal", label)(build_num)
+    number_fields = (
+        "melange cost",
+        "melange tput",
+        "melange rate",
+        "HF config hidden_size",
+        "HF config max_position_embeddings",
+        "trace csv length",
+        "trace jsonl length",
+        "distribution median",
+        "distribution max",
+        "overlay gpu memory_gb",
+        "spec rate_rps",
+        "spec input_len",
+        "spec price_overrides",
+        "spec tp",
+    )
+    for number, vname in ((10**5000 - 1, "5000-digit integer"), (1e308, "1e308")):
+        for what in number_fields:
+
+            def build_num(repo: Path, what: str = what, number: float = number) -> Setup:
+                return Setup(number_args(what, repo, number), expect=(2,), timeout_s=40, max_wall_s=20)
+
+            case("internal", f"{what} {vname}")(build_num)
 
     @case("internal", "corrupt .gz trace")
     def _(repo: Path) -> Setup:
-        raw = gzip.compress(b"TIMESTAMP,ContextTokens,GeneratedTokens\n" + b"2023-11-16 18:17:03.9799600,4808,10\n" * 2000)
+        raw = gzip.compress(
+            b"TIMESTAMP,ContextTokens,GeneratedTokens\n" + b"2023-11-16 18:17:03.9799600,4808,10\n" * 2000
+        )
         write(repo, "t.csv.gz", raw[: len(raw) // 2] + b"\x00garbage" * 10)
         spec = spec_file(repo, trace_spec("t.csv.gz", "azure-2023"))
         return Setup(["plan", str(spec)], inputs=[spec])
 
-    for command in (["catalog", "gpus"], ["plan", "{spec}"], ["plan", "{spec}", "-f", "md"], ["import", "melange", "{mel}"]):
+    for argv in (
+        ["catalog", "gpus"],
+        ["plan", "{spec}"],
+        ["plan", "{spec}", "-f", "md"],
+        ["import", "melange", "{mel}"],
+    ):
 
-        def build_ascii(repo: Path, command: list[str] = command) -> Setup:
+        def build_ascii(repo: Path, command: list[str] = argv) -> Setup:
             spec = spec_file(repo, {"models[0].name": "modèle-λ"})
             mel = write(repo, "m.json", MELANGE)
             args = [a.format(spec=spec, mel=mel) for a in command]
             return Setup(args, expect=(0,), inputs=[spec, mel], env={"PYTHONIOENCODING": "ascii"})
 
-        case("internal", f"PYTHONIOENCODING=ascii: {' '.join(command[:2])}")(build_ascii)
+        case("internal", f"PYTHONIOENCODING=ascii: {' '.join(argv[:3])}")(build_ascii)
 
-    for command in (["catalog", "gpus"], ["plan", "{spec}", "-f", "json"], ["validate", "{spec}"]):
+    for argv in (["catalog", "gpus"], ["plan", "{spec}", "-f", "json"], ["validate", "{spec}"]):
 
-        def build_full(repo: Path, command: list[str] = command) -> Setup:
+        def build_full(repo: Path, command: list[str] = argv) -> Setup:
             spec = spec_file(repo)
-            return Setup([a.format(spec=spec) for a in command], expect=(2,), inputs=[spec], stdout_path="/dev/full",
-                         needles=("No space left",))
+            return Setup(
+                [a.format(spec=spec) for a in command],
+                expect=(2,),
+                inputs=[spec],
+                stdout_path="/dev/full",
+                needles=("No space left",),
+            )
 
-        case("internal", f"stdout is /dev/full: {' '.join(command[:2])}")(build_full)
+        case("internal", f"stdout is /dev/full: {' '.join(argv[:2])}")(build_full)
 
     # ---------------------------------------------------------------- wrong answers
     @case("wrong", "min_replicas: 1e9")
@@ -874,12 +1041,28 @@ def cases(fx: Fixtures) -> list[Case]:
     @case("wrong", "use_trace_rate with timestamps of +-1e308")
     def _(repo: Path) -> Setup:
         write(repo, "t.csv", "in,out,ts\n5,5,-1e308\n6,6,1e308\n7,7,0\n")
-        spec = spec_file(repo, {"models[0].workload": {"trace": {"path": "t.csv", "format": "csv", "use_trace_rate": True,
-                                                                 "columns": {"input_len": "in", "output_len": "out", "timestamp": "ts"}}}})
+        spec = spec_file(
+            repo,
+            {
+                "models[0].workload": {
+                    "trace": {
+                        "path": "t.csv",
+                        "format": "csv",
+                        "use_trace_rate": True,
+                        "columns": {"input_len": "in", "output_len": "out", "timestamp": "ts"},
+                    }
+                }
+            },
+        )
         return Setup(["plan", str(spec)], inputs=[spec], needles=("rate",))
 
     place = ["place", "--model", "opt-30b", "--gpu", "t4", "--input-len", "512", "--output-len", "32"]
-    for flag, value in (("--cpu-mem-gb", "inf"), ("--cpu-mem-gb", "nan"), ("--disk-gb", "1e308"), ("--max-latency-s", "-1")):
+    for flag, value in (
+        ("--cpu-mem-gb", "inf"),
+        ("--cpu-mem-gb", "nan"),
+        ("--disk-gb", "1e308"),
+        ("--max-latency-s", "-1"),
+    ):
 
         def build_place(repo: Path, flag: str = flag, value: str = value) -> Setup:
             return Setup([*place, flag, value], needles=(flag,))
@@ -888,7 +1071,11 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("wrong", "import melange: an all-zero capacity matrix")
     def _(repo: Path) -> Setup:
-        m = write(repo, "m.json", spec_with({"gpu_info.A10G.tputs": [[0, 0], [0, 0]], "gpu_info.A100-80GB.tputs": [[0, 0], [0, 0]]}, MELANGE))
+        m = write(
+            repo,
+            "m.json",
+            spec_with({"gpu_info.A10G.tputs": [[0, 0], [0, 0]], "gpu_info.A100-80GB.tputs": [[0, 0], [0, 0]]}, MELANGE),
+        )
         return Setup(["import", "melange", str(m)], inputs=[m], needles=("tputs",))
 
     est = ["estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "100", "--output-len", "100"]
@@ -910,13 +1097,30 @@ def cases(fx: Fixtures) -> list[Case]:
 
     @case("wrong", "estimate --input-len beyond the context window")
     def _(repo: Path) -> Setup:
-        return Setup(["estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "10000000", "--output-len", "10"],
-                     needles=("context window",))
+        return Setup(
+            [
+                "estimate",
+                "--model",
+                "llama-3.1-8b",
+                "--gpu",
+                "h100-sxm",
+                "--input-len",
+                "10000000",
+                "--output-len",
+                "10",
+            ],
+            needles=("context window",),
+        )
 
     @case("wrong", "plan: lengths beyond the context window name it")
     def _(repo: Path) -> Setup:
         spec = spec_file(repo, {"models[0].workload.histogram[0].input_len": 400_000})
-        return Setup(["plan", str(spec)], expect=(1, 2), inputs=[spec], checks=[lambda r: None if "context window" in norm(r.err + r.out) else "no mention of the context window"])
+        return Setup(
+            ["plan", str(spec)],
+            expect=(1, 2),
+            inputs=[spec],
+            checks=[lambda r: None if "context window" in norm(r.err + r.out) else "no mention of the context window"],
+        )
 
     @case("wrong", "trace: a non-UTF-8 byte names its line")
     def _(repo: Path) -> Setup:
@@ -945,11 +1149,22 @@ def cases(fx: Fixtures) -> list[Case]:
 
         case("wrong", f"sweep {' '.join(flags)[:40]}")(build_sweep)
 
-    for flags in (["--duration", "1e308"], ["--rate-factor", "inf"], ["--warmup", "nan"], ["--prefix-cache-hit", "2"], ["--burstiness", "-1"]):
+    for flags in (
+        ["--duration", "1e308"],
+        ["--rate-factor", "inf"],
+        ["--warmup", "nan"],
+        ["--prefix-cache-hit", "2"],
+        ["--burstiness", "-1"],
+    ):
 
         def build_sim(repo: Path, flags: list[str] = flags) -> Setup:
             spec = write(repo, "base.yaml", BASE)
-            return Setup(["simulate", str(fx.plan), "--spec", str(spec), *flags], inputs=[spec], needles=(flags[0],), max_wall_s=20)
+            return Setup(
+                ["simulate", str(fx.plan), "--spec", str(spec), *flags],
+                inputs=[spec],
+                needles=(flags[0],),
+                max_wall_s=20,
+            )
 
         case("wrong", f"simulate {' '.join(flags)}")(build_sim)
 

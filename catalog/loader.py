@@ -473,7 +473,7 @@ def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None 
         path = path / "config.json"
         if not path.is_file():
             raise InputError(f"model folder {ref!r} has no config.json", where=where)
-    if path.is_file():
+    if path.exists():  # a file, or something that is not one (a FIFO, a device): the reader says which
         return load_hf_config(path)
     if key.endswith(".json") or key.startswith((".", "/", "~")):
         raise InputError(f"model config {ref!r} not found (looked at {path})", where=where)

@@ -187,17 +187,23 @@ def open_regular(path: Path, what: str, kind: str, error: type[InputError] = Inp
 
 
 def read_bytes(
-    path: Path, what: str, kind: str, error: type[InputError] = InputError, max_bytes: int = MAX_DOCUMENT_BYTES
+    path: Path, what: str, kind: str, error: type[InputError] = InputError, max_bytes: int | None = None
 ) -> bytes:
-    """The whole file, at most `max_bytes` (a larger file is an error, not a slow read)."""
+    """The whole file, at most `max_bytes` (default MAX_DOCUMENT_BYTES): a larger one is an error."""
+    if max_bytes is None:
+        max_bytes = MAX_DOCUMENT_BYTES
     with open_regular(path, what, kind, error) as fh:
         try:
             raw = fh.read(max_bytes + 1)
         except OSError as exc:
             raise error(f"cannot read {what}: {exc.strerror or exc}", where=str(path)) from None
     if len(raw) > max_bytes:
-        raise error(f"{what} is larger than {max_bytes // MiB} MiB; is it the right file?", where=str(path))
+        raise error(f"{what} is larger than {_size(max_bytes)}; is it the right file?", where=str(path))
     return raw
+
+
+def _size(n: int) -> str:
+    return f"{n // MiB} MiB" if n >= MiB else f"{n:,} bytes"
 
 
 def decode_text(raw: bytes, what: str, kind: str, where: str, error: type[InputError] = InputError) -> str:
@@ -432,7 +438,7 @@ class _LineCapped:
 
     def readline(self, size: int | None = -1) -> str:
         try:
-            raw = self._raw.readline(MAX_LINE_BYTES + 1)
+            raw = self._raw.readline(MAX_LINE_BYTES + 1)  # (the module's value now: tests lower it)
         except (EOFError, gzip.BadGzipFile, OSError, ValueError) as exc:
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             problem = "corrupt gzip file" if isinstance(exc, EOFError | gzip.BadGzipFile) else f"cannot read: {text}"
@@ -444,7 +450,7 @@ class _LineCapped:
         self.line_no += 1
         if len(raw) > MAX_LINE_BYTES:
             raise self._error(
-                f"line {self.line_no} is longer than {MAX_LINE_BYTES // MiB} MiB; is this a {self._what}?",
+                f"line {self.line_no} is longer than {_size(MAX_LINE_BYTES)}; is this a {self._what}?",
                 where=str(self._path),
             )
         try:
@@ -478,9 +484,19 @@ def open_lines(path: Path, what: str, error: type[InputError] = InputError) -> _
 STDOUT = "-"
 
 
-def _is_special_name(path: Path) -> bool:
-    """/dev/stdout, /dev/fd/1, /proc/self/fd/1: names of an open descriptor, whatever it points to."""
-    return str(path).startswith(("/dev/", "/proc/"))
+def _names_a_descriptor(path: Path) -> bool:
+    """/dev/stdout, /dev/fd/1, /proc/self/fd/1, or a link to one: a name for an open descriptor, written in
+    place whatever it points to (replacing it would replace the descriptor's target, or the link itself)."""
+    name = str(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if name.startswith(("/proc/", "/dev/fd/", "/dev/stdout", "/dev/stderr")):
+            return True
+        try:
+            target = os.readlink(name)
+        except (OSError, ValueError):
+            return False
+        name = os.path.join(os.path.dirname(name), target)
+    return False
 
 
 def _target(path: Path) -> tuple[Path, os.stat_result | None]:
@@ -544,7 +560,7 @@ def write_output(path: Path, text: str | bytes, flag: str = "--output") -> None:
     check_output_path(path, flag)
     real, st = _target(path)
     where = str(path)
-    if st is not None and (not stat.S_ISREG(st.st_mode) or _is_special_name(path)):
+    if st is not None and (not stat.S_ISREG(st.st_mode) or _names_a_descriptor(path)):
         _write_in_place(path, text, where, regular=stat.S_ISREG(st.st_mode))
         return
     directory = real.parent
