@@ -6,13 +6,12 @@ matplotlib is the optional `plot` extra; it is imported only here, only when dra
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
+from planner import files
 from planner.errors import InputError
-from planner.outcome import publish_mode
 from planner.report.sweep_report import HEADERS, TITLES, mix_labels, mix_text
 from planner.sweep import SweepResult
 
@@ -157,18 +156,10 @@ def plot_sweep(result: SweepResult, path: Path) -> None:
 
 
 def _save(fig: Any, path: Path) -> None:
+    """The chart, drawn in memory, then written by planner.files.write_output (atomic, never over an input,
+    through links, keeping modes)."""
     fmt = path.suffix.lower().lstrip(".")
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, metadata=metadata)
-        os.chmod(tmp, publish_mode(path))
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"cannot write the chart: {exc.strerror}", where=str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, metadata=metadata)
+    files.write_output(path, buf.getvalue(), "--plot")
