@@ -18,7 +18,7 @@ from pathlib import Path
 
 from planner import limits
 from planner.assemble import Solution, assemble, infeasible_plan
-from planner.capacity import model_capacity
+from planner.capacity import ModelCapacity, model_capacity
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for
 from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
@@ -37,11 +37,15 @@ def _make_plan(inputs: PlanInputs, *, solver: str | None, time_limit_s: float | 
     settings = solve_settings(spec, solver, time_limit_s)
     check_profiles(spec, inputs.catalog)
     offerings = offerings_for(inputs)
-    models = [load_model(inputs, i, offerings) for i in range(len(spec.models))]
-    capacities = []
-    for i, m in enumerate(models):
-        limits.check(f"estimating capacities (model {i + 1} of {len(models)})")
-        capacities.append(model_capacity(m))
+    capacities: list[ModelCapacity] = []
+    try:  # the run's time limit covers reading and estimating too; running out is "not solved"
+        models = [load_model(inputs, i, offerings) for i in range(len(spec.models))]
+        for i, m in enumerate(models):
+            limits.check(f"estimating capacities (model {i + 1} of {len(models)})")
+            capacities.append(model_capacity(m))
+    except limits.TimeLimitError as out_of_time:
+        stats = not_run(settings).model_copy(update={"status": "not_solved"})
+        return infeasible_plan(inputs, capacities, (f"not solved: {out_of_time.message}",), stats)
     reasons = tuple(r for m in capacities for r in m.reasons)
     if reasons:
         return infeasible_plan(inputs, capacities, reasons, not_run(settings))

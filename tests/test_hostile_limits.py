@@ -115,7 +115,7 @@ def test_the_time_limit_covers_the_whole_run(tmp_path: Path, monkeypatch: pytest
     t0 = time.monotonic()
     r = gpuplan("plan", spec, "--time-limit", "0.5")
     assert r.code == 1, str(r)
-    assert "time limit of 0.5 s ran out while estimating capacities" in " ".join(r.err.split())
+    assert "time limit of 0.5 s ran out while estimating capacities" in " ".join(r.out.split())
     assert time.monotonic() - t0 < 3
 
 

@@ -118,7 +118,8 @@ def test_table_and_markdown_name_the_statistic(plans: dict[str, Path], tmp_path:
     spec = tmp_path / "chat.yaml"
     raw = yaml.safe_load((EXAMPLES / "chat-llama-8b.yaml").read_text())
     raw["models"][0]["slo"] = {"ttft_ms": {"p99": 1000}, "tpot_ms": {"p90": 50}}
-    raw["models"][0]["workload"]["trace"]["path"] = str(EXAMPLES / "traces" / "azure-2023-conv-excerpt.csv")
+    (tmp_path / "traces").mkdir()  # the spec reads only inside its own folder: the trace travels with it
+    shutil.copy(EXAMPLES / "traces" / "azure-2023-conv-excerpt.csv", tmp_path / "traces")
     spec.write_text(yaml.safe_dump(raw))
     plan = tmp_path / "plan.json"
     assert gpuplan("plan", spec, "-f", "json", "-o", plan).code == 0
