@@ -1,23 +1,20 @@
-"""Fit the estimator's efficiency factors to the published measurements and write catalog/data/engines.yaml.
+"""Fit the estimator's calibrated parameters to the published measurements, cross-validate them by leaving
+one source out at a time, and write catalog/data/engines.yaml and catalog/data/calibration-fit.yaml.
 
-    python bench/fit_calibration.py            # fit, print the fit, write catalog/data/engines.yaml
-    python bench/fit_calibration.py --dry-run  # fit and print only
+    python bench/fit_calibration.py              # fit, cross-validate, write both files
+    python bench/fit_calibration.py --no-cv      # fit only (keeps the stored cross-validation)
+    python bench/fit_calibration.py --dry-run    # fit and print, write nothing
+    python bench/fit_calibration.py --jobs 2     # cross-validation folds in 2 processes
 
-For every (engine, GPU family) that has scored rows in catalog/data/measured-calibration.csv, a few
-physical factors are fitted by Nelder-Mead on the mean squared log error log(predicted/measured), with a
-weak pull towards typical values so that factors the rows cannot identify stay physical:
+Objective: a robust (soft-L1, scale 0.2) weighted loss on log(predicted / measured) over the scored rows
+of both calibration files (planner/perf/measured.py), each row weighted 1 / n_source^(1/4) so that a
+source with many rows does not drown the others, plus a ridge pull of every parameter's z towards 0
+(its prior; planner/perf/fitted.py). Minimised by Levenberg-Marquardt with a finite-difference
+Jacobian (each parameter only moves the rows of its scope). Parameters no row moves stay at their prior.
 
-    compute_efficiency       achieved / peak TFLOPS of the linear layers (GEMMs)
-    bandwidth_efficiency     achieved / peak HBM bandwidth streaming weights in decode
-    kv_bandwidth_efficiency  achieved / peak HBM bandwidth of decode attention over the paged KV cache
-    attention_efficiency     achieved / peak 16-bit TFLOPS of prefill attention kernels
-    step_overhead_ms         fixed cost of every forward pass (scheduling, launches, sampling)
-    allreduce_latency_us     latency of one small tensor-parallel all-reduce
-
-Groups with few rows fit only what their rows identify and inherit the rest from a calibrated group
-(FIT_PLAN says which). Every other (engine, family) pair in the catalog gets a fallback profile composed
-by planner.perf.profiles.fallback_profile, so the file covers the whole catalog. Deterministic: fixed
-starting points, no randomness.
+Cross-validation: for every source with scored rows, the same fit without that source's rows, started
+from the priors, then that source's rows predicted. The residuals per regime (engine x load level x GPU
+family x dense/MoE x TP bucket) become the error bands estimates report (planner/perf/uncertainty.py).
 """
 
 from __future__ import annotations
@@ -25,9 +22,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -36,301 +36,407 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from catalog.loader import load_catalog  # noqa: E402
+from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog, EngineProfile  # noqa: E402
-from planner.perf.calibration import CalibrationRow, deployment_for, load_rows, predict_row  # noqa: E402
-from planner.perf.profiles import ENGINES, fallback_profile  # noqa: E402
+from planner.perf.calibration import (  # noqa: E402
+    deployment_for,
+    load_level,
+    predict_row,
+    quantile,
+    regime,
+)
+from planner.perf.fitted import (  # noqa: E402
+    BORROWING_ENGINES,
+    FACTOR,
+    compose_profile,
+    engine_constants,
+    factor_value,
+    optimism,
+    parameter_names,
+    parse_name,
+)
+from planner.perf.measured import FILES, MeasuredRow, load_rows  # noqa: E402
+from planner.perf.profiles import ENGINES  # noqa: E402
 
-OUT = ROOT / "catalog" / "data" / "engines.yaml"
+ENGINES_YAML = DATA_DIR / "engines.yaml"
+FIT_YAML = DATA_DIR / "calibration-fit.yaml"
 COMMAND = "python bench/fit_calibration.py"
-AS_OF = "2025-09"  # newest source in measured-calibration.csv (TensorRT-LLM v1.0 docs, NIM 1.8.0)
-SOURCE = (
-    "fit to catalog/data/measured-calibration.csv (NVIDIA TensorRT-LLM perf docs v0.6.1 and v1.0, "
-    "NVIDIA NIM 1.8.0 benchmarks, vLLM CI performance benchmark build 9515)"
-)
+AS_OF = "2026-04"
+SOURCE = "fit to catalog/data/measured-calibration.csv and measured-calibration-2.csv (18 publications; CALIBRATION.md)"
+PRIOR_WEIGHT = 0.02  # ridge weight per parameter, in squared-z units against the weighted squared log errors
+ROBUST_SCALE = 0.2  # soft-L1 loss: quadratic for log errors below ~20 %, linear beyond
+FD_STEP = 1e-3
+MISS = math.log(10.0)  # log error charged to a row the estimator cannot run (e.g. does not fit)
+SENSITIVE = 0.01  # a row "pins" a parameter when a unit change of its z moves the row by >= 1 %
 
 
-@dataclass(frozen=True)
-class Param:
-    name: str
-    lo: float
-    hi: float
-    prior: float  # typical value; the fit is pulled weakly towards it
+def row_engine(row: MeasuredRow) -> str:
+    return BORROWING_ENGINES.get(row.engine, row.engine)
 
 
-PARAMS = {
-    p.name: p
-    for p in (
-        Param("compute_efficiency", 0.05, 1.0, 0.5),
-        Param("bandwidth_efficiency", 0.2, 1.0, 0.8),
-        Param("kv_bandwidth_efficiency", 0.1, 1.0, 0.6),
-        Param("attention_efficiency", 0.05, 1.0, 0.4),
-        Param("step_overhead_ms", 0.0, 40.0, 2.0),
-        Param("allreduce_latency_us", 1.0, 500.0, 15.0),
-        # runtime factors of the legacy release rows (TensorRT-LLM v0.6.1): nuisance parameters
-        Param("legacy_step_overhead_ms", 0.0, 40.0, 2.0),
-        Param("legacy_allreduce_latency_us", 1.0, 500.0, 15.0),
-        Param("legacy_gqa_kv_reload_share", 0.0, 1.0, 0.2),
-        Param("legacy_allreduce_bw_efficiency", 0.05, 1.0, 0.6),
-    )
-}
-CURRENT = (
-    "compute_efficiency",
-    "bandwidth_efficiency",
-    "kv_bandwidth_efficiency",
-    "attention_efficiency",
-    "step_overhead_ms",
-    "allreduce_latency_us",
-)
-KERNEL = CURRENT[:4]
-LEGACY = (
-    "legacy_step_overhead_ms",
-    "legacy_allreduce_latency_us",
-    "legacy_gqa_kv_reload_share",
-    "legacy_allreduce_bw_efficiency",
-)
-REG_WEIGHT = 0.003  # weight of the pull towards the prior (in squared logit units) per parameter
-
-# (engine, family): (free parameters, group to inherit the others from). Order matters: inherited groups
-# are fitted first.
-FIT_PLAN: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, str] | None]] = {
-    ("trtllm", "hopper"): (CURRENT + LEGACY, None),
-    # A100 rows all come from the legacy release: they identify the GPU's kernel factors; the runtime
-    # factors (current and legacy: the same software on another GPU) come from Hopper.
-    ("trtllm", "ampere"): (KERNEL, ("trtllm", "hopper")),
-    # B200 rows are all tp=1: nothing identifies the all-reduce latency; prefill attention is a small
-    # share of those runs, so it comes from Hopper too.
-    ("trtllm", "blackwell"): (
-        ("compute_efficiency", "bandwidth_efficiency", "kv_bandwidth_efficiency", "step_overhead_ms"),
-        ("trtllm", "hopper"),
-    ),
-    # three scored vLLM rows (small batch decode): they identify the runtime costs only; the kernel
-    # efficiencies on the same GPUs come from the TensorRT-LLM fit.
-    ("vllm", "hopper"): (("step_overhead_ms", "allreduce_latency_us"), ("trtllm", "hopper")),
-}
-
-# Documented engine constants (not fitted). See planner/perf/deployment.py EXTRA_DEFAULTS for meaning.
-BIG_MEMORY_FAMILIES = ("hopper", "blackwell", "cdna3")
+def affects(name: str, row: MeasuredRow, family: str) -> bool:
+    """Whether parameter `name` can move `row`'s prediction (its scope covers the row)."""
+    scope, key, factor = parse_name(name)
+    if scope == "family":
+        return family == key
+    if scope == "engine":
+        return row_engine(row) == key
+    if scope == "legacy":
+        return row.legacy
+    if factor == "moe_imbalance":
+        return row.ep > 1
+    return True
 
 
-def engine_constants(engine: str, family: str) -> dict[str, float]:
-    """Scheduler and memory constants of an engine's defaults (documented in CALIBRATION.md)."""
-    big = family in BIG_MEMORY_FAMILIES
-    if engine == "trtllm":
-        # trtllm-bench / trtllm-serve defaults: max_num_tokens 8192, large max batch, and the
-        # GUARANTEED_NO_EVICT capacity scheduler (reserves a request's whole output at admission)
-        return {
-            "runtime_reserve_gb": 1.5,
-            "max_num_batched_tokens": 8192.0,
-            "max_num_seqs": 2048.0,
-            "kv_reserve_output_fraction": 1.0,
-            "allreduce_bw_efficiency": 0.75,
-        }
-    # vLLM V1 / SGLang: paged KV allocated on demand (preempting when full); default sequence limit 1024
-    # on large-memory GPUs and 256 elsewhere; chunked prefill budget 8192 tokens
-    return {
-        "runtime_reserve_gb": 1.5,
-        "max_num_batched_tokens": 8192.0,
-        "max_num_seqs": 1024.0 if big else 256.0,
-        "kv_reserve_output_fraction": 0.5,
-        "allreduce_bw_efficiency": 0.75,
-    }
-
-
-def _to_z(p: Param, x: float) -> float:
-    u = min(max((x - p.lo) / (p.hi - p.lo), 1e-6), 1 - 1e-6)
-    return math.log(u / (1 - u))
-
-
-def _from_z(p: Param, z: float) -> float:
-    return p.lo + (p.hi - p.lo) / (1.0 + math.exp(-z))
-
-
-def make_profile(engine: str, family: str, values: dict[str, float], fit: str, legacy: bool = False) -> EngineProfile:
-    extra = engine_constants(engine, family)
-    for k in ("kv_bandwidth_efficiency", "attention_efficiency", "allreduce_latency_us"):
-        extra[k] = round(values[k], 4)
-    if legacy:
-        for k in LEGACY:
-            extra[k] = round(values[k], 4)
-    return EngineProfile(
-        engine=engine,
-        family=family,
-        compute_efficiency=round(values["compute_efficiency"], 4),
-        bandwidth_efficiency=round(values["bandwidth_efficiency"], 4),
-        step_overhead_ms=round(values["step_overhead_ms"], 4),
-        extra=dict(sorted(extra.items())),
-        fit=fit,
-        source=SOURCE,
-        as_of=AS_OF,
-    )
-
-
-def log_errors(rows: Sequence[CalibrationRow], catalog: Catalog, profile: EngineProfile) -> np.ndarray:
-    return np.array([math.log(predict_row(r, deployment_for(r, catalog, profile)) / r.value) for r in rows])
-
-
-def nelder_mead(
-    f: Callable[[np.ndarray], float], x0: np.ndarray, *, steps: int = 700, scale: float = 0.6
-) -> tuple[np.ndarray, float]:
-    """Plain Nelder-Mead (deterministic), enough for a handful of smooth-ish parameters."""
-    n = x0.size
-    simplex = [x0] + [x0 + scale * np.eye(n)[i] for i in range(n)]
-    values = [f(x) for x in simplex]
-    for _ in range(steps):
-        order = np.argsort(values, kind="stable")
-        simplex = [simplex[i] for i in order]
-        values = [values[i] for i in order]
-        if values[-1] - values[0] < 1e-7:
-            break
-        centroid = np.mean(simplex[:-1], axis=0)
-        worst = simplex[-1]
-        xr = centroid + (centroid - worst)
-        fr = f(xr)
-        if fr < values[0]:
-            xe = centroid + 2.0 * (centroid - worst)
-            fe = f(xe)
-            simplex[-1], values[-1] = (xe, fe) if fe < fr else (xr, fr)
-        elif fr < values[-2]:
-            simplex[-1], values[-1] = xr, fr
-        else:
-            xc = centroid + 0.5 * (worst - centroid) if fr >= values[-1] else centroid + 0.5 * (xr - centroid)
-            fc = f(xc)
-            if fc < min(fr, values[-1]):
-                simplex[-1], values[-1] = xc, fc
-            else:
-                best = simplex[0]
-                simplex = [best] + [best + 0.5 * (s - best) for s in simplex[1:]]
-                values = [values[0]] + [f(s) for s in simplex[1:]]
-    i = int(np.argmin(values))
-    return simplex[i], values[i]
-
-
-def fit_group(
-    rows: Sequence[CalibrationRow],
-    catalog: Catalog,
-    engine: str,
-    family: str,
-    free: Sequence[str],
-    base: dict[str, float],
-) -> tuple[dict[str, float], float]:
-    """Minimise mean squared log error over `rows` in the free parameters; others fixed at `base`."""
-    params = [PARAMS[name] for name in free]
-
-    def values_of(z: np.ndarray) -> dict[str, float]:
-        vals = dict(base)
-        vals.update({p.name: _from_z(p, float(zi)) for p, zi in zip(params, z, strict=True)})
-        return vals
-
-    legacy = any(r.legacy for r in rows)
-
-    def objective(z: np.ndarray) -> float:
-        prof = make_profile(engine, family, values_of(z), "fitting", legacy)
-        try:
-            err = log_errors(rows, catalog, prof)
-        except Exception:  # a parameter set under which some row cannot run: reject it
-            return 1e9
-        reg = sum((zi - _to_z(p, p.prior)) ** 2 for p, zi in zip(params, z, strict=True))
-        return float(np.mean(err**2) + REG_WEIGHT * reg)
-
-    best: tuple[np.ndarray, float] | None = None
-    starts = [
-        np.array([_to_z(p, p.prior) for p in params]),
-        np.array([_to_z(p, p.lo + 0.3 * (p.hi - p.lo)) for p in params]),
-    ]
-    for x0 in starts:
-        z, val = nelder_mead(objective, x0)
-        z, val = nelder_mead(objective, z, scale=0.2, steps=300)  # restart to escape a collapsed simplex
-        if best is None or val < best[1]:
-            best = (z, val)
-    assert best is not None
-    vals = values_of(best[0])
-    return vals, float(np.mean(log_errors(rows, catalog, make_profile(engine, family, vals, "fit", legacy)) ** 2))
-
-
-def _line_ranges(lines: Sequence[int]) -> str:
-    out: list[str] = []
-    for n in sorted(lines):
-        if out and out[-1].split("-")[-1] == str(n - 1):
-            out[-1] = f"{out[-1].split('-')[0]}-{n}"
-        else:
-            out.append(str(n))
-    return ",".join(out)
-
-
-def fit_all(catalog: Catalog, rows: Sequence[CalibrationRow], log: Callable[[str], None]) -> list[EngineProfile]:
-    scored = [r for r in rows if r.scored]
-    fitted: dict[tuple[str, str], EngineProfile] = {}
-    fitted_values: dict[tuple[str, str], dict[str, float]] = {}
-    for (engine, family), (free, parent) in FIT_PLAN.items():
-        group = [r for r in scored if r.engine == engine and catalog.gpus[r.gpu].family == family]
-        if not group:
-            continue
-        base = dict(fitted_values[parent]) if parent else {p.name: p.prior for p in PARAMS.values()}
-        values, mse = fit_group(group, catalog, engine, family, free, base)
-        legacy = any(r.legacy for r in group)
-        errs = np.abs(np.expm1(log_errors(group, catalog, make_profile(engine, family, values, "x", legacy))))
-        inherited = [p for p in CURRENT + (LEGACY if legacy else ()) if p not in free]
-        fit = (
-            f"least squares on log(predicted/measured) over {len(group)} scored rows of measured-calibration.csv "
-            f"(data rows {_line_ranges([r.line for r in group])}); objective mean squared log error "
-            f"{mse:.4f} (+{REG_WEIGHT} x squared logit distance to typical values); median |error| "
-            f"{np.median(errs) * 100:.1f} %, max {errs.max() * 100:.0f} %; free: {', '.join(free)}"
-            + (f"; inherited from {parent[0]}/{parent[1]}: {', '.join(inherited)}" if inherited and parent else "")
-            + (
-                "; legacy_* = runtime factors of the TensorRT-LLM v0.6.1 rows (nuisance parameters, not used for "
-                "estimates)"
-                if legacy
-                else ""
-            )
-            + f"; command: {COMMAND}"
-        )
-        fitted[(engine, family)] = make_profile(engine, family, values, fit, legacy)
-        fitted_values[(engine, family)] = values
-        log(
-            f"{engine}/{family}: {len(group)} rows, mse {mse:.4f}, median {np.median(errs) * 100:.1f} %, "
-            + ", ".join(f"{k}={v:.4g}" for k, v in values.items() if k in CURRENT or legacy)
-        )
-    families = sorted({g.family for g in catalog.gpus.values()} | {f for _, f in fitted})
-    out: list[EngineProfile] = []
-    for engine in ENGINES:
-        for family in families:
-            if (engine, family) in fitted:
-                out.append(fitted[(engine, family)])
-                continue
-            prof = fallback_profile(fitted, engine, family, engine_constants(engine, family))
-            if prof is None:
-                raise SystemExit("no calibrated group: cannot build fallbacks")
-            out.append(prof.model_copy(update={"source": SOURCE + "; " + prof.source, "as_of": AS_OF}))
+def robust(err: np.ndarray) -> np.ndarray:
+    """Soft-L1 transform: the least squares of these residuals is sum 2 s^2 (sqrt(1 + (e/s)^2) - 1), so a
+    minority of rows the physics cannot follow (an engine's anomaly) pulls the shared parameters
+    linearly, not quadratically."""
+    s = ROBUST_SCALE
+    out: np.ndarray = np.sign(err) * s * np.sqrt(2.0 * (np.sqrt(1.0 + (err / s) ** 2) - 1.0))
     return out
 
 
-HEADER = """\
-# Engine efficiency factors per (engine, GPU family), fitted to published measurements.
-# GENERATED by `python bench/fit_calibration.py` from catalog/data/measured-calibration.csv; do not edit by
-# hand, re-run the script. Each entry's `fit` says which rows and objective produced it, or which
-# calibrated entries a fallback was composed from. Non-fitted `extra` keys are documented engine
-# defaults (see catalog/data/CALIBRATION.md and planner/perf/deployment.py).
-"""
+class Problem:
+    """Scored rows, their weights, and the parameters they can pin."""
+
+    def __init__(self, rows: Sequence[MeasuredRow], catalog: Catalog) -> None:
+        self.rows = list(rows)
+        self.catalog = catalog
+        self.families = [catalog.gpus[r.gpu].family for r in self.rows]
+        self.names = parameter_names(
+            {r.engine for r in self.rows}, set(self.families), any(r.legacy for r in self.rows)
+        )
+        counts: dict[str, int] = defaultdict(int)
+        for r in self.rows:
+            counts[r.source] += 1
+        self.weights = np.array([counts[r.source] ** -0.25 for r in self.rows])
+        self.members = [
+            np.array([k for k, (r, f) in enumerate(zip(self.rows, self.families, strict=True)) if affects(n, r, f)])
+            for n in self.names
+        ]
+
+    def profile(self, z: dict[str, float], row: MeasuredRow, family: str) -> EngineProfile:
+        return compose_profile(
+            z, row.engine, family, engine_constants(row.engine, family), fit="fitting", source="", as_of="",
+            legacy=row.legacy,
+        )  # fmt: skip
+
+    def log_errors(self, z: dict[str, float], idx: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        ks = range(len(self.rows)) if idx is None else idx
+        cache: dict[tuple[str, str, bool], EngineProfile] = {}
+        out = []
+        for k in ks:
+            row, fam = self.rows[int(k)], self.families[int(k)]
+            key = (row.engine, fam, row.legacy)
+            if key not in cache:
+                cache[key] = self.profile(z, row, fam)
+            try:
+                pred = predict_row(row, deployment_for(row, self.catalog, cache[key]))
+                err = math.log(pred / row.value) if pred > 0 and math.isfinite(pred) else MISS
+            except Exception:  # noqa: BLE001 - a parameter set under which the row cannot run
+                err = MISS
+            out.append(max(min(err, MISS), -MISS))
+        return np.asarray(out)
+
+    def residuals(self, zvec: np.ndarray) -> np.ndarray:
+        z = dict(zip(self.names, zvec, strict=True))
+        return np.concatenate([self.weights * robust(self.log_errors(z)), math.sqrt(PRIOR_WEIGHT) * zvec])
+
+    def jacobian(self, zvec: np.ndarray, base: np.ndarray) -> np.ndarray:
+        n_rows = len(self.rows)
+        jac = np.zeros((n_rows + len(self.names), len(self.names)))
+        for j, name in enumerate(self.names):
+            idx = self.members[j]
+            if idx.size:
+                z = dict(zip(self.names, zvec, strict=True))
+                z[name] += FD_STEP
+                moved = self.weights[idx] * robust(self.log_errors(z, idx))
+                jac[idx, j] = (moved - base[idx]) / FD_STEP
+            jac[n_rows + j, j] = math.sqrt(PRIOR_WEIGHT)
+        return jac
 
 
-def write_yaml(profiles: Sequence[EngineProfile], path: Path) -> None:
+def levenberg_marquardt(
+    problem: Problem, z0: np.ndarray, *, iterations: int = 40, log: Callable[[str], None] | None = None
+) -> tuple[np.ndarray, float]:
+    """Minimise |residuals|^2 (deterministic: fixed steps, no randomness)."""
+    z = z0.copy()
+    r = problem.residuals(z)
+    cost = float(r @ r)
+    lam = 1e-2
+    for it in range(iterations):
+        jac = problem.jacobian(z, r)
+        a = jac.T @ jac
+        g = jac.T @ r
+        improved = False
+        while lam < 1e8:
+            step = np.linalg.solve(a + lam * (np.diag(np.diag(a)) + 1e-9 * np.eye(len(z))), -g)
+            z_new = z + step
+            r_new = problem.residuals(z_new)
+            c_new = float(r_new @ r_new)
+            if c_new < cost:
+                improved = True
+                gain = cost - c_new
+                z, r, cost = z_new, r_new, c_new
+                lam = max(lam / 3.0, 1e-7)
+                break
+            lam *= 4.0
+        if log:
+            log(f"  iteration {it + 1}: cost {cost:.5f} (lambda {lam:.1e})")
+        if not improved or gain < 1e-5 * cost:
+            break
+    return z, cost
+
+
+def fit(
+    rows: Sequence[MeasuredRow],
+    catalog: Catalog,
+    log: Callable[[str], None] | None = None,
+    start: dict[str, float] | None = None,
+) -> dict[str, float]:
+    problem = Problem(rows, catalog)
+    z0 = np.array([(start or {}).get(n, 0.0) for n in problem.names])
+    z, _ = levenberg_marquardt(problem, z0, log=log)
+    return {n: round(float(v), 6) for n, v in zip(problem.names, z, strict=True)}
+
+
+def _fold(args: tuple[str, list[MeasuredRow], dict[str, float]]) -> tuple[str, dict[str, float]]:
+    held_out, train, start = args
+    # started from the full fit for speed; the held-out rows never enter the objective, and the ridge +
+    # soft-L1 objective is smooth, so the fold converges to its own optimum
+    return held_out, fit(train, load_catalog(), start=start)
+
+
+def cross_validate(
+    rows: Sequence[MeasuredRow], catalog: Catalog, jobs: int, log: Callable[[str], None], start: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Leave-one-source-out: {held-out source: parameters fitted without it}."""
+    sources = sorted({r.source for r in rows})
+    tasks = [(s, [r for r in rows if r.source != s], start) for s in sources]
+    out: dict[str, dict[str, float]] = {}
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for held_out, z in pool.map(_fold, tasks):
+                out[held_out] = z
+                log(f"cv: fitted without {held_out}")
+    else:
+        for task in tasks:
+            held_out, z = _fold(task)
+            out[held_out] = z
+            log(f"cv: fitted without {held_out}")
+    return out
+
+
+def pinning(rows: Sequence[MeasuredRow], catalog: Catalog, z: dict[str, float]) -> dict[str, tuple[int, list[str]]]:
+    """Per parameter: how many rows it moves by >= SENSITIVE per unit z, and their sources."""
+    problem = Problem(rows, catalog)
+    zvec = np.array([z.get(n, 0.0) for n in problem.names])
+    base = problem.residuals(zvec)
+    jac = problem.jacobian(zvec, base)[: len(problem.rows)] / problem.weights[:, None]
+    out = {}
+    for j, name in enumerate(problem.names):
+        hit = np.abs(jac[:, j]) >= SENSITIVE
+        out[name] = (int(hit.sum()), sorted({problem.rows[k].source for k in np.nonzero(hit)[0]}))
+    return out
+
+
+def profiles_from(z: dict[str, float], catalog: Catalog, rows: Sequence[MeasuredRow]) -> list[EngineProfile]:
+    """One profile per engine x catalog family, with a `fit` text saying what calibrated it."""
+    fams_with_rows: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        fams_with_rows[row_engine(r)].add(catalog.gpus[r.gpu].family)
+    any_family = set().union(*fams_with_rows.values())
+    families = sorted({g.family for g in catalog.gpus.values()} | any_family)
+    out = []
+    for engine in ENGINES:
+        for family in families:
+            own = [r for r in rows if row_engine(r) == engine and catalog.gpus[r.gpu].family == family]
+            if own:
+                lines = sorted(r.key for r in own)
+                sources = ", ".join(sorted({r.source for r in own}))
+                fit_text = (
+                    f"calibrated: {len(own)} scored rows of {engine} on {family} ({sources}); "
+                    "factors composed from family, engine and global parameters fitted jointly on all rows "
+                    f"(calibration-fit.yaml); rows {_ranges(lines)}; command: {COMMAND}"
+                )
+            elif family in any_family:
+                fit_text = (
+                    f"borrowed: no rows of {engine} on {family}; {family} kernel factors fitted on other engines' "
+                    f"rows, {engine} runtime factors on its rows on other families; command: {COMMAND}"
+                )
+            else:
+                fit_text = (
+                    f"extrapolated: no calibration rows on {family}; its kernel factors are the priors "
+                    f"(typical published values), {engine} runtime factors fitted on other families; command: {COMMAND}"
+                )
+            legacy = engine == "trtllm"
+            out.append(
+                compose_profile(
+                    z, engine, family, engine_constants(engine, family), fit=fit_text, source=SOURCE, as_of=AS_OF,
+                    legacy=legacy,
+                )  # fmt: skip
+            )
+    return out
+
+
+def _ranges(keys: Sequence[str]) -> str:
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for k in keys:
+        f, line = k.split(":")
+        by_file[f].append(int(line))
+    parts = []
+    for f in sorted(by_file):
+        runs: list[str] = []
+        for n in sorted(by_file[f]):
+            if runs and runs[-1].split("-")[-1] == str(n - 1):
+                runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
+            else:
+                runs.append(str(n))
+        parts.append(f"{FILES[int(f) - 1]} {','.join(runs)}")
+    return "; ".join(parts)
+
+
+def cv_errors(
+    rows: Sequence[MeasuredRow], catalog: Catalog, folds: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """{row key: log error of the row predicted by the fold that did not see its source}."""
+    out = {}
+    for source, z in folds.items():
+        held = [r for r in rows if r.source == source]
+        errs = Problem(held, catalog).log_errors(z)
+        out.update({r.key: float(e) for r, e in zip(held, errs, strict=True)})
+    return out
+
+
+def regime_bands(rows: Sequence[MeasuredRow], catalog: Catalog, errors: dict[str, float]) -> list[dict[str, Any]]:
+    """Per regime (and coarser groupings, for regimes with few rows): CV error statistics."""
+    groups: dict[tuple[str, str, str, str, str], list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        e = (errors[r.key], optimism(r, errors[r.key]))
+        eng, load, fam, arch, tpb = regime(r, catalog)
+        for key in (
+            (eng, load, fam, arch, tpb),
+            (eng, load, fam, "*", "*"),
+            (eng, load, "*", "*", "*"),
+            (eng, "*", "*", "*", "*"),
+            ("*", "*", "*", "*", "*"),
+        ):
+            groups[key].append(e)
+    out = []
+    for key in sorted(groups):
+        logs = [e for e, _ in groups[key]]
+        opt = [o for _, o in groups[key]]
+        rel = [abs(math.expm1(x)) for x in logs]
+        out.append(
+            {
+                "regime": "/".join(key),
+                "rows": len(logs),
+                "median_abs_error": round(quantile(rel, 0.5), 4),
+                "p90_abs_error": round(quantile(rel, 0.9), 4),
+                "median_log_error": round(quantile(logs, 0.5), 4),
+                "optimism_p50": round(quantile(opt, 0.5), 4),
+                "optimism_p90": round(quantile(opt, 0.9), 4),
+            }
+        )
+    return out
+
+
+def write_engines(profiles: Sequence[EngineProfile], path: Path) -> None:
+    header = (
+        "# Engine factors per (engine, GPU family), composed from the parameters in calibration-fit.yaml.\n"
+        f"# GENERATED by `{COMMAND}` from catalog/data/measured-calibration*.csv; do not edit by hand.\n"
+        "# Each entry's `fit` says whether it is calibrated on its own rows, borrowed (its family or engine\n"
+        "# calibrated on other rows) or extrapolated (no rows on its family). Non-fitted `extra` keys are\n"
+        "# documented engine constants (CALIBRATION.md, planner/perf/deployment.py).\n"
+    )
     doc = {"schema_version": 1, "engines": [p.model_dump(mode="json") for p in profiles]}
-    text = HEADER + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True), encoding="utf-8")
+
+
+def write_fit(
+    path: Path,
+    rows: Sequence[MeasuredRow],
+    catalog: Catalog,
+    z: dict[str, float],
+    folds: dict[str, dict[str, float]],
+    log: Callable[[str], None],
+) -> None:
+    pins = pinning(rows, catalog, z)
+    params = []
+    for name, value in z.items():
+        scope, key, factor = parse_name(name)
+        f = FACTOR[factor]
+        n, sources = pins[name]
+        shown = factor_value({name: value}, factor, key if scope == "engine" else "", key if scope == "family" else "")
+        params.append(
+            {
+                "name": name,
+                "z": value,
+                "value_alone": round(shown, 6),
+                "range": [f.lo, f.hi],
+                "prior": f.prior,
+                "rows_pinning": n,
+                "sources": sources,
+                "meaning": f.why,
+            }
+        )
+    errors = cv_errors(rows, catalog, folds) if folds else {}
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "generated_by": COMMAND,
+        "as_of": AS_OF,
+        "objective": (
+            f"soft-L1 (scale {ROBUST_SCALE}) on log(predicted/measured), row weight n_source^-1/4, ridge "
+            f"{PRIOR_WEIGHT} x z^2 per parameter; Levenberg-Marquardt"
+        ),
+        "rows_scored": len(rows),
+        "parameters": params,
+        "cv_folds": [{"held_out": s, "z": folds[s]} for s in sorted(folds)],
+        "regimes": regime_bands(rows, catalog, errors) if errors else [],
+    }
+    path.write_text(
+        "# GENERATED by `" + COMMAND + "`; the fitted parameters with the rows pinning each, the "
+        "leave-one-source-out folds and the cross-validated error per regime.\n"
+        + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True),
+        encoding="utf-8",
+    )
+    log(f"wrote {path} ({len(params)} parameters, {len(folds)} folds)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dry-run", action="store_true", help="fit and print, do not write engines.yaml")
-    ap.add_argument("--output", type=Path, default=OUT)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true", help="fit and print, write nothing")
+    ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (keep the stored folds)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the cross-validation folds")
+    ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
+    log = print
     catalog = load_catalog()
-    rows = load_rows()
-    profiles = fit_all(catalog, rows, print)
-    if not args.dry_run:
-        write_yaml(profiles, args.output)
-        print(f"wrote {args.output} ({len(profiles)} profiles)")
+    rows = [r for r in load_rows() if r.scored]
+    t0 = time.process_time()
+    z = fit(rows, catalog, log=log if args.verbose else None)
+    log(f"fit: {len(rows)} rows, {len(z)} parameters, {time.process_time() - t0:.1f} s CPU")
+    errs = Problem(rows, catalog).log_errors(z)
+    rel = np.abs(np.expm1(errs))
+    log(f"in-sample: median {np.median(rel) * 100:.1f} %, p90 {np.quantile(rel, 0.9) * 100:.1f} %")
+    for name, value in z.items():
+        if abs(value) > 1e-4:
+            scope, key, factor = parse_name(name)
+            log(f"  {name:52s} z {value:+.3f}")
+    if args.no_cv:
+        stored = yaml.safe_load(FIT_YAML.read_text(encoding="utf-8")) if FIT_YAML.exists() else {}
+        folds = {f["held_out"]: f["z"] for f in stored.get("cv_folds", [])}
+    else:
+        t1 = time.time()
+        folds = cross_validate(rows, catalog, args.jobs, log, z)
+        log(f"cv: {len(folds)} folds in {time.time() - t1:.0f} s")
+    if args.dry_run:
+        return 0
+    write_engines(profiles_from(z, catalog, rows), ENGINES_YAML)
+    write_fit(FIT_YAML, rows, catalog, z, folds, log)
+    log(f"wrote {ENGINES_YAML}")
+    _ = load_level  # imported for callers of this module's regime helpers
     return 0
 
 

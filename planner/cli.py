@@ -250,6 +250,10 @@ def estimate(
         int | None,
         typer.Option("--max-model-len", help="Context window the engine is told (default: the model's)."),
     ] = None,
+    ep: Annotated[int, typer.Option("--ep", help="Expert-parallel ranks (MoE), dividing --tp.")] = 1,
+    dp_attention: Annotated[
+        bool, typer.Option("--dp-attention", help="Data-parallel attention: each request's KV on one GPU.")
+    ] = False,
     fmt: EstimateFormatOpt = EstimateFmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
@@ -272,6 +276,8 @@ def estimate(
         engine=engine,
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
+        ep=ep,
+        dp_attention=dp_attention,
         overlays=tuple(catalog or ()),
     )
     _emit(outcome, fmt.value, output)

@@ -24,6 +24,7 @@ from planner.perf.memory import kv_tokens_per_request
 from planner.perf.precision import Precision
 from planner.perf.profiles import is_calibrated
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s
+from planner.perf.uncertainty import LoadLevel, uncertainty
 
 Concurrency = int | Literal["max"] | None
 
@@ -42,6 +43,25 @@ class PrecisionInfo(_Frozen):
     gemm_dtype: str
     weight_only: bool
     substituted: tuple[str, ...]
+
+
+class Parallelism(_Frozen):
+    tp: int
+    ep: int
+    dp_attention: bool
+
+
+class UncertaintyInfo(_Frozen):
+    """Calibration grade and the cross-validated error band of the estimate's regime."""
+
+    grade: str
+    regime: str
+    band_regime: str | None
+    cv_rows: int
+    cv_median_abs_error: float | None
+    cv_p90_abs_error: float | None
+    throughput_low_factor: float  # measured / estimated throughput at the regime's pessimistic (p90) edge
+    why: str
 
 
 class Load(_Frozen):
@@ -92,6 +112,8 @@ class EstimateResult(_Frozen):
     engine_profile: EngineProfileInfo
     precision: PrecisionInfo
     max_model_len: int
+    parallelism: Parallelism
+    uncertainty: UncertaintyInfo
     input_len: int
     output_len: int
     load: Load
@@ -113,6 +135,30 @@ class EstimateResult(_Frozen):
     prefill_ms: float | None = None
     memory: MemoryReport
     long_context: LongContext | None = None
+
+
+def _load_level(mode: str, concurrency: Concurrency) -> LoadLevel:
+    if mode == "rate":
+        return "online"
+    if mode == "max":
+        return "high"
+    if not isinstance(concurrency, int) or concurrency <= 1:
+        return "b1"
+    return "low" if concurrency <= 16 else "high"
+
+
+def _uncertainty(dep: Deployment, level: LoadLevel) -> UncertaintyInfo:
+    u = uncertainty(dep, level)
+    return UncertaintyInfo(
+        grade=u.grade,
+        regime=u.regime,
+        band_regime=u.band_regime or None,
+        cv_rows=u.rows,
+        cv_median_abs_error=_finite(u.median_abs_error, 4),
+        cv_p90_abs_error=_finite(u.p90_abs_error, 4),
+        throughput_low_factor=round(u.throughput_low_factor, 4),
+        why=u.why,
+    )
 
 
 def _finite(x: float, digits: int = 3) -> float | None:
@@ -191,6 +237,8 @@ def estimate(
             gemm_dtype=precision.gemm_dtype, weight_only=precision.weight_only, substituted=precision.notes
         ),
         max_model_len=dep.context_window,
+        parallelism=Parallelism(tp=dep.tp, ep=dep.ep, dp_attention=dep.dp_attention),
+        uncertainty=_uncertainty(dep, _load_level(mode, concurrency)),
         input_len=input_len,
         output_len=output_len,
         load=Load(mode=mode, concurrency=concurrency if isinstance(concurrency, int) else None, rate_rps=rate_rps),

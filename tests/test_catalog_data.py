@@ -133,6 +133,7 @@ PUBLISHED_B = {
     "qwen2.5-72b": (72.7, None),
     "yi-34b": (34.4, None),
     "deepseek-v3": (671.0, 37.0),
+    "qwen2-57b-a14b": (57.4, 14.2),  # model card: 57B total, 14B activated
     "opt-6.7b": (6.7, None),
     "opt-30b": (30.0, None),
     "opt-175b": (175.0, None),

@@ -156,11 +156,12 @@ def test_open_loop_saturates_once_kv_is_full() -> None:
 
 
 def test_lone_request_by_hand() -> None:
-    """Concurrency 1: TTFT is the prefill, TPOT one decode step, throughput one request's rate."""
+    """Concurrency 1: TTFT is the request overhead and the prefill, TPOT one decode step, throughput one
+    request's rate."""
     dep = DEPS[0]
     c = coefficients(dep)
     p = predict(dep, 500, 101)
-    assert p.ttft_ms == pytest.approx(float(prefill_alone_s(c, 500)) * 1e3)
+    assert p.ttft_ms == pytest.approx((float(prefill_alone_s(c, 500)) + c.request_s) * 1e3)
     assert p.tpot_ms == pytest.approx(float(decode_step_s(c, 1, 500 + 101 / 2)) * 1e3)
     assert p.requests_per_s == pytest.approx(1e3 / (p.ttft_ms + 100 * p.tpot_ms))
     assert p == predict(dep, 500, 101, concurrency=1)
@@ -172,7 +173,7 @@ def test_moe_decode_reads_only_touched_experts() -> None:
     one = float(decode_step_s(c, 1, 100))
     many = float(decode_step_s(c, 256, 100))
     all_weights_s = (c.dense_bytes + 8 * c.expert_bytes) / c.bw_bps
-    assert one < 0.5 * all_weights_s + c.overhead_s + c.allreduces_per_pass * c.allreduce_latency_s
+    assert one < 0.5 * all_weights_s + c.overhead_s + c.collectives_per_pass * c.collective_latency_s
     assert many > all_weights_s
 
 
@@ -181,7 +182,7 @@ def test_tp_allreduce_over_pcie_costs_more_than_nvlink() -> None:
         g = CAT.gpus[gpu]
         d = Deployment(CAT.models["llama-3.1-8b"], g, 2, "bf16", "bf16", engine_profile(CAT, "vllm", g))
         c = coefficients(d)
-        return c.allreduce_s_per_token
+        return c.collective_s_per_token
 
     assert tpot("h100-pcie") > tpot("h100-sxm")
 

@@ -90,6 +90,8 @@ def execute(
     engine: str,
     gpu_memory_utilization: float,
     max_model_len: int | None = None,
+    ep: int = 1,
+    dp_attention: bool = False,
     overlays: tuple[Path, ...] = (),
 ) -> Outcome:
     """Estimate one (model, GPU, tp, precision, engine) replica at one load."""
@@ -101,13 +103,21 @@ def execute(
         arch, tp, weights, kv, input_len, output_len, rate_rps, concurrency, gpu_memory_utilization, max_model_len
     )
     conc = _parse_concurrency(concurrency)
+    if ep < 1:
+        raise InputError(f"must be >= 1, got {ep}", where="--ep")
+    if ep > 1 and not arch.is_moe:
+        raise InputError(f"expert parallelism needs a mixture-of-experts model; {arch.id} is dense", where="--ep")
+    if ep > 1 and (ep > tp or tp % ep):
+        raise InputError(f"must divide the replica's GPUs (--tp {tp}); valid: 1..{tp} dividing {tp}", where="--ep")
     profile = engine_profile(catalog, engine.lower(), g, "--engine")
     prec = resolve_precision(g, profile.engine, weights, kv)
     if not prec.supported:
         where = "--engine" if "does not run" in prec.reason else ("--kv" if "KV" in prec.reason else "--weights")
         raise InputError(prec.reason, where=where)
     weights, kv = prec.weights, prec.kv
-    dep = Deployment(arch, g, tp, weights, kv, profile, gpu_memory_utilization, max_model_len)
+    dep = Deployment(
+        arch, g, tp, weights, kv, profile, gpu_memory_utilization, max_model_len, ep=ep, dp_attention=dp_attention
+    )
     result = estimate(dep, prec, input_len, output_len, concurrency=conc, rate_rps=rate_rps)
     return Outcome(
         command="estimate",

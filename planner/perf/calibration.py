@@ -1,126 +1,52 @@
-"""Published measurements (catalog/data/measured-calibration.csv) as estimator scenarios.
+"""The estimator's value for each published measurement (planner/perf/measured.py), its regime, and the
+error figures bench/estimator_accuracy.py prints and tests bound.
 
-Each CSV row is mapped, by explicit tables below, to a catalog model and GPU, a precision, an engine and
-the way the number was measured:
-
-- `max_load`: offline, as many requests in flight as the engine admits (trtllm-bench, vLLM throughput);
-- `static`: static batching of `batch` requests (TensorRT-LLM v0.6 gptSessionBenchmark, vLLM latency
-  benchmark): prefill the whole batch, then decode it together;
-- `closed`: a closed loop at fixed concurrency (NVIDIA NIM / AIPerf).
-
-`predict_row` computes the model's value for the row's metric in the row's unit. The mapping choices
-that are assumptions (A100 variant, per-GPU normalisation, FP8 KV cache, ShareGPT lengths) are written
-next to the tables and in catalog/data/CALIBRATION.md.
+A regime is engine x load level x GPU family x dense/MoE x TP bucket. Load levels come from how the
+source applied the load, not from the model: `b1` (one request at a time), `low` (static batch or
+closed loop of 2-16), `online` (Poisson arrivals below saturation), `high` (32+ in flight, offline
+max load, or a run past saturation).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from catalog.loader import DATA_DIR
+import numpy as np
+
 from catalog.types import Catalog, EngineProfile
 from planner.perf.deployment import Deployment
+from planner.perf.measured import MeasuredRow, load_rows
 from planner.perf.profiles import engine_profile
-from planner.perf.roofline import coefficients, static_batch_s
+from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, static_batch_s
 from planner.perf.serving import predict
 
-CSV_PATH = DATA_DIR / "measured-calibration.csv"
-
-Mode = Literal["max_load", "static", "closed"]
-Metric = Literal[
-    "output_tokens_per_s", "output_tokens_per_s_per_gpu", "ttft_ms", "tpot_ms", "batch_latency_ms", "requests_per_s"
+__all__ = [
+    "LEGACY_FACTORS",
+    "LEGACY_PREFIX",
+    "MeasuredRow",
+    "RowResult",
+    "deployment_for",
+    "error_summary",
+    "evaluate",
+    "load_rows",
+    "predict_row",
+    "profile_for_row",
+    "quantile",
+    "regime",
 ]
 
-MODEL_IDS = {
-    "Llama-3.1-8B-Instruct": "llama-3.1-8b",
-    "Llama-3.1-8B": "llama-3.1-8b",
-    "Llama-3.3-70B-Instruct": "llama-3.3-70b",
-    "Llama-3-70B": "llama-3-70b",
-    "Llama-2-7B": "llama-2-7b",
-    "Llama-2-70B": "llama-2-70b",
-    "GPT-J-6B": "gpt-j-6b",
-    "Falcon-180B": "falcon-180b",
-    "Mixtral-8x7B": "mixtral-8x7b",
-}
-# "A100 (variant unspecified)" in the TensorRT-LLM v0.6.1 tables: the batch sizes used (e.g. Llama-2-70B
-# fp16 at batch 1280 on 4 GPUs) only fit in 80 GB cards, so the SXM4-80GB part is assumed.
-GPU_PREFIXES = (
-    ("H200", "h200"),
-    ("H100", "h100-sxm"),
-    ("B200", "b200"),
-    ("A100", "a100-80gb"),
-)
-# Weights and KV dtype per published precision. FP8/FP4 rows are NVIDIA ModelOpt checkpoints (or
-# TensorRT-LLM FP8 builds), which quantise the KV cache to FP8 as well.
-PRECISIONS = {"FP8": ("fp8", "fp8"), "FP4": ("fp4", "fp8"), "FP16": ("fp16", "fp16"), "BF16": ("bf16", "bf16")}
-# ShareGPT rows of the vLLM CI throughput test name no lengths; the mean ShareGPT lengths reported in the
-# vLLM paper (Kwon et al., SOSP 2023, Table 1: input 161, output 338 tokens) stand in. The run has only
-# 200 prompts, so its time is set by the longest outputs, which a mean cannot capture: these rows are
-# shown but not scored.
-SHAREGPT_LENGTHS = (161, 338)
-SHAREGPT_PROMPTS = 200
-
-
-@dataclass(frozen=True)
-class CalibrationRow:
-    """One published measurement, mapped onto the estimator's inputs."""
-
-    line: int  # 1-based data row number in the CSV (header excluded)
-    model: str
-    gpu: str
-    tp: int
-    weights: str
-    kv: str
-    engine: str
-    mode: Mode
-    batch: int  # static batch size or closed-loop concurrency; 0 = as many as fit
-    input_len: int
-    output_len: int
-    metric: Metric
-    value: float
-    scored: bool
-    note: str
-    source: str
-    legacy: bool = False  # measured with an old engine release (TensorRT-LLM v0.6.1, 2023)
-
-    @property
-    def label(self) -> str:
-        load = {"max_load": "max", "static": f"b{self.batch}", "closed": f"c{self.batch}"}[self.mode]
-        return (
-            f"{self.model} {self.weights} {self.gpu}x{self.tp} {self.engine} {self.input_len}/{self.output_len} {load}"
-        )
-
-
-def _engine(framework: str) -> str:
-    f = framework.lower()
-    if f.startswith("vllm"):
-        return "vllm"
-    if f.startswith("sglang"):
-        return "sglang"
-    # NVIDIA NIM serves these models with a TensorRT-LLM backend
-    if "tensorrt" in f or f.startswith("nvidia nim"):
-        return "trtllm"
-    raise ValueError(f"unknown framework {framework!r}")
-
-
-def _is_legacy(framework: str) -> bool:
-    """TensorRT-LLM v0.5/v0.6 (2023): static batching runtime and its own kernels and overheads."""
-    return framework.startswith("TensorRT-LLM v0.")
-
-
-# Runtime factors of legacy releases are nuisance parameters of the fit: stored in the profile's
-# `extra` under this prefix so the accuracy table is reproducible, never used for estimates.
+# Runtime factors of the TensorRT-LLM v0.5/v0.6 (2023) rows are nuisance parameters of the fit: stored in
+# the profile's `extra` under this prefix so the accuracy table is reproducible, never used for estimates.
 LEGACY_PREFIX = "legacy_"
 LEGACY_FACTORS = ("step_overhead_ms", "allreduce_latency_us", "gqa_kv_reload_share", "allreduce_bw_efficiency")
 
+LoadLevel = Literal["b1", "low", "online", "high"]
 
-def profile_for_row(row: CalibrationRow, profile: EngineProfile) -> EngineProfile:
+
+def profile_for_row(row: MeasuredRow, profile: EngineProfile) -> EngineProfile:
     """The profile to predict `row` with: legacy rows swap in the legacy runtime factors."""
     if not row.legacy:
         return profile
@@ -129,115 +55,108 @@ def profile_for_row(row: CalibrationRow, profile: EngineProfile) -> EngineProfil
     for name in LEGACY_FACTORS[1:]:
         if LEGACY_PREFIX + name in extra:
             extra[name] = extra[LEGACY_PREFIX + name]
+    # the 2023 static runtime had no per-sequence scheduler work or request handling to speak of
+    extra["seq_overhead_us"] = 0.0
+    extra["request_overhead_ms"] = 0.0
     return profile.model_copy(update={"step_overhead_ms": overhead, "extra": extra})
 
 
-def _gpu(name: str) -> str:
-    for prefix, gid in GPU_PREFIXES:
-        if name.startswith(prefix):
-            return gid
-    raise ValueError(f"unknown gpu {name!r}")
-
-
-def _precision(text: str) -> tuple[str, str]:
-    key = text.split("/")[0].split(" ")[0].upper()
-    return PRECISIONS[key]
-
-
-def _mode_and_metric(r: dict[str, str]) -> tuple[Mode, int, Metric, bool, str]:
-    metric, load, framework = r["metric"], r["batch_or_concurrency"], r["framework"]
-    if metric == "output_throughput_total" and load.startswith("max-load"):
-        return "max_load", 0, "output_tokens_per_s", True, "offline max load, whole TP group"
-    if metric == "output_throughput_total" and load.startswith("concurrency"):
-        return "closed", int(load.split()[1]), "output_tokens_per_s", True, "closed loop"
-    if metric in ("output_throughput_per_gpu", "output_throughput"):
-        # v0.6.1 tables: the H100 table is per GPU; the A100 table's header is ambiguous, but only the
-        # per-GPU reading is consistent with the same doc's H100 table and with plausible MFU.
-        return "static", int(load), "output_tokens_per_s_per_gpu", True, "static batch, per GPU"
-    if metric.startswith("TTFT (1st token"):
-        return "static", int(load), "ttft_ms", True, "static batch, prefill latency"
-    if metric == "TTFT mean":
-        return "closed", int(load.split()[1]), "ttft_ms", True, "closed loop"
-    if metric.startswith("ITL"):
-        return "closed", int(load.split()[1]), "tpot_ms", True, "closed loop"
-    if metric.startswith("end-to-end latency"):
-        return "static", int(load.split()[1]), "batch_latency_ms", True, "whole batch, vLLM latency benchmark"
-    if metric == "request throughput" and "vllm" in framework.lower():
-        return "max_load", SHAREGPT_PROMPTS, "requests_per_s", False, "ShareGPT sample; lengths not given (unscored)"
-    raise ValueError(f"unmapped metric {metric!r} at load {load!r}")
-
-
-def parse_rows(text: str) -> tuple[CalibrationRow, ...]:
-    """Map every CSV row; an unmappable row is an error (the tables above must cover the file)."""
-    rows = []
-    for k, r in enumerate(csv.DictReader(io.StringIO(text)), start=1):
-        mode, batch, metric, scored, note = _mode_and_metric(r)
-        weights, kv = _precision(r["precision"])
-        if metric == "requests_per_s":
-            i, o = SHAREGPT_LENGTHS
-        else:
-            i, o = int(r["input_len"]), int(r["output_len"])
-        rows.append(
-            CalibrationRow(
-                line=k,
-                model=MODEL_IDS[r["model"]],
-                gpu=_gpu(r["gpu"]),
-                tp=int(r["tp"]),
-                weights=weights,
-                kv=kv,
-                engine=_engine(r["framework"]),
-                mode=mode,
-                batch=batch,
-                input_len=i,
-                output_len=o,
-                metric=metric,
-                value=float(r["value"]),
-                scored=scored,
-                note=note,
-                source=r["source"],
-                legacy=_is_legacy(r["framework"]),
-            )
-        )
-    return tuple(rows)
-
-
-def load_rows(path: Path = CSV_PATH) -> tuple[CalibrationRow, ...]:
-    return parse_rows(path.read_text(encoding="utf-8"))
-
-
-def deployment_for(row: CalibrationRow, catalog: Catalog, profile: EngineProfile) -> Deployment:
-    """The deployment a row was measured on (legacy rows use the profile's legacy runtime factors)."""
+def deployment_for(row: MeasuredRow, catalog: Catalog, profile: EngineProfile) -> Deployment:
+    """The deployment a row was measured on."""
     return Deployment(
-        catalog.models[row.model], catalog.gpus[row.gpu], row.tp, row.weights, row.kv, profile_for_row(row, profile)
+        catalog.models[row.model],
+        catalog.gpus[row.gpu],
+        row.tp,
+        row.weights,
+        row.kv,
+        profile_for_row(row, profile),
+        gpu_memory_utilization=row.gpu_memory_utilization,
+        ep=row.ep,
+        dp_attention=row.dp_attention,
+        eager=row.eager,
+        nodes=row.nodes,
+        max_num_seqs=row.max_seqs or None,
+        scheduler_steps=row.scheduler_steps,
+        max_model_len=max(int(row.input_len + row.output_len), catalog.models[row.model].max_position),
     )
 
 
-def predict_row(row: CalibrationRow, dep: Deployment) -> float:
-    """The estimator's value for `row`'s metric, in the row's unit."""
+def _median_wait_s(mean_wait_s: float, busy: float) -> float:
+    """Median of a queueing wait with mean `mean_wait_s` when a share `busy` of arrivals waits at all:
+    zero while at most half wait, else the median of an exponential tail (M/M/1-like approximation)."""
+    if busy <= 0.5 or mean_wait_s <= 0.0:
+        return 0.0
+    return mean_wait_s / busy * math.log(2.0 * busy)
+
+
+def predict_row(row: MeasuredRow, dep: Deployment) -> float:
+    """The estimator's value for `row`'s metric and statistic, in the row's unit."""
+    c = coefficients(dep)
+    i, o = row.input_len, row.output_len
+    if row.metric == "prefill_tokens_per_s_per_gpu":
+        # prefill-only nodes: each GPU prefills its own 16384-token batch of prompts per pass
+        per_gpu = 16384.0
+        t = float(batch_prefill_s(c, per_gpu * dep.tp / i, i))
+        return per_gpu / t
+    if row.metric == "decode_tokens_per_s_per_gpu":
+        return float(row.batch / dep.tp) / float(decode_step_s(c, row.batch, i))
     if row.mode == "static":
-        c = coefficients(dep)
-        pre, total = static_batch_s(c, row.batch, row.input_len, row.output_len)
+        pre, total = static_batch_s(c, row.batch, i, o)
         if row.metric == "ttft_ms":
             return float(pre) * 1e3
-        if row.metric == "batch_latency_ms":
+        if row.metric in ("batch_latency_ms", "e2e_ms"):
             return float(total) * 1e3
-        return row.batch * row.output_len / float(total) / row.tp
-    conc: int | Literal["max"] = "max" if row.mode == "max_load" else row.batch
-    point = predict(dep, row.input_len, row.output_len, concurrency=conc)
-    if row.mode == "max_load" and row.batch and point.concurrency > row.batch:
-        point = predict(dep, row.input_len, row.output_len, concurrency=row.batch)
-    value = {
-        "output_tokens_per_s": point.output_tokens_per_s,
-        "requests_per_s": point.requests_per_s,
-        "ttft_ms": point.ttft_ms,
-        "tpot_ms": point.tpot_ms,
-    }[row.metric]
-    return float(value)
+        if row.metric == "output_tokens_per_s":
+            return row.batch * o / float(total)
+        return row.batch * o / float(total) / row.tp
+    if row.mode == "rate":
+        point = predict(dep, round(i), round(o), rate_rps=row.rate_rps)
+    else:
+        conc: int | Literal["max"] = row.batch if row.mode == "closed" else "max"
+        point = predict(dep, round(i), round(o), concurrency=conc)
+        if row.prompts and point.concurrency > row.prompts:
+            point = predict(dep, round(i), round(o), concurrency=row.prompts)
+    backlog_wait = 0.0
+    if point.saturated:
+        # a finite run offered faster than served: paged engines admit the backlog into the batch while
+        # the KV cache has room (decode slows down); what does not fit waits in the queue
+        served = point.requests_per_s
+        excess = (row.prompts or 1000) / 2.0 * max(1.0 - served / row.rate_rps, 0.0)
+        n = min(point.admission_limit, max(excess, 1.0))
+        for _ in range(3):
+            closed = predict(dep, round(i), round(o), concurrency=max(round(n), 1))
+            n = min(point.admission_limit, excess + closed.requests_per_s * closed.e2e_ms * 1e-3)
+        point = predict(dep, round(i), round(o), concurrency=max(round(n), 1))
+        in_system = excess + point.requests_per_s * point.e2e_ms * 1e-3
+        backlog_wait = max(in_system - point.admission_limit, 0.0) / point.requests_per_s
+    tpot_s = point.tpot_ms * 1e-3
+    step_s = point.decode_step_ms * 1e-3
+    ttft_mean_s = point.ttft_ms * 1e-3 + backlog_wait
+    base = c.request_s + point.prefill_ms * 1e-3 + (0.5 * c.scheduler_steps * step_s if o > 1 else 0.0)
+    ttft_median_s = base + _median_wait_s(ttft_mean_s - base, max(point.prefill_share, 1.0 if backlog_wait else 0.0))
+    if row.metric == "ttft_ms":
+        return (ttft_median_s if row.stat == "median" else ttft_mean_s) * 1e3
+    if row.metric == "tpot_ms":
+        return tpot_s * 1e3
+    if row.metric == "itl_ms":
+        # the median gap between tokens is a decode step without a prefill in it
+        return (step_s if row.stat == "median" else tpot_s) * 1e3
+    if row.metric == "e2e_ms":
+        ttft = ttft_median_s if row.stat == "median" else ttft_mean_s
+        return (ttft + (o - 1.0) * tpot_s) * 1e3
+    rate = point.requests_per_s
+    if row.mode == "rate" and row.prompts:
+        # a benchmark's throughput is its tokens over the time from the first send to the last reply
+        e2e = ttft_mean_s + (o - 1.0) * tpot_s
+        rate = row.prompts / (row.prompts / rate + e2e)
+    if row.metric == "requests_per_s":
+        return rate
+    return rate * o
 
 
 @dataclass(frozen=True)
 class RowResult:
-    row: CalibrationRow
+    row: MeasuredRow
     predicted: float
 
     @property
@@ -245,9 +164,33 @@ class RowResult:
         """(predicted - measured) / measured."""
         return (self.predicted - self.row.value) / self.row.value
 
+    @property
+    def log_error(self) -> float:
+        return math.log(self.predicted / self.row.value) if self.predicted > 0 else -10.0
+
+
+def load_level(row: MeasuredRow) -> LoadLevel:
+    if row.saturated or row.mode == "max_load" or row.metric.endswith("_per_s_per_gpu") and row.batch == 0:
+        return "high"
+    if row.mode == "rate":
+        return "online"
+    if row.batch <= 1:
+        return "b1"
+    return "low" if row.batch <= 16 else "high"
+
+
+def tp_bucket(tp: int) -> str:
+    return "tp1" if tp == 1 else "tp2" if tp == 2 else "tp4-8" if tp <= 8 else "tp>8"
+
+
+def regime(row: MeasuredRow, catalog: Catalog) -> tuple[str, str, str, str, str]:
+    """(engine, load level, GPU family, dense|moe, TP bucket)."""
+    arch = "moe" if catalog.models[row.model].is_moe else "dense"
+    return (row.engine, load_level(row), catalog.gpus[row.gpu].family, arch, tp_bucket(row.tp))
+
 
 def evaluate(
-    rows: Iterable[CalibrationRow],
+    rows: Iterable[MeasuredRow],
     catalog: Catalog,
     profiles: Mapping[tuple[str, str], EngineProfile] | None = None,
 ) -> tuple[RowResult, ...]:
@@ -256,10 +199,13 @@ def evaluate(
     out = []
     for row in rows:
         gpu = catalog.gpus[row.gpu]
-        profile = (
-            profiles[(row.engine, gpu.family)] if profiles is not None else engine_profile(catalog, row.engine, gpu)
-        )
-        out.append(RowResult(row, predict_row(row, deployment_for(row, catalog, profile))))
+        fam = gpu.family
+        profile = profiles[(row.engine, fam)] if profiles is not None else engine_profile(catalog, row.engine, gpu)
+        try:
+            value = predict_row(row, deployment_for(row, catalog, profile))
+        except Exception:  # noqa: BLE001 - a row the estimator cannot run counts as a 10x miss
+            value = row.value * 10.0
+        out.append(RowResult(row, value if value > 0 and math.isfinite(value) else row.value * 10.0))
     return tuple(out)
 
 
@@ -272,15 +218,11 @@ def error_summary(results: Sequence[RowResult]) -> dict[str, tuple[int, float, f
         err = abs(res.rel_error)
         groups.setdefault(res.row.metric, []).append(err)
         groups.setdefault("all", []).append(err)
-    return {k: (len(v), _quantile(v, 0.5), _quantile(v, 0.9)) for k, v in sorted(groups.items())}
+    return {k: (len(v), quantile(v, 0.5), quantile(v, 0.9)) for k, v in sorted(groups.items())}
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated quantile (numpy's default), without numpy for clarity."""
-    xs = sorted(values)
-    if not xs:
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (numpy's default)."""
+    if not values:
         return math.nan
-    pos = q * (len(xs) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    return float(np.quantile(np.asarray(values, dtype=float), q))

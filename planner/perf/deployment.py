@@ -14,19 +14,36 @@ WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 KV_DTYPES = ("bf16", "fp16", "fp8")
 
 # Defaults of the `extra` factors of an EngineProfile (engines.yaml overrides them per engine x family).
+# The fitted ones are the estimator's named physical terms (planner/perf/roofline.py uses each once).
 EXTRA_DEFAULTS: dict[str, float] = {
-    # (kv_bandwidth_efficiency: achieved/peak bandwidth of decode attention over the paged KV cache;
-    # defaults to the engine's bandwidth_efficiency when absent.)
-    # Fraction of bf16 peak reached by attention kernels (FlashAttention/FMHA); fitted where data exist.
+    # Achieved/peak HBM bandwidth of decode attention over the paged KV cache (fitted).
+    "kv_bandwidth_efficiency": 0.6,
+    # Fraction of the 16-bit peak reached by prefill attention kernels (FlashAttention/FMHA) (fitted).
     "attention_efficiency": 0.5,
+    # Grouped-GEMM efficiency of routed experts relative to a dense GEMM of the same FLOPs (fitted):
+    # many small GEMMs with ragged token counts reach a lower share of the peak.
+    "moe_gemm_efficiency": 0.6,
+    # Ratio of the busiest expert-parallel rank's routed tokens to the mean (fitted; 1 = perfectly even).
+    "moe_imbalance": 1.3,
+    # Fixed time per transformer layer per forward pass: kernel launches and tails that no batch size
+    # amortises (inside CUDA graphs), and what makes thin TP shards lose efficiency (fitted).
+    "layer_overhead_us": 20.0,
+    # Launch cost per kernel when the engine runs without CUDA graphs (eager mode) (fitted).
+    "eager_kernel_us": 20.0,
+    # Per sequence per decode step: scheduling, sampling, detokenisation and block-table work (fitted).
+    "seq_overhead_us": 10.0,
+    # Per sequence per layer in decode attention: the kernel's fixed cost per sequence, which short
+    # contexts do not amortise (fitted).
+    "attn_seq_overhead_us": 0.3,
+    # Per request: tokenisation, HTTP and admission before the first forward pass, added to TTFT (fitted).
+    "request_overhead_ms": 5.0,
+    # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink ~5-10 us, NCCL
+    # over PCIe ~20-50 us) (fitted).
+    "allreduce_latency_us": 10.0,
     # Share of the query heads of a GQA group that re-read their KV head from HBM in decode attention:
     # 0 for kernels that load a KV head once for its whole group (XQA, FlashInfer, FlashAttention);
-    # up to 1 for older generation kernels that loaded it per query head. KV reads per step are
-    # multiplied by 1 + (heads/kv_heads - 1) x this share.
+    # up to 1 for older generation kernels that loaded it per query head (legacy rows only).
     "gqa_kv_reload_share": 0.0,
-    # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink are ~5-10 us,
-    # NCCL over PCIe ~20-30 us); fitted per engine x family where TP rows exist.
-    "allreduce_latency_us": 10.0,
     # Achieved fraction of the link bandwidth for the ring all-reduce (nccl-tests bus bandwidth/peak).
     "allreduce_bw_efficiency": 0.75,
     # CUDA context, cuBLAS/NCCL workspaces and CUDA graphs per GPU, GB (engine-documented constant).
@@ -39,6 +56,12 @@ EXTRA_DEFAULTS: dict[str, float] = {
     # whole request (TensorRT-LLM GUARANTEED_NO_EVICT), 0.5 admits on current use (paged, preempting).
     "kv_reserve_output_fraction": 0.5,
 }
+
+# Per-GPU bandwidth and latency of the network between nodes (a replica spanning nodes): one 400 Gb/s
+# NIC per GPU (ConnectX-7 / InfiniBand NDR, the H100/H200 cluster norm) and NCCL's inter-node latency.
+SCALE_OUT_GBPS = 50.0
+SCALE_OUT_LATENCY_US = 25.0
+GPUS_PER_NODE = 8
 
 
 # How each engine turns its memory knob (`gpu_memory_utilization` here) into a KV-cache pool:
@@ -57,6 +80,12 @@ class Deployment:
 
     `gpu_memory_utilization` is the engine's memory knob under its own semantics (MEMORY_SEMANTICS);
     `max_model_len` overrides the model's context window (engines accept a longer one when told to).
+    MoE models may split their routed experts over `ep` of the `tp` GPUs (expert parallelism) and run
+    attention data-parallel (`dp_attention`: each request's KV on one GPU, attention weights on every
+    GPU). `eager` runs without CUDA graphs; `nodes` > 1 puts the replica's GPUs on several nodes;
+    `max_num_seqs` overrides the engine's sequence limit; `scheduler_steps` > 1 is multi-step scheduling
+    (vLLM --num-scheduler-steps): decode runs that many steps per scheduling round, so a new request
+    waits for the round in progress.
     """
 
     model: ModelArch
@@ -67,6 +96,12 @@ class Deployment:
     engine: EngineProfile
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None
+    ep: int = 1
+    dp_attention: bool = False
+    eager: bool = False
+    nodes: int = 1
+    max_num_seqs: int | None = None
+    scheduler_steps: int = 1
 
     def __hash__(
         self,
@@ -82,6 +117,12 @@ class Deployment:
                 self.engine.family,
                 self.gpu_memory_utilization,
                 self.max_model_len,
+                self.ep,
+                self.dp_attention,
+                self.eager,
+                self.nodes,
+                self.max_num_seqs,
+                self.scheduler_steps,
             )
         )
 

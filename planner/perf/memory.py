@@ -53,19 +53,76 @@ def weights_bytes_total(model: ModelArch, weights: str) -> float:
     return layer_params(model) * weight_bytes_per_param(weights) + (embed + head + model.hidden) * 2.0
 
 
+@dataclass(frozen=True)
+class WeightSplit:
+    """Weight bytes on one GPU of a replica, by what reads them.
+
+    Attention blocks are split over the tp GPUs, or held whole by every GPU under DP attention. Dense
+    FFNs, shared experts and routers are split over tp. Routed experts are split over tp, or placed
+    whole on `ep` ranks (each GPU then holds experts/ep of them, split over tp/ep). The vocabulary is
+    split over tp (embedding lookup, lm_head GEMM)."""
+
+    attention: float
+    dense_ffn: float
+    expert_unit: float  # one routed expert's bytes on a GPU that holds it, summed over the MoE layers
+    experts_per_gpu: float  # routed experts per MoE layer held by each GPU
+    embedding: float  # input embedding and final norm (a lookup: a few rows are read)
+    lm_head: float  # output projection (read in full every forward pass; the embedding if tied)
+    tied: bool = False  # lm_head is the embedding table (stored once)
+
+    @property
+    def total(self) -> float:
+        head = 0.0 if self.tied else self.lm_head
+        return self.attention + self.dense_ffn + self.expert_unit * self.experts_per_gpu + self.embedding + head
+
+    @property
+    def dense_read(self) -> float:
+        """Bytes every forward pass reads regardless of routing: attention, dense FFN, lm_head."""
+        return self.attention + self.dense_ffn + self.lm_head
+
+
+def weight_split(model: ModelArch, weights: str, tp: int, ep: int = 1, dp_attention: bool = False) -> WeightSplit:
+    """Per-GPU weight bytes of one replica (WeightSplit); sums to weights_bytes_total / tp without DP
+    attention."""
+    wb = weight_bytes_per_param(weights)
+    dense_layers, moe_layers = (model.moe_dense_layers, model.layers - model.moe_dense_layers) if model.is_moe else (
+        model.layers,
+        0,
+    )
+    attn = model.layers * (model.attention_params_per_layer() + 2 * model.hidden) * wb
+    ffn = dense_layers * model.mlp_params(model.intermediate) * wb
+    if model.is_moe:
+        ffn += moe_layers * (model.moe_shared_experts * model.expert_params() + model.hidden * model.moe_experts) * wb
+    embed, head = embedding_params(model)
+    expert_total = moe_layers * model.expert_params() * wb
+    experts_per_gpu = model.moe_experts / ep if model.is_moe else 0.0
+    return WeightSplit(
+        attention=attn if dp_attention else attn / tp,
+        dense_ffn=ffn / tp,
+        expert_unit=expert_total / max(tp // ep, 1) if ep > 1 else expert_total / tp,
+        experts_per_gpu=experts_per_gpu,
+        embedding=(embed + model.hidden) * 2.0 / tp,
+        lm_head=(head if head else embed) * 2.0 / tp,
+        tied=not head,
+    )
+
+
 def kv_heads_per_gpu(model: ModelArch, tp: int) -> int:
     """KV heads each GPU stores: heads are split over TP ranks and replicated once tp > kv_heads."""
     return max(1, math.ceil(model.kv_heads / tp))
 
 
-def kv_bytes_per_token_per_gpu(model: ModelArch, kv: str, tp: int) -> float:
-    """KV bytes one token occupies on each GPU of the replica.
+def kv_bytes_per_token_per_gpu(model: ModelArch, kv: str, tp: int, dp_attention: bool = False) -> float:
+    """KV bytes one token occupies on each GPU that stores it.
 
     GQA/MHA: 2 (K and V) x layers x kv heads on this GPU x head_dim x bytes.
     MLA: layers x (kv_lora_rank + rope dim) x bytes; the latent is not split by heads, so every TP rank
-    keeps the whole latent (as vLLM and SGLang do).
+    keeps the whole latent (as vLLM and SGLang do). Under DP attention a request's tokens live on one
+    GPU only, whole (`kv_tokens_capacity` accounts for that).
     """
     nbytes = DTYPE_BYTES[kv]
+    if dp_attention:
+        tp = 1
     if model.is_mla:
         return model.layers * (model.kv_lora_rank + model.qk_rope_dim) * nbytes
     return 2.0 * model.layers * kv_heads_per_gpu(model, tp) * model.head_dim * nbytes
@@ -141,6 +198,12 @@ def _invalid(dep: Deployment) -> str:
         return f"unknown kv dtype {dep.kv!r}; valid: {', '.join(KV_DTYPES)}"
     if dep.tp < 1:
         return f"tp must be >= 1, got {dep.tp}"
+    if dep.ep > 1 and not m.is_moe:
+        return f"ep {dep.ep} needs a mixture-of-experts model; {m.id} is dense"
+    if dep.ep > 1 and (dep.ep > dep.tp or dep.tp % dep.ep):
+        return f"ep {dep.ep} must divide the replica's {dep.tp} GPUs (tp)"
+    if dep.dp_attention:
+        return ""
     if m.heads % dep.tp:
         valid = [t for t in (1, 2, 4, 8, 16) if m.heads % t == 0]
         return f"tp {dep.tp} does not divide {m.id}'s {m.heads} attention heads; valid tp: {', '.join(map(str, valid))}"
@@ -183,13 +246,15 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
         return MemoryBreakdown(
             False, bad, max(tp, 1), device_gb * util, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ctx, 0.0, 0, device_gb, semantics
         )
-    weights_gb = weights_bytes_total(m, dep.weights) / tp / GB
+    weights_gb = weight_split(m, dep.weights, tp, dep.ep, dep.dp_attention).total / GB
     act_gb = activation_bytes_per_gpu(m, tp, dep.factor("max_num_batched_tokens"), dep.factor("max_num_seqs")) / GB
     reserve_gb = dep.factor("runtime_reserve_gb")
-    kv_tok_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp)
+    kv_tok_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp, dep.dp_attention)
+    # bytes one token takes in the whole replica: on every GPU, or (DP attention) on one
+    kv_tok_replica = kv_tok_gpu * (1 if dep.dp_attention else tp)
     free_gpu_gb, usable, loads = kv_pool_gb_per_gpu(semantics, device_gb, util, weights_gb, act_gb, reserve_gb)
-    max_tokens = int(free_gpu_gb * GB // kv_tok_gpu)
-    kv_req_gb = kv_tokens_per_request(m, ctx) * kv_tok_gpu * tp / GB
+    max_tokens = int(free_gpu_gb * tp * GB // kv_tok_replica)
+    kv_req_gb = kv_tokens_per_request(m, ctx) * kv_tok_replica / GB
     max_requests = max_tokens // max(kv_tokens_per_request(m, ctx), 1)
     knob = {
         "total": f"{device_gb:.1f} GB x {util:g} gpu_memory_utilization each",
@@ -220,7 +285,7 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
         activation_gb=act_gb,
         reserve_gb=reserve_gb,
         free_for_kv_gb=free_gpu_gb * tp,
-        kv_gb_per_token=kv_tok_gpu * tp / GB,
+        kv_gb_per_token=kv_tok_replica / GB,
         max_tokens_in_kv=max_tokens,
         context_len=ctx,
         kv_gb_per_request=kv_req_gb,

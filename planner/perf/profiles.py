@@ -35,6 +35,9 @@ SIBLING_ENGINES: dict[str, tuple[str, ...]] = {
     "vllm": ("sglang", "trtllm"),
     "sglang": ("vllm", "trtllm"),
     "trtllm": ("vllm", "sglang"),
+    # engines that appear only in calibration data (no profile of their own): TurboMind is a C++ runtime
+    # with its own kernels, like TensorRT-LLM's
+    "lmdeploy": ("trtllm", "vllm"),
 }
 
 FITTED_EXTRA = ("kv_bandwidth_efficiency", "attention_efficiency", "allreduce_latency_us")
@@ -86,7 +89,7 @@ def fallback_profile(
 
 def engine_profile(catalog: Catalog, engine: str, gpu: Gpu, where: str = "--engine") -> EngineProfile:
     """The efficiency factors of `engine` on `gpu`'s family, or the documented fallback."""
-    known = sorted(set(ENGINES) | {e.engine for e in catalog.engines})
+    known = sorted(set(ENGINES) | {e.engine for e in catalog.engines} | set(SIBLING_ENGINES))
     if engine not in known:
         raise CatalogError(f"unknown engine {engine!r}; {did_you_mean(engine, known)}", where=where)
     table = {(e.engine, e.family): e for e in catalog.engines}

@@ -94,7 +94,7 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
         "o1": np.maximum(o - 1.0, 0.0).reshape(col),
         # an arriving prompt waits for half a decode step on average; with single-token requests there
         # are no decode steps to wait for
-        "half_step": np.where(o > 1.0, 0.5, 0.0).reshape(col),
+        "half_step": np.where(o > 1.0, 0.5 * c.scheduler_steps, 0.0).reshape(col),
         "ctx": ctx.reshape(col),
         "mem": np.asarray(mem).reshape(col),
         "comp": np.asarray(comp).reshape(col),
@@ -117,7 +117,7 @@ def _step_s(c: Coeffs, n: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarra
     weights: np.ndarray = np.full_like(n, c.dense_bytes / c.bw_bps)
     if c.experts:
         q = 1.0 - c.top_k / c.experts
-        weights = weights + c.expert_bytes * c.experts * (1.0 - np.power(q, n)) / c.bw_bps
+        weights = weights + c.expert_bytes * c.experts_local * (1.0 - np.power(q, n)) / c.bw_bps
     out: np.ndarray = np.maximum(weights + n * parts["mem"], n * parts["comp"]) + n * parts["comm"] + parts["fixed"]
     return out
 
@@ -149,7 +149,8 @@ def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndar
     n_fin = np.where(np.isfinite(n), n, 0.0)
     one_minus = np.where(r < 1.0, 1.0 - r, 1.0)
     ttft = (
-        parts["t_ps"]
+        c.request_s
+        + parts["t_ps"]
         + parts["half_step"] * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
         + r * parts["p"] / (2.0 * one_minus)
     )
@@ -217,7 +218,8 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     others = max(n - 1.0, 0.0)
     kappa = min(others, 1.0)
     p_o = p * others / n if n > 0 else 0.0
-    u = kappa * 0.5 * td if o1 > 0 else 0.0  # single-token requests never wait for a decode step
+    # single-token requests never wait for a decode step; multi-step rounds make the wait longer
+    u = kappa * 0.5 * c.scheduler_steps * td if o1 > 0 else 0.0
     v = o1 * td1
     a_coef = p_o * (t_ps + u - kappa * p / 2.0)
     b_coef = t_ps + u + v + n * p_o
@@ -226,9 +228,11 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     # work conservation: each request needs p of prefill and (O-1) decode steps shared by n requests
     lam = min(lam, 1.0 / (p + o1 * td1 / n))
     r_o = min(lam * p_o, 0.999999)
-    ttft = t_ps + kappa * (0.5 * td + r_o * p / (2.0 * (1.0 - r_o)))
+    ttft = t_ps + kappa * (0.5 * c.scheduler_steps * td + r_o * p / (2.0 * (1.0 - r_o)))
     tpot = td1 / (1.0 - r_o)
-    return lam, ttft, tpot, lam * p
+    # each client also spends the request overhead (tokenisation, HTTP) before the engine sees it
+    lam = n / (n / lam + c.request_s)
+    return lam, ttft + c.request_s, tpot, lam * p
 
 
 def predict(

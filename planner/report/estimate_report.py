@@ -80,12 +80,12 @@ def render_estimate_table(r: EstimateResult) -> Group:
         lt.add_row("decode per token (alone)", _fmt(lc.decode_ms_per_token, " ms", 2))
         lt.add_row("KV swap HBM <-> host (PCIe)", _fmt(lc.kv_swap_s_per_request, " s", 3))
         parts.append(lt)
-    cal = r.engine_profile
-    parts.append(
-        Text(
-            f"engine factors: {r.engine}/{cal.family} "
-            f"({'calibrated' if cal.calibrated else 'fallback, not calibrated'})",
-            style="dim",
-        )
+    cal, unc = r.engine_profile, r.uncertainty
+    band = (
+        f"; cross-validated error in regime {unc.band_regime}: median {(unc.cv_median_abs_error or 0) * 100:.0f} %, "
+        f"p90 {(unc.cv_p90_abs_error or 0) * 100:.0f} % ({unc.cv_rows} rows)"
+        if unc.cv_rows
+        else "; no cross-validated rows"
     )
+    parts.append(Text(f"engine factors: {r.engine}/{cal.family} ({unc.grade}){band}", style="dim"))
     return Group(*parts)
