@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from planner.candidates import Candidate, PricedOffering, offload_dtypes, precision_notes, select_offerings
-from planner.capacity import ModelCapacity
+from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile, memory_breakdown, predict, weights_bytes_total
+from planner.perf.profiles import profile_grade
 from planner.result import (
     Allocation,
     Baseline,
@@ -78,10 +79,11 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     published (`planner.verify.verify_published`) and fills it in."""
     solution = sol.solved.solution
     source = {r.id: r.source for m in models for r in m.rows}
+    rows = {r.id: r for m in models for r in m.rows}
     measured = {cid for cid, name in source.items() if name == "measured"}
     util = _utilisation(sol.problem, solution)
     settings = _engine_settings(models, sol)
-    allocations, used = _allocations(inputs, sol, util, source, settings)
+    allocations, used = _allocations(inputs, sol, util, source, settings, rows)
     routing = _routing(models, sol, util, measured)
     baselines = _baselines(sol.solved.singles, sol.by_id)
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
@@ -100,7 +102,7 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best_single,
         saving_vs_best_single_pct=saving,
-        assumptions=_assumptions(inputs, models, used, sol.solved.note),
+        assumptions={**_assumptions(inputs, models, used, sol.solved.note), **_margin_note(inputs, allocations)},
         measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
         solver=sol.solved.stats,
         verification=Verification(passed=False, checks=VERIFY_CHECKS, violations=("not verified yet",)),
@@ -203,6 +205,7 @@ def _allocations(
     util: dict[str, float],
     source: dict[str, CapacitySourceName],
     settings: dict[str, EngineSettings],
+    rows: dict[str, CandidateCapacity],
 ) -> tuple[tuple[Allocation, ...], tuple[PricedOffering, ...]]:
     """Instances per offering with their replica groups; and the offerings used."""
     solution, by_id = sol.solved.solution, sol.by_id
@@ -232,6 +235,8 @@ def _allocations(
                 gpus=solution.replicas[c.id] * c.tp,
                 utilisation=round(util.get(c.id, 0.0), 4),
                 capacity_source=source[c.id],
+                capacity_grade=rows[c.id].grade,
+                capacity_margin=rows[c.id].margin,
                 engine_settings=settings.get(c.id),
                 dedicated=tuple(
                     DedicatedInstances(replicas_per_instance=k, instances=i)
@@ -356,13 +361,26 @@ def _assumptions(
     return out
 
 
+def _margin_note(inputs: PlanInputs, allocations: Sequence[Allocation]) -> dict[str, str | float | int | bool]:
+    """Which share of its estimated capacity each planned candidate held back (search.capacity_margin)."""
+    policy = inputs.spec.search.capacity_margin
+    if policy is None:
+        return {}
+    groups = sorted({(g.candidate, g.capacity_margin, g.capacity_grade) for a in allocations for g in a.replicas})
+    per = ", ".join(f"{cid} {m * 100:.0f} % ({grade})" for cid, m, grade in groups)
+    how = "auto: the p90 edge of the cross-validated error of each candidate's regime" if policy == "auto" else policy
+    return {"capacity_margin": f"{how}; {per}" if per else str(how)}
+
+
 def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
-    """Which engine profile priced each GPU family of the plan: fitted to measurements, or a fallback."""
+    """Which engine profile priced each GPU family of the plan, and its calibration grade: calibrated on
+    rows of that engine and family, borrowed from other rows, or extrapolated (no rows on the family)."""
     parts = []
     for family in sorted({po.gpu.family for po in used}):
         gpu = next(po.gpu for po in used if po.gpu.family == family)
         prof = engine_profile(inputs.catalog, inputs.spec.search.engine, gpu)
-        how = "fallback (" + prof.fit.split(";", 1)[-1].strip() + ")" if prof.fit.startswith("fallback") else "fitted"
+        grade = profile_grade(prof.fit)
+        how = grade if grade == "calibrated" else f"{grade} ({prof.fit.split(';', 1)[0].split(':', 1)[-1].strip()})"
         parts.append(f"{prof.engine}/{family}: {how}")
     return "; ".join(parts)
 

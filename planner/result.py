@@ -67,6 +67,10 @@ class ReplicaGroup(_Result):
     gpus: int
     utilisation: float = Field(description="offered load / capacity over the replicas, 0..1")
     capacity_source: CapacitySourceName = "estimate"
+    capacity_grade: str | None = Field(
+        default=None, description="calibrated / borrowed / extrapolated (estimates), measured, lp (offloaded)"
+    )
+    capacity_margin: float = Field(default=0.0, description="share of the capacity held back (search.capacity_margin)")
     engine_settings: EngineSettings | None = Field(
         default=None, description="what the estimator assumed of the engine; None for offloaded groups"
     )

@@ -228,6 +228,18 @@ class Search(_Spec):
     engine: Literal["vllm", "trtllm", "sglang"] = "vllm"
     target_utilisation: Float = Field(default=0.8, gt=0, le=1)
     gpu_memory_utilization: Float = Field(default=0.9, gt=0, le=1)
+    capacity_margin: Literal["auto"] | Float | None = Field(
+        default=None,
+        description="share of each estimated capacity to hold back: a fraction in [0, 0.9], or 'auto' for the "
+        "pessimistic (p90) edge of the cross-validated error of the candidate's regime; unset: none",
+    )
+
+    @field_validator("capacity_margin")
+    @classmethod
+    def _margin(cls, v: object) -> object:
+        if isinstance(v, float) and not 0.0 <= v <= 0.9:
+            raise ValueError(f"capacity_margin must be 'auto' or a fraction in [0, 0.9], got {v}")
+        return v
 
     @field_validator("tp")
     @classmethod

@@ -83,7 +83,7 @@ def test_a_new_source_plugs_in_and_overrides_earlier_answers_cell_by_cell(tmp_pa
     model = _model(tmp_path, data)
     base = model_capacity(model)
     assert base.rows and not base.reasons and {r.source for r in base.rows} == {"estimate"}
-    assert {r.grade for r in base.rows} <= {"fitted", "fallback"}
+    assert {r.grade for r in base.rows} <= {"calibrated", "borrowed", "extrapolated"}
     mixed = model_capacity(model, (*default_sources(), Scaled(123.0)))
     # slice 0 answered by the new source for every candidate; slice 1 keeps the estimate
     estimated = EstimatedSource().evaluate(model, ()).rows

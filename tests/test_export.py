@@ -453,8 +453,13 @@ def test_checkpoint_override_applies_to_quantised_groups_only(plans: Any, catalo
     """A model planned in bf16 on one offering and fp8 on another loads the FP8 checkpoint only where fp8 was
     planned; `MODEL@DTYPE` picks a checkpoint per weight dtype."""
     plan = _a_plan(plans, "trtllm")
-    assert len(_groups(plan)) >= 2 and all(g.weights == "fp8" for g in _groups(plan))
-    mixed = _with_group(plan, weights="bf16")
+    assert _groups(plan) and all(g.weights == "fp8" for g in _groups(plan))
+    # one bf16 replica (on one more instance) beside the planned fp8 groups: the plan may have one group
+    a = plan.allocations[0]
+    g = a.replicas[0]
+    bf16 = g.model_copy(update={"weights": "bf16", "replicas": 1, "gpus": g.tp})
+    grown = a.model_copy(update={"replicas": (bf16, *a.replicas), "instances": a.instances + 1})
+    mixed = plan.model_copy(update={"allocations": (grown, *plan.allocations[1:])})
     fp8 = "nvidia/Llama-3.3-70B-Instruct-FP8"
     result = export_plan(mixed, "trtllm", catalog, checkpoints={"llama-3.3-70b": fp8})
     loads = sorted((e.weights, e.served_model_name) for e in result.endpoints)

@@ -70,3 +70,46 @@ def test_per_iteration_latencies_for_a_simulator() -> None:
     assert all(a < b for a, b in zip(chunks, chunks[1:], strict=False))
     # a chunk attends to the tokens already cached: later chunks of a long prompt cost more
     assert prefill_chunk_time_s(d, 2048, 0) < prefill_chunk_time_s(d, 2048, 30000)
+
+
+def _plan(tmp_path: Any, margin: object, name: str) -> dict[str, Any]:
+    from tests.robust_support import spec_with, write_spec
+
+    changes: dict[str, Any] = {
+        "offerings.gpus": ["h100-sxm", "l4"],
+        "models[0].workload.rate_rps": 40,
+    }
+    if margin is not None:
+        changes["search.capacity_margin"] = margin
+    spec = write_spec(tmp_path, spec_with(changes), name)
+    run = gpuplan("plan", spec, "--format", "json")
+    assert run.code == 0, run
+    plan: dict[str, Any] = json.loads(run.out)["data"]
+    return plan
+
+
+def test_capacity_margin_holds_back_capacity_and_says_where(tmp_path: Any) -> None:
+    base = _plan(tmp_path, None, "none.yaml")
+    fixed = _plan(tmp_path, 0.4, "fixed.yaml")
+    auto = _plan(tmp_path, "auto", "auto.yaml")
+    groups = [g for a in base["allocations"] for g in a["replicas"]]
+    assert all(g["capacity_margin"] == 0.0 and g["capacity_grade"] for g in groups)
+    assert "capacity_margin" not in base["assumptions"]
+    fixed_groups = [g for a in fixed["allocations"] for g in a["replicas"]]
+    assert all(g["capacity_margin"] == 0.4 for g in fixed_groups)
+    # holding back 40 % of every capacity needs at least as many GPUs, usually more
+    assert fixed["total_gpus"] >= base["total_gpus"]
+    assert fixed["total_cost_usd_per_hour"] > base["total_cost_usd_per_hour"]
+    assert "0.4" in fixed["assumptions"]["capacity_margin"]
+    auto_groups = [g for a in auto["allocations"] for g in a["replicas"]]
+    assert all(0.0 <= g["capacity_margin"] <= 0.5 for g in auto_groups)
+    note = auto["assumptions"]["capacity_margin"]
+    assert note.startswith("auto") and all(g["candidate"] in note for g in auto_groups)
+
+
+def test_capacity_margin_is_validated(tmp_path: Any) -> None:
+    from tests.robust_support import spec_with, write_spec
+
+    spec = write_spec(tmp_path, spec_with({"search.capacity_margin": 1.5}))
+    run = gpuplan("validate", spec)
+    assert run.code == 2 and "capacity_margin" in run.err

@@ -109,7 +109,8 @@ def test_decode_table_reproduces_the_estimator() -> None:
     rng = np.random.default_rng(0)
     for batch, ctx in zip(rng.integers(1, 300, 200), rng.uniform(0, 20_000, 200), strict=True):
         exact = float(decode_step_s(c, float(batch), float(ctx)))
-        assert times.decode_step_s(int(batch), float(ctx)) == pytest.approx(exact, rel=1e-3)
+        # linear interpolation across the kink where the step turns from memory- to compute-bound
+        assert times.decode_step_s(int(batch), float(ctx)) == pytest.approx(exact, rel=2e-3)
     # a stretch is the sum of its steps (the context rising one token per step)
     exact_sum = sum(float(decode_step_s(c, 64.0, 1000.0 + j)) for j in range(500))
     assert times.decode_stretch_s(64, 1000.0, 500) == pytest.approx(exact_sum, rel=1e-4)

@@ -2,7 +2,9 @@
 
 Proposes every memory-feasible candidate (`make_candidates`) unless the model's profiles are exclusive,
 and answers every candidate that has a deployment and is not offloaded. Offerings that share a GPU type
-give identical replicas, so each (GPU, tp, dtypes) configuration is estimated once.
+give identical replicas, so each (GPU, tp, dtypes) configuration is estimated once. Each answer carries
+the estimate's calibration grade and cross-validated error band (planner.perf.uncertainty), and holds
+back `search.capacity_margin` of it (a fraction, or 'auto': the regime's pessimistic edge).
 """
 
 from __future__ import annotations
@@ -10,11 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.candidates import Candidate, make_candidates
-from planner.capacity.source import Answer, CapacityRow
+from planner.capacity.source import Answer, CapacityRow, ErrorBand
 from planner.inputs import ModelInputs
-from planner.perf import capacity_rps_many
-from planner.perf.profiles import is_calibrated
+from planner.perf import Deployment, capacity_rps_many
+from planner.perf.uncertainty import uncertainty
 from planner.result import CapacitySourceName
+from planner.spec import Search
+
+
+def margin_of(search: Search, auto_margin: float) -> float:
+    """The share of an estimate `search.capacity_margin` holds back ('auto': the regime's own)."""
+    if search.capacity_margin is None:
+        return 0.0
+    if search.capacity_margin == "auto":
+        return auto_margin
+    return float(search.capacity_margin)
+
+
+def _row(dep: Deployment, capacity: tuple[float, ...], search: Search) -> CapacityRow:
+    """A capacity row with the estimate's grade, its cross-validated error band, and the margin applied.
+    Plans serve open-loop traffic: the band of the regime's `online` rows."""
+    u = uncertainty(dep, "online")
+    band = ErrorBand(low=round(1.0 - u.throughput_low_factor, 4), high=round(u.p90_abs_error, 4)) if u.rows else None
+    margin = round(margin_of(search, u.auto_margin), 4)
+    held = tuple(v * (1.0 - margin) for v in capacity)
+    return CapacityRow(held, u.grade, band, margin)
 
 
 def within_context(model: ModelInputs, input_len: int, output_len: int) -> bool:
@@ -46,6 +68,5 @@ class EstimatedSource:
             if key not in by_config:
                 it = iter(capacity_rps_many(dep, lengths, slo.ttft_ms, slo.tpot_ms))
                 by_config[key] = tuple(next(it) if ok else 0.0 for ok in fits)
-            grade = "fitted" if is_calibrated(dep.engine) else "fallback"
-            rows[cand.id] = CapacityRow(by_config[key], grade)
+            rows[cand.id] = _row(dep, by_config[key], model.search)
         return Answer(candidates=own, rows=rows)

@@ -24,6 +24,7 @@ class CandidateCapacity:
     source: CapacitySourceName  # the source that answered (see the module docstring)
     grade: str
     error_band: ErrorBand | None = None
+    margin: float = 0.0  # share of the estimate held back (search.capacity_margin)
 
     @property
     def id(self) -> str:
@@ -38,7 +39,7 @@ def merge(
     out = []
     for cand in candidates:
         cells = [0.0] * n_slices
-        last: tuple[CapacitySourceName, str, ErrorBand | None] | None = None
+        last: tuple[CapacitySourceName, str, ErrorBand | None, float] | None = None
         for name, answer in zip(names, answers, strict=True):
             row = answer.rows.get(cand.id)
             if row is None:
@@ -49,7 +50,7 @@ def merge(
                     cells[k] = value
                     answered = True
             if answered:
-                last = (name, row.grade, row.error_band)
+                last = (name, row.grade, row.error_band, row.margin)
         if last is None:
             continue
         out.append(CandidateCapacity(cand, tuple(cells), *last))

@@ -37,8 +37,9 @@ class CapacityRow:
     """
 
     capacity_rps: tuple[float | None, ...]
-    grade: str  # how it was obtained: "fitted" / "fallback" (estimate), "measured", "lp" (offload)
+    grade: str  # how it was obtained: calibrated / borrowed / extrapolated (estimate), "measured", "lp" (offload)
     error_band: ErrorBand | None = None
+    margin: float = 0.0  # share of the answer already held back (search.capacity_margin)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,10 @@ GPUS_PER_NODE = 8
 #   the engine has loaded its weights and allocated activations and workspaces.
 MEMORY_SEMANTICS: dict[str, str] = {"vllm": "total", "sglang": "static", "trtllm": "free"}
 
+# Engines that run prefills in their own forward passes instead of riding them in the decode batch
+# (SGLang's default scheduler): each such pass reads the weights and pays a pass's fixed costs again.
+SEPARATE_PREFILL_ENGINES = frozenset({"sglang"})
+
 
 @dataclass(frozen=True)
 class Deployment:

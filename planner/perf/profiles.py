@@ -45,8 +45,19 @@ FITTED_EXTRA = ("kv_bandwidth_efficiency", "attention_efficiency", "allreduce_la
 PRIOR = {"compute_efficiency": 0.5, "bandwidth_efficiency": 0.75, "step_overhead_ms": 2.0}
 
 
+def profile_grade(fit_text: str) -> str:
+    """The grade an engine profile's `fit` text states: calibrated (rows of this engine on this family),
+    borrowed (factors from other rows) or extrapolated (no rows on the family); older wordings map too."""
+    text = fit_text.lower()
+    if text.startswith("calibrated") or text.startswith("least squares"):
+        return "calibrated"
+    if text.startswith("extrapolated") or text.startswith("uncalibrated"):
+        return "extrapolated"
+    return "borrowed"
+
+
 def is_calibrated(profile: EngineProfile) -> bool:
-    return not profile.fit.startswith(("fallback", "uncalibrated"))
+    return profile_grade(profile.fit) == "calibrated"
 
 
 def fallback_profile(

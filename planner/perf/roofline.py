@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from catalog.types import DTYPE_BYTES
-from planner.perf.deployment import GPUS_PER_NODE, SCALE_OUT_GBPS, SCALE_OUT_LATENCY_US, Deployment
+from planner.perf.deployment import (
+    GPUS_PER_NODE,
+    SCALE_OUT_GBPS,
+    SCALE_OUT_LATENCY_US,
+    SEPARATE_PREFILL_ENGINES,
+    Deployment,
+)
 from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, weight_split
 from planner.perf.precision import resolve_precision
 
@@ -94,6 +100,7 @@ class Coeffs:
     collective_latency_s: float
     collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth
     overlapped: bool  # collectives run beside compute (expert parallelism with two-batch overlap)
+    separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
     overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads, eager launches
     prefill_overhead_s: float  # fixed per prefill pass: as a decode pass, and its kernels launched one by one
     seq_s: float  # per sequence per decode step
@@ -213,6 +220,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         # wide expert parallelism is run with its all-to-all overlapped with compute (SGLang two-batch
         # overlap, vLLM dual-batch overlap, DeepEP): the slower of the two sets the pace
         overlapped=dep.ep > 1 and dep.dp_attention,
+        separate_prefill=dep.engine.engine in SEPARATE_PREFILL_ENGINES,
         overhead_s=overhead,
         prefill_overhead_s=prefill_overhead,
         seq_s=dep.factor("seq_overhead_us") * 1e-6 + attn_seq,
@@ -312,11 +320,16 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
 
 def prefill_marginal_s(c: Coeffs, n: Array) -> Array:
     """Extra time an n-token prefill adds to a busy replica: its compute and collective payload; the
-    weights are read anyway by the decode steps it is batched with."""
+    weights are read anyway by the decode steps it is batched with. An engine that prefills in passes of
+    its own also pays one pass's weight read and fixed costs per prompt (prompts arriving within one
+    decode step share a pass; at planning rates that is rarely more than one)."""
     n = np.asarray(n, dtype=float)
-    if c.overlapped:
-        return _with_overlap(c, prefill_compute_s(c, n), n)
-    return prefill_compute_s(c, n) + payload_s(c, n)
+    compute = prefill_compute_s(c, n)
+    work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
+    if c.separate_prefill:
+        weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n)) / c.bw_bps
+        work = np.maximum(work, weights_s) + c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
+    return work
 
 
 def batch_prefill_s(c: Coeffs, batch: Array, n: Array) -> Array:

@@ -22,6 +22,7 @@ from typing import Literal
 from planner.perf.calibration import tp_bucket
 from planner.perf.deployment import Deployment
 from planner.perf.fitted import RegimeBand, read_fit
+from planner.perf.profiles import profile_grade as _grade
 
 Grade = Literal["calibrated", "borrowed", "extrapolated"]
 LoadLevel = Literal["b1", "low", "online", "high"]
@@ -56,13 +57,9 @@ class Uncertainty:
 
 
 def profile_grade(fit_text: str) -> Grade:
-    """The grade an engine profile's `fit` text states (profiles from before grades: by their wording)."""
-    text = fit_text.lower()
-    if text.startswith("calibrated") or text.startswith("least squares"):
-        return "calibrated"
-    if text.startswith("extrapolated") or text.startswith("uncalibrated"):
-        return "extrapolated"
-    return "borrowed"
+    """The grade an engine profile's `fit` text states (profiles.profile_grade)."""
+    grade = _grade(fit_text)
+    return "calibrated" if grade == "calibrated" else "extrapolated" if grade == "extrapolated" else "borrowed"
 
 
 def regime_of(dep: Deployment, load: LoadLevel) -> tuple[str, str, str, str, str]:
