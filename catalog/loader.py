@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, ModelArch, Offering
+from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, InstanceNetwork, ModelArch, Offering
 from planner.errors import CatalogError, InputError, did_you_mean
 from planner.files import parse_yaml, read_text, spec_path
 
@@ -42,9 +42,9 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DATA_RELEASE = "2026.11.22"
 """Date of the shipped data; the first part of Catalog.version."""
 SCHEMA_VERSION = 1
-SHIPPED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml", "engines.yaml", "hosts.yaml")
+SHIPPED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml", "engines.yaml", "hosts.yaml", "networks.yaml")
 REQUIRED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml")
-SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "skypilot_csv")
+SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "networks", "skypilot_csv")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 T = TypeVar("T", bound=BaseModel)
@@ -157,6 +157,7 @@ class _State:
     models: dict[str, ModelArch] = field(default_factory=dict)
     engines: dict[tuple[str, str], EngineProfile] = field(default_factory=dict)
     hosts: dict[str, HostProfile] = field(default_factory=dict)
+    networks: dict[str, InstanceNetwork] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)  # offering id -> where it was defined
 
     @classmethod
@@ -167,6 +168,7 @@ class _State:
             models=dict(catalog.models),
             engines={(e.engine, e.family): e for e in catalog.engines},
             hosts=dict(catalog.hosts),
+            networks=dict(catalog.networks),
         )
         state.origin = {oid: "shipped catalog" for oid in catalog.offerings}
         return state
@@ -325,6 +327,32 @@ def _apply_engines_hosts(state: _State, layer: _Layer, shipped: bool) -> None:
         state.hosts[hid] = _merge(HostProfile, old_host, entry, where, layer.label, shipped=shipped)
 
 
+def _apply_networks(state: _State, layer: _Layer, shipped: bool) -> None:
+    """Inter-instance networks, keyed `<cloud>:<instance_type>` (derived when `id` is not given)."""
+    for i, entry in enumerate(layer.sections.get("networks", ())):
+        where = f"{layer.label}: networks[{i}]"
+        data = dict(entry)
+        cloud, itype = data.get("cloud"), data.get("instance_type")
+        nid = data.get("id")
+        if nid is None:
+            if not (isinstance(cloud, str) and cloud and isinstance(itype, str) and itype):
+                raise CatalogError("a network entry needs `id` or cloud and instance_type", where=where)
+            nid = f"{cloud}:{itype}"
+        if not isinstance(nid, str):
+            raise CatalogError(f"network id must be a string, got {nid!r}", where=where)
+        existing = state.networks.get(nid)
+        if shipped and existing is not None:
+            raise CatalogError(f"duplicate network {nid!r}", where=where)
+        data["id"] = nid
+        net = _merge(InstanceNetwork, existing, data, where, layer.label, shipped=shipped)
+        if net.id != f"{net.cloud}:{net.instance_type}":
+            raise CatalogError(
+                f"network id {net.id!r} must be <cloud>:<instance_type> = {net.cloud}:{net.instance_type!r}",
+                where=where,
+            )
+        state.networks[net.id] = net
+
+
 def _apply(state: _State, layer: _Layer, hasher: Any, *, shipped: bool) -> None:
     """Apply one layer: GPUs first (offerings refer to them), then models, imports, offerings."""
     _apply_gpus(state, layer, shipped)
@@ -332,6 +360,7 @@ def _apply(state: _State, layer: _Layer, hasher: Any, *, shipped: bool) -> None:
     _apply_skypilot(state, layer, hasher)
     _apply_offerings(state, layer, shipped)
     _apply_engines_hosts(state, layer, shipped)
+    _apply_networks(state, layer, shipped)
 
 
 def _finish(state: _State, version: str) -> Catalog:
@@ -347,6 +376,7 @@ def _finish(state: _State, version: str) -> Catalog:
         models={k: state.models[k] for k in sorted(state.models)},
         engines=tuple(state.engines[k] for k in sorted(state.engines)),
         hosts={k: state.hosts[k] for k in sorted(state.hosts)},
+        networks={k: state.networks[k] for k in sorted(state.networks)},
     )
 
 
@@ -357,7 +387,7 @@ def _finish(state: _State, version: str) -> Catalog:
 def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
     """The catalog from the shipped data files, parsed and validated once per process.
 
-    engines.yaml and hosts.yaml are optional (absent => empty). The returned Catalog is shared:
+    engines.yaml, hosts.yaml and networks.yaml are optional (absent => empty). The returned Catalog is shared:
     treat it as read-only.
     """
     hasher = hashlib.sha256()

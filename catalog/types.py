@@ -255,6 +255,32 @@ class HostProfile(_Frozen):
     notes: str = ""
 
 
+Fabric = Literal["efa", "infiniband", "roce", "ethernet"]
+
+
+class InstanceNetwork(_Frozen):
+    """The network between instances of one instance type (all regions of a cloud share it): what a replica
+    spanning instances (pipeline or expert parallel) and a KV-cache transfer between a prefill and a decode
+    instance run over. `bandwidth_gbit_s` is the instance's total for GPU traffic (all its NICs), in Gbit/s
+    as providers publish it; each GPU's share is bandwidth / gpus_per_instance."""
+
+    id: str = Field(description="<cloud>:<instance_type>")
+    cloud: str
+    instance_type: str
+    fabric: Fabric
+    bandwidth_gbit_s: float = Field(gt=0, description="per instance, Gbit/s (provider's figure)")
+    latency_us: float = Field(gt=0, description="one small message between two instances (NCCL level), microseconds")
+    gpudirect_rdma: bool = Field(description="NICs read and write GPU memory directly (no host copy)")
+    source: str
+    as_of: str
+    confidence: Literal["high", "medium", "low"] = "medium"
+    notes: str = ""
+
+    def gpu_bytes_per_s(self, gpus_per_instance: int) -> float:
+        """Bytes/s one GPU of the instance can send to another instance (its share of the NICs)."""
+        return self.bandwidth_gbit_s * 1e9 / 8.0 / gpus_per_instance
+
+
 class Catalog(_Frozen):
     """Everything gpuplan knows about the market, loaded once and passed explicitly."""
 
@@ -264,3 +290,9 @@ class Catalog(_Frozen):
     models: dict[str, ModelArch]
     engines: tuple[EngineProfile, ...] = ()
     hosts: dict[str, HostProfile] = Field(default_factory=dict)
+    networks: dict[str, InstanceNetwork] = Field(default_factory=dict, description="by <cloud>:<instance_type>")
+
+    def network(self, offering: Offering) -> InstanceNetwork | None:
+        """The inter-instance network of an offering's instance type; None when the catalog does not know it
+        (such an offering cannot host a replica spanning instances, nor a KV transfer between pools)."""
+        return self.networks.get(f"{offering.cloud}:{offering.instance_type}")
