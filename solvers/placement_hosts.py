@@ -7,9 +7,9 @@ host whose speeds were measured end to end by an offloading runtime is FlexGen's
 * host link: the GPU's nominal per-direction PCIe bandwidth (catalog `pcie_gbps`) times the efficiency
   FlexGen measured on its PCIe Gen3 x16 T4 (12.89 GB/s host->device of a nominal 16; 4.82 GB/s
   device->host for contiguous activations, the runtime copying into pageable memory);
-* disk: the offering's `disk_read_gbps` when the catalog has it, else FlexGen's measured 0.473 GB/s read and
-  2.015 GB/s write of a local NVMe SSD through its file I/O (a conservative default: cloud local NVMe is
-  usually faster);
+* disk: the offering's `disk_read_gbps` when the catalog has it, else FlexGen's cost-model constants,
+  0.473 GB/s read and 2.015 GB/s write, as a conservative default (cloud local NVMe is usually faster: FlexGen's
+  own OPT-175B runs read at about its four NVMe devices' rated 2.65 GB/s, see `flexgen_t4_host`);
 * CPU: FlexGen's host is an n1-highmem-32 (32 vCPUs, 208 GB; Intel Skylake at 2.0 GHz). Its DRAM
   bandwidth (assumed 128 GB/s: one socket of 6 DDR4-2666 channels) and fp32 peak (16 cores x 2.0 GHz x
   64 FLOP/cycle with AVX-512 = 2.05 TFLOPS) are scaled per vCPU to the offering;
@@ -25,6 +25,12 @@ FLEXGEN_PCIE_NOMINAL_GBPS = 16.0  # PCIe Gen3 x16 per direction, as the catalog 
 FLEXGEN_H2D_GBPS = 12.89
 FLEXGEN_D2H_GBPS = 4.82
 FLEXGEN_DISK_READ_GBPS = 0.473
+# GCP local SSD, 4 x 375 GB NVMe devices (the T4 machine's 1.5 TB): rated 2,650 MB/s read (GCP "Local SSD
+# performance" table). FlexGen's measured OPT-175B throughput (0.69 tok/s at prompt 512, 0.35 at 1024)
+# needs ~2.2-3 GB/s of disk reads: at its cost-model constant of 0.473 GB/s even the best placement the
+# LP finds reaches 0.16 / 0.08 tok/s, and the page cache cannot help (the CPU half of the weights fills most
+# of the 208 GB of RAM). So the runs read at the devices' rated speed, not at the cost model's constant.
+FLEXGEN_DISK_READ_DEVICE_GBPS = 2.65
 FLEXGEN_DISK_WRITE_GBPS = 2.015
 FLEXGEN_VCPUS = 32
 FLEXGEN_CPU_MEM_BANDWIDTH_GBPS = 128.0
@@ -39,14 +45,17 @@ def flexgen_t4_host() -> HostProfile:
         disk_gb=1500.0,
         cpu_to_gpu_gbps=FLEXGEN_H2D_GBPS,
         gpu_to_cpu_gbps=FLEXGEN_D2H_GBPS,
-        disk_to_cpu_gbps=FLEXGEN_DISK_READ_GBPS,
+        disk_to_cpu_gbps=FLEXGEN_DISK_READ_DEVICE_GBPS,
         cpu_to_disk_gbps=FLEXGEN_DISK_WRITE_GBPS,
         cpu_tflops=FLEXGEN_CPU_TFLOPS,
         cpu_mem_bandwidth_gbps=FLEXGEN_CPU_MEM_BANDWIDTH_GBPS,
-        source="FlexGen (Sheng et al., ICML 2023, arXiv 2303.06865): GCP T4 machine and its cost-model constants",
+        source="FlexGen (Sheng et al., ICML 2023, arXiv 2303.06865): GCP T4 machine and its cost-model constants; "
+        "disk read: GCP local SSD 4 x 375 GB NVMe rated 2,650 MB/s",
         as_of="2023-03",
         notes="KV-cache stores measured slower (GPU->CPU 0.97, CPU->disk 0.746 GB/s); those ratios live in "
-        "the runtime profile. CPU bandwidth/TFLOPS are assumptions for an n1-highmem-32 (Skylake 2.0 GHz).",
+        "the runtime profile. CPU bandwidth/TFLOPS are assumptions for an n1-highmem-32 (Skylake 2.0 GHz). "
+        "Disk read is the devices' rated speed, not FlexGen's 0.473 GB/s cost-model constant: the measured "
+        "OPT-175B throughput is out of reach of any placement at 0.473 GB/s (solvers/placement_hosts.py).",
     )
 
 
