@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,18 +52,6 @@ def to_json(obj: Any) -> str:
 def check_output_path(path: Path, flag: str = "--output") -> None:
     """Fail before any work when `path` cannot be written (see planner.files.check_output_path)."""
     files.check_output_path(path, flag)
-
-
-def publish_mode(path: Path) -> int:
-    """The permissions a plain `open(path, "w")` would leave: an existing file keeps its own, a new one
-    gets 0o666 less the umask (0644 under the usual 022). Temp files start at 0600, so atomic writes
-    set this on the temp file before renaming it over `path`."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def write_atomic(path: Path, text: str) -> None:
