@@ -205,7 +205,7 @@ def test_plot_without_matplotlib_is_a_clear_input_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    with pytest.raises(InputError, match=r"pip install 'matplotlib>=3\.7,<4'") as err:
+    with pytest.raises(InputError, match=r"pip install 'matplotlib>=3\.9,<4'") as err:
         check_plot_target(tmp_path / "chart.png")
     assert err.value.where == "--plot"
     from planner.report.plot import plot_sweep
@@ -346,5 +346,5 @@ def test_cli_plot_without_matplotlib_says_how_to_install_it(
     assert code == 2
     message = " ".join(err.split())
     assert "--plot: drawing a chart needs matplotlib, which is not installed" in message
-    assert "pip install 'matplotlib>=3.7,<4'" in message
+    assert "pip install 'matplotlib>=3.9,<4'" in message
     assert "pip install -e '.[plot]'" in message

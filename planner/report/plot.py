@@ -32,7 +32,7 @@ def check_plot_target(plot: Path) -> None:
 # Advice that works where gpuplan came from a clone or a git URL (it is not on a package index): the
 # plot extra is just matplotlib, with the bounds pyproject gives it.
 MATPLOTLIB_MISSING = (
-    "drawing a chart needs matplotlib, which is not installed: pip install 'matplotlib>=3.7,<4' "
+    "drawing a chart needs matplotlib, which is not installed: pip install 'matplotlib>=3.9,<4' "
     "(or, in a clone of gpuplan: pip install -e '.[plot]')"
 )
 
