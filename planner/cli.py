@@ -24,6 +24,7 @@ from rich.markup import escape
 from planner import files, limits
 from planner.errors import GpuplanError, InputError
 from planner.outcome import Outcome, envelope, error_envelope, to_json
+from planner.report.escape import console as report_console
 
 app = typer.Typer(
     name="gpuplan",
@@ -68,7 +69,7 @@ class EstimateFmt(str, Enum):
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
     """Render `outcome` in `fmt` to stdout or to `output` (see planner.files.write_output); exit with its code."""
     for notice in outcome.notices:
-        Console(stderr=True).print(notice)
+        report_console(stderr=True).print(notice)
     if fmt == "json":
         text: str | None = to_json(envelope(outcome))
         renderable: Any = None
@@ -84,16 +85,16 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
         renderable = None if isinstance(rendered, str) else rendered
     if output is not None and str(output) != files.STDOUT:
         if text is None:
-            console = Console(record=True, width=100, file=io.StringIO())
+            console = report_console(record=True, width=100, file=io.StringIO())
             console.print(renderable)
             text = console.export_text()
         files.write_output(output, text)
-        Console(stderr=True, highlight=False).print(f"wrote {escape(str(output))}", markup=True)
+        report_console(stderr=True, highlight=False).print(f"wrote {output}")
     elif text is not None:
         _write_stdout(text, is_json=fmt in ("json", "json-schema"))
     else:
         try:
-            Console().print(renderable)
+            report_console().print(renderable)
         except OSError as exc:
             raise _stdout_error(exc) from None
     if outcome.exit_code:
@@ -497,9 +498,9 @@ def export(
         path = output / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_output(path, f.text)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = report_console(stderr=True, highlight=False, soft_wrap=True)
     for line in summary_lines(result, str(output)):
-        err.print(escape(line))
+        err.print(line)
     if fmt == ExportFmt.json:
         sys.stdout.write(to_json(envelope(outcome)))
 
@@ -597,7 +598,7 @@ def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str |
 def _say_error(text: str) -> None:
     """One message on stderr; user text inside is escaped, never read as markup."""
     with contextlib.suppress(OSError):  # stderr itself is gone: the exit code is all that is left
-        Console(stderr=True, highlight=False, soft_wrap=True).print(text, markup=True)
+        Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(text, markup=True)
 
 
 def _quiet_stdout() -> None:
