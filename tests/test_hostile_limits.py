@@ -138,7 +138,7 @@ def test_highs_stops_at_the_run_deadline() -> None:
         t0 = time.monotonic()
         run_highs(h)
         took = time.monotonic() - t0
-    assert took < 3, took
+    assert took < 5, took  # one second of limit; the rest is a loaded machine
     assert h.getModelStatus().name == "kInterrupt"
 
 
