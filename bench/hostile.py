@@ -825,13 +825,13 @@ def cases(fx: Fixtures) -> list[Case]:
         return Setup(["check", str(p), "--baseline", str(fx.plan)], expect=(2,))
 
     for where, text in (
-        ("rate_rps", "      rate_rps: 5\n      rate_rps: 5000\n"),
+        ("rate_rps", "    rate_rps: 5\n    rate_rps: 5000\n"),
         ("top-level name", None),
     ):
 
         def build_dup(repo: Path, text: str | None = text) -> Setup:
             base = yaml.safe_dump(spec_with(), sort_keys=False)
-            body = base + "name: other\n" if text is None else base.replace("      rate_rps: 4\n", text)
+            body = base + "name: other\n" if text is None else base.replace("    rate_rps: 4\n", text)
             spec = write(repo, "spec.yaml", body)
             return Setup(["plan", str(spec)], inputs=[spec], needles=("duplicate",))
 
@@ -1054,7 +1054,7 @@ def cases(fx: Fixtures) -> list[Case]:
                 }
             },
         )
-        return Setup(["plan", str(spec)], inputs=[spec], needles=("rate",))
+        return Setup(["plan", str(spec)], inputs=[spec], needles=("timestamp",))
 
     place = ["place", "--model", "opt-30b", "--gpu", "t4", "--input-len", "512", "--output-len", "32"]
     for flag, value in (

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from catalog.types import ModelArch
 from planner.errors import InputError
-from planner.files import read_json
+from planner.files import read_json, shown_value
 
 Config = Mapping[str, Any]
 
@@ -60,6 +60,9 @@ _FAMILY_ARCH = {
 }
 
 
+MAX_CONFIG_INT = 2**31 - 1  # architecture integers (sizes, counts, positions) beyond int32 are not real
+
+
 class _Reader:
     """Typed access to config fields with errors that name the file and the field."""
 
@@ -81,9 +84,11 @@ class _Reader:
                 or not isinstance(value, int | float)
                 or (isinstance(value, float) and not value.is_integer())  # also NaN and +-inf
             ):
-                raise self.error(f"field {name!r} must be an integer, got {value!r}")
+                raise self.error(f"field {name!r} must be an integer, got {shown_value(value)}")
             if value < minimum:
-                raise self.error(f"field {name!r} must be >= {minimum}, got {value!r}")
+                raise self.error(f"field {name!r} must be >= {minimum}, got {shown_value(value)}")
+            if value > MAX_CONFIG_INT:  # no layer count, width or context window is this large
+                raise self.error(f"field {name!r} must be <= {MAX_CONFIG_INT:,}, got {shown_value(value)}")
             return int(value)
         if default is not None:
             return default

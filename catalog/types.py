@@ -25,6 +25,8 @@ DTYPE_BYTES: dict[str, float] = {
 WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 KV_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4")
 
+MAX_CATALOG_NUMBER = 1e15
+
 Interconnect = Literal["nvlink", "xgmi", "pcie", "none"]
 
 
@@ -33,6 +35,17 @@ class _Frozen(BaseModel):
     otherwise reach the estimator and the solver)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _no_absurd_numbers(self) -> _Frozen:
+        """No catalog number is beyond 1e15 (bytes of a GPU, parameters of a model, prices, bandwidths are
+        all far below it): a larger one is a typo or a hostile overlay, refused by field name."""
+        for name, value in self.__dict__.items():
+            values = value.values() if isinstance(value, dict) else value if isinstance(value, tuple) else (value,)
+            for v in values:
+                if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > MAX_CATALOG_NUMBER:
+                    raise ValueError(f"{name}: {v:.3g} is beyond any real value (at most {MAX_CATALOG_NUMBER:.0e})")
+        return self
 
 
 class Gpu(_Frozen):

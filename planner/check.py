@@ -10,11 +10,16 @@ GPU and instance counts are compared and shown but do not fail a check on their 
 uses more, cheaper GPUs is cheaper, and cost is what the tolerance guards. Buckets are matched by
 (model, slice id); buckets only in one plan are listed as added/removed.
 
-`parse_plan_envelope` turns the JSON a user hands in into a `Plan` or an `InputError` (exit 2).
+`parse_plan_envelope` turns the JSON a user hands in into a `Plan` or an `InputError` (exit 2). It is
+strict, so that a regression cannot hide behind malformed input: the envelope must match the published
+schema (`gpuplan schema plan`) exactly (no string for a number, no unknown key), every number must be
+finite (NaN and Infinity, which JSON parsers accept, are refused), counts, costs, rates and latencies
+must not be negative, and a feasible plan (optimal or gap) must have a cost.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Literal
 
@@ -24,6 +29,7 @@ from planner.errors import InputError
 from planner.outcome import SCHEMA_VERSION
 from planner.result import Plan, SliceRoute
 
+MAX_COST_TOLERANCE = 10.0  # +1000 %: a larger tolerance would let any cost pass
 SliceStatus = Literal["ok", "slo-missed", "added", "removed"]
 
 
@@ -156,13 +162,54 @@ def parse_plan_envelope(obj: Any, source: str) -> Plan:
         errors = obj.get("errors") or []
         first = f": {errors[0]}" if errors and isinstance(errors[0], str) else ""
         raise InputError(f"the plan run failed, there is no plan to compare{first}", where=source)
-    try:
-        return Plan.model_validate(obj["data"])
+    _check_numbers(obj["data"], "data", source)
+    try:  # JSON mode, strict: what the published schema allows, nothing coerced
+        plan = Plan.model_validate_json(json.dumps(obj["data"]), strict=True)
     except ValidationError as err:
         e = err.errors()[0]
-        loc = ".".join(str(p) for p in ("data", *e["loc"]))
+        loc = _json_path(("data", *e["loc"]))
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise InputError(f"not a valid plan: {loc}: {e['msg']}{more}", where=source) from None
+    if plan.status in ("optimal", "gap") and plan.total_cost_usd_per_hour is None:
+        raise InputError(
+            f"not a valid plan: data.total_cost_usd_per_hour: a plan with status {plan.status!r} must have a cost",
+            where=source,
+        )
+    return plan
+
+
+_NON_NEGATIVE_SUFFIXES = ("_usd_per_hour", "_ms", "_rps", "_s")
+_NON_NEGATIVE_KEYS = frozenset(
+    {"total_gpus", "total_instances", "instances", "gpus", "replicas", "gpus_per_instance", "idle_gpus"}
+    | {"share", "seconds", "gap", "variables", "constraints"}
+)
+
+
+def _json_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+def _check_numbers(data: Any, root: str, source: str) -> None:
+    """Every number finite; costs, counts, rates and latencies not negative (iterative: no recursion)."""
+    stack: list[tuple[Any, str, str]] = [(data, root, "")]
+    while stack:
+        node, path, key = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}", str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]", key) for i, v in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise InputError(f"not a valid plan: {path}: must be a finite number (got {node!r})", where=source)
+        elif (
+            isinstance(node, int | float)
+            and not isinstance(node, bool)
+            and node < 0
+            and (key in _NON_NEGATIVE_KEYS or key.endswith(_NON_NEGATIVE_SUFFIXES))
+        ):
+            raise InputError(f"not a valid plan: {path}: must not be negative (got {node!r})", where=source)
 
 
 def _range(bounds: tuple[int, int]) -> str:
@@ -216,9 +263,9 @@ def _model_diff(model: str, base: Plan, cur: Plan) -> ModelSloDiff:
 
 def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> CheckResult:
     """The check verdict of `current` against `baseline` (pure; see the module docstring for the rules)."""
-    if not (math.isfinite(cost_tolerance) and cost_tolerance >= 0):
+    if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
         raise InputError(
-            f"must be a finite number >= 0 (a fraction: 0.02 = 2%), got {cost_tolerance}",
+            f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
             where="--cost-tolerance",
         )
     regressions: list[str] = []

@@ -21,9 +21,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from planner import files, limits
+from planner import bounds, files, limits
 from planner.errors import GpuplanError, InputError
 from planner.outcome import Outcome, envelope, error_envelope, to_json
+from planner.report.escape import console as report_console
 
 app = typer.Typer(
     name="gpuplan",
@@ -68,7 +69,7 @@ class EstimateFmt(str, Enum):
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
     """Render `outcome` in `fmt` to stdout or to `output` (see planner.files.write_output); exit with its code."""
     for notice in outcome.notices:
-        Console(stderr=True).print(notice)
+        report_console(stderr=True).print(notice)
     if fmt == "json":
         text: str | None = to_json(envelope(outcome))
         renderable: Any = None
@@ -84,16 +85,16 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
         renderable = None if isinstance(rendered, str) else rendered
     if output is not None and str(output) != files.STDOUT:
         if text is None:
-            console = Console(record=True, width=100, file=io.StringIO())
+            console = report_console(record=True, width=100, file=io.StringIO())
             console.print(renderable)
             text = console.export_text()
         files.write_output(output, text)
-        Console(stderr=True, highlight=False).print(f"wrote {escape(str(output))}", markup=True)
+        report_console(stderr=True, highlight=False).print(f"wrote {output}")
     elif text is not None:
         _write_stdout(text, is_json=fmt in ("json", "json-schema"))
     else:
         try:
-            Console().print(renderable)
+            report_console().print(renderable)
         except OSError as exc:
             raise _stdout_error(exc) from None
     if outcome.exit_code:
@@ -188,6 +189,28 @@ AllowPathOpt = Annotated[
 ]
 
 
+def _range(
+    flag: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    integer: bool = False,
+) -> Any:
+    """A flag's physically meaningful range (planner.bounds), checked when it is read: a usage error
+    (exit 2) names the flag, the range and the value; NaN and infinities are never in range."""
+
+    def check(value: float | None) -> float | None:
+        if value is None or bounds.in_range(value, gt=gt, ge=ge, le=le):
+            return value
+        kind = "an integer" if integer else bounds.describe(gt=gt, ge=ge, le=le)
+        if integer:
+            kind += " " + bounds.describe(gt=gt, ge=ge, le=le).removeprefix("a finite number ")
+        raise typer.BadParameter(f"must be {kind}")  # main() adds the value as typed
+
+    return check
+
+
 def _allow(folders: list[Path] | None) -> None:
     files.allow_folders(folders or ())
 
@@ -198,7 +221,14 @@ def plan(
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Solver time limit, seconds.")] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            callback=_range("--time-limit", gt=0, le=bounds.MAX_SECONDS),
+            help="Solver time limit, seconds.",
+        ),
+    ] = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
     allow_path: AllowPathOpt = None,
 ) -> None:
@@ -229,18 +259,43 @@ def validate(
 def estimate(
     model: Annotated[str, typer.Option("--model", help="Catalog model id or a HF config.json path.")],
     gpu: Annotated[str, typer.Option("--gpu", help="Catalog GPU id.")],
-    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens.")],
-    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens.")],
-    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
+    input_len: Annotated[
+        int,
+        typer.Option(
+            "--input-len",
+            callback=_range("--input-len", ge=1, le=bounds.MAX_TOKENS, integer=True),
+            help="Prompt tokens.",
+        ),
+    ],
+    output_len: Annotated[
+        int,
+        typer.Option(
+            "--output-len",
+            callback=_range("--output-len", ge=1, le=bounds.MAX_TOKENS, integer=True),
+            help="Generated tokens.",
+        ),
+    ],
+    tp: Annotated[
+        int,
+        typer.Option(
+            "--tp", callback=_range("--tp", ge=1, le=bounds.MAX_TP, integer=True), help="Tensor-parallel degree."
+        ),
+    ] = 1,
     weights: Annotated[str, typer.Option("--weights", help="bf16|fp16|fp8|int8|int4|fp4")] = "bf16",
     kv: Annotated[str, typer.Option("--kv", help="bf16|fp16|fp8")] = "bf16",
     concurrency: Annotated[str | None, typer.Option("--concurrency", help="Closed loop: N or 'max'.")] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="Open loop arrival rate, req/s.")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", callback=_range("--rate", gt=0, le=bounds.MAX_RATE_RPS), help="Open loop arrival rate, req/s."
+        ),
+    ] = None,
     engine: Annotated[str, typer.Option("--engine", help="vllm|trtllm|sglang")] = "vllm",
     gpu_memory_utilization: Annotated[
         float,
         typer.Option(
             "--gpu-memory-utilization",
+            callback=_range("--gpu-memory-utilization", gt=0, le=1),
             help="The engine's memory knob: vLLM gpu_memory_utilization (share of all memory), SGLang "
             "mem_fraction_static (share for weights + KV), TensorRT-LLM kv_cache_free_gpu_memory_fraction "
             "(share of memory left after weights).",
@@ -248,9 +303,20 @@ def estimate(
     ] = 0.9,
     max_model_len: Annotated[
         int | None,
-        typer.Option("--max-model-len", help="Context window the engine is told (default: the model's)."),
+        typer.Option(
+            "--max-model-len",
+            callback=_range("--max-model-len", ge=1, le=bounds.MAX_TOKENS, integer=True),
+            help="Context window the engine is told (default: the model's).",
+        ),
     ] = None,
-    ep: Annotated[int, typer.Option("--ep", help="Expert-parallel ranks (MoE), dividing --tp.")] = 1,
+    ep: Annotated[
+        int,
+        typer.Option(
+            "--ep",
+            callback=_range("--ep", ge=1, le=bounds.MAX_TP, integer=True),
+            help="Expert-parallel ranks (MoE), dividing --tp.",
+        ),
+    ] = 1,
     dp_attention: Annotated[
         bool, typer.Option("--dp-attention", help="Data-parallel attention: each request's KV on one GPU.")
     ] = False,
@@ -287,14 +353,32 @@ def estimate(
 def place(
     model: Annotated[str, typer.Option("--model", help="Catalog model id or a HF config.json path.")],
     gpu: Annotated[str, typer.Option("--gpu", help="Catalog GPU id.")],
-    input_len: Annotated[int, typer.Option("--input-len")],
-    output_len: Annotated[int, typer.Option("--output-len")],
-    cpu_mem_gb: Annotated[float | None, typer.Option("--cpu-mem-gb", help="Host RAM, GB.")] = None,
-    disk_gb: Annotated[float | None, typer.Option("--disk-gb", help="Host disk for offloading, GB.")] = None,
+    input_len: Annotated[
+        int, typer.Option("--input-len", callback=_range("--input-len", ge=1, le=bounds.MAX_TOKENS, integer=True))
+    ],
+    output_len: Annotated[
+        int, typer.Option("--output-len", callback=_range("--output-len", ge=1, le=bounds.MAX_TOKENS, integer=True))
+    ],
+    cpu_mem_gb: Annotated[
+        float | None,
+        typer.Option(
+            "--cpu-mem-gb", callback=_range("--cpu-mem-gb", ge=0, le=bounds.MAX_MEMORY_GB), help="Host RAM, GB."
+        ),
+    ] = None,
+    disk_gb: Annotated[
+        float | None,
+        typer.Option(
+            "--disk-gb",
+            callback=_range("--disk-gb", ge=0, le=bounds.MAX_MEMORY_GB),
+            help="Host disk for offloading, GB.",
+        ),
+    ] = None,
     host_profile: Annotated[str | None, typer.Option("--host-profile", help="Catalog host profile id.")] = None,
     weights: Annotated[str, typer.Option("--weights", help="bf16|fp16|int4 (group-wise)")] = "fp16",
     kv: Annotated[str, typer.Option("--kv", help="bf16|fp16|int4 (group-wise)")] = "fp16",
-    max_latency_s: Annotated[float | None, typer.Option("--max-latency-s")] = None,
+    max_latency_s: Annotated[
+        float | None, typer.Option("--max-latency-s", callback=_range("--max-latency-s", gt=0, le=bounds.MAX_SECONDS))
+    ] = None,
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
@@ -358,7 +442,12 @@ def sweep(
 def check(
     plan_json: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan from `gpuplan plan -f json`.")],
     baseline: Annotated[Path, typer.Option("--baseline", help="The baseline plan JSON.")],
-    cost_tolerance: Annotated[float, typer.Option("--cost-tolerance", help="Allowed relative cost increase.")] = 0.02,
+    cost_tolerance: Annotated[
+        float,
+        typer.Option(
+            "--cost-tolerance", callback=_range("--cost-tolerance", ge=0, le=10), help="Allowed relative cost increase."
+        ),
+    ] = 0.02,
     fmt: ReportFormatOpt = ReportFmt.table,
 ) -> None:
     """Compare a plan with a baseline; exit 1 on a regression beyond tolerance."""
@@ -395,21 +484,55 @@ def simulate(
         ArrivalsOpt, typer.Option("--arrivals", help="trace timestamps, poisson or gamma; auto: trace if it has them.")
     ] = ArrivalsOpt.auto,
     burstiness: Annotated[
-        float | None, typer.Option("--burstiness", help="Gamma arrivals with this CV of the gaps (1 = Poisson).")
+        float | None,
+        typer.Option(
+            "--burstiness",
+            callback=_range("--burstiness", gt=0, le=100),
+            help="Gamma arrivals with this CV of the gaps (1 = Poisson).",
+        ),
     ] = None,
-    rate_factor: Annotated[float, typer.Option("--rate-factor", help="Multiply every planned rate.")] = 1.0,
+    rate_factor: Annotated[
+        float,
+        typer.Option(
+            "--rate-factor", callback=_range("--rate-factor", gt=0, le=1e6), help="Multiply every planned rate."
+        ),
+    ] = 1.0,
     rate: Annotated[
         str | None, typer.Option("--rate", help="Total req/s (models keep their proportions), or 'trace'.")
     ] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Seconds of arrivals.")] = None,
-    warmup: Annotated[float, typer.Option("--warmup", help="Seconds at the start left out of the statistics.")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")] = 0,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", callback=_range("--duration", gt=0, le=bounds.MAX_SECONDS), help="Seconds of arrivals."
+        ),
+    ] = None,
+    warmup: Annotated[
+        float,
+        typer.Option(
+            "--warmup",
+            callback=_range("--warmup", ge=0, le=bounds.MAX_SECONDS),
+            help="Seconds at the start left out of the statistics.",
+        ),
+    ] = 0.0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            callback=_range("--seed", ge=0, le=2**32 - 1, integer=True),
+            help="Random seed (same seed, same result).",
+        ),
+    ] = 0,
     routing: Annotated[RoutingOpt, typer.Option("--routing", help="Router.")] = RoutingOpt.plan,
     preemption: Annotated[
         PreemptionOpt, typer.Option("--preemption", help="When KV runs out: the engine's way, recompute or swap.")
     ] = PreemptionOpt.engine,
     prefix_cache_hit: Annotated[
-        float, typer.Option("--prefix-cache-hit", help="Share of prompt tokens found in the prefix cache.")
+        float,
+        typer.Option(
+            "--prefix-cache-hit",
+            callback=_range("--prefix-cache-hit", ge=0, le=1),
+            help="Share of prompt tokens found in the prefix cache.",
+        ),
     ] = 0.0,
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
@@ -497,9 +620,9 @@ def export(
         path = output / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_output(path, f.text)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = report_console(stderr=True, highlight=False, soft_wrap=True)
     for line in summary_lines(result, str(output)):
-        err.print(escape(line))
+        err.print(line)
     if fmt == ExportFmt.json:
         sys.stdout.write(to_json(envelope(outcome)))
 
@@ -530,7 +653,9 @@ CatalogOverlay = Annotated[list[Path] | None, typer.Option("--catalog", help="Ca
 @catalog_app.command("gpus")
 def catalog_gpus(
     vendor: Annotated[str | None, typer.Option("--vendor")] = None,
-    min_memory_gb: Annotated[float | None, typer.Option("--min-memory-gb")] = None,
+    min_memory_gb: Annotated[
+        float | None, typer.Option("--min-memory-gb", callback=_range("--min-memory-gb", ge=0, le=bounds.MAX_MEMORY_GB))
+    ] = None,
     family: Annotated[str | None, typer.Option("--family", help="e.g. hopper, ampere, cdna3")] = None,
     fmt: FormatOpt = Fmt.table,
     catalog: CatalogOverlay = None,
@@ -544,8 +669,22 @@ def catalog_offerings(
     gpu: Annotated[str | None, typer.Option("--gpu")] = None,
     cloud: Annotated[str | None, typer.Option("--cloud")] = None,
     region: Annotated[str | None, typer.Option("--region")] = None,
-    max_price: Annotated[float | None, typer.Option("--max-price", help="$/h per instance")] = None,
-    min_memory_gb: Annotated[float | None, typer.Option("--min-memory-gb", help="GPU memory per GPU")] = None,
+    max_price: Annotated[
+        float | None,
+        typer.Option(
+            "--max-price",
+            callback=_range("--max-price", ge=0, le=bounds.MAX_PRICE_USD_PER_HOUR),
+            help="$/h per instance",
+        ),
+    ] = None,
+    min_memory_gb: Annotated[
+        float | None,
+        typer.Option(
+            "--min-memory-gb",
+            callback=_range("--min-memory-gb", ge=0, le=bounds.MAX_MEMORY_GB),
+            help="GPU memory per GPU",
+        ),
+    ] = None,
     fmt: FormatOpt = Fmt.table,
     catalog: CatalogOverlay = None,
 ) -> None:
@@ -597,7 +736,7 @@ def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str |
 def _say_error(text: str) -> None:
     """One message on stderr; user text inside is escaped, never read as markup."""
     with contextlib.suppress(OSError):  # stderr itself is gone: the exit code is all that is left
-        Console(stderr=True, highlight=False, soft_wrap=True).print(text, markup=True)
+        Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(text, markup=True)
 
 
 def _quiet_stdout() -> None:
@@ -627,6 +766,14 @@ def main() -> None:
     _prepare_streams()
     with files.run_scope(), limits.run_scope(), limits.handle_signals():
         code = _run()
+    if limits.abandoned_alive():
+        # A solver thread still runs native code that polls no interrupt (HiGHS presolve): the output is
+        # already settled (nothing written, temp files removed), so leave now; a normal interpreter exit
+        # would wait for it, or abort while destroying it.
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -231,7 +231,7 @@ def shown_value(raw: object) -> str:
     """A value read from a data file, as a message may show it: numbers, dates and times as written,
     anything else only by kind (the file may be the wrong one, and its content must not reach a CI log)."""
     if isinstance(raw, bool) or raw is None:
-        return str(raw).lower()
+        return repr(raw)
     if isinstance(raw, int) and abs(raw).bit_length() > 64:  # (repr of a 5000-digit int raises)
         return "a number of more than 19 digits"
     if isinstance(raw, int | float):

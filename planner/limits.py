@@ -105,6 +105,19 @@ def request_stop() -> None:
     _STOP.set()
 
 
+_ABANDONED: list[threading.Thread] = []
+
+
+def abandon(worker: threading.Thread) -> None:
+    """A solver thread that did not stop within a second of being asked (HiGHS polls its interrupt
+    callback only between iterations, not in presolve): the process exits without waiting for it."""
+    _ABANDONED.append(worker)
+
+
+def abandoned_alive() -> bool:
+    return any(t.is_alive() for t in _ABANDONED)
+
+
 def clear_stop() -> None:
     _STOP.clear()
 

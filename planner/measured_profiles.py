@@ -52,6 +52,7 @@ from planner.traces import resolve_path
 from planner.workload import Slice
 
 LENGTH_TOLERANCE = 0.02
+MAX_BENCH_NUMBER = 1e15  # no count, duration, throughput or latency of a benchmark run is this large
 CSV_COLUMNS = ("tp", "input_len", "output_len", "capacity_rps")
 
 
@@ -295,9 +296,15 @@ def _number(obj: Mapping[str, object], key: str, source: str) -> float:
             f"key {key!r} is missing; is this a `vllm bench serve --save-result` file?", where=source
         )
     v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-        raise InputError(f"key {key!r}: {v!r} is not a finite number >= 0", where=source)
-    return float(v)
+    try:
+        ok = not isinstance(v, bool) and isinstance(v, int | float) and 0 <= float(v) <= MAX_BENCH_NUMBER
+    except OverflowError:  # an integer of hundreds of digits
+        ok = False
+    if not ok:
+        raise InputError(
+            f"key {key!r}: {files.shown_value(v)} is not a finite number from 0 to {MAX_BENCH_NUMBER:g}", where=source
+        )
+    return float(v)  # type: ignore[arg-type]
 
 
 def _bench_run(obj: object, source: str) -> BenchRun | None:

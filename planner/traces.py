@@ -179,7 +179,10 @@ def _parse_ts(raw: object, col: str, kind: TimestampKind) -> float:
     if isinstance(raw, bool) or kind == "datetime":
         raise _bad_ts(raw, col)
     if isinstance(raw, int | float):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer of hundreds of digits
+            raise _bad_ts(raw, col) from None
     elif isinstance(raw, str):
         text = raw.strip()
         try:

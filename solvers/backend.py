@@ -198,14 +198,16 @@ def run_highs(h: Any) -> Any:
             finally:
                 done.set()
 
-        threading.Thread(target=work, name="highs", daemon=True).start()
+        worker = threading.Thread(target=work, name="highs", daemon=True)
+        worker.start()
         try:
             while not done.wait(0.05):
                 pass
         except BaseException:
             already = limits.stop_requested()
-            limits.request_stop()  # the callback interrupts HiGHS within a few iterations
-            done.wait(10.0)
+            limits.request_stop()  # the callback interrupts HiGHS at its next poll (not during presolve)
+            if not done.wait(1.0):
+                limits.abandon(worker)  # the CLI exits without waiting for it (planner.cli.main)
             if not already:
                 limits.clear_stop()
             raise

@@ -126,7 +126,11 @@ _DELETE = object()
             [[2, 1]],
             "gpu_info.A10G.tputs: shape 1x2 does not match workload_distribution's 2x2",
         ),
-        (["gpu_info", "A10G", "tputs", 0, 0], "fast", r"gpu_info.A10G.tputs\[0\]\[0\]: expected a number, got 'fast'"),
+        (
+            ["gpu_info", "A10G", "tputs", 0, 0],
+            "fast",
+            r"gpu_info.A10G.tputs\[0\]\[0\]: expected a number, got a non-numeric value",
+        ),
         (["gpu_info", "A10G", "price"], 1.0, "gpu_info.A10G.price: unknown key"),
         (["gpu_info", "A10G", "cost"], _DELETE, "gpu_info.A10G.cost: missing"),
         (["gpu_info"], {}, "gpu_info: expected a non-empty object"),

@@ -151,14 +151,14 @@ def test_slo_miss_is_marked() -> None:
 def test_markdown_escapes_pipes_in_names() -> None:
     plan = _plan("two_offering").model_copy(update={"name": "a|b"})
     md = render_plan_markdown(plan)
-    assert "gpuplan · a|b" in md  # headings need no escape
+    assert "gpuplan · a&#124;b" in md  # names are escaped everywhere (planner.report.escape.md)
     plan2 = _plan("two_offering")
     a = plan2.allocations[0]
     g = a.replicas[0].model_copy(update={"model": "x|y"})
     plan2 = plan2.model_copy(
         update={"allocations": (a.model_copy(update={"replicas": (g,)}), plan2.allocations[1])}
     )
-    assert "x\\|y" in render_plan_markdown(plan2)
+    assert "x&#124;y" in render_plan_markdown(plan2)
 
 
 # --- JSON Schema ----------------------------------------------------------------------------------

@@ -239,6 +239,7 @@ DEFECTS = [
     "extra_key",
     "rate",
     "gpu_info",
+    "unserved",
 ]
 BAD_NUMBERS = [0, -1, -0.5, math.nan, math.inf, -math.inf, True, "5", None, [1]]
 
@@ -264,6 +265,10 @@ def melange_inputs(draw: st.DrawFn) -> tuple[Any, str | None]:
         }
         for n in names
     }
+    for i in range(rows):  # a valid input serves every bucket that has traffic on some GPU
+        for j in range(cols):
+            if dist[i][j] > 0 and not any(info[n]["tputs"][i][j] > 0 for n in names):
+                info[names[0]]["tputs"][i][j] = 1.0
     data: dict[str, Any] = {
         "gpu_info": info,
         "workload_distribution": dist,
@@ -299,6 +304,10 @@ def melange_inputs(draw: st.DrawFn) -> tuple[Any, str | None]:
         data["total_request_rate"] = draw(st.sampled_from(BAD_NUMBERS))
     elif defect == "gpu_info":
         data["gpu_info"] = draw(st.sampled_from([{}, [], None, "A10G"]))
+    elif defect == "unserved":  # a bucket with traffic that no GPU serves: the imported spec could not be planned
+        i, j = next((i, j) for i in range(rows) for j in range(cols) if dist[i][j] > 0)
+        for n in names:
+            info[n]["tputs"][i][j] = 0.0
     return data, defect
 
 

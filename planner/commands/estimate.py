@@ -119,6 +119,9 @@ def execute(
         arch, g, tp, weights, kv, profile, gpu_memory_utilization, max_model_len, ep=ep, dp_attention=dp_attention
     )
     result = estimate(dep, prec, input_len, output_len, concurrency=conc, rate_rps=rate_rps)
+    if not result.fits and result.reason.startswith(("tp ", "ep ")):
+        # a shape the model cannot be split into (planner.perf.memory): a bad flag (exit 2), not "does not fit"
+        raise InputError(result.reason, where="--ep" if result.reason.startswith("ep ") else "--tp")
     return Outcome(
         command="estimate",
         status="ok" if result.fits else "infeasible",

@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Table
 
 from planner.listing import Listing
+from planner.report.escape import md, md_code
 
 
 def _rows(listing: Listing) -> list[dict[str, Any]]:
@@ -83,10 +84,10 @@ def render_catalog_markdown(listing: Listing) -> str:
     kind, rows, version = listing.kind, _rows(listing), listing.catalog_version
     headers, cells, caption = _columns(kind, rows)
     align = ["---" if h in _LEFT else "---:" for h in headers]
-    lines = [f"**{kind}** ({len(rows)}), catalog `{version}`", "", "| " + " | ".join(headers) + " |",
+    lines = [f"**{kind}** ({len(rows)}), catalog {md_code(version)}", "", "| " + " | ".join(headers) + " |",
              "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(c) + " |" for c in cells]
-    return "\n".join([*lines, "", caption, ""])
+    lines += ["| " + " | ".join(md(x) for x in c) + " |" for c in cells]
+    return "\n".join([*lines, "", md(caption), ""])
 
 
 def render_catalog_csv(listing: Listing) -> str:

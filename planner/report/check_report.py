@@ -12,7 +12,8 @@ from rich.text import Text
 
 from planner.check import CheckResult, SliceDiff
 from planner.report import _fmt as f
-from planner.report.markdown import table as md_table
+from planner.report.escape import md
+from planner.report.markdown import plain_table as md_table
 from planner.report.table import bullets, to_text
 
 Row = tuple[str, str, str, str, str]  # metric, baseline, plan, change, status
@@ -205,8 +206,8 @@ def render_check_text(result: CheckResult) -> str:
 def render_check_markdown(result: CheckResult) -> str:
     """The check verdict and diff as Markdown, for a PR comment or step summary."""
     icon = "✅" if result.passed else "❌"
-    out = [f"### {icon} gpuplan check", "", f"**{_verdict(result)}**", ""]
-    out += [f"- {r}" for r in result.regressions]
+    out = [f"### {icon} gpuplan check", "", f"**{md(_verdict(result))}**", ""]
+    out += [f"- {md(r)}" for r in result.regressions]
     if result.regressions:
         out.append("")
     out += md_table(
@@ -221,8 +222,8 @@ def render_check_markdown(result: CheckResult) -> str:
         out += md_table(SLICE_HEADER, [_slice_cells(s) for s in flagged], "lrrrrl")
         out.append("")
     if more:
-        out += [more, ""]
-    out += [f"> note: {n}" for n in _notes(result)]
+        out += [md(more), ""]
+    out += [f"> note: {md(n)}" for n in _notes(result)]
     if _notes(result):
         out.append("")
     return "\n".join(out)

@@ -7,6 +7,7 @@ pie chart of cost per offering (GitHub renders mermaid code blocks). Same conten
 from __future__ import annotations
 
 from planner.report import _fmt as f
+from planner.report.escape import md, md_code, mermaid
 from planner.result import Baseline, Plan
 
 
@@ -23,10 +24,6 @@ def table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
     return out
 
 
-def _mermaid_label(text: str) -> str:
-    return text.replace('"', "'")
-
-
 def cost_pie(plan: Plan, labels: dict[str, str]) -> list[str]:
     """A mermaid pie of $/h per offering (GitHub renders it); empty when there is nothing to chart."""
     slices = [(a, a.cost_usd_per_hour) for a in plan.allocations if a.cost_usd_per_hour > 0]
@@ -34,9 +31,14 @@ def cost_pie(plan: Plan, labels: dict[str, str]) -> list[str]:
         return []
     out = ["```mermaid", "pie showData", "    title Cost per offering ($/h)"]
     for a, cost in slices:
-        out.append(f'    "{_mermaid_label(f"{labels[a.offering]} ({a.instances}x {a.gpu})")}" : {cost:.2f}')
+        out.append(f'    "{mermaid(f"{labels[a.offering]} ({a.instances}x {a.gpu})")}" : {cost:.2f}')
     out.append("```")
     return out
+
+
+def plain_table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A GFM table whose cells are plain text (names, numbers): each cell escaped with `md`."""
+    return table(header, [[md(c) for c in row] for row in rows], align)
 
 
 def _mark(pred: float | None, slo: float) -> str:
@@ -63,10 +65,10 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
         summary = (
             f"{verdict}: worst predicted TTFT {f.pct(ttft, decimals=0)} and TPOT {f.pct(tpot, decimals=0)} of SLO."
         )
-    out = [f"{hh} Routing · {model}", "", f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {summary}", ""]
+    out = [f"{hh} Routing · {md(model)}", "", f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {summary}", ""]
     targets = [
         [
-            label,
+            md(label),
             str(n),
             f.num(round(r, 3)),
             f.pct(share, decimals=0),
@@ -90,7 +92,7 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
                     f.length_range(s.input_len_range) if first else "",
                     f.length_range(s.output_len_range) if first else "",
                     f.num(s.rate_rps) if first else "",
-                    f.candidate_label(plan, r.candidate, r.offering, labels),
+                    md(f.candidate_label(plan, r.candidate, r.offering, labels)),
                     f.pct(100 * r.share, decimals=0),
                     f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.slo_ms(s.slo_ttft_ms)}",
                     f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.slo_ms(s.slo_tpot_ms)}",
@@ -118,27 +120,27 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
     labels = f.short_offering_labels(f.offering_ids(plan))
     infeasible = plan.status == "infeasible"
     out: list[str] = []
-    title = plan.name or "plan"
+    title = md(plan.name or "plan")
     if infeasible:
         out += [f"{h} gpuplan · {title} · ❌ infeasible", ""]
     else:
         out += [f"{h} gpuplan · {title} · {f.usd(plan.total_cost_usd_per_hour)}/h", ""]
-    out += [f"**{f.headline(plan)}**", ""]
+    out += [f"**{md(f.headline(plan))}**", ""]
 
     if infeasible:
         out += [f"{hh} Why", ""]
-        out += [f"- {r}" for r in plan.infeasible_reasons] + [""]
+        out += [f"- {md(r)}" for r in plan.infeasible_reasons] + [""]
 
     if plan.allocations:
         rows = []
         for a in plan.allocations:
-            groups = [f.group_text(g) for g in a.replicas]
+            groups = [md(f.group_text(g)) for g in a.replicas]
             if a.idle_gpus:
                 groups.append(f"{a.idle_gpus} idle GPU{'s' if a.idle_gpus != 1 else ''}")
             rows.append(
                 [
-                    f"`{a.offering}`" + (" spot" if a.spot else ""),
-                    f"{a.gpus_per_instance}× {a.gpu}",
+                    md_code(a.offering) + (" spot" if a.spot else ""),
+                    f"{a.gpus_per_instance}× {md(a.gpu)}",
                     str(a.instances),
                     f.price(a.price_usd_per_hour),
                     f.usd(a.cost_usd_per_hour),
@@ -172,8 +174,8 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
             ["Model", "Catalog id", "req/s", "SLO TTFT ms", "SLO TPOT ms", "Replicas", "GPUs", "$/h"],
             [
                 [
-                    m.model,
-                    m.model_id,
+                    md(m.model),
+                    md(m.model_id),
                     f.num(m.rate_rps),
                     f.slo_ms(m.slo_ttft_ms),
                     f.slo_ms(m.slo_tpot_ms),
@@ -197,7 +199,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
             rows = []
             for b in baselines:
                 saving = f.saving(total, b.cost_usd_per_hour)
-                rows.append([f"`{b.offering}`", b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), saving])
+                rows.append([md_code(b.offering), md(b.gpu), str(b.instances), f.usd(b.cost_usd_per_hour), saving])
             return table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
 
         head, rest = plan.baselines[: f.BASELINE_ROWS], plan.baselines[f.BASELINE_ROWS :]
@@ -209,8 +211,8 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
 
     out += [f"{hh} Assumptions", ""]
     out += [
-        f"- {k}: `{v}`" if k in ("catalog version", "spec sha256") else f"- {k}: {v}"
+        f"- {k}: {md_code(v)}" if k in ("catalog version", "spec sha256") else f"- {k}: {md(v)}"
         for k, v in f.assumption_lines(plan)
     ]
-    out += [f"- solver: {f.solver_line(plan)}", f"- verification: {f.verification_line(plan)}", ""]
+    out += [f"- solver: {md(f.solver_line(plan))}", f"- verification: {md(f.verification_line(plan))}", ""]
     return "\n".join(out)

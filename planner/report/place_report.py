@@ -9,6 +9,7 @@ from rich.text import Text
 
 from planner.place import PlaceInfeasible, PlaceResult, Shares
 from planner.report._fmt import duration
+from planner.report.escape import md
 
 
 def _pct(d: Shares) -> str:
@@ -64,8 +65,8 @@ def render_place_table(r: PlaceResult | PlaceInfeasible) -> RenderableType:
 
 def render_place_markdown(r: PlaceResult | PlaceInfeasible) -> str:
     if isinstance(r, PlaceInfeasible):
-        return f"**infeasible**: {r.reason}\n"
-    out = [f"### {_title(r)}", "", "| what | value |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in _rows(r)]
-    out += [""] + [f"- note: {n}" for n in r.notes]
+        return f"**infeasible**: {md(r.reason)}\n"
+    out = [f"### {md(_title(r))}", "", "| what | value |", "|---|---|"]
+    out += [f"| {md(k)} | {md(v)} |" for k, v in _rows(r)]
+    out += [""] + [f"- note: {md(n)}" for n in r.notes]
     return "\n".join(out).rstrip() + "\n"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from planner.report.escape import console as report_console
 
 
 @contextmanager
 def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
     """Yields a callback taking the number of steps done, or None when stderr is not a terminal."""
-    console = Console(stderr=True)
+    console = report_console(stderr=True)
     if not console.is_terminal:
         yield None
         return

@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.report import _fmt as f
-from planner.report.markdown import table as md_table
+from planner.report.escape import md
+from planner.report.markdown import plain_table as md_table
 from planner.report.table import bullets, to_text
 from planner.simulate.result import (
     BucketSimulation,
@@ -209,9 +210,9 @@ def render_simulation_text(result: SimulationResult) -> str:
 
 def render_simulation_markdown(result: SimulationResult) -> str:
     icon = "✅" if result.slo_met else "❌"
-    out = [f"### {icon} gpuplan simulate", "", f"**{headline(result)}**", "", settings_line(result), ""]
+    out = [f"### {icon} gpuplan simulate", "", f"**{md(headline(result))}**", "", md(settings_line(result)), ""]
     for m in result.models:
-        out += [f"#### {model_line(m)}", ""]
+        out += [f"#### {md(model_line(m))}", ""]
         out += md_table(SLO_HEADER, [target_cells(t) for t in m.slo], "lrrr")
         out.append("")
         out += md_table(LAT_HEADER, latency_rows(m.latencies), "lrrrrr")
@@ -226,8 +227,8 @@ def render_simulation_markdown(result: SimulationResult) -> str:
     header, rows = group_cells(result)
     out += md_table(header, rows, "l" + "r" * (len(header) - 1))
     out += ["", "```"] + timeline_lines(result) + ["```", "", littles_line(result), ""]
-    out += [f"- scheduler {line}" for line in result.settings.scheduler]
-    out += [f"- {n}" for n in result.notes]
+    out += [f"- scheduler {md(line)}" for line in result.settings.scheduler]
+    out += [f"- {md(n)}" for n in result.notes]
     out.append("")
     return "\n".join(out)
 

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.report import _fmt as f
-from planner.report.markdown import table as md_table
+from planner.report.escape import md, md_code, mermaid
+from planner.report.markdown import plain_table as md_table
 from planner.sweep import SweepPoint, SweepResult
 
 HEADERS = {"rate_rps": "Rate req/s", "tpot_ms": "TPOT SLO ms", "ttft_ms": "TTFT SLO ms"}
@@ -108,8 +109,8 @@ def cost_chart(result: SweepResult) -> list[str]:
     return [
         "```mermaid",
         "xychart-beta",
-        f'    title "Cost vs {TITLES[result.swept]}"',
-        f'    x-axis "{HEADERS[result.swept]}" [{", ".join(_mermaid_number(p.value) for p in pts)}]',
+        f'    title "Cost vs {mermaid(TITLES[result.swept])}"',
+        f'    x-axis "{mermaid(HEADERS[result.swept])}" [{", ".join(_mermaid_number(p.value) for p in pts)}]',
         f'    y-axis "$/h" 0 --> {_mermaid_number(top * 1.1)}',
         f"    line [{', '.join(f'{p.total_cost_usd_per_hour:.2f}' for p in pts)}]",
         "```",
@@ -119,15 +120,15 @@ def cost_chart(result: SweepResult) -> list[str]:
 def render_sweep_markdown(result: SweepResult) -> str:
     """The sweep as Markdown: a table and a cost chart."""
     labels = mix_labels(result)
-    out = [f"### gpuplan · {_title(result)}", ""]
+    out = [f"### gpuplan · {md(_title(result))}", ""]
     out += md_table(_header(result), [_row(p, labels) for p in result.points], "rrrrlr")
     out.append("")
     chart = cost_chart(result)
     if chart:
         out += chart + [""]
-    out.append(f"`{result.flag}`: {result.method}. Catalog `{result.catalog_version}`.")
+    out.append(f"{md_code(result.flag)}: {md(result.method)}. Catalog {md_code(result.catalog_version)}.")
     out += [
-        f"- infeasible at {_value(p.value)}: {p.infeasible_reasons[0]}"
+        f"- infeasible at {_value(p.value)}: {md(p.infeasible_reasons[0])}"
         for p in result.points
         if p.status == "infeasible" and p.infeasible_reasons
     ]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from planner.report import _fmt as f
+from planner.report.escape import console as report_console
 from planner.result import Plan, SliceRoute
 
 WIDTH = 100
@@ -220,7 +221,7 @@ def render_plan_table(plan: Plan) -> RenderableType:
 
 def to_text(renderable: RenderableType, width: int = WIDTH) -> str:
     """Plain text of a renderable at a fixed width, without colour: stable across terminals."""
-    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO())
+    console = report_console(width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO())
     console.print(renderable)
     lines = console.export_text(styles=False).splitlines()
     return "\n".join(line.rstrip() for line in lines) + "\n"
