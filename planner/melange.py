@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.files import read_json
 from planner.errors import InputError, did_you_mean
-from planner.files import read_json
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 SHARE_TOLERANCE = 1e-6  # same as the spec's histogram check

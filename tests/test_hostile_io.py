@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from planner import files
+from common import files
 from tests.robust_support import (
     BASE_SPEC,
     assert_user_error,

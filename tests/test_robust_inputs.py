@@ -368,7 +368,7 @@ def test_unreadable_trace(tmp_path: Path, raw: bytes, needles: tuple[str, ...]) 
 
 
 def _deny_open(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Permission bits do not stop root, so the denial is simulated at the open call of planner.files."""
+    """Permission bits do not stop root, so the denial is simulated at the open call of common.files."""
     real = os.open
 
     def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
@@ -376,7 +376,7 @@ def _deny_open(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
             raise PermissionError(13, "Permission denied", str(path))
         return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", denied)  # the very module planner.files calls
+    monkeypatch.setattr(os, "open", denied)  # the very module common.files calls
 
 
 def test_trace_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
