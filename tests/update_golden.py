@@ -38,10 +38,11 @@ from planner.result import (  # noqa: E402
     Verification,
 )
 from planner.sweep import MixItem, SweepPoint, SweepResult  # noqa: E402
+from planner.verify import VERIFY_CHECKS  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
-CATALOG_VERSION = "2025.06.1"
-CHECKS = ("demand", "capacity", "packing", "slo", "memory")
+CATALOG_VERSION = "2025.06.01+0d1e2f3a"  # the loader's format: data release + content hash
+CHECKS = VERIFY_CHECKS  # what the planner's verifier reports
 ASSUMPTIONS: dict[str, str | float | int | bool] = {
     "prices_as_of": "2025-06-01",
     "price_kind": "on-demand",
