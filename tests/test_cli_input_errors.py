@@ -16,14 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.robust_support import (
-    BASE_SPEC,
-    assert_user_error,
-    gpuplan,
-    gpuplan_subprocess,
-    spec_with,
-    write_spec,
-)
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 NAN, INF = math.nan, math.inf
 HIST = "models[0].workload.histogram"
@@ -615,7 +608,7 @@ def test_json_format_errors_also_print_an_error_envelope(tmp_path: Path) -> None
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    r = gpuplan_subprocess("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})))
+    r = gpuplan("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})), process=True)
     assert r.code != 0 and "Traceback" in r.err and "InputError" in r.err
 
 
@@ -827,4 +820,4 @@ SUBPROCESS_CASES: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
 )
 def test_console_script(tmp_path: Path, data: Any, flags: tuple[str, ...], needles: tuple[str, ...]) -> None:
     spec = tmp_path / "nope.yaml" if data is None else write_spec(tmp_path, data)
-    assert_user_error(gpuplan_subprocess("plan", spec, *flags), *needles)
+    assert_user_error(gpuplan("plan", spec, *flags, process=True), *needles)

@@ -26,7 +26,7 @@ from planner.export.fleet import ExportRefused
 from planner.inputs import load_inputs
 from planner.plan import make_plan
 from planner.result import Plan, ReplicaGroup
-from tests.robust_support import gpuplan
+from tests.support import gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

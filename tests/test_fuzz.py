@@ -22,7 +22,7 @@ from planner.melange import melange_problem, parse_melange
 from planner.spec import Spec, TraceSource, load_spec, parse_spec
 from planner.traces import read_trace
 from planner.workload import build_slices
-from tests.robust_support import BASE_SPEC, gpuplan, spec_with, write_spec
+from tests.support import BASE_SPEC, gpuplan, spec_with, write_spec
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from common import limits
-from tests.robust_support import BASE_SPEC, ROOT, console_script, gpuplan, spec_with, write_spec
+from tests.support import BASE_SPEC, ROOT, console_script, gpuplan, spec_with, write_spec
 
 # A random multi-knapsack MILP that HiGHS does not finish in a minute (it proves nothing in seconds).
 HARD_MILP = """
