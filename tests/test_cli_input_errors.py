@@ -1,8 +1,8 @@
 """Bad input through the real CLI: every user mistake exits 2 with one short message on stderr that names
 the YAML path, flag or file, the bad value and what would be valid; never a traceback.
 
-The bulk runs `planner.cli.main` in-process (tests/robust_support.py); a representative subset runs the
-console entry point in a subprocess (`python -m planner`) at the end.
+The bulk runs `planner.cli.main` in-process (tests.support.gpuplan); a representative subset runs the
+installed console script in a subprocess (`process=True`) at the end.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Robustness failures once kept in tests/test_robust_pending.py, now fixed in their files: non-finite
-numbers in Mélange inputs, HF configs and catalog overlays, odd keys in Mélange messages, Mélange GPU
-names with a memory size the GPU does not have, and `gpuplan place` without highspy.
+"""Odd inputs that once slipped through: non-finite numbers in Mélange inputs, HF configs and catalog
+overlays, odd keys in Mélange messages, Mélange GPU names with a memory size the GPU does not have, and
+`gpuplan place` without highspy.
 """
 
 from __future__ import annotations
