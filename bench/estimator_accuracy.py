@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from catalog.loader import load_catalog  # noqa: E402
+import yaml  # noqa: E402
+
+from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog  # noqa: E402
 from planner.perf.calibration import RowResult, evaluate, load_rows, quantile, regime  # noqa: E402
-from planner.perf.fitted import FACTOR, cross_validated, factor_value, parse_name, read_fit  # noqa: E402
+from planner.perf.fitted import FACTOR, FIT_FILE, cross_validated, factor_value, parse_name, read_fit  # noqa: E402
 
 TARGET_MEDIAN = 0.15
 TARGET_P90 = 0.35
@@ -104,11 +106,6 @@ def parameter_table() -> list[str]:
 
 
 def _stored_parameters() -> dict[str, tuple[int, list[str]]]:
-    import yaml
-
-    from catalog.loader import DATA_DIR
-    from planner.perf.fitted import FIT_FILE
-
     path = DATA_DIR / FIT_FILE
     if not path.exists():
         return {}

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.melange import melange_problem, melange_spec, read_melange
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet
 from solvers.fleet_milp import build_milp
@@ -211,8 +212,6 @@ def melange_goals(cli: bool = True) -> list[dict[str, object]]:
     `gpuplan import melange` and `gpuplan plan --format json` as separate processes (interpreter
     start-up, catalog loading and reporting included).
     """
-    from planner.melange import melange_problem, melange_spec, read_melange
-
     out = []
     cases = [
         ("paper: 60 buckets x slice_factor 8 = 480 slices, 4 GPUs, whole-slice", 10, 6, 4, 8, "whole-slice"),

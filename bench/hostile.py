@@ -267,7 +267,7 @@ def plan_doc(fx: Fixtures) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ cases
-def cases(fx: Fixtures) -> list[Case]:
+def cases(fx: Fixtures) -> list[Case]:  # noqa: C901 - a flat catalogue of cases, one block each
     out: list[Case] = []
 
     def case(kind: str, name: str) -> Callable[[Callable[[Path], Setup]], Callable[[Path], Setup]]:
@@ -1210,7 +1210,7 @@ def session_members(sid: int) -> list[str]:
     return found
 
 
-def run_case(exe: str, case: Case, folder: Path) -> Outcome:
+def run_case(exe: str, case: Case, folder: Path) -> Outcome:  # noqa: C901 - one case end to end, in order
     repo = folder / "repo"
     repo.mkdir(parents=True)
     tmp = folder / "tmp"
@@ -1226,7 +1226,7 @@ def run_case(exe: str, case: Case, folder: Path) -> Outcome:
     err_file = folder / "stderr"
 
     def limits() -> None:
-        import resource
+        import resource  # noqa: PLC0415 - Unix only, and only in the child before it runs gpuplan
 
         resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
         os.umask(0o022)

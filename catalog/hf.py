@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from catalog.types import ModelArch
-from planner.errors import InputError
-from planner.files import read_json, shown_value
+from common.errors import InputError
+from common.files import read_json, shown_value
 
 Config = Mapping[str, Any]
 

@@ -27,16 +27,29 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from catalog.hf import load_hf_config
+from catalog.skypilot import import_skypilot_csv
 from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, InstanceNetwork, ModelArch, Offering
-from planner.errors import CatalogError, InputError, did_you_mean
-from planner.files import parse_yaml, read_text, spec_path
+from common.errors import CatalogError, InputError, did_you_mean
+from common.files import parse_yaml, read_text, spec_path
 
-if TYPE_CHECKING:
-    from planner.spec import CatalogSection
+
+class InlineCatalog(Protocol):
+    """A spec's `catalog:` section as the loader reads it (planner.spec.CatalogSection is one): overlay
+    files relative to the spec, and inline entries in the data files' schema."""
+
+    @property
+    def files(self) -> tuple[str, ...]: ...
+    @property
+    def gpus(self) -> tuple[dict[str, object], ...]: ...
+    @property
+    def offerings(self) -> tuple[dict[str, object], ...]: ...
+    @property
+    def models(self) -> tuple[dict[str, object], ...]: ...
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DATA_RELEASE = "2026.11.22"
@@ -208,8 +221,6 @@ def _apply_gpus(state: _State, layer: _Layer, shipped: bool) -> None:
 
 
 def _apply_models(state: _State, layer: _Layer, shipped: bool, hasher: Any) -> None:
-    from catalog.hf import load_hf_config
-
     for i, entry in enumerate(layer.sections.get("models", ())):
         where = f"{layer.label}: models[{i}]"
         data = dict(entry)
@@ -265,8 +276,6 @@ def _apply_offerings(state: _State, layer: _Layer, shipped: bool) -> None:
 
 
 def _apply_skypilot(state: _State, layer: _Layer, hasher: Any) -> None:
-    from catalog.skypilot import import_skypilot_csv
-
     allowed = {"path", "cloud", "regions", "gpus", "instance_types", "as_of"}
     for i, entry in enumerate(layer.sections.get("skypilot_csv", ())):
         where = f"{layer.label}: skypilot_csv[{i}]"
@@ -408,7 +417,7 @@ def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
 
 def load_catalog(
     overlays: tuple[Path, ...] = (),
-    inline: CatalogSection | None = None,
+    inline: InlineCatalog | None = None,
     base_dir: Path | None = None,
 ) -> Catalog:
     """The shipped catalog with the spec's `catalog:` section and `--catalog` files applied.
@@ -445,7 +454,7 @@ def _file_layer_source(path: Path) -> tuple[str, Path, object]:
 
 def _resolve(base_dir: Path, name: str, where: str) -> Path:
     """A path written in a catalog document or a spec: relative to `base_dir` and confined to it (or to
-    the folders the run allows; see planner.files.spec_path)."""
+    the folders the run allows; see common.files.spec_path)."""
     return spec_path(name, base_dir, where)
 
 
@@ -458,13 +467,14 @@ def hint(value: str, choices: Iterable[str]) -> str:
     return did_you_mean(value, options)
 
 
-def unknown(kind: str, value: str, choices: Iterable[str], where: str) -> CatalogError:
+def unknown(kind: str, value: str, choices: Iterable[str], where: str | None) -> CatalogError:
     """The error for an id that is not in the catalog, with the closest valid ids."""
     return CatalogError(f"unknown {kind} {value!r}; {hint(value, choices)}", where=where)
 
 
-def get_gpu(catalog: Catalog, gpu_id: str, where: str = "--gpu") -> Gpu:
-    """A GPU by id (case-insensitive), or a CatalogError with the closest ids."""
+def get_gpu(catalog: Catalog, gpu_id: str, where: str | None = None) -> Gpu:
+    """A GPU by id (case-insensitive), or a CatalogError located at `where` (a field or a flag, the
+    caller's words) with the closest ids."""
     gpu = catalog.gpus.get(gpu_id) or catalog.gpus.get(gpu_id.strip().lower())
     if gpu is None:
         raise unknown("GPU", gpu_id, catalog.gpus, where)
@@ -488,8 +498,6 @@ def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None 
     `ref` may be a path to a config.json or to a folder containing one; relative paths are resolved
     against `base_dir` (the spec's folder) when given.
     """
-    from catalog.hf import load_hf_config
-
     key = ref.strip()
     model = catalog.models.get(key) or catalog.models.get(key.lower())
     if model is not None:

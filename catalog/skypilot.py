@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.types import Offering
-from planner.errors import InputError
+from common.errors import InputError
 
 GIB_TO_GB = 1.073741824
 REQUIRED_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")

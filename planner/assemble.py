@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from planner.candidates import Candidate, PricedOffering, offload_dtypes, precision_notes, select_offerings
+from planner.assumptions import assumptions, margin_note
+from planner.candidates import Candidate, PricedOffering, offload_dtypes
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
-from planner.perf import Deployment, engine_profile, memory_breakdown, predict, weights_bytes_total
-from planner.perf.profiles import profile_grade
+from planner.perf import Deployment, memory_breakdown, predict, weights_bytes_total
 from planner.result import (
     Allocation,
     Baseline,
@@ -66,7 +66,7 @@ def infeasible_plan(
         best_single_offering_cost_usd_per_hour=None,
         saving_vs_best_single_pct=None,
         infeasible_reasons=reasons,
-        assumptions=_assumptions(inputs, models, (), solver_note),
+        assumptions=assumptions(inputs, models, (), solver_note),
         solver=stats,
         verification=Verification(passed=True, checks=("not run: no plan",)),
         catalog_version=inputs.catalog.version,
@@ -102,7 +102,7 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best_single,
         saving_vs_best_single_pct=saving,
-        assumptions={**_assumptions(inputs, models, used, sol.solved.note), **_margin_note(inputs, allocations)},
+        assumptions={**assumptions(inputs, models, used, sol.solved.note), **margin_note(inputs, allocations)},
         measured_profiles_used=tuple(sorted(measured & set(solution.replicas))),
         solver=sol.solved.stats,
         verification=Verification(passed=False, checks=VERIFY_CHECKS, violations=("not verified yet",)),
@@ -326,80 +326,6 @@ def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Ca
         )
         for oid, sol in singles
     )
-
-
-def _assumptions(
-    inputs: PlanInputs, models: Sequence[ModelCapacity], used: Sequence[PricedOffering], solver_note: str = ""
-) -> dict[str, str | float | int | bool]:
-    s = inputs.spec.search
-    as_of = sorted({po.offering.as_of for po in used})
-    out: dict[str, str | float | int | bool] = {
-        "engine": s.engine,
-        "target_utilisation": s.target_utilisation,
-        "gpu_memory_utilization": s.gpu_memory_utilization,
-        "tp_degrees": ",".join(str(t) for t in s.tp),
-        "weights": ",".join(s.weights),
-        "kv_cache": ",".join(s.kv),
-        "routing_mode": inputs.spec.solver.mode,
-        "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
-        "spot_allowed": inputs.spec.offerings.spot,
-    }
-    calibration = _calibration_note(inputs, used)
-    if calibration:
-        out["calibration"] = calibration
-    precision = "; ".join(precision_notes(select_offerings(inputs.catalog, inputs.spec.offerings), s))
-    if precision:
-        out["precision"] = precision
-    skipped = _trace_rows_skipped(models)
-    if skipped:
-        out["trace_rows_skipped"] = skipped
-    if solver_note:
-        out["solver_note"] = solver_note
-    notes = "; ".join(n for m in models for n in m.notes)
-    if notes:
-        out["notes"] = notes
-    return out
-
-
-def _margin_note(inputs: PlanInputs, allocations: Sequence[Allocation]) -> dict[str, str | float | int | bool]:
-    """Which share of its estimated capacity each planned candidate held back (search.capacity_margin)."""
-    policy = inputs.spec.search.capacity_margin
-    if policy is None:
-        return {}
-    groups = sorted({(g.candidate, g.capacity_margin, g.capacity_grade) for a in allocations for g in a.replicas})
-    per = ", ".join(f"{cid} {m * 100:.0f} % ({grade})" for cid, m, grade in groups)
-    how = "auto: the p90 edge of the cross-validated error of each candidate's regime" if policy == "auto" else policy
-    return {"capacity_margin": f"{how}; {per}" if per else str(how)}
-
-
-def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
-    """Which engine profile priced each GPU family of the plan, and its calibration grade: calibrated on
-    rows of that engine and family, borrowed from other rows, or extrapolated (no rows on the family)."""
-    parts = []
-    for family in sorted({po.gpu.family for po in used}):
-        gpu = next(po.gpu for po in used if po.gpu.family == family)
-        prof = engine_profile(inputs.catalog, inputs.spec.search.engine, gpu)
-        grade = profile_grade(prof.fit)
-        how = grade if grade == "calibrated" else f"{grade} ({prof.fit.split(';', 1)[0].split(':', 1)[-1].strip()})"
-        parts.append(f"{prof.engine}/{family}: {how}")
-    return "; ".join(parts)
-
-
-def _trace_rows_skipped(models: Sequence[ModelCapacity]) -> str:
-    """Per model reading a trace with skip_bad_rows (or with rows always dropped): how many, and why."""
-    parts = []
-    for m in models:
-        summary = m.model.workload.summary
-        trace = m.spec.workload.trace
-        if summary.source != "trace" or trace is None:
-            continue
-        if not summary.rows_skipped and not trace.skip_bad_rows:
-            continue
-        total = summary.rows_skipped_total
-        read = (summary.requests_read or 0) + total
-        why = ", ".join(f"{reason} x{count}" for reason, count in summary.rows_skipped)
-        parts.append(f"{m.label}: {total} of {read} rows" + (f" ({why})" if why else ""))
-    return "; ".join(parts)
 
 
 def _model_summaries(

@@ -261,37 +261,8 @@ def _model_diff(model: str, base: Plan, cur: Plan) -> ModelSloDiff:
     )
 
 
-def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> CheckResult:
-    """The check verdict of `current` against `baseline` (pure; see the module docstring for the rules)."""
-    if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
-        raise InputError(
-            f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
-            where="--cost-tolerance",
-        )
-    regressions: list[str] = []
-    base_ok, cur_ok = baseline.status != "infeasible", current.status != "infeasible"
-    if base_ok and not cur_ok:
-        regressions.append("the plan is infeasible; the baseline was feasible")
-    if cur_ok and not current.verification.passed:
-        regressions.append("the plan failed verification: " + "; ".join(current.verification.violations))
-
-    base_cost, cur_cost = baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour
-    cost_reg = base_ok and cur_ok and _cost_regression(base_cost, cur_cost, cost_tolerance)
-    change = _pct_change(base_cost, cur_cost) if base_ok and cur_ok else None
-    if cost_reg:
-        shown = f"{change:+.2f}%" if change is not None else "from $0"
-        regressions.append(
-            f"cost ${base_cost:,.2f}/h -> ${cur_cost:,.2f}/h ({shown}), above the "
-            f"{100 * cost_tolerance:.2f}% tolerance"
-        )
-    cost = CostDiff(
-        baseline_usd_per_hour=base_cost,
-        current_usd_per_hour=cur_cost,
-        change_pct=change,
-        tolerance_pct=100 * cost_tolerance,
-        regression=cost_reg,
-    )
-
+def _slice_diffs(baseline: Plan, current: Plan) -> list[SliceDiff]:
+    """Each bucket of either plan (the current plan's order, then buckets only the baseline has)."""
     base_slices = {(s.model, s.slice): s for s in baseline.routing}
     cur_slices = {(s.model, s.slice): s for s in current.routing}
     slices: list[SliceDiff] = []
@@ -326,6 +297,41 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
                 status=status,
             )
         )
+    return slices
+
+
+def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> CheckResult:
+    """The check verdict of `current` against `baseline` (pure; see the module docstring for the rules)."""
+    if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
+        raise InputError(
+            f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
+            where="--cost-tolerance",
+        )
+    regressions: list[str] = []
+    base_ok, cur_ok = baseline.status != "infeasible", current.status != "infeasible"
+    if base_ok and not cur_ok:
+        regressions.append("the plan is infeasible; the baseline was feasible")
+    if cur_ok and not current.verification.passed:
+        regressions.append("the plan failed verification: " + "; ".join(current.verification.violations))
+
+    base_cost, cur_cost = baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour
+    cost_reg = base_ok and cur_ok and _cost_regression(base_cost, cur_cost, cost_tolerance)
+    change = _pct_change(base_cost, cur_cost) if base_ok and cur_ok else None
+    if cost_reg:
+        shown = f"{change:+.2f}%" if change is not None else "from $0"
+        regressions.append(
+            f"cost ${base_cost:,.2f}/h -> ${cur_cost:,.2f}/h ({shown}), above the "
+            f"{100 * cost_tolerance:.2f}% tolerance"
+        )
+    cost = CostDiff(
+        baseline_usd_per_hour=base_cost,
+        current_usd_per_hour=cur_cost,
+        change_pct=change,
+        tolerance_pct=100 * cost_tolerance,
+        regression=cost_reg,
+    )
+
+    slices = _slice_diffs(baseline, current)
     for s in slices:
         if s.status == "slo-missed":
             what = []

@@ -21,7 +21,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from planner import bounds, files, limits
+from common import files, limits
+from planner import bounds
 from planner.errors import GpuplanError, InputError
 from planner.outcome import Outcome, envelope, error_envelope, to_json
 from planner.report.escape import console as report_console
@@ -67,7 +68,7 @@ class EstimateFmt(str, Enum):
 
 
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
-    """Render `outcome` in `fmt` to stdout or to `output` (see planner.files.write_output); exit with its code."""
+    """Render `outcome` in `fmt` to stdout or to `output` (see common.files.write_output); exit with its code."""
     for notice in outcome.notices:
         report_console(stderr=True).print(notice)
     if fmt == "json":
@@ -760,8 +761,8 @@ def _prepare_streams() -> None:
 def main() -> None:
     """Console entry point: run the app, turning every GpuplanError into a clean message and exit code.
 
-    Each run gets a fresh record of the files it reads (planner.files), one clock for its time limit and
-    handlers that turn Ctrl-C and SIGTERM into a prompt stop (planner.limits).
+    Each run gets a fresh record of the files it reads (common.files), one clock for its time limit and
+    handlers that turn Ctrl-C and SIGTERM into a prompt stop (common.limits).
     """
     _prepare_streams()
     with files.run_scope(), limits.run_scope(), limits.handle_signals():
@@ -777,7 +778,7 @@ def main() -> None:
     sys.exit(code)
 
 
-def _run() -> int:
+def _run() -> int:  # noqa: C901 - the one place every way a run can end becomes an exit code
     try:
         code = app(standalone_mode=False)  # click returns (not raises) an Exit's code in this mode
         sys.stdout.flush()

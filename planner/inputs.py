@@ -16,7 +16,7 @@ from pathlib import Path
 
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
-from planner import files
+from common import files
 from planner.candidates import PricedOffering, select_offerings
 from planner.errors import InputError, did_you_mean, unknown_id
 from planner.measured_profiles import MeasuredPoint, load_profile_points

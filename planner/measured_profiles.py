@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from planner import files
+from common import files
 from planner.bounds import MAX_RATE_RPS, MAX_TOKENS, MAX_TP
 from planner.errors import InputError
 from planner.spec import ProfileSource, Slo

@@ -37,9 +37,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.files import read_json, shown_value
 from planner.bounds import MAX_PRICE_USD_PER_HOUR, MAX_RATE_RPS
 from planner.errors import InputError, did_you_mean
-from planner.files import read_json, shown_value
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 SHARE_TOLERANCE = 1e-6  # same as the spec's histogram check
@@ -251,24 +251,33 @@ def parse_melange(data: object, source: str = "input") -> MelangeInput:
     if not isinstance(info, dict) or not info:
         expected = "a non-empty object of GPU name -> {cost, tputs}"
         raise _fail(source, "gpu_info", f"expected {expected}, got {shown_value(info)}")
-    gpus = []
-    for name, entry in info.items():
-        path = _key_path("gpu_info", name)
-        if not isinstance(entry, dict):
-            raise _fail(source, path, f"expected an object with cost and tputs, got {shown_value(entry)}")
-        _unknown_keys(entry, GPU_KEYS, source, path)
-        for key in GPU_KEYS:
-            if key not in entry:
-                raise _fail(source, f"{path}.{key}", "missing")
-        cost = _number(entry["cost"], source, f"{path}.cost", cap=MAX_PRICE_USD_PER_HOUR)
-        tputs = _matrix(entry["tputs"], source, f"{path}.tputs")
-        if _shape(tputs) != _shape(dist):
-            raise _fail(
-                source,
-                f"{path}.tputs",
-                f"shape {_shape(tputs)} does not match workload_distribution's {_shape(dist)}",
-            )
-        gpus.append(MelangeGpu(name, cost, tputs))
+    gpus = [_gpu(name, entry, dist, source) for name, entry in info.items()]
+    _check_served(dist, gpus, source)
+    return MelangeInput(tuple(gpus), dist, rate, int(sf), source)
+
+
+def _gpu(name: str, entry: object, dist: tuple[tuple[float, ...], ...], source: str) -> MelangeGpu:
+    """One gpu_info entry: its cost and a throughput matrix shaped like the workload distribution."""
+    path = _key_path("gpu_info", name)
+    if not isinstance(entry, dict):
+        raise _fail(source, path, f"expected an object with cost and tputs, got {shown_value(entry)}")
+    _unknown_keys(entry, GPU_KEYS, source, path)
+    for key in GPU_KEYS:
+        if key not in entry:
+            raise _fail(source, f"{path}.{key}", "missing")
+    cost = _number(entry["cost"], source, f"{path}.cost", cap=MAX_PRICE_USD_PER_HOUR)
+    tputs = _matrix(entry["tputs"], source, f"{path}.tputs")
+    if _shape(tputs) != _shape(dist):
+        raise _fail(
+            source,
+            f"{path}.tputs",
+            f"shape {_shape(tputs)} does not match workload_distribution's {_shape(dist)}",
+        )
+    return MelangeGpu(name, cost, tputs)
+
+
+def _check_served(dist: tuple[tuple[float, ...], ...], gpus: list[MelangeGpu], source: str) -> None:
+    """Every bucket with traffic has a GPU that serves it, or the imported spec could not be planned."""
     for i, row in enumerate(dist):
         for j, share in enumerate(row):
             if share > 0 and not any(g.tputs_rps[i][j] > 0 for g in gpus):
@@ -278,7 +287,6 @@ def parse_melange(data: object, source: str = "input") -> MelangeInput:
                     f"no GPU serves workload_distribution[{i}][{j}] (share {share:g}): every tputs[{i}][{j}] is 0, "
                     "so the imported spec could not be planned",
                 )
-    return MelangeInput(tuple(gpus), dist, rate, int(sf), source)
 
 
 def read_melange(path: Path) -> MelangeInput:

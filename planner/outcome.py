@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from planner import files
+from common import files
 
 SCHEMA_VERSION = "1"
 Status = Literal["ok", "infeasible", "error"]
@@ -50,10 +50,10 @@ def to_json(obj: Any) -> str:
 
 
 def check_output_path(path: Path, flag: str = "--output") -> None:
-    """Fail before any work when `path` cannot be written (see planner.files.check_output_path)."""
+    """Fail before any work when `path` cannot be written (see common.files.check_output_path)."""
     files.check_output_path(path, flag)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing, never over an input of the run (see planner.files.write_output)."""
+    """Write a whole file or nothing, never over an input of the run (see common.files.write_output)."""
     files.write_output(path, text)

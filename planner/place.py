@@ -122,7 +122,7 @@ def placement_module() -> ModuleType:
     """`solvers.placement`, imported on use: its LP needs highspy, and without it `place` should say so
     (exit 2) rather than fail with an internal error."""
     try:
-        import solvers.placement as placement
+        import solvers.placement as placement  # noqa: PLC0415 - needs highspy, optional until `place` runs
     except ImportError as exc:
         if exc.name != "highspy":
             raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from planner import limits
+from common import limits
 from planner.assemble import Solution, assemble, infeasible_plan
 from planner.capacity import ModelCapacity, model_capacity
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from planner import limits
+from common import limits
 from planner.errors import InputError, SolverError
 from planner.result import SolverStats
 from planner.spec import Spec

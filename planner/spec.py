@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.files import read_yaml
 from planner.bounds import (
     MAX_COUNT,
     MAX_LATENCY_MS,
@@ -27,7 +28,6 @@ from planner.bounds import (
     MAX_TP,
 )
 from planner.errors import InputError, did_you_mean
-from planner.files import read_yaml
 
 SHARE_TOLERANCE = 1e-6
 

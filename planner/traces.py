@@ -37,10 +37,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from planner import files, limits
+from common import files, limits
+from common.files import shown_value as _shown
 from planner.bounds import MAX_TIMESTAMP_S, MAX_TOKENS
 from planner.errors import InputError
-from planner.files import shown_value as _shown
 from planner.spec import TraceSource
 
 TimestampKind = Literal["datetime", "seconds", "milliseconds", "auto"]
@@ -112,7 +112,7 @@ class _BadRow(Exception):
 
 def resolve_path(path: str, base_dir: Path, where: str = "path") -> Path:
     """A spec path: `~` expanded, relative paths taken from the spec's directory, confined to the folders
-    the run may read (planner.files.spec_path); `where` names the field in messages."""
+    the run may read (common.files.spec_path); `where` names the field in messages."""
     return files.spec_path(path, base_dir, where)
 
 
@@ -293,6 +293,38 @@ def _jsonl_rows(f: Iterator[str], layout: _Layout, want_ts: bool) -> Iterator[tu
         yield line_no, obj[layout.input_col], obj[layout.output_col], ts
 
 
+def _trace_layout(source: TraceSource, where: str) -> _Layout:
+    """The columns to read: the format's own, or the spec's `columns` for plain csv / jsonl."""
+    if source.format in _LAYOUTS:
+        return _LAYOUTS[source.format]
+    if source.columns is None:
+        raise InputError(
+            f"format {source.format!r} needs `columns` (input_len, output_len and, optionally, timestamp)",
+            where=f"{where}.columns",
+        )
+    return _Layout(source.columns.input_len, source.columns.output_len, source.columns.timestamp, "auto")
+
+
+def _parse_row(
+    raw_in: object, raw_out: object, raw_ts: object, layout: _Layout, want_ts: bool
+) -> tuple[int, int, float | None] | None:
+    """One row's lengths (and timestamp when wanted); None for a request the format marks as failed
+    (BurstGPT: zero output tokens); _BadRow when the row is malformed."""
+    if isinstance(raw_in, _BadRow):
+        raise raw_in
+    if isinstance(raw_in, _Missing):
+        raise _BadRow(
+            f"{raw_in.col}: missing",
+            f"column {raw_in.col!r} is missing (row has {raw_in.found} fields, header has {raw_in.expected})",
+        )
+    if layout.failure_on_zero_output and isinstance(raw_out, str) and _is_zero(raw_out):
+        return None
+    i = _parse_len(raw_in, layout.input_col)
+    o = _parse_len(raw_out, layout.output_col)
+    t = _parse_ts(raw_ts, layout.timestamp_col or "", layout.timestamp_kind) if want_ts else None
+    return i, o, t
+
+
 def read_trace(
     source: TraceSource, base_dir: Path, where: str, *, need_timestamps: bool | None = None
 ) -> TraceData:
@@ -302,17 +334,7 @@ def read_trace(
     """
     path = resolve_path(source.path, base_dir, f"{where}.path")
     fmt = source.format
-    if fmt in _LAYOUTS:
-        layout = _LAYOUTS[fmt]
-    else:
-        if source.columns is None:
-            raise InputError(
-                f"format {fmt!r} needs `columns` (input_len, output_len and, optionally, timestamp)",
-                where=f"{where}.columns",
-            )
-        layout = _Layout(
-            source.columns.input_len, source.columns.output_len, source.columns.timestamp, "auto"
-        )
+    layout = _trace_layout(source, where)
     want_ts = source.use_trace_rate if need_timestamps is None else need_timestamps
     if want_ts and layout.timestamp_col is None:
         raise InputError(
@@ -340,29 +362,20 @@ def read_trace(
                     if not line & 0xFFFF:  # every 65,536 lines: the run's time limit, a Ctrl-C
                         limits.check("reading the trace")
                     try:
-                        if isinstance(raw_in, _BadRow):
-                            raise raw_in
-                        if isinstance(raw_in, _Missing):
-                            raise _BadRow(
-                                f"{raw_in.col}: missing",
-                                f"column {raw_in.col!r} is missing (row has {raw_in.found} fields, "
-                                f"header has {raw_in.expected})",
-                            )
-                        if layout.failure_on_zero_output and isinstance(raw_out, str) and _is_zero(raw_out):
-                            skipped[BURSTGPT_FAILURE] += 1
-                            continue
-                        i = _parse_len(raw_in, layout.input_col)
-                        o = _parse_len(raw_out, layout.output_col)
-                        if want_ts:
-                            t = _parse_ts(raw_ts, layout.timestamp_col or "", layout.timestamp_kind)
-                            t_min = min(t_min, t)
-                            t_max = max(t_max, t)
-                            stamps.append(t)
+                        parsed = _parse_row(raw_in, raw_out, raw_ts, layout, want_ts)
                     except _BadRow as bad:
                         if not source.skip_bad_rows:
                             raise InputError(f"line {line}: {bad.detail}{hint}", where=str(path)) from None
                         skipped[bad.reason] += 1
                         continue
+                    if parsed is None:
+                        skipped[BURSTGPT_FAILURE] += 1
+                        continue
+                    i, o, t = parsed
+                    if t is not None:
+                        t_min = min(t_min, t)
+                        t_max = max(t_max, t)
+                        stamps.append(t)
                     ins.append(i)
                     outs.append(o)
             except csv.Error as exc:

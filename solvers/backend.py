@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from common import limits
 from solvers.fleet_milp import FleetMilp
 from solvers.sparse import FloatArray, IndexArray, IntArray
 
@@ -172,13 +173,11 @@ def cbc_binary() -> str | None:
 def run_highs(h: Any) -> Any:
     """`h.run()` with fd 1 silenced (HiGHS may log even with output_flag off, e.g. on errors), stoppable.
 
-    HiGHS polls its interrupt callbacks; ours stop it once planner.limits says the run must stop (a
+    HiGHS polls its interrupt callbacks; ours stop it once common.limits says the run must stop (a
     signal, or the run's deadline). From the main thread the solve runs in a worker thread (highspy
     releases the GIL) while the main thread waits, so a signal handler runs at once instead of after the
     solve; an exception there (Ctrl-C) stops HiGHS and waits for it before propagating.
     """
-    from planner import limits
-
     for event in ("cbSimplexInterrupt", "cbIpmInterrupt", "cbMipInterrupt"):
         hook = getattr(h, event, None)
         if hook is not None:
@@ -217,8 +216,6 @@ def run_highs(h: Any) -> Any:
 
 
 def _interrupt_callback(event: Any) -> None:
-    from planner import limits
-
     if limits.should_stop():
         event.interrupt()
 
@@ -369,8 +366,6 @@ class HighsSession:
         mip_abs_gap: float | None = None,
         start: FloatArray | None = None,
     ) -> MipResult:
-        from planner import limits
-
         hs = self._hs
         h = self.h
         h.setOptionValue("time_limit", float(limits.clamp(time_limit_s)))  # the run's deadline too
@@ -529,7 +524,7 @@ class PulpSession:
     def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None:
         self.upper[np.asarray(index, dtype=np.int64)] = np.asarray(upper, dtype=np.float64)
 
-    def solve(
+    def solve(  # noqa: C901 - the CBC path in one place: start, limits, run, status table, extraction
         self,
         *,
         time_limit_s: float,
@@ -538,8 +533,6 @@ class PulpSession:
         start: FloatArray | None = None,
     ) -> MipResult:
         import pulp
-
-        from planner import limits
 
         time_limit_s = limits.clamp(time_limit_s)  # the run's deadline too
         model = self.model

@@ -148,7 +148,7 @@ class FleetMilp:
         return range(0)
 
 
-def validate_problem(problem: FleetProblem) -> FloatArray:
+def validate_problem(problem: FleetProblem) -> FloatArray:  # noqa: C901 - a flat list of independent checks
     """Reject a malformed problem (a bug in whoever built it, not user input): ValueError.
 
     Returns the capacity matrix as an array (slices x candidates)."""

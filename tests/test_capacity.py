@@ -16,7 +16,7 @@ from planner.capacity.merge import CandidateCapacity, merge, prune
 from planner.inputs import ModelInputs, load_inputs, load_model, offerings_for
 from planner.plan import make_plan
 from planner.result import CapacitySourceName
-from tests.robust_support import BASE_SPEC, gpuplan, spec_with, write_spec
+from tests.support import BASE_SPEC, gpuplan, spec_with, write_spec
 
 OPT_LONG = {
     "models": [

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from rich.console import Console
 
 from planner.commands.catalog import execute
 from planner.errors import InputError
-from tests.conftest import ROOT
+from tests.support import gpuplan
 
 NO_FILTERS: dict[str, object] = {}
 
@@ -115,23 +113,11 @@ def test_renderers_and_overlay(tmp_path: Path) -> None:
 
 
 def test_cli_json_and_error_exit_codes() -> None:
-    ok = subprocess.run(
-        [sys.executable, "-m", "planner", "catalog", "models", "--family", "llama", "-f", "json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert ok.returncode == 0, ok.stderr
-    env = json.loads(ok.stdout)
+    ok = gpuplan("catalog", "models", "--family", "llama", "-f", "json", process=True)
+    assert ok.code == 0, ok.err
+    env = json.loads(ok.out)
     assert env["status"] == "ok" and env["command"] == "catalog models"
     assert all("total_params_b" in r and "active_params_b" in r for r in env["data"]["rows"])
-    bad = subprocess.run(
-        [sys.executable, "-m", "planner", "catalog", "offerings", "--gpu", "h1000"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert bad.returncode == 2
-    assert "--gpu" in bad.stderr and "did you mean" in bad.stderr and "Traceback" not in bad.stderr
+    bad = gpuplan("catalog", "offerings", "--gpu", "h1000", process=True)
+    assert bad.code == 2
+    assert "--gpu" in bad.err and "did you mean" in bad.err and "Traceback" not in bad.err

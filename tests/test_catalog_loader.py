@@ -18,7 +18,7 @@ from catalog.loader import (
     resolve_model,
     shipped_catalog,
 )
-from planner import files
+from common import files
 from planner.errors import CatalogError, InputError
 from planner.spec import CatalogSection
 from tests.conftest import ROOT
@@ -310,7 +310,7 @@ def test_lookups() -> None:
     cat = load_catalog()
     assert get_gpu(cat, "H100-SXM").id == "h100-sxm"
     with pytest.raises(CatalogError, match="did you mean 'h100-nvl' or 'h100-pcie' or 'h100-sxm'") as err:
-        get_gpu(cat, "h100")
+        get_gpu(cat, "h100", "--gpu")
     assert err.value.where == "--gpu"
     with pytest.raises(CatalogError, match="did you mean"):
         get_gpu(cat, "h1000", where="models[0].gpu")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 from planner.check import compare, parse_plan_envelope
 from planner.errors import InputError
 from planner.result import Plan
-from tests.robust_support import gpuplan
+from tests.support import Run, gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -323,21 +321,19 @@ def test_cli_exit_2_on_bad_baseline_and_tolerance(
     assert code == 2 and "--cost-tolerance" in err
 
 
-def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+def _subprocess(*args: str) -> Run:
+    return gpuplan(*args, process=True)
 
 
 def test_exit_codes_through_a_real_process(plans: dict[str, Path], tmp_path: Path) -> None:
     """The console entry point itself (what CI runs) returns 0, 1 and 2."""
     ok = _subprocess("check", str(plans["two_offering"]), "--baseline", str(plans["two_offering"]))
-    assert ok.returncode == 0, ok.stderr
+    assert ok.code == 0, ok.err
     worse = _subprocess("check", str(plans["costlier"]), "--baseline", str(plans["two_offering"]))
-    assert worse.returncode == 1, worse.stderr
+    assert worse.code == 1, worse.err
     missing = _subprocess("check", str(tmp_path / "nope.json"), "--baseline", str(plans["two_offering"]))
-    assert missing.returncode == 2
-    assert missing.stderr.strip().endswith("nope.json: plan not found")
+    assert missing.code == 2
+    assert missing.err.strip().endswith("nope.json: plan not found")
 
 
 SMALL_SPEC = """\
@@ -362,7 +358,6 @@ def test_ci_flow_with_the_real_planner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """What the documented workflow does: plan base and head to JSON, then check head against base."""
-    pytest.importorskip("planner.plan", reason="the planner has not landed yet")
     for name, rate in (("base", 4), ("same", 4), ("head", 9)):
         (tmp_path / f"{name}.yaml").write_text(SMALL_SPEC.format(rate=rate), encoding="utf-8")
         code, _, err = _main(

@@ -21,7 +21,7 @@ import typer
 import yaml
 
 from planner.cli import app
-from tests.robust_support import BASE_SPEC, gpuplan, gpuplan_installed, write_spec
+from tests.support import BASE_SPEC, gpuplan, write_spec
 
 GOLDEN_PLAN = "tests/golden/two_offering.plan.json"
 MELANGE_INPUT = "examples/melange/example.json"
@@ -127,7 +127,7 @@ def test_stdout_is_only_the_document(name: str, fmt: str, spec: Path, plan: Path
     args = [a.replace("{spec}", str(spec)).replace("{plan}", str(plan)) for a in case.args]
     if FORMATS[name]:
         args += ["--format", fmt]
-    run = gpuplan_installed(*args)
+    run = gpuplan(*args, process=True)
     assert run.code == 0, str(run)
     assert "Traceback" not in run.err, str(run)
     assert "\x1b" not in run.out, f"terminal escape codes in piped output\n{run}"
@@ -174,7 +174,7 @@ def test_version_names_the_package_catalog_and_solvers() -> None:
 
     from catalog.loader import load_catalog
 
-    run = gpuplan_installed("--version")
+    run = gpuplan("--version", process=True)
     assert run.code == 0, str(run)
     lines = run.out.splitlines()
     assert lines[0] == f"gpuplan {version('gpuplan')}"
@@ -186,5 +186,5 @@ def test_version_names_the_package_catalog_and_solvers() -> None:
 
 def test_cwd_does_not_matter(tmp_path: Path, spec: Path) -> None:
     """The console script finds its catalog data from anywhere, not only from a checkout."""
-    run = gpuplan_installed("plan", spec, "--format", "json", cwd=tmp_path)
+    run = gpuplan("plan", spec, "--format", "json", cwd=tmp_path, process=True)
     assert run.code == 0 and json.loads(run.out)["status"] == "ok", str(run)

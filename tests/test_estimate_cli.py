@@ -4,8 +4,6 @@ answer (numbers or a reason) for every catalog model x GPU."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -13,15 +11,13 @@ import pytest
 from catalog.loader import load_catalog
 from planner.commands.estimate import execute
 from planner.errors import CatalogError, InputError
-from tests.conftest import ROOT
+from tests.support import Run, gpuplan
 
 CAT = load_catalog()
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "planner", "estimate", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+def run(*args: str) -> Run:
+    return gpuplan("estimate", *args, process=True)
 
 
 def est(**kw: Any) -> dict[str, Any]:
@@ -60,8 +56,8 @@ def test_json_envelope_has_the_documented_fields() -> None:
         "--format",
         "json",
     )
-    assert r.returncode == 0, r.stderr
-    env = json.loads(r.stdout)
+    assert r.code == 0, r.err
+    env = json.loads(r.out)
     assert env["status"] == "ok" and env["command"] == "estimate"
     d = env["data"]
     for key in (
@@ -98,8 +94,8 @@ def test_table_output() -> None:
         "--engine",
         "sglang",
     )
-    assert r.returncode == 0, r.stderr
-    assert "TTFT" in r.stdout and "weights per GPU" in r.stdout and "long context" in r.stdout
+    assert r.code == 0, r.err
+    assert "TTFT" in r.out and "weights per GPU" in r.out and "long context" in r.out
 
 
 def test_infeasible_is_exit_1_with_reason() -> None:
@@ -117,8 +113,8 @@ def test_infeasible_is_exit_1_with_reason() -> None:
         "--format",
         "json",
     )
-    assert r.returncode == 1
-    env = json.loads(r.stdout)
+    assert r.code == 1
+    env = json.loads(r.out)
     assert env["status"] == "infeasible" and env["data"]["fits"] is False
     assert "812 GB of weights" in env["data"]["reason"] and env["errors"]
     assert env["data"]["ttft_ms"] is None and env["data"]["memory"]["weights_gb"] > 100
@@ -128,9 +124,9 @@ def test_bad_flags_exit_2() -> None:
     r = run(
         "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "10", "--output-len", "10", "--weights", "fp6"
     )
-    assert r.returncode == 2 and "--weights" in r.stderr and "fp8" in r.stderr
+    assert r.code == 2 and "--weights" in r.err and "fp8" in r.err
     r = run("--model", "llama-3.1-8b", "--gpu", "h1000", "--input-len", "10", "--output-len", "10")
-    assert r.returncode == 2 and "h100" in r.stderr
+    assert r.code == 2 and "h100" in r.err
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,7 @@ def test_time_limit_reports_a_status_not_an_exception() -> None:
 
 
 def test_bad_solver_options_name_the_argument() -> None:
-    """The solver names its argument; the planner maps it to the flag (tests/test_robust_solver.py)."""
+    """The solver names its argument; the planner maps it to the flag (tests/test_plan_solver_outcomes.py)."""
     cases = (
         (dict(solver="gurobi"), "solver", "unknown solver 'gurobi'"),
         (dict(time_limit_s=0), "time_limit_s", "time limit"),

@@ -26,7 +26,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.robust_support import BASE_SPEC, Run, gpuplan
+from tests.support import BASE_SPEC, Run, gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_TIME_S = 30

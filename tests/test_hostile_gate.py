@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.robust_support import BASE_SPEC, assert_user_error, gpuplan, write_spec
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, write_spec
 
 
 @pytest.fixture(scope="module")

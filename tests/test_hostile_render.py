@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.report.escape import md, md_code, mermaid
-from tests.robust_support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 MARKUP_NAMES = ["[/]", "[bold red]x", "[link=file:///etc/passwd]x[/link]", "a :thumbs_up: b"]
 HTML_NAMES = ["<img src=x onerror=alert(1)>", "<!-- hide the rest", "a|b|c", "line1\nline2", "[x](http://e.vil)"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from planner.spec import parse_spec
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet
 from tests.conftest import ROOT
+from tests.support import gpuplan
 from tests.test_fleet_oracle import brute_force
 
 DATA = ROOT / "tests" / "data" / "melange"
@@ -244,23 +243,11 @@ def test_spec_yaml_round_trips_the_capacities() -> None:
 
 def test_cli_writes_the_spec(tmp_path: Path) -> None:
     out = tmp_path / "spec.yaml"
-    r = subprocess.run(
-        [sys.executable, "-m", "planner", "import", "melange", str(DATA / "example_head.json"), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
+    r = gpuplan("import", "melange", DATA / "example_head.json", "-o", out, process=True)
+    assert r.code == 0, r.err
     assert parse_spec(yaml.safe_load(out.read_text())).name == "melange-example_head"
-    bad = subprocess.run(
-        [sys.executable, "-m", "planner", "import", "melange", str(DATA / "mainpy_ad10bce.json")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "shares sum to 1.25" in bad.stderr and "Traceback" not in bad.stderr
+    bad = gpuplan("import", "melange", DATA / "mainpy_ad10bce.json", process=True)
+    assert bad.code == 2 and "shares sum to 1.25" in bad.err and "Traceback" not in bad.err
 
 
 @pytest.mark.parametrize("name", VALID)

@@ -10,7 +10,7 @@ import pytest
 from catalog.loader import load_catalog
 from planner.perf import Deployment, engine_profile, memory_breakdown, predict
 from planner.perf.precision import resolve_precision
-from tests.robust_support import Run, gpuplan
+from tests.support import Run, gpuplan
 
 CAT = load_catalog()
 MIB = 2**20

@@ -9,7 +9,7 @@ from typing import Any
 from catalog.loader import load_catalog
 from planner.perf import Deployment, decode_step_time_s, engine_profile, memory_breakdown, prefill_chunk_time_s
 from planner.perf.uncertainty import uncertainty
-from tests.robust_support import gpuplan
+from tests.support import gpuplan
 
 CAT = load_catalog()
 
@@ -73,7 +73,7 @@ def test_per_iteration_latencies_for_a_simulator() -> None:
 
 
 def _plan(tmp_path: Any, margin: object, name: str) -> dict[str, Any]:
-    from tests.robust_support import spec_with, write_spec
+    from tests.support import spec_with, write_spec
 
     changes: dict[str, Any] = {
         "offerings.gpus": ["h100-sxm", "l4"],
@@ -108,7 +108,7 @@ def test_capacity_margin_holds_back_capacity_and_says_where(tmp_path: Any) -> No
 
 
 def test_capacity_margin_is_validated(tmp_path: Any) -> None:
-    from tests.robust_support import spec_with, write_spec
+    from tests.support import spec_with, write_spec
 
     spec = write_spec(tmp_path, spec_with({"search.capacity_margin": 1.5}))
     run = gpuplan("validate", spec)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from catalog.loader import load_catalog
 from planner.commands.place import execute
+from tests.support import Run, gpuplan
 
 
-def _gpuplan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "planner", *args], capture_output=True, text=True, check=False, timeout=120
-    )
+def _gpuplan(*args: str) -> Run:
+    return gpuplan(*args, process=True)
 
 
 def _place(model: str, gpu: str, **kw: object) -> dict[str, object]:
@@ -50,8 +47,8 @@ def test_json_envelope_has_the_documented_fields() -> None:
         "--format",
         "json",
     )
-    assert out.returncode == 0, out.stderr
-    env = json.loads(out.stdout)
+    assert out.code == 0, out.err
+    env = json.loads(out.out)
     assert env["command"] == "place" and env["status"] == "ok"
     d = env["data"]
     for key in (
@@ -88,8 +85,8 @@ def test_table_output_and_size_override() -> None:
         "--disk-gb",
         "0",
     )
-    assert out.returncode == 0, out.stderr
-    assert "binding constraint" in out.stdout and "output tokens/s" in out.stdout
+    assert out.code == 0, out.err
+    assert "binding constraint" in out.out and "output tokens/s" in out.out
     d = _place("opt-6.7b", "t4", cpu_mem_gb=48.0, disk_gb=0.0, input_len=256, output_len=16)
     assert d["host"]["cpu_mem_gb"] == 48.0 and d["peak_memory_gb"]["disk"] == 0  # type: ignore[index]
 
@@ -117,8 +114,8 @@ def test_host_profile_by_offering_id_and_max_latency() -> None:
 def test_bad_input_exits_2_with_the_flag_named(args: list[str], needle: str) -> None:
     lengths = [] if "--input-len" in args else ["--input-len", "512"]
     out = _gpuplan("place", *args, *lengths, "--output-len", "32")
-    assert out.returncode == 2
-    assert needle in out.stderr and "Traceback" not in out.stderr
+    assert out.code == 2
+    assert needle in out.err and "Traceback" not in out.err
 
 
 def test_infeasible_exits_1_with_a_reason() -> None:
@@ -139,8 +136,8 @@ def test_infeasible_exits_1_with_a_reason() -> None:
         "--format",
         "json",
     )
-    assert out.returncode == 1
-    env = json.loads(out.stdout)
+    assert out.code == 1
+    env = json.loads(out.out)
     assert env["status"] == "infeasible" and "GB" in env["data"]["reason"]
     assert "--cpu-mem-gb" in env["data"]["reason"]  # the solver says "host RAM"; the command names the flag
 

@@ -32,7 +32,7 @@ from solvers.placement_model import (
     model_layers,
     weight_bytes_per_element,
 )
-from tests.test_placement_fixtures import FLEXGEN_T4, GPUS, MODELS
+from tests.placement_fixtures import FLEXGEN_T4, GPUS, MODELS
 
 T4 = GPUS["t4"]
 

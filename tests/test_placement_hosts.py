@@ -11,7 +11,7 @@ from catalog.loader import load_catalog
 from catalog.types import HostProfile, Offering
 from solvers.errors import SolverArgumentError
 from solvers.placement_hosts import flexgen_t4_host, host_from_offering, host_id, host_with_sizes
-from tests.test_placement_fixtures import FLEXGEN_T4, GPUS
+from tests.placement_fixtures import FLEXGEN_T4, GPUS
 
 HOSTS_YAML = Path(__file__).resolve().parent.parent / "catalog" / "data" / "hosts.yaml"
 

@@ -17,7 +17,7 @@ import pytest
 import planner.plan
 from planner.verify import rounded_shares
 from solvers.types import FleetProblem, FleetSolution
-from tests.robust_support import gpuplan, write_spec
+from tests.support import gpuplan, write_spec
 
 GPU = "h100-sxm"
 

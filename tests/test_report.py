@@ -86,7 +86,7 @@ def test_terminal_view_has_headline_allocation_routing_baselines_assumptions() -
         "Routing llama-3.1-8b",
         "Best single offerings",
         "catalog version",
-        "2025.06.1",
+        UG.CATALOG_VERSION,
         "prices as of",
         "calibration",
         "g6e.xlarge tp1 bf16",
@@ -102,7 +102,7 @@ def test_markdown_has_summary_tables_chart_and_assumptions() -> None:
     assert '"g6.2xlarge (4x l4)" : 3.91' in md
     assert "<details>" in md and "</details>" in md
     assert "| `aws:us-east-1:g6e.xlarge` | l40s | 5 | $9.30 | 18.0% |" in md
-    assert "- catalog version: `2025.06.1`" in md
+    assert f"- catalog version: `{UG.CATALOG_VERSION}`" in md
     assert "- prices as of: 2025-06-01" in md
 
 

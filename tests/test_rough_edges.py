@@ -24,7 +24,7 @@ from planner.report import _fmt as f
 from planner.report import render_plan_markdown, render_plan_text
 from planner.report.plot import MATPLOTLIB_MISSING
 from planner.result import Plan
-from tests.robust_support import BASE_SPEC, ROOT, gpuplan, spec_with, write_spec
+from tests.support import BASE_SPEC, ROOT, gpuplan, spec_with, write_spec
 
 GOLDEN = ROOT / "tests" / "golden"
 

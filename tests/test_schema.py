@@ -12,7 +12,7 @@ import typer
 
 from planner.cli import app
 from planner.commands.schema import ENVELOPES
-from tests.robust_support import BASE_SPEC, gpuplan, write_spec
+from tests.support import BASE_SPEC, gpuplan, write_spec
 
 
 def _json_commands() -> set[str]:

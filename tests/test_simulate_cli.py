@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import yaml
 
 from planner.commands.schema import SimulateEnvelope
 from planner.spec import parse_spec
-from tests.robust_support import Run, gpuplan
+from tests.support import Run, gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -209,23 +207,9 @@ def test_schema_simulate_prints_the_envelope_schema() -> None:
 
 
 def test_stdout_is_only_the_document(plans: dict[str, Path]) -> None:
-    exe = shutil.which("gpuplan", path=str(Path(sys.executable).parent))
-    assert exe is not None
-    r = subprocess.run(
-        [
-            exe,
-            "simulate",
-            str(plans["llama-70b-tp"]),
-            "--spec",
-            str(EXAMPLES / "llama-70b-tp.yaml"),
-            "--duration",
-            "60",
-            "-f",
-            "json",
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    r = gpuplan(
+        "simulate", plans["llama-70b-tp"], "--spec", EXAMPLES / "llama-70b-tp.yaml", "--duration", "60", "-f", "json",
+        process=True,
     )
-    assert r.returncode == 0, r.stderr
-    json.loads(r.stdout)
+    assert r.code == 0, r.err
+    json.loads(r.out)

@@ -21,7 +21,7 @@ from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown
 from planner.result import Plan
 from planner.spec import Spec, parse_spec
 from planner.sweep import SweepResult, apply_value, run_sweep
-from tests.robust_support import gpuplan
+from tests.support import gpuplan
 
 if TYPE_CHECKING:
     from planner.inputs import PlanInputs

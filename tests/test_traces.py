@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner import files
+from common import files
 from planner.errors import InputError
 from planner.spec import TraceColumns, TraceSource
 from planner.traces import BURSTGPT_FAILURE, _parse_datetime, read_trace

@@ -1,12 +1,17 @@
-"""Rebuild the golden report files in tests/golden/ from hand-built, realistic plans.
+"""Rebuild every golden file in tests/golden/: real plans of the examples, and report renders.
 
     python tests/update_golden.py          # rewrite every golden file
     python tests/update_golden.py --check  # exit 1 if any golden file is stale (what the tests assert)
 
-The plans below are constructed by hand (prices from the shipped catalog's sources: SkyPilot catalog
-v8 AWS/Lambda on-demand rows) with consistent totals, so the reports can be reviewed without running
-the planner. Each plan is written as its JSON envelope (`<name>.plan.json`, also a valid input to
-`gpuplan check`) and rendered as the terminal table (`<name>.table.txt`, 100 columns) and Markdown
+tests/golden/examples/: every spec in examples/ (and the infeasible tests/data/specs/*.yaml) planned by
+the real planner, as its JSON envelope, terminal table (100 columns) and Markdown, with the one field
+that reports elapsed time (solver.seconds) set to 0. A change of candidate ids, verifier checks, catalog
+data or estimates shows up here as a diff to review.
+
+The report goldens below are built from plans constructed by hand (prices from the shipped catalog's
+sources: SkyPilot catalog v8 AWS/Lambda on-demand rows) with consistent totals, so the reports can be
+reviewed without running the planner. Each plan is written as its JSON envelope (`<name>.plan.json`,
+also a valid input to `gpuplan check`) and rendered as the terminal table (`<name>.table.txt`, 100 columns) and Markdown
 (`<name>.md`). The check and sweep reports and the published JSON Schema have golden files too.
 """
 
@@ -33,10 +38,11 @@ from planner.result import (  # noqa: E402
     Verification,
 )
 from planner.sweep import MixItem, SweepPoint, SweepResult  # noqa: E402
+from planner.verify import VERIFY_CHECKS  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
-CATALOG_VERSION = "2025.06.1"
-CHECKS = ("demand", "capacity", "packing", "slo", "memory")
+CATALOG_VERSION = "2025.06.01+0d1e2f3a"  # the loader's format: data release + content hash
+CHECKS = VERIFY_CHECKS  # what the planner's verifier reports
 ASSUMPTIONS: dict[str, str | float | int | bool] = {
     "prices_as_of": "2025-06-01",
     "price_kind": "on-demand",
@@ -462,6 +468,32 @@ def _sweep_goldens() -> dict[str, str]:
     }
 
 
+EXAMPLE_SPECS = (*sorted((ROOT / "examples").glob("*.yaml")), *sorted((ROOT / "tests/data/specs").glob("*.yaml")))
+"""The specs whose real plans are kept as goldens (tests/golden/examples/<stem>.*)."""
+
+
+def masked(plan: Plan) -> Plan:
+    """The plan with the fields that report elapsed time set to 0 (the only ones allowed to differ)."""
+    return plan.model_copy(update={"solver": plan.solver.model_copy(update={"seconds": 0.0})})
+
+
+def example_golden_files(spec: Path) -> dict[str, str]:
+    """File name in tests/golden -> expected content, for one spec planned by the real planner."""
+    from planner.commands.plan import outcome_of
+    from planner.inputs import load_inputs
+    from planner.outcome import envelope, to_json
+    from planner.plan import make_plan
+    from planner.report import render_plan_markdown, render_plan_text
+
+    plan = masked(make_plan(load_inputs(spec)))
+    name = f"examples/{spec.stem}"
+    return {
+        f"{name}.plan.json": to_json(envelope(outcome_of(plan))),
+        f"{name}.table.txt": render_plan_text(plan),
+        f"{name}.md": render_plan_markdown(plan),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -469,14 +501,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report stale files, write nothing")
     args = parser.parse_args(argv)
     stale = []
-    for name, text in sorted(golden_files().items()):
+    files = golden_files()
+    for spec in EXAMPLE_SPECS:
+        files.update(example_golden_files(spec))
+    for name, text in sorted(files.items()):
         path = GOLDEN / name
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue
         stale.append(name)
         if not args.check:
-            GOLDEN.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     verb = "stale" if args.check else "updated"
     print(f"{verb}: {', '.join(stale)}" if stale else "golden files are up to date")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.files import read_json
 from planner.check import CheckResult, compare, parse_plan_envelope
-from planner.files import read_json
 from planner.outcome import Outcome
+from planner.report.check_report import render_check_markdown, render_check_table
 from planner.result import Plan
 
 
@@ -22,8 +23,6 @@ def read_plan(path: Path, what: str) -> Plan:
 
 def execute(plan_json: Path, baseline: Path, cost_tolerance: float = 0.02) -> Outcome:
     """Compare the plan in `plan_json` with the one in `baseline`; exit code 1 on a regression."""
-    from planner.report.check_report import render_check_markdown, render_check_table
-
     current = read_plan(plan_json, "plan")
     base = read_plan(baseline, "baseline")
     result: CheckResult = compare(current, base, cost_tolerance=cost_tolerance)

@@ -15,6 +15,7 @@ from planner.errors import InputError
 from planner.export import TARGETS, export_plan
 from planner.export.export import Target
 from planner.outcome import Outcome
+from planner.report.export_report import render_export_text
 
 
 def parse_checkpoints(values: Sequence[str]) -> dict[str, str]:
@@ -29,8 +30,6 @@ def parse_checkpoints(values: Sequence[str]) -> dict[str, str]:
 
 
 def execute(plan_json: Path, target: str, checkpoints: Sequence[str] = ()) -> Outcome:
-    from planner.report.export_report import render_export_text
-
     if target not in TARGETS:
         raise InputError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}", where="--to")
     plan = read_plan(plan_json, "plan")

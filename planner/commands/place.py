@@ -90,7 +90,7 @@ def execute(
     placement_module()  # before any other work: without highspy, say so
     catalog = load_catalog(overlays)
     arch = resolve_model(catalog, model, "--model")
-    g = get_gpu(catalog, gpu)
+    g = get_gpu(catalog, gpu, "--gpu")
     host, notes = _host(catalog, host_profile)
     try:
         host = host_with_sizes(host, cpu_mem_gb, disk_gb)

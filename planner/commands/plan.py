@@ -8,6 +8,7 @@ from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.plan import make_plan
 from planner.report import render_plan_markdown, render_plan_table
+from planner.result import Plan
 
 UNSOLVED = ("not_solved", "unbounded")
 
@@ -17,6 +18,11 @@ def execute(
 ) -> Outcome:
     with spec_errors(spec):
         plan = make_plan(load_inputs(spec, overlays), solver=solver, time_limit_s=time_limit_s)
+    return outcome_of(plan)
+
+
+def outcome_of(plan: Plan) -> Outcome:
+    """A plan as the command's result: status, exit code and errors follow the plan's own status."""
     feasible = plan.status != "infeasible"
     errors = plan.infeasible_reasons if not feasible else plan.verification.violations
     unsolved = plan.solver.status in UNSOLVED  # no plan, but not proven infeasible either

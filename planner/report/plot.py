@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from planner import files
+from common import files
 from planner.errors import InputError
 from planner.report.sweep_report import HEADERS, TITLES, mix_labels, mix_text
 from planner.sweep import SweepResult
@@ -39,11 +39,11 @@ MATPLOTLIB_MISSING = (
 
 def _matplotlib() -> Any:
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - the optional `plot` extra, imported only to draw
     except ImportError:
         raise InputError(MATPLOTLIB_MISSING, where="--plot") from None
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - after matplotlib.use("Agg"), as matplotlib requires
 
     return plt
 
@@ -133,7 +133,7 @@ def plot_sweep(result: SweepResult, path: Path) -> None:
                     clip_on=False,
                 )
             if log_x:
-                from matplotlib.ticker import FuncFormatter
+                from matplotlib.ticker import FuncFormatter  # noqa: PLC0415 - the optional `plot` extra
 
                 ax.set_xscale("log")
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
@@ -156,7 +156,7 @@ def plot_sweep(result: SweepResult, path: Path) -> None:
 
 
 def _save(fig: Any, path: Path) -> None:
-    """The chart, drawn in memory, then written by planner.files.write_output (atomic, never over an input,
+    """The chart, drawn in memory, then written by common.files.write_output (atomic, never over an input,
     through links, keeping modes)."""
     fmt = path.suffix.lower().lstrip(".")
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}

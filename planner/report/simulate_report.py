@@ -17,6 +17,7 @@ from rich.text import Text
 from planner.report import _fmt as f
 from planner.report.escape import md
 from planner.report.markdown import plain_table as md_table
+from planner.report.plot import _matplotlib, _save
 from planner.report.table import bullets, to_text
 from planner.simulate.result import (
     BucketSimulation,
@@ -235,8 +236,6 @@ def render_simulation_markdown(result: SimulationResult) -> str:
 
 def plot_simulation(result: SimulationResult, path: Path) -> None:
     """Utilisation, KV occupancy and arrivals over time (top), and per-model latency percentiles (bottom)."""
-    from planner.report.plot import _matplotlib, _save
-
     plt = _matplotlib()
     pts = result.timeline
     with plt.rc_context({"svg.hashsalt": "gpuplan", "font.size": 9}):

@@ -25,10 +25,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from planner.distributions import distribution_lengths
 from planner.errors import InputError
 from planner.spec import Workload
 from planner.traces import read_trace
-from planner.workload import distribution_lengths
 
 ArrivalProcess = Literal["auto", "trace", "poisson", "gamma"]
 DEFAULT_REQUESTS = 10_000  # default duration: long enough for this many requests (p99 from ~100 tail points)

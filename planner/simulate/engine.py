@@ -406,7 +406,7 @@ class Replica:
 
     # ------------------------------------------------------------------ one iteration with prefill work
 
-    def _iteration(self) -> None:
+    def _iteration(self) -> None:  # noqa: C901 - one scheduler step, kept in the order the engine takes it
         """Schedule and run one iteration that prefills (and, in mixed engines, decodes)."""
         r = self.r
         pol = self.policy

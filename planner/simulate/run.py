@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.loader import resolve_model
+from planner.capacity.offloaded import offload_placement
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
@@ -395,30 +396,19 @@ def _block_times(
 ) -> dict[int, BlockTimes]:
     """Block times of an offloaded group per planned bucket (slice index), from the placement search the
     planner priced it with; a bucket it cannot serve is missing."""
-    from catalog.loader import resolve_model as _resolve
-    from planner.candidates import offload_dtypes
-    from planner.errors import InfeasibleError
-
     try:
-        from solvers.placement import place
+        import solvers.placement  # noqa: F401, PLC0415 - needs highspy, an optional dependency here
     except ImportError as exc:
         raise InputError(f"simulating offloaded replicas needs the placement solver ({exc})") from None
-    from solvers.placement_hosts import host_from_offering
-
     catalog = inputs.catalog
     offering = catalog.offerings[group.offering.removesuffix("#spot")]
     gpu = catalog.gpus[group.gpu]
-    arch = _resolve(catalog, arch_model, where="models", base_dir=inputs.base_dir)
-    weights, kv = offload_dtypes(inputs.spec.search)
-    host = host_from_offering(offering, gpu)
+    arch = resolve_model(catalog, arch_model, where="models", base_dir=inputs.base_dir)
     out: dict[int, BlockTimes] = {}
     for k, s in enumerate(look.routes):
-        budget_s = (ms.slo.ttft_ms + s.output_len * ms.slo.tpot_ms) / 1000.0
-        try:
-            res = place(arch, gpu, host, s.input_len, s.output_len, weights=weights, kv=kv, max_latency_s=budget_s)
-        except InfeasibleError:
-            continue
-        out[k] = BlockTimes(res.policy.block_size, res.cost.prefill_s, res.cost.decode_s)
+        res = offload_placement(arch, gpu, offering, inputs.spec.search, ms.slo, s.input_len, s.output_len)
+        if res is not None:
+            out[k] = BlockTimes(res.policy.block_size, res.cost.prefill_s, res.cost.decode_s)
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import EXAMPLES
-from tests.robust_support import BASE_SPEC, gpuplan, gpuplan_subprocess, spec_with, write_spec
+from tests.support import BASE_SPEC, gpuplan, spec_with, write_spec
 
 # Every field of `plan --format json` that reports elapsed time; nothing else may differ between runs.
 ELAPSED_FIELDS: list[str] = ["data.solver.seconds"]
@@ -52,7 +52,7 @@ def test_same_process_twice_gives_identical_json(tmp_path: Path) -> None:
 
 def test_fresh_processes_with_different_hash_seeds_give_identical_json() -> None:
     spec = EXAMPLES / "chat-llama-8b.yaml"  # a real trace: bucketing, many slices and routes
-    runs = [gpuplan_subprocess("plan", spec, "-f", "json", env={"PYTHONHASHSEED": seed}) for seed in ("0", "4242")]
+    runs = [gpuplan("plan", spec, "-f", "json", env={"PYTHONHASHSEED": seed}, process=True) for seed in ("0", "4242")]
     assert runs[0].code == runs[1].code == 0, str(runs[0])
     assert _without_elapsed(runs[0].out) == _without_elapsed(runs[1].out)
 

@@ -1,6 +1,6 @@
-"""Robustness failures once kept in tests/test_robust_pending.py, now fixed in their files: non-finite
-numbers in Mélange inputs, HF configs and catalog overlays, odd keys in Mélange messages, Mélange GPU
-names with a memory size the GPU does not have, and `gpuplan place` without highspy.
+"""Odd inputs that once slipped through: non-finite numbers in Mélange inputs, HF configs and catalog
+overlays, odd keys in Mélange messages, Mélange GPU names with a memory size the GPU does not have, and
+`gpuplan place` without highspy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from catalog.loader import shipped_catalog
 from catalog.types import EngineProfile, Gpu, HostProfile, Offering
 from planner.errors import InputError
 from planner.melange import GPU_IDS, GPU_MEMORY_GB, catalog_gpu_id
-from tests.robust_support import BASE_SPEC, assert_user_error, gpuplan, gpuplan_subprocess, spec_with, write_spec
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 MELANGE = ROOT / "tests" / "data" / "melange" / "example_head.json"
@@ -170,9 +170,9 @@ def test_place_without_highspy(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "highspy.py").write_text("raise ImportError('No module named highspy')\n")
-    r = gpuplan_subprocess(
+    r = gpuplan(
         "place", "--model", "opt-30b", "--gpu", "t4", "--input-len", "512", "--output-len", "32",
         "--cpu-mem-gb", "200", "--disk-gb", "1000",
-        env={"PYTHONPATH": str(shadow)},
+        env={"PYTHONPATH": str(shadow)}, process=True,
     )  # fmt: skip
     assert_user_error(r, "gpuplan place needs highspy", "pip install highspy")

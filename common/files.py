@@ -29,6 +29,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -39,7 +40,7 @@ from typing import IO, Any
 
 import yaml
 
-from planner.errors import InputError
+from common.errors import InputError
 
 MiB = 1 << 20
 MAX_DOCUMENT_BYTES = 64 * MiB
@@ -422,8 +423,16 @@ class _LineCapped:
     """Text lines of a binary stream, each at most MAX_LINE_BYTES (a longer one is an error, not a
     gigabyte read into memory), decoded as UTF-8 with the failing line's number in the message."""
 
-    def __init__(self, raw: IO[bytes] | io.BufferedIOBase, path: Path, what: str, error: type[InputError]) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes] | io.BufferedIOBase,
+        path: Path,
+        what: str,
+        error: type[InputError],
+        file: IO[bytes] | None = None,
+    ) -> None:
         self._raw = raw
+        self._file = file  # the file under a decompressor (GzipFile does not close a file it was given)
         self._path = path
         self._what = what
         self._error = error
@@ -468,7 +477,11 @@ class _LineCapped:
         return line
 
     def close(self) -> None:
-        self._raw.close()
+        try:
+            self._raw.close()
+        finally:
+            if self._file is not None:
+                self._file.close()
 
 
 def open_lines(path: Path, what: str, error: type[InputError] = InputError) -> _LineCapped:
@@ -476,7 +489,7 @@ def open_lines(path: Path, what: str, error: type[InputError] = InputError) -> _
     fh = open_regular(path, what, "text", error)
     raw: IO[bytes] | io.BufferedIOBase = fh
     if path.suffix == ".gz":
-        raw = gzip.GzipFile(fileobj=fh, mode="rb")
+        return _LineCapped(gzip.GzipFile(fileobj=fh, mode="rb"), path, what, error, file=fh)
     return _LineCapped(raw, path, what, error)
 
 
@@ -547,8 +560,6 @@ def write_output(path: Path, text: str | bytes, flag: str = "--output") -> None:
     file untouched and no temporary file behind.
     """
     if str(path) == STDOUT:
-        import sys
-
         if isinstance(text, bytes):
             sys.stdout.flush()
             sys.stdout.buffer.write(text)

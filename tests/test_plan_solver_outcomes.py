@@ -18,7 +18,7 @@ from planner.plan import make_plan
 from planner.result import Plan
 from solvers.fleet import solve_fleet
 from solvers.types import FleetProblem, FleetSolution, SolveStatus
-from tests.robust_support import BASE_SPEC, gpuplan, gpuplan_subprocess, spec_with, write_spec
+from tests.support import BASE_SPEC, gpuplan, spec_with, write_spec
 
 # Two models, parametric lengths bucketed finely, every tp and two weight formats on two clouds: a
 # MILP of ~10k variables that HiGHS solves in seconds but not in a millisecond.
@@ -128,7 +128,7 @@ def test_highs_unavailable_falls_back_to_cbc_and_says_so(tmp_path: Path) -> None
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "highspy.py").write_text("raise ImportError('highspy hidden by the test')\n")
-    r = gpuplan_subprocess("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json", env={"PYTHONPATH": str(shadow)})
+    r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json", env={"PYTHONPATH": str(shadow)}, process=True)
     assert r.code == 0, str(r)
     data = json.loads(r.out)["data"]
     assert data["solver"]["name"] == "cbc" and data["status"] == "optimal"

@@ -18,15 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from planner import files
-from tests.robust_support import (
-    BASE_SPEC,
-    assert_user_error,
-    gpuplan,
-    gpuplan_installed,
-    spec_with,
-    write_spec,
-)
+from common import files
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 CANARY = "GPUPLAN-CANARY-4d1e"
 WL = "models[0].workload"
@@ -342,7 +335,7 @@ def test_output_to_stdout(tmp_path: Path, target: str) -> None:
     real /dev/stdout would break the machine if this test ever failed)."""
     link = tmp_path / "stdout-link"
     link.symlink_to("/proc/self/fd/1")
-    r = gpuplan_installed("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json", "-o", target, cwd=tmp_path)
+    r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "json", "-o", target, cwd=tmp_path, process=True)
     assert r.code == 0, str(r)
     assert json.loads(r.out)["status"] == "ok"
     assert not (tmp_path / "-").exists() and link.is_symlink()
@@ -352,7 +345,7 @@ def test_a_full_stdout_is_a_clean_error(tmp_path: Path) -> None:
     with open("/dev/full", "w") as full:
         import subprocess
 
-        from tests.robust_support import console_script
+        from tests.support import console_script
 
         r = subprocess.run(
             [str(console_script()), "catalog", "gpus", "-f", "json"],
@@ -367,12 +360,12 @@ def test_a_full_stdout_is_a_clean_error(tmp_path: Path) -> None:
 def test_an_ascii_stdout_gets_valid_output(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, spec_with({"models[0].name": "modèle-λ"}))
     for fmt in ("json", "md", "table"):
-        r = gpuplan_installed("plan", spec, "-f", fmt, env={"PYTHONIOENCODING": "ascii"})
+        r = gpuplan("plan", spec, "-f", fmt, env={"PYTHONIOENCODING": "ascii"}, process=True)
         assert r.code == 0, str(r)
         if fmt == "json":
             assert json.loads(r.out)["data"]["models"][0]["model"] == "modèle-λ"
 
 
 def test_debug_keeps_the_exit_code(tmp_path: Path) -> None:
-    r = gpuplan_installed("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})))
+    r = gpuplan("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})), process=True)
     assert r.code == 2 and "Traceback" in r.err and "rate_rps" in r.err

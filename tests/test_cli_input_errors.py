@@ -1,8 +1,8 @@
 """Bad input through the real CLI: every user mistake exits 2 with one short message on stderr that names
 the YAML path, flag or file, the bad value and what would be valid; never a traceback.
 
-The bulk runs `planner.cli.main` in-process (tests/robust_support.py); a representative subset runs the
-console entry point in a subprocess (`python -m planner`) at the end.
+The bulk runs `planner.cli.main` in-process (tests.support.gpuplan); a representative subset runs the
+installed console script in a subprocess (`process=True`) at the end.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.robust_support import (
-    BASE_SPEC,
-    assert_user_error,
-    gpuplan,
-    gpuplan_subprocess,
-    spec_with,
-    write_spec,
-)
+from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 NAN, INF = math.nan, math.inf
 HIST = "models[0].workload.histogram"
@@ -368,7 +361,7 @@ def test_unreadable_trace(tmp_path: Path, raw: bytes, needles: tuple[str, ...]) 
 
 
 def _deny_open(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Permission bits do not stop root, so the denial is simulated at the open call of planner.files."""
+    """Permission bits do not stop root, so the denial is simulated at the open call of common.files."""
     real = os.open
 
     def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
@@ -376,7 +369,7 @@ def _deny_open(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
             raise PermissionError(13, "Permission denied", str(path))
         return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", denied)  # the very module planner.files calls
+    monkeypatch.setattr(os, "open", denied)  # the very module common.files calls
 
 
 def test_trace_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -615,7 +608,7 @@ def test_json_format_errors_also_print_an_error_envelope(tmp_path: Path) -> None
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    r = gpuplan_subprocess("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})))
+    r = gpuplan("--debug", "plan", write_spec(tmp_path, spec_with({f"{WL}.rate_rps": -1})), process=True)
     assert r.code != 0 and "Traceback" in r.err and "InputError" in r.err
 
 
@@ -827,4 +820,4 @@ SUBPROCESS_CASES: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
 )
 def test_console_script(tmp_path: Path, data: Any, flags: tuple[str, ...], needles: tuple[str, ...]) -> None:
     spec = tmp_path / "nope.yaml" if data is None else write_spec(tmp_path, data)
-    assert_user_error(gpuplan_subprocess("plan", spec, *flags), *needles)
+    assert_user_error(gpuplan("plan", spec, *flags, process=True), *needles)

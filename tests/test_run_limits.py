@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from planner import limits
-from tests.robust_support import BASE_SPEC, ROOT, console_script, gpuplan, spec_with, write_spec
+from common import limits
+from tests.support import BASE_SPEC, ROOT, console_script, gpuplan, spec_with, write_spec
 
 # A random multi-knapsack MILP that HiGHS does not finish in a minute (it proves nothing in seconds).
 HARD_MILP = """
@@ -149,7 +149,7 @@ def test_ctrl_c_stops_a_highs_solve_at_once(tmp_path: Path) -> None:
         HARD_MILP
         + """
 import os, sys, time
-from planner import limits
+from common import limits
 from solvers.backend import run_highs
 
 h = hard_highs(120)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-from planner.errors import GpuplanError
+from common.errors import GpuplanError
 
 
 class Interrupted(BaseException):  # noqa: N818 - reads like KeyboardInterrupt, which it generalises

@@ -1,8 +1,9 @@
-"""Helpers for the robustness tests: run the real CLI entry point (`planner.cli.main`) in-process or in a
-subprocess, and build small valid specs to break one field at a time.
+"""What CLI tests share: the one way to run gpuplan, and small valid specs to break one field at a time.
 
-In-process runs go through `main()` itself (its error handling is what is under test), with `sys.argv`
-patched; they cost milliseconds where a subprocess costs about half a second.
+`gpuplan(*args)` runs the real entry point (`planner.cli.main`, its error handling included) in this
+process, with `sys.argv` patched: milliseconds. `gpuplan(*args, process=True)` runs the installed console
+script in a fresh process with stdout a pipe: what a user's shell sees, including any bytes a C extension
+(HiGHS, CBC) writes to file descriptor 1, which an in-process run cannot see. About half a second.
 """
 
 from __future__ import annotations
@@ -56,7 +57,17 @@ def _exit_code(value: object) -> int:
     return 1  # sys.exit("message") semantics
 
 
-def gpuplan(*args: str | Path) -> Run:
+def gpuplan(*args: str | Path, process: bool = False, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """`gpuplan ARGS`: in this process, or with `process=True` through the installed console script (see
+    the module docstring). `env` (added to the environment) and `cwd` need a process."""
+    if not process:
+        if env is not None or cwd != ROOT:
+            raise ValueError("env and cwd apply to a process: pass process=True")
+        return _in_process(args)
+    return _in_a_process(args, env, cwd)
+
+
+def _in_process(args: tuple[str | Path, ...]) -> Run:
     """`gpuplan ARGS` through `planner.cli.main` in this process; stdout and stderr captured."""
     from planner import cli
 
@@ -78,20 +89,6 @@ def gpuplan(*args: str | Path) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
-def gpuplan_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
-    """`python -m planner ARGS` in a fresh interpreter (the console script's code path)."""
-    full_env = {**os.environ, **(env or {})}
-    r = subprocess.run(
-        [sys.executable, "-m", "planner", *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=120,
-    )
-    return Run(r.returncode, r.stdout, r.stderr)
-
-
 def console_script() -> Path:
     """The `gpuplan` console script installed beside this interpreter (the venv's bin folder)."""
     folder = Path(sysconfig.get_path("scripts"))
@@ -106,7 +103,7 @@ def console_script() -> Path:
 _TERMINAL_VARS = ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
 
 
-def gpuplan_installed(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+def _in_a_process(args: tuple[str | Path, ...], env: dict[str, str] | None, cwd: Path) -> Run:
     """`gpuplan ARGS` through the installed console script, stdout a pipe: exactly what a user's shell sees."""
     full_env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_VARS}
     r = subprocess.run(
