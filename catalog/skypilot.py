@@ -400,10 +400,10 @@ def _memory_mismatch(gpu: Gpu, memory_gib: float | None) -> str:
     """Why the reported memory rules this GPU out, or ''."""
     if memory_gib is None:
         return ""
-    listed = gpu.memory_gb  # vendor "GB" of HBM/GDDR are binary-sized; GpuInfo reports MiB
+    listed = gpu.device_memory_bytes / 2**30
     if abs(memory_gib / listed - 1) <= MEMORY_TOLERANCE:
         return ""
-    return f"GpuInfo reports {memory_gib:.0f} GiB per GPU, {gpu.id} has {listed:g} GB (a different product)"
+    return f"GpuInfo reports {memory_gib:.0f} GiB per GPU, {gpu.id} has {gpu.memory_gb:g} GB (a different product)"
 
 
 @dataclass
