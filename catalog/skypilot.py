@@ -136,6 +136,25 @@ _NAME_FAMILY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 """Normalised accelerator name (upper case, letters and digits only) -> GPU family; first match wins."""
 
+SKYPILOT_ACCELERATOR: dict[str, str] = {
+    "t4": "T4", "a10g": "A10G", "a10": "A10", "a16": "A16", "a30": "A30", "a40": "A40",
+    "a100-40gb": "A100", "a100-40gb-pcie": "A100", "a100-80gb": "A100-80GB", "a100-80gb-pcie": "A100-80GB",
+    "a800-80gb-pcie": "A800", "rtx-a4000": "A4000", "rtx-a5000": "A5000", "rtx-a6000": "A6000",
+    "rtx-3090": "RTX3090", "rtx-4090": "RTX4090", "rtx-5090": "RTX5090", "quadro-rtx-6000": "RTX6000",
+    "rtx-6000-ada": "RTX6000-Ada", "rtx-pro-6000": "RTXPRO6000", "l4": "L4", "l40": "L40", "l40s": "L40S",
+    "v100": "V100", "v100-pcie": "V100", "v100-32gb": "V100-32GB", "v100-32gb-pcie": "V100-32GB",
+    "h100-sxm": "H100", "h100-pcie": "H100", "h100-nvl": "H100-NVL", "h200": "H200", "gh200": "GH200",
+    "b200": "B200", "b300": "B300", "mi300x": "MI300X", "mi325x": "MI325X", "mi355x": "MI355X",
+}
+"""Catalog GPU id -> the accelerator name SkyPilot users write (`accelerators: H100:8`); the common
+spelling of the AWS/GCP/Azure/Lambda catalogs where clouds differ."""
+
+
+def accelerator_name(gpu_id: str) -> str | None:
+    """SkyPilot's accelerator name for a catalog GPU id, or None when SkyPilot has none gpuplan knows."""
+    return SKYPILOT_ACCELERATOR.get(gpu_id)
+
+
 _INSTANCE_GPU: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("azure", re.compile(r"^Standard_NC\d+ads_A100_v4$"), "a100-80gb-pcie"),
     ("azure", re.compile(r"^Standard_NC\d+adi?s_H100_v5$"), "h100-nvl"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from catalog.loader import shipped_catalog
+from catalog.trust import Flag, age_days, marks, price_flags, price_overridden, price_reasons, reference_date
 from planner.candidates import Candidate, PricedOffering, offload_dtypes, precision_notes, select_offerings
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
@@ -83,7 +85,7 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     measured = {cid for cid, name in source.items() if name == "measured"}
     util = _utilisation(sol.problem, solution)
     settings = _engine_settings(models, sol)
-    allocations, used = _allocations(inputs, sol, util, source, settings, rows)
+    allocations, used = _allocations(inputs, sol, util, source, settings, rows, _equivalents(inputs, models))
     routing = _routing(models, sol, util, measured)
     baselines = _baselines(sol.solved.singles, sol.by_id)
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
@@ -199,6 +201,29 @@ def engine_settings(dep: Deployment, routed: Sequence[Slice]) -> EngineSettings:
     )
 
 
+def _equivalents(inputs: PlanInputs, models: Sequence[ModelCapacity]) -> dict[str, tuple[str, ...]]:
+    """Offering (priced id) -> the left-out offerings it stands in for at exactly the same catalog price."""
+    if not models:
+        return {}
+    offerings = inputs.catalog.offerings
+    out: dict[str, list[str]] = {}
+    for dropped, by in models[0].model.dropped:
+        a, b = offerings.get(dropped.removesuffix("#spot")), offerings.get(by.removesuffix("#spot"))
+        if a is not None and b is not None and (a.price_usd_per_hour, a.spot_price_usd_per_hour) == (
+            b.price_usd_per_hour, b.spot_price_usd_per_hour
+        ):
+            out.setdefault(by, []).append(dropped)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _trust(inputs: PlanInputs, po: PricedOffering) -> tuple[tuple[Flag, ...], tuple[str, ...]]:
+    """(flags, reasons) of the price the plan pays for `po`."""
+    shipped = shipped_catalog().offerings.get(po.offering.id)
+    over = po.id in inputs.spec.offerings.price_overrides or price_overridden(po.offering, shipped, spot=po.spot)
+    return (price_flags(po.offering, spot=po.spot, overridden=over),
+            price_reasons(po.offering, spot=po.spot, overridden=over))
+
+
 def _allocations(
     inputs: PlanInputs,
     sol: Solution,
@@ -206,8 +231,11 @@ def _allocations(
     source: dict[str, CapacitySourceName],
     settings: dict[str, EngineSettings],
     rows: dict[str, CandidateCapacity],
+    equivalents: dict[str, tuple[str, ...]],
 ) -> tuple[tuple[Allocation, ...], tuple[PricedOffering, ...]]:
-    """Instances per offering with their replica groups; and the offerings used."""
+    """Instances per offering with their replica groups (and how far their prices can be trusted); and
+    the offerings used."""
+    today = reference_date()
     solution, by_id = sol.solved.solution, sol.by_id
     allocations = []
     used: list[PricedOffering] = []
@@ -223,6 +251,7 @@ def _allocations(
             continue
         po = groups[0].priced
         used.append(po)
+        flags, notes = _trust(inputs, po)
         reps = tuple(
             ReplicaGroup(
                 candidate=c.id,
@@ -259,6 +288,11 @@ def _allocations(
                 cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
                 replicas=reps,
                 idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
+                price_flags=flags,
+                price_notes=notes,
+                price_as_of=po.offering.as_of,
+                price_age_days=age_days(po.offering.as_of, today),
+                equivalent_offerings=equivalents.get(po.id, ()),
             )
         )
     return tuple(allocations), tuple(used)
@@ -342,8 +376,13 @@ def _assumptions(
         "kv_cache": ",".join(s.kv),
         "routing_mode": inputs.spec.solver.mode,
         "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
+        "price_age": _price_age(used),
+        "price_trust": _price_trust(inputs, used),
         "spot_allowed": inputs.spec.offerings.spot,
     }
+    dropped = _dropped_note(models)
+    if dropped:
+        out["offerings_dropped"] = dropped
     calibration = _calibration_note(inputs, used)
     if calibration:
         out["calibration"] = calibration
@@ -370,6 +409,43 @@ def _margin_note(inputs: PlanInputs, allocations: Sequence[Allocation]) -> dict[
     per = ", ".join(f"{cid} {m * 100:.0f} % ({grade})" for cid, m, grade in groups)
     how = "auto: the p90 edge of the cross-validated error of each candidate's regime" if policy == "auto" else policy
     return {"capacity_margin": f"{how}; {per}" if per else str(how)}
+
+
+def _price_age(used: Sequence[PricedOffering]) -> str:
+    """How old the plan's prices are at most, counted to today (or SOURCE_DATE_EPOCH)."""
+    if not used:
+        return ""
+    today = reference_date()
+    ages = [age_days(po.offering.as_of, today) for po in used]
+    known = [a for a in ages if a is not None]
+    undated = sorted({po.offering.id for po, a in zip(used, ages, strict=True) if a is None})
+    parts = [f"at most {max(known)} days old on {today.isoformat()}"] if known else []
+    if undated:
+        parts.append("undated: " + ", ".join(undated))
+    return "; ".join(parts)
+
+
+def _price_trust(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
+    """Every flagged price the plan pays, with its mark and reason; what the filters left out."""
+    parts = []
+    for po in used:
+        flags, reasons = _trust(inputs, po)
+        if flags:
+            parts.append(f"{po.id} {marks(flags)} ({'; '.join(reasons)})")
+    text = "flagged prices used: " + ", ".join(parts) if parts else "no flagged price used"
+    if not inputs.spec.offerings.include_uncertain:
+        text += "; prices uncertain in their source left out (offerings.include_uncertain: false)"
+    return text
+
+
+def _dropped_note(models: Sequence[ModelCapacity]) -> str:
+    """How many offerings other ones stood in for (same shape at no higher price)."""
+    if not models or not models[0].model.dropped:
+        return ""
+    dropped = models[0].model.dropped
+    kept = len(models[0].model.offerings)
+    return (f"{len(dropped)} of {kept + len(dropped)} offerings passing the filters left out: another of the "
+            "same GPU and shape costs no more (same-price ones: equivalent_offerings in --format json)")
 
 
 def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
