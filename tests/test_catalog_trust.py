@@ -102,8 +102,10 @@ def test_preemptible_offerings_only_where_spot_is_allowed() -> None:
 
 def test_offerings_listing_marks_doubtful_prices() -> None:
     table = gpuplan("catalog", "offerings", "--cloud", "azure", "--format", "md")
-    assert "| 98.32? |" in table.out and "! looks wrong" in table.out
+    assert "| azure:eastus:Standard_ND96isr_H100_v5 | h100-sxm | 8 | 98.32 | 12.29 | - | 2040 | ? |" in table.out
+    assert "| 27.20 | 3.40 | 2.99 | 966 | !s |" in table.out and "!s spot price looks wrong" in table.out
     verda = gpuplan("catalog", "offerings", "--cloud", "verda", "--format", "md")
-    assert "| - | 2.45p | 4.89p |" in verda.out and "p preemptible" in verda.out
+    assert "| verda:FIN-03:2B300.60V | b300 | 2 | 4.89 | 2.45 | - | 591 | p |" in verda.out
+    assert "p preemptible: $/h is a spot price" in verda.out
     data = json.loads(gpuplan("catalog", "offerings", "--cloud", "verda", "--format", "json").out)["data"]
     assert sum(r["preemptible"] for r in data["rows"]) == 5
