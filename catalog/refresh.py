@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from catalog.skypilot import ImportReport, catalog_root, import_skypilot_dir
 from catalog.types import Catalog, Offering
 
@@ -121,3 +123,100 @@ def overlay_document(result: Refresh) -> dict[str, Any]:
         entry.pop("id", None)  # derived from cloud, region and instance_type
         offerings.append(entry)
     return {"schema_version": 1, "replace_clouds": list(result.clouds), "offerings": offerings}
+
+
+# --------------------------------------------------------------------------------------------------
+# the typed result `gpuplan catalog refresh --format json` prints
+# --------------------------------------------------------------------------------------------------
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CloudChanges(_Row):
+    """One cloud of the refresh: source rows, offerings before and after, and what happened to them."""
+
+    cloud: str
+    rows: int = Field(description="GPU rows in the cloud's vms.csv")
+    before: int = Field(description="offerings of this cloud in the current catalog")
+    after: int = Field(description="offerings the refreshed file gives")
+    added: int
+    removed: int
+    changed: int
+    folded_rows: int = Field(description="rows folded into another row's offering (zones, spot twins, GCP parts)")
+    skipped_rows: int
+
+
+class OfferingChange(_Row):
+    id: str
+    change: Literal["added", "removed", "changed"]
+    fields: dict[str, tuple[Any, Any]] = Field(description="changed fields: [before, after]")
+    description: str
+
+
+class SkippedRow(_Row):
+    cloud: str
+    line: int
+    instance_type: str
+    region: str
+    accelerator: str
+    reason: str
+
+
+class RefreshResult(_Row):
+    """What a refresh from a SkyPilot catalog copy changes against the current catalog."""
+
+    folder: str
+    clouds: tuple[str, ...]
+    summary: tuple[CloudChanges, ...]
+    changes: tuple[OfferingChange, ...]
+    unknown_gpus: dict[str, int] = Field(description="accelerator names the catalog has no GPU for -> rows")
+    skipped_rows: tuple[SkippedRow, ...]
+    offerings_written: int
+    written: str | None = Field(description="the overlay file written (--write), if any")
+
+
+def describe(c: Change) -> str:
+    """One line a person reads: `new: h200 x1, $2.65/h` or `price_usd_per_hour 3.29 -> 2.99 (-9.1%)`."""
+    o = c.offering
+    if c.kind == "added" and o is not None:
+        spot = "" if o.spot_price_usd_per_hour is None else f", spot ${o.spot_price_usd_per_hour:.4g}/h"
+        kind = " preemptible" if o.preemptible else ""
+        return f"new{kind}: {o.gpu} x{o.gpus_per_instance}, ${o.price_usd_per_hour:.4g}/h{spot}"
+    if c.kind == "removed" and o is not None:
+        return f"gone: {o.gpu} x{o.gpus_per_instance}, was ${o.price_usd_per_hour:.4g}/h"
+    parts = []
+    for f, old, new in c.fields:
+        text = f"{f} {_value(f, old)} -> {_value(f, new)}"
+        if f.endswith("usd_per_hour") and isinstance(old, float) and isinstance(new, float) and old > 0:
+            text += f" ({100 * (new / old - 1):+.1f}%)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _value(field: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and "price" in field:
+        return f"{value:.4g}"
+    return str(value) if value != "" else "''"
+
+
+def result(refreshed: Refresh, written: Path | None) -> RefreshResult:
+    """The typed result of a refresh (and of writing its overlay to `written`)."""
+    return RefreshResult(
+        folder=refreshed.folder,
+        clouds=refreshed.clouds,
+        summary=tuple(CloudChanges(**vars(s)) for s in refreshed.summaries),
+        changes=tuple(
+            OfferingChange(id=c.id, change=c.kind, fields={f: (a, b) for f, a, b in c.fields}, description=describe(c))
+            for c in refreshed.changes
+        ),
+        unknown_gpus=refreshed.unknown_accelerators(),
+        skipped_rows=tuple(
+            SkippedRow(cloud=r.cloud, line=r.line, instance_type=r.instance_type, region=r.region,
+                       accelerator=r.accelerator, reason=r.reason)
+            for rep in refreshed.reports.values() for r in rep.rows if r.status == "skipped"
+        ),
+        offerings_written=len(refreshed.offerings) if written else 0,
+        written=str(written) if written else None,
+    )
