@@ -600,8 +600,10 @@ def catalog_refresh(
     from planner.commands.catalog_refresh import execute
 
     _state.update(command="catalog refresh", json=fmt.value == "json")
+    for path in catalog or ():
+        files.note_input(path)
     if write is not None:
-        check_output_path(write, "--write")
+        files.check_output_path(write, "--write")
     outcome = execute(skypilot, tuple(cloud or ()), as_of, write, overlays=tuple(catalog or ()))
     _emit(outcome, fmt.value, None)
 
