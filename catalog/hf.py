@@ -1,10 +1,18 @@
 """Read a local Hugging Face `config.json` into a ModelArch.
 
-Supported families (by `architectures[0]`, else `model_type`): Llama (and Yi), Mistral, Mixtral,
-Qwen2, OPT, GPT-J, Falcon (incl. the legacy RW configs) and DeepSeek-V2/V3. Fields that
-transformers gives a default are defaulted the same way (e.g. `num_key_value_heads` = heads); a
-missing field without a default, or a value of the wrong type, is an InputError naming the file and
-the field. No network access: only the file is read.
+Supported families (by `architectures[0]`, else `model_type`): Llama (and Yi), Llama 4, Mistral,
+Mixtral, Qwen2 (and the DeepSeek-R1 Qwen distills), Qwen3, Qwen3-MoE, Gemma 2, Gemma 3, gpt-oss,
+Phi (phi-2), Phi-3/Phi-4, Phi-3.5-MoE, OPT, GPT-J, Falcon (incl. the legacy RW configs) and
+DeepSeek-V2/V3. Fields that transformers gives a default are defaulted the same way (e.g.
+`num_key_value_heads` = heads; Gemma 3's text_config leaves out head counts and vocab); a missing
+field without a default, or a value of the wrong type, is an InputError naming the file and the field.
+No network access: only the file is read.
+
+Multimodal checkpoints (Llama 4, Gemma 3 4B+) keep the language model in `text_config`; their vision
+tower is counted in `extra_params` (a ViT from `vision_config`: layers x (4 h^2 + 2 h i), patch and
+position embeddings, and a projector to the text width), so the weights' memory is right while
+per-token work stays the decoder's. Layers that alternate sliding-window and full attention (Gemma
+2/3, gpt-oss) are read as all full attention: KV memory is then an upper bound.
 """
 
 from __future__ import annotations
@@ -34,6 +42,17 @@ ARCHITECTURES: dict[str, str] = {
     "RWForCausalLM": "falcon",
     "DeepseekV2ForCausalLM": "deepseek",
     "DeepseekV3ForCausalLM": "deepseek",
+    "Qwen3ForCausalLM": "qwen3",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+    "Llama4ForConditionalGeneration": "llama4",
+    "Llama4ForCausalLM": "llama4",
+    "Gemma2ForCausalLM": "gemma2",
+    "Gemma3ForCausalLM": "gemma3",
+    "Gemma3ForConditionalGeneration": "gemma3",
+    "GptOssForCausalLM": "gpt_oss",
+    "PhiForCausalLM": "phi",
+    "Phi3ForCausalLM": "phi3",
+    "PhiMoEForCausalLM": "phimoe",
 }
 MODEL_TYPES: dict[str, str] = {
     "llama": "llama",
@@ -47,6 +66,17 @@ MODEL_TYPES: dict[str, str] = {
     "RefinedWebModel": "falcon",
     "deepseek_v2": "deepseek",
     "deepseek_v3": "deepseek",
+    "qwen3": "qwen3",
+    "qwen3_moe": "qwen3_moe",
+    "llama4": "llama4",
+    "llama4_text": "llama4",
+    "gemma2": "gemma2",
+    "gemma3": "gemma3",
+    "gemma3_text": "gemma3",
+    "gpt_oss": "gpt_oss",
+    "phi": "phi",
+    "phi3": "phi3",
+    "phimoe": "phimoe",
 }
 _FAMILY_ARCH = {
     "llama": "LlamaForCausalLM",
@@ -57,6 +87,15 @@ _FAMILY_ARCH = {
     "gptj": "GPTJForCausalLM",
     "falcon": "FalconForCausalLM",
     "deepseek": "DeepseekV3ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM",
+    "llama4": "Llama4ForConditionalGeneration",
+    "gemma2": "Gemma2ForCausalLM",
+    "gemma3": "Gemma3ForConditionalGeneration",
+    "gpt_oss": "GptOssForCausalLM",
+    "phi": "PhiForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+    "phimoe": "PhiMoEForCausalLM",
 }
 
 
@@ -66,12 +105,21 @@ MAX_CONFIG_INT = 2**31 - 1  # architecture integers (sizes, counts, positions) b
 class _Reader:
     """Typed access to config fields with errors that name the file and the field."""
 
-    def __init__(self, cfg: Config, path: Path) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: Config, path: Path, prefix: str = "", defaults: Config | None = None) -> None:
+        self.cfg = {**(defaults or {}), **cfg}
         self.path = path
+        self.prefix = prefix
 
     def error(self, message: str) -> InputError:
         return InputError(message, where=str(self.path))
+
+    def sub(self, name: str, defaults: Config | None = None) -> _Reader:
+        """A reader of the nested mapping `name` (e.g. text_config), naming fields `name.field`."""
+        value = self.cfg.get(name)
+        if not isinstance(value, dict):
+            got = "missing" if value is None else f"a {type(value).__name__}"
+            raise self.error(f"field {name!r} must be a mapping of the language model's settings, got {got}")
+        return _Reader(value, self.path, f"{self.prefix}{name}.", defaults)
 
     def get_int(self, *names: str, default: int | None = None, minimum: int = 1) -> int:
         """The first of `names` present and non-null; `default` if none is; else an error."""
@@ -84,16 +132,18 @@ class _Reader:
                 or not isinstance(value, int | float)
                 or (isinstance(value, float) and not value.is_integer())  # also NaN and +-inf
             ):
-                raise self.error(f"field {name!r} must be an integer, got {shown_value(value)}")
+                raise self.error(f"field {self.prefix + name!r} must be an integer, got {shown_value(value)}")
             if value < minimum:
-                raise self.error(f"field {name!r} must be >= {minimum}, got {shown_value(value)}")
+                raise self.error(f"field {self.prefix + name!r} must be >= {minimum}, got {shown_value(value)}")
             if value > MAX_CONFIG_INT:  # no layer count, width or context window is this large
-                raise self.error(f"field {name!r} must be <= {MAX_CONFIG_INT:,}, got {shown_value(value)}")
+                raise self.error(
+                    f"field {self.prefix + name!r} must be <= {MAX_CONFIG_INT:,}, got {shown_value(value)}"
+                )
             return int(value)
         if default is not None:
             return default
-        raise self.error(f"missing field {names[0]!r}" + (f" (or {', '.join(map(repr, names[1:]))})"
-                                                            if len(names) > 1 else ""))
+        raise self.error(f"missing field {self.prefix + names[0]!r}" + (
+            f" (or {', '.join(repr(self.prefix + n) for n in names[1:])})" if len(names) > 1 else ""))
 
     def opt_int(self, name: str) -> int | None:
         return self.get_int(name, default=0, minimum=0) if self.cfg.get(name) is not None else None
@@ -103,7 +153,7 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.error(f"field {name!r} must be true or false, got {value!r}")
+            raise self.error(f"field {self.prefix + name!r} must be true or false, got {value!r}")
         return value
 
 
@@ -242,6 +292,141 @@ def _deepseek(r: _Reader) -> dict[str, Any]:
     }
 
 
+def _dense_fields(r: _Reader, *, bias: bool = False) -> dict[str, Any]:
+    """The fields every Llama-style decoder shares (hidden, heads, kv heads, head_dim, FFN, vocab)."""
+    hidden = r.get_int("hidden_size")
+    heads = r.get_int("num_attention_heads")
+    return {
+        "layers": r.get_int("num_hidden_layers"),
+        "hidden": hidden,
+        "heads": heads,
+        "kv_heads": r.get_int("num_key_value_heads", default=heads),
+        "head_dim": _common(r, hidden, heads),
+        "intermediate": r.get_int("intermediate_size"),
+        "vocab": r.get_int("vocab_size"),
+        "max_position": r.get_int("max_position_embeddings", default=4096),
+        "tied_embeddings": r.get_bool("tie_word_embeddings", False),
+        "attn_bias": r.get_bool("attention_bias", bias),
+    }
+
+
+def _qwen3(r: _Reader, moe: bool) -> dict[str, Any]:
+    out = _dense_fields(r)
+    out["max_position"] = r.get_int("max_position_embeddings", default=32768)
+    if r.get_bool("use_sliding_window", False):
+        out["sliding_window"] = r.opt_int("sliding_window") or None
+    if moe:
+        step = r.get_int("decoder_sparse_step", default=1)
+        dense_only = r.cfg.get("mlp_only_layers") or []
+        if not isinstance(dense_only, list):
+            raise r.error(f"field {r.prefix + 'mlp_only_layers'!r} must be a list of layer indices")
+        layers = out["layers"]
+        moe_layers = [i for i in range(layers) if i not in dense_only and (i + 1) % step == 0]
+        out.update(
+            moe_experts=r.get_int("num_experts"),
+            moe_top_k=r.get_int("num_experts_per_tok"),
+            moe_intermediate=r.get_int("moe_intermediate_size"),
+            moe_dense_layers=layers - len(moe_layers),
+        )
+    return out
+
+
+def _vit_params(r: _Reader, text_hidden: int, *, adapter: bool) -> int:
+    """Parameters of a ViT vision tower and its projector to the text width (approximate: norms and
+    biases of the tower counted, class tokens and gating scalars not)."""
+    h = r.get_int("hidden_size")
+    inter = r.get_int("intermediate_size")
+    layers = r.get_int("num_hidden_layers")
+    patch = r.get_int("patch_size", default=14)
+    image = r.get_int("image_size", default=336)
+    channels = r.get_int("num_channels", default=3)
+    per_layer = 4 * h * h + 2 * h * inter + (4 * h + inter + h) + 4 * h  # weights, biases, two LayerNorms
+    positions = (image // patch) ** 2
+    embed = channels * patch * patch * h + positions * h
+    if adapter:  # Llama 4: an MLP adapter to vision_output_dim, then a linear map to the text width
+        out_dim = r.get_int("projector_output_dim", "vision_output_dim")
+        projector = h * out_dim + out_dim * text_hidden
+    else:  # Gemma 3: one linear map from the tower's width to the text width
+        projector = h * text_hidden
+    return layers * per_layer + embed + projector
+
+
+def _llama4(r: _Reader) -> dict[str, Any]:
+    text = r.sub("text_config") if "text_config" in r.cfg else r
+    out = _dense_fields(text)
+    out["max_position"] = text.get_int("max_position_embeddings", default=131072)
+    layers = out["layers"]
+    listed = text.cfg.get("moe_layers")
+    if isinstance(listed, list) and listed:
+        moe_layers = len(listed)
+    else:
+        moe_layers = len(range(text.get_int("interleave_moe_layer_step", default=1) - 1, layers,
+                               text.get_int("interleave_moe_layer_step", default=1)))
+    out.update(
+        intermediate=text.get_int("intermediate_size_mlp", default=out["intermediate"]),
+        moe_experts=text.get_int("num_local_experts"),
+        moe_top_k=text.get_int("num_experts_per_tok", default=1),
+        moe_shared_experts=1,
+        moe_intermediate=text.get_int("intermediate_size"),
+        moe_dense_layers=layers - moe_layers,
+    )
+    if "vision_config" in r.cfg and r is not text:
+        out["extra_params"] = _vit_params(r.sub("vision_config"), out["hidden"], adapter=True)
+    return out
+
+
+GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 262208,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+    "max_position_embeddings": 131072,
+    "tie_word_embeddings": True,
+}
+"""transformers' Gemma3TextConfig defaults: the published 4B config's text_config relies on them."""
+
+SIGLIP_DEFAULTS: dict[str, Any] = {"image_size": 896, "patch_size": 14}
+"""Gemma 3's SigLIP vision tower (896 px, 14 px patches), where vision_config leaves them out."""
+
+
+def _gemma(r: _Reader, version: int) -> dict[str, Any]:
+    nested = version == 3 and "text_config" in r.cfg
+    text = r.sub("text_config", GEMMA3_TEXT_DEFAULTS) if nested else (
+        _Reader(r.cfg, r.path, r.prefix, GEMMA3_TEXT_DEFAULTS if version == 3 else None))
+    out = _dense_fields(text)
+    out["tied_embeddings"] = text.get_bool("tie_word_embeddings", True)
+    out["max_position"] = text.get_int("max_position_embeddings", default=8192)
+    if nested and "vision_config" in r.cfg:
+        out["extra_params"] = _vit_params(r.sub("vision_config", SIGLIP_DEFAULTS), out["hidden"], adapter=False)
+    return out
+
+
+def _gpt_oss(r: _Reader) -> dict[str, Any]:
+    out = _dense_fields(r, bias=True)
+    out["max_position"] = r.get_int("max_position_embeddings", default=131072)
+    out.update(
+        moe_experts=r.get_int("num_local_experts"),
+        moe_top_k=r.get_int("num_experts_per_tok", "experts_per_token"),
+        moe_intermediate=r.get_int("intermediate_size"),
+    )
+    return out
+
+
+def _phi(r: _Reader, kind: str) -> dict[str, Any]:
+    out = _dense_fields(r, bias=kind != "phi3")
+    out["max_position"] = r.get_int("max_position_embeddings", default=2048 if kind == "phi" else 4096)
+    if kind == "phi":
+        out["gated_mlp"] = False  # fc1 -> gelu -> fc2
+        out["attn_bias"] = True
+    if kind == "phimoe":
+        out.update(
+            moe_experts=r.get_int("num_local_experts"),
+            moe_top_k=r.get_int("num_experts_per_tok"),
+            moe_intermediate=out["intermediate"],
+        )
+    return out
+
+
 _PARSERS: dict[str, Callable[[_Reader], dict[str, Any]]] = {
     "llama": lambda r: _llama_like(r, "llama"),
     "mistral": lambda r: _llama_like(r, "mistral"),
@@ -251,6 +436,15 @@ _PARSERS: dict[str, Callable[[_Reader], dict[str, Any]]] = {
     "gptj": _gptj,
     "falcon": _falcon,
     "deepseek": _deepseek,
+    "qwen3": lambda r: _qwen3(r, moe=False),
+    "qwen3_moe": lambda r: _qwen3(r, moe=True),
+    "llama4": _llama4,
+    "gemma2": lambda r: _gemma(r, 2),
+    "gemma3": lambda r: _gemma(r, 3),
+    "gpt_oss": _gpt_oss,
+    "phi": lambda r: _phi(r, "phi"),
+    "phi3": lambda r: _phi(r, "phi3"),
+    "phimoe": lambda r: _phi(r, "phimoe"),
 }
 
 

@@ -11,7 +11,13 @@ shipped files and are applied in this order, later wins:
 An overlay entry whose id already exists is merged over the existing entry (only the keys it gives
 change; e.g. a negotiated `price_usd_per_hour` or `available_instances`); a new id must be complete.
 Overlay files may also hold `skypilot_csv: [{path, cloud, regions?, gpus?, instance_types?, as_of?}]`
-to import a SkyPilot `vms.csv`, and model entries may be `{id, hf_config: path/to/config.json}`.
+to import a SkyPilot `vms.csv`, `replace_clouds: [lambda, ...]` to drop every offering of those clouds
+before the file's own offerings are added (what `gpuplan catalog refresh -o FILE` writes), and model
+entries may be `{id, hf_config: path/to/config.json}`.
+
+The shipped catalog also imports the SkyPilot snapshot in data/skypilot/ (every row accounted for,
+see catalog/skypilot.py) and the commitment prices in data/commitment-prices.csv; the result is kept
+in the compiled cache (catalog/cache.py), keyed by the data's and the code's bytes.
 
 `Catalog.version` is `<release>+<sha256[:8] of the shipped data files>`, with `.u<sha256[:8]>` of
 the overlay content appended when overlays are used, so a plan names the data it was made from.
@@ -19,6 +25,7 @@ the overlay content appended when overlays are used, so a plan names the data it
 
 from __future__ import annotations
 
+import csv
 import datetime
 import hashlib
 import json
@@ -31,9 +38,10 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from catalog import cache
 from catalog.hf import load_hf_config
 from catalog.skypilot import import_skypilot_csv
-from catalog.types import Catalog, EngineProfile, Gpu, HostProfile, InstanceNetwork, ModelArch, Offering
+from catalog.types import Catalog, Commitment, EngineProfile, Gpu, HostProfile, InstanceNetwork, ModelArch, Offering
 from common.errors import CatalogError, InputError, did_you_mean
 from common.files import parse_yaml, read_text, spec_path
 
@@ -57,7 +65,7 @@ DATA_RELEASE = "2026.11.22"
 SCHEMA_VERSION = 1
 SHIPPED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml", "engines.yaml", "hosts.yaml", "networks.yaml")
 REQUIRED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml")
-SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "networks", "skypilot_csv")
+SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "networks", "skypilot_csv", "replace_clouds")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 T = TypeVar("T", bound=BaseModel)
@@ -81,6 +89,7 @@ class _Layer:
     label: str
     base_dir: Path
     sections: Mapping[str, tuple[Mapping[str, Any], ...]]
+    replace_clouds: tuple[str, ...] = ()
 
 
 def _layer_from_document(doc: object, label: str, base_dir: Path, *, shipped: bool) -> _Layer:
@@ -95,20 +104,26 @@ def _layer_from_document(doc: object, label: str, base_dir: Path, *, shipped: bo
             f"unsupported schema_version {version!r}; this gpuplan reads {SCHEMA_VERSION}", where=label
         )
     sections: dict[str, tuple[Mapping[str, Any], ...]] = {}
+    replace: tuple[str, ...] = ()
     for key, value in doc.items():
         if key == "schema_version":
             continue
-        if key not in SECTIONS or (shipped and key == "skypilot_csv"):
+        if key not in SECTIONS or (shipped and key in ("skypilot_csv", "replace_clouds")):
             raise CatalogError(f"unknown key {key!r}; {did_you_mean(str(key), SECTIONS)}", where=label)
         if value is None:
             value = []
+        if key == "replace_clouds":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise CatalogError("replace_clouds must be a list of cloud names (e.g. [lambda, vast])", where=label)
+            replace = tuple(v.strip().lower() for v in value)
+            continue
         if not isinstance(value, list):
             raise CatalogError(f"{key} must be a list of entries, got {type(value).__name__}", where=label)
         for i, entry in enumerate(value):
             if not isinstance(entry, dict):
                 raise CatalogError(f"{key}[{i}] must be a mapping, got {type(entry).__name__}", where=label)
         sections[key] = tuple(_normalise(e) for e in value)
-    return _Layer(label=label, base_dir=base_dir, sections=sections)
+    return _Layer(label=label, base_dir=base_dir, sections=sections, replace_clouds=replace)
 
 
 def _normalise(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,6 +186,7 @@ class _State:
     engines: dict[tuple[str, str], EngineProfile] = field(default_factory=dict)
     hosts: dict[str, HostProfile] = field(default_factory=dict)
     networks: dict[str, InstanceNetwork] = field(default_factory=dict)
+    commitments: tuple[Commitment, ...] = ()
     origin: dict[str, str] = field(default_factory=dict)  # offering id -> where it was defined
 
     @classmethod
@@ -182,6 +198,7 @@ class _State:
             engines={(e.engine, e.family): e for e in catalog.engines},
             hosts=dict(catalog.hosts),
             networks=dict(catalog.networks),
+            commitments=catalog.commitments,
         )
         state.origin = {oid: "shipped catalog" for oid in catalog.offerings}
         return state
@@ -366,6 +383,10 @@ def _apply(state: _State, layer: _Layer, hasher: Any, *, shipped: bool) -> None:
     """Apply one layer: GPUs first (offerings refer to them), then models, imports, offerings."""
     _apply_gpus(state, layer, shipped)
     _apply_models(state, layer, shipped, hasher)
+    if layer.replace_clouds:  # a refreshed import replaces everything known about these clouds
+        for oid in [k for k, o in state.offerings.items() if o.cloud in layer.replace_clouds]:
+            del state.offerings[oid]
+            state.origin.pop(oid, None)
     _apply_skypilot(state, layer, hasher)
     _apply_offerings(state, layer, shipped)
     _apply_engines_hosts(state, layer, shipped)
@@ -386,33 +407,124 @@ def _finish(state: _State, version: str) -> Catalog:
         engines=tuple(state.engines[k] for k in sorted(state.engines)),
         hosts={k: state.hosts[k] for k in sorted(state.hosts)},
         networks={k: state.networks[k] for k in sorted(state.networks)},
+        commitments=state.commitments,
     )
 
 
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
-    """The catalog from the shipped data files, parsed and validated once per process.
+SKYPILOT_DIR = "skypilot"
+COMMITMENTS_FILE = "commitment-prices.csv"
 
-    engines.yaml, hosts.yaml and networks.yaml are optional (absent => empty). The returned Catalog is shared:
-    treat it as read-only.
-    """
-    hasher = hashlib.sha256()
+
+def _snapshot_files(data_dir: Path) -> list[Path]:
+    """The SkyPilot snapshot shipped under data/skypilot: metadata, manifest and every vms.csv."""
+    root = data_dir / SKYPILOT_DIR
+    if not root.is_dir():
+        return []
+    meta = [p for p in (root / "snapshot.yaml", root / "manifest.csv") if p.is_file()]
+    return meta + sorted(root.glob("v8/*/vms.csv"))
+
+
+def shipped_files(data_dir: Path = DATA_DIR) -> tuple[Path, ...]:
+    """Every file the shipped catalog is built from, in a fixed order (their bytes key the cache)."""
+    files = [data_dir / n for n in SHIPPED_FILES if (data_dir / n).exists() or n in REQUIRED_FILES]
+    extra = [data_dir / COMMITMENTS_FILE] if (data_dir / COMMITMENTS_FILE).is_file() else []
+    return (*files, *_snapshot_files(data_dir), *extra)
+
+
+def _snapshot_sources(data_dir: Path, texts: Mapping[Path, str]) -> tuple[str, dict[str, str]]:
+    """(as_of, {cloud: source}) of the shipped snapshot, from snapshot.yaml and manifest.csv."""
+    root = data_dir / SKYPILOT_DIR
+    label = f"catalog/data/{SKYPILOT_DIR}/snapshot.yaml"
+    meta = _parse_yaml(texts[root / "snapshot.yaml"], label)
+    if not isinstance(meta, dict) or not isinstance(meta.get("as_of"), str | int):
+        raise CatalogError("needs `as_of` (the date of the snapshot's prices)", where=label)
+    repo = str(meta.get("repository", "skypilot-org/skypilot-catalog"))
+    sources: dict[str, str] = {}
+    for rec in csv.DictReader(texts[root / "manifest.csv"].splitlines()):
+        commit = (rec.get("source_commit") or "")[:12]
+        sources[rec.get("cloud") or ""] = f"{repo}@{commit} {rec.get('source_path', '')}".strip()
+    return str(meta["as_of"]), sources
+
+
+def import_snapshot(data_dir: Path, gpus: Mapping[str, Gpu], texts: Mapping[Path, str] | None = None
+                    ) -> dict[str, Any]:
+    """Import reports (by cloud) of the SkyPilot snapshot shipped in `data_dir/skypilot`."""
+    from catalog.skypilot import import_skypilot_dir  # noqa: PLC0415 - the importers load only when the cache misses
+
+    files = _snapshot_files(data_dir)
+    if not files:
+        return {}
+    if texts is None:
+        texts = {p: _read_text(p, "catalog file", "CSV") for p in files}
+    as_of, sources = _snapshot_sources(data_dir, texts)
+    return dict(import_skypilot_dir(data_dir / SKYPILOT_DIR, gpus=gpus, as_of=as_of, sources=sources))
+
+
+def _build_shipped(data_dir: Path, texts: Mapping[Path, str], version: str) -> Catalog:
+    """Parse, import and validate the shipped data (the slow path the cache avoids)."""
+    from catalog.commitments import parse_commitments  # noqa: PLC0415 - loaded only when the cache misses
+
     state = _State()
+    unused = hashlib.sha256()  # shipped layers carry no HF config files to hash
     for name in SHIPPED_FILES:
         path = data_dir / name
-        if not path.exists():
-            if name in REQUIRED_FILES:
-                raise CatalogError("shipped catalog file is missing (broken install?)", where=str(path))
+        if path not in texts:
             continue
-        raw = _read_text(path, "catalog file")
-        hasher.update(name.encode() + b"\0" + raw.encode() + b"\0")
         label = f"catalog/data/{name}"
-        layer = _layer_from_document(_parse_yaml(raw, label), label, data_dir, shipped=True)
-        _apply(state, layer, hasher, shipped=True)
-    return _finish(state, f"{DATA_RELEASE}+{hasher.hexdigest()[:8]}")
+        layer = _layer_from_document(_parse_yaml(texts[path], label), label, data_dir, shipped=True)
+        _apply(state, layer, unused, shipped=True)
+    for cloud, report in import_snapshot(data_dir, state.gpus, texts).items():
+        for off in report.offerings:
+            if off.id in state.offerings:
+                raise CatalogError(f"duplicate offering {off.id!r} (also in offerings.yaml)",
+                                   where=f"catalog/data/{SKYPILOT_DIR}/v8/{cloud}/vms.csv")
+            state.offerings[off.id] = off
+            state.origin[off.id] = f"catalog/data/{SKYPILOT_DIR}/v8/{cloud}/vms.csv"
+    commitments_path = data_dir / COMMITMENTS_FILE
+    if commitments_path in texts:
+        state.commitments = parse_commitments(
+            texts[commitments_path], f"catalog/data/{COMMITMENTS_FILE}", state.offerings)
+    return _finish(state, version)
+
+
+@lru_cache(maxsize=4)
+def shipped_catalog(data_dir: Path = DATA_DIR) -> Catalog:
+    """The catalog from the shipped data files, built once per process and cached on disk.
+
+    engines.yaml, hosts.yaml and networks.yaml are optional (absent => empty). The build (YAML, the SkyPilot
+    snapshot import, validation) is stored in the compiled cache (catalog/cache.py) under a key of
+    the data's bytes and the catalog code, so later processes only unpickle it. The returned Catalog
+    is shared: treat it as read-only.
+    """
+    files = shipped_files(data_dir)
+    raw: dict[Path, bytes] = {}
+    for path in files:
+        if not path.exists():
+            raise CatalogError("shipped catalog file is missing (broken install?)", where=str(path))
+        raw[path] = cache.read_bytes(path)
+    hasher = hashlib.sha256()
+    for path in files:
+        hasher.update(path.relative_to(data_dir).as_posix().encode() + b"\0" + raw[path] + b"\0")
+    digest = hasher.hexdigest()
+    version = f"{DATA_RELEASE}+{digest[:8]}"
+    key = cache.key(digest)
+    hit = cache.load(key)
+    if hit is not None and hit.version == version:
+        return hit
+    texts = {p: _decode(p, b) for p, b in raw.items()}
+    catalog = _build_shipped(data_dir, texts, version)
+    cache.store(key, catalog)
+    return catalog
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CatalogError("catalog file is not UTF-8 text", where=str(path)) from None
 
 
 def load_catalog(
@@ -492,8 +604,35 @@ def get_offering(catalog: Catalog, offering_id_: str, where: str) -> Offering:
     return off
 
 
+_VARIANT_TOKEN = re.compile(r"-(instruct|chat|it|pt|hf|base|thinking)(-\d{4})?(?=-|$)")
+
+
+def base_name(name: str) -> str:
+    """An HF repo or model name without its organisation and fine-tuning suffixes, lower case:
+    `meta-llama/Llama-2-7b-chat-hf` -> `llama-2-7b`, `Qwen/Qwen3-30B-A3B-Instruct-2507` -> `qwen3-30b-a3b`.
+    Versions (`-v0.3`) and sizes stay: they change the architecture."""
+    text = name.strip().lower().rsplit("/", 1)[-1].replace("_", "-")
+    text = re.sub(r"^meta-llama-", "llama-", text)
+    while True:
+        shorter = _VARIANT_TOKEN.sub("", text)
+        if shorter == text:
+            return text
+        text = shorter
+
+
+def base_model(catalog: Catalog, ref: str) -> ModelArch | None:
+    """The catalog model a fine-tune's repo id names (`...-Instruct`, `-chat-hf`, `-it`), if exactly one."""
+    key = base_name(ref)
+    if not key:
+        return None
+    hits = {m.id: m for m in catalog.models.values()
+            if base_name(m.id) == key or (m.hf_repo and base_name(m.hf_repo) == key)}
+    return next(iter(hits.values())) if len(hits) == 1 else None
+
+
 def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None = None) -> ModelArch:
-    """A model by catalog id, by HF repo name of a catalog model, or from a local HF config.json.
+    """A model by catalog id, by HF repo name of a catalog model (fine-tuning suffixes such as
+    `-Instruct`, `-chat-hf`, `-it` resolve to the base architecture), or from a local HF config.json.
 
     `ref` may be a path to a config.json or to a folder containing one; relative paths are resolved
     against `base_dir` (the spec's folder) when given.
@@ -515,6 +654,9 @@ def resolve_model(catalog: Catalog, ref: str, where: str, base_dir: Path | None 
         return load_hf_config(path)
     if key.endswith(".json") or key.startswith((".", "/", "~")):
         raise InputError(f"model config {ref!r} not found (looked at {path})", where=where)
+    base = base_model(catalog, key)
+    if base is not None:
+        return base
     raise CatalogError(
         f"unknown model {ref!r} (not a catalog id, a catalog model's HF repo, or a local config.json path); "
         + hint(key.lower(), catalog.models),

@@ -117,6 +117,16 @@ class Offering(_Frozen):
     disk_read_gbps: float | None = None
     available_instances: int | None = Field(default=None, ge=0, description="capacity limit, None = unlimited")
     uncertain: bool = Field(default=False, description="price or shape flagged as doubtful by its source")
+    price_suspect: str = Field(
+        default="", description="why the on-demand price looks wrong (empty: nothing noticed); used but flagged"
+    )
+    spot_suspect: str = Field(default="", description="why the spot price looks wrong (empty: nothing noticed)")
+    preemptible: bool = Field(
+        default=False,
+        description="the instance type itself is a spot/preemptible product: price_usd_per_hour is a spot price "
+        "and the offering is used only where spot is allowed",
+    )
+    upstream: str = Field(default="", description="provider that runs the hardware when `cloud` resells it")
     source: str
     as_of: str
     notes: str = ""
@@ -144,7 +154,11 @@ class ModelArch(_Frozen):
     moe_top_k: int = 0
     moe_shared_experts: int = 0
     moe_intermediate: int = 0
-    moe_dense_layers: int = Field(default=0, description="leading layers with a dense FFN (DeepSeek)")
+    moe_dense_layers: int = Field(
+        default=0,
+        description="layers with a dense FFN instead of experts (DeepSeek: the leading ones; Llama 4 "
+        "Maverick: every other one); parameter counts do not depend on where they are",
+    )
     # Multi-head latent attention (DeepSeek-V2/V3)
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
@@ -152,6 +166,12 @@ class ModelArch(_Frozen):
     qk_nope_dim: int = 0
     v_head_dim: int = 0
     sliding_window: int | None = None
+    extra_params: int = Field(
+        default=0,
+        ge=0,
+        description="parameters outside the decoder (vision encoder and projector of a multimodal "
+        "checkpoint): loaded into GPU memory, not touched per generated token",
+    )
     source: str
     as_of: str
     notes: str = ""
@@ -162,6 +182,8 @@ class ModelArch(_Frozen):
             raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
         if self.moe_experts and not (0 < self.moe_top_k <= self.moe_experts and self.moe_intermediate > 0):
             raise ValueError("a MoE model needs 0 < moe_top_k <= moe_experts and moe_intermediate > 0")
+        if self.moe_dense_layers > self.layers:
+            raise ValueError(f"moe_dense_layers ({self.moe_dense_layers}) exceeds layers ({self.layers})")
         return self
 
     @property
@@ -220,12 +242,12 @@ class ModelArch(_Frozen):
 
     @cached_property
     def total_params(self) -> int:
-        return self._params(self.moe_experts)
+        return self._params(self.moe_experts) + self.extra_params
 
     @cached_property
     def active_params(self) -> int:
         """Parameters touched per token (MoE: top-k routed plus shared experts)."""
-        return self._params(self.moe_top_k) if self.is_moe else self.total_params
+        return self._params(self.moe_top_k) if self.is_moe else self._params(0)
 
     def kv_elements_per_token(self) -> int:
         """KV-cache elements stored per token over all layers (MLA stores the compressed latent)."""
@@ -294,6 +316,47 @@ class InstanceNetwork(_Frozen):
         return self.bandwidth_gbit_s * 1e9 / 8.0 / gpus_per_instance
 
 
+class Commitment(_Frozen):
+    """A published price or discount for committed capacity (reservation, CUD, capacity block).
+
+    Prices are effective $/h of the committed instance (or per GPU where the source prices per GPU);
+    a source that publishes only a discount ("up to 60%") has no price and a `discount_rate_max`.
+    A commitment is paid whether used or not: it beats on-demand above a utilisation of
+    price / on-demand = 1 - discount_rate.
+    """
+
+    id: str = Field(description="<cloud>:<region>:<instance>:<term>, unique")
+    cloud: str
+    product: str = Field(description="the commitment instrument, as the source names it")
+    instance_type: str = Field(description="as the source names it (may be a family or a statement's scope)")
+    offering: str | None = Field(default=None, description="catalog offering id with this cloud, region, type")
+    gpu: str | None = Field(default=None, description="catalog GPU id, where the source's GPU maps to one")
+    gpu_label: str = Field(description="the GPU as the source names it")
+    gpus_per_instance: int | None = Field(default=None, ge=1)
+    region: str = Field(description="as the source states it ('not stated', 'all' where it does not name one)")
+    term: str = Field(description="1y, 3y, or the source's wording (e.g. '1-28 days (block)')")
+    term_months: int | None = Field(default=None, ge=1, description="12 or 36 for 1y/3y terms, else None")
+    payment: str = ""
+    price_usd_per_hour: float | None = Field(default=None, ge=0, description="committed $/h of the instance")
+    price_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    price_range_usd_per_gpu_hour: tuple[float, float] | None = None
+    ondemand_usd_per_hour: float | None = Field(default=None, ge=0, description="the source's on-demand reference")
+    ondemand_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    discount_rate: float | None = Field(default=None, ge=0, lt=1, description="1 - committed/on-demand")
+    discount_rate_max: float | None = Field(default=None, ge=0, lt=1, description="a published 'up to' bound")
+    discount_basis: str = Field(description="computed_from_source_prices, published_upper_bound, ... (source)")
+    price_scope: str = ""
+    confidence: Literal["high", "medium", "low"]
+    source: str
+    as_of: str
+    as_of_note: str = Field(default="", description="the source's own wording of the date")
+    notes: str = ""
+
+    def breakeven_utilisation(self) -> float | None:
+        """Utilisation above which this commitment is cheaper than on-demand (None if unknown)."""
+        return None if self.discount_rate is None else 1 - self.discount_rate
+
+
 class Catalog(_Frozen):
     """Everything gpuplan knows about the market, loaded once and passed explicitly."""
 
@@ -309,3 +372,4 @@ class Catalog(_Frozen):
         """The inter-instance network of an offering's instance type; None when the catalog does not know it
         (such an offering cannot host a replica spanning instances, nor a KV transfer between pools)."""
         return self.networks.get(f"{offering.cloud}:{offering.instance_type}")
+    commitments: tuple[Commitment, ...] = ()

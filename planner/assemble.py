@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from planner.assumptions import assumptions, margin_note
+from catalog.trust import age_days, reference_date
+from planner.assumptions import assumptions, margin_note, price_trust
 from planner.candidates import Candidate, PricedOffering, offload_dtypes
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
@@ -83,7 +84,7 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     measured = {cid for cid, name in source.items() if name == "measured"}
     util = _utilisation(sol.problem, solution)
     settings = _engine_settings(models, sol)
-    allocations, used = _allocations(inputs, sol, util, source, settings, rows)
+    allocations, used = _allocations(inputs, sol, util, source, settings, rows, _equivalents(inputs, models))
     routing = _routing(models, sol, util, measured)
     baselines = _baselines(sol.solved.singles, sol.by_id)
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
@@ -199,6 +200,21 @@ def engine_settings(dep: Deployment, routed: Sequence[Slice]) -> EngineSettings:
     )
 
 
+def _equivalents(inputs: PlanInputs, models: Sequence[ModelCapacity]) -> dict[str, tuple[str, ...]]:
+    """Offering (priced id) -> the left-out offerings it stands in for at exactly the same catalog price."""
+    if not models:
+        return {}
+    offerings = inputs.catalog.offerings
+    out: dict[str, list[str]] = {}
+    for dropped, by in models[0].model.dropped:
+        a, b = offerings.get(dropped.removesuffix("#spot")), offerings.get(by.removesuffix("#spot"))
+        if a is not None and b is not None and (a.price_usd_per_hour, a.spot_price_usd_per_hour) == (
+            b.price_usd_per_hour, b.spot_price_usd_per_hour
+        ):
+            out.setdefault(by, []).append(dropped)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
 def _allocations(
     inputs: PlanInputs,
     sol: Solution,
@@ -206,8 +222,11 @@ def _allocations(
     source: dict[str, CapacitySourceName],
     settings: dict[str, EngineSettings],
     rows: dict[str, CandidateCapacity],
+    equivalents: dict[str, tuple[str, ...]],
 ) -> tuple[tuple[Allocation, ...], tuple[PricedOffering, ...]]:
-    """Instances per offering with their replica groups; and the offerings used."""
+    """Instances per offering with their replica groups (and how far their prices can be trusted); and
+    the offerings used."""
+    today = reference_date()
     solution, by_id = sol.solved.solution, sol.by_id
     allocations = []
     used: list[PricedOffering] = []
@@ -223,6 +242,7 @@ def _allocations(
             continue
         po = groups[0].priced
         used.append(po)
+        flags, notes = price_trust(inputs, po)
         reps = tuple(
             ReplicaGroup(
                 candidate=c.id,
@@ -259,6 +279,11 @@ def _allocations(
                 cost_usd_per_hour=round(n * po.price_usd_per_hour, 6),
                 replicas=reps,
                 idle_gpus=n * po.offering.gpus_per_instance - sum(g.gpus for g in reps),
+                price_flags=flags,
+                price_notes=notes,
+                price_as_of=po.offering.as_of,
+                price_age_days=age_days(po.offering.as_of, today),
+                equivalent_offerings=equivalents.get(po.id, ()),
             )
         )
     return tuple(allocations), tuple(used)

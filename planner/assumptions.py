@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from catalog.loader import shipped_catalog
+from catalog.trust import Flag, age_days, marks, price_flags, price_overridden, price_reasons, reference_date
 from planner.candidates import PricedOffering, precision_notes, select_offerings
 from planner.capacity import ModelCapacity
 from planner.inputs import PlanInputs
@@ -29,8 +31,13 @@ def assumptions(
         "kv_cache": ",".join(s.kv),
         "routing_mode": inputs.spec.solver.mode,
         "prices_as_of": " .. ".join([as_of[0], as_of[-1]]) if len(as_of) > 1 else (as_of[0] if as_of else ""),
+        "price_age": _price_age(used),
+        "price_trust": _price_trust(inputs, used),
         "spot_allowed": inputs.spec.offerings.spot,
     }
+    dropped = _dropped_note(models)
+    if dropped:
+        out["offerings_dropped"] = dropped
     calibration = _calibration_note(inputs, used)
     if calibration:
         out["calibration"] = calibration
@@ -57,6 +64,55 @@ def margin_note(inputs: PlanInputs, allocations: Sequence[Allocation]) -> dict[s
     per = ", ".join(f"{cid} {m * 100:.0f} % ({grade})" for cid, m, grade in groups)
     how = "auto: the p90 edge of the cross-validated error of each candidate's regime" if policy == "auto" else policy
     return {"capacity_margin": f"{how}; {per}" if per else str(how)}
+
+
+def price_trust(inputs: PlanInputs, po: PricedOffering) -> tuple[tuple[Flag, ...], tuple[str, ...]]:
+    """(flags, reasons) of the price the plan pays for `po`."""
+    shipped = shipped_catalog().offerings.get(po.offering.id)
+    over = po.id in inputs.spec.offerings.price_overrides or price_overridden(po.offering, shipped, spot=po.spot)
+    return (
+        price_flags(po.offering, spot=po.spot, overridden=over),
+        price_reasons(po.offering, spot=po.spot, overridden=over),
+    )
+
+
+def _price_age(used: Sequence[PricedOffering]) -> str:
+    """How old the plan's prices are at most, counted to today (or SOURCE_DATE_EPOCH)."""
+    if not used:
+        return ""
+    today = reference_date()
+    ages = [age_days(po.offering.as_of, today) for po in used]
+    known = [a for a in ages if a is not None]
+    undated = sorted({po.offering.id for po, a in zip(used, ages, strict=True) if a is None})
+    parts = [f"at most {max(known)} days old on {today.isoformat()}"] if known else []
+    if undated:
+        parts.append("undated: " + ", ".join(undated))
+    return "; ".join(parts)
+
+
+def _price_trust(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:
+    """Every flagged price the plan pays, with its mark and reason; what the filters left out."""
+    parts = []
+    for po in used:
+        flags, reasons = price_trust(inputs, po)
+        if flags:
+            parts.append(f"{po.id} {marks(flags)} ({'; '.join(reasons)})")
+    text = "flagged prices used: " + ", ".join(parts) if parts else "no flagged price used"
+    if not inputs.spec.offerings.include_uncertain:
+        text += "; prices uncertain in their source left out (offerings.include_uncertain: false)"
+    return text
+
+
+def _dropped_note(models: Sequence[ModelCapacity]) -> str:
+    """How many offerings other ones stood in for (same shape at no higher price)."""
+    if not models or not models[0].model.dropped:
+        return ""
+    dropped = models[0].model.dropped
+    kept = len(models[0].model.offerings)
+    return (
+        f"{len(dropped)} of {kept + len(dropped)} offerings passing the filters left out: another of the "
+        "same GPU and shape costs no more (same-price ones: equivalent_offerings in --format json)"
+    )
 
 
 def _calibration_note(inputs: PlanInputs, used: Sequence[PricedOffering]) -> str:

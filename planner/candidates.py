@@ -7,6 +7,7 @@ says what binds and what would make it fit.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from catalog.types import DTYPE_BYTES, Catalog, Gpu, ModelArch, Offering
@@ -79,12 +80,62 @@ def select_offerings(catalog: Catalog, flt: OfferingFilter, where: str = "offeri
         if gpu is None:
             raise CatalogError(f"offering {oid} names unknown gpu {o.gpu!r}")
         available = flt.available.get(oid, o.available_instances)
+        if o.preemptible:  # a spot product: its price is a spot price, usable only where spot is allowed
+            if flt.spot:
+                price = flt.price_overrides.get(oid + SPOT_SUFFIX, o.price_usd_per_hour)
+                out.append(PricedOffering(oid + SPOT_SUFFIX, o, gpu, price, True, available))
+            continue
         price = flt.price_overrides.get(oid, o.price_usd_per_hour)
         out.append(PricedOffering(oid, o, gpu, price, False, available))
         spot_price = flt.price_overrides.get(oid + SPOT_SUFFIX, o.spot_price_usd_per_hour)
         if flt.spot and spot_price is not None:
             out.append(PricedOffering(oid + SPOT_SUFFIX, o, gpu, spot_price, True, available))
     return tuple(out)
+
+
+def _host_at_least(a: Offering, b: Offering) -> bool:
+    """`a`'s host is at least `b`'s in every field offloading reads (unknown counts as nothing)."""
+    for name in ("cpu_mem_gb", "disk_gb", "disk_read_gbps", "vcpus"):
+        x, y = getattr(a, name), getattr(b, name)
+        if (x if x is not None else -1.0) < (y if y is not None else -1.0):
+            return False
+    return True
+
+
+def price_flagged(po: PricedOffering) -> bool:
+    """Whether the price a plan would pay here is doubted: uncertain, or suspect for this variant."""
+    o = po.offering
+    return o.uncertain or bool(o.spot_suspect if po.spot and not o.preemptible else o.price_suspect)
+
+
+def drop_dominated(
+    offerings: Sequence[PricedOffering], keep: Collection[str] = ()
+) -> tuple[tuple[PricedOffering, ...], dict[str, str]]:
+    """(the offerings a plan can need, {dropped id: the id that stands in for it}).
+
+    `b` is dominated by `a` when every replica `b` can host, `a` hosts for no more money and without a
+    limit: same GPU and GPUs per instance, both spot or both not, a's price <= b's, `a` has no
+    availability cap, a's host (RAM, disk, vCPUs) is at least b's, and a's price is not flagged where
+    b's is not. Any fleet on `b` then costs no less on `a`, so dropping `b` leaves the optimum
+    unchanged while the solver no longer has to break ties between identical columns (one Lambda type
+    in 17 regions at one price). Ties go to the lowest id. Ids in `keep` (named by the spec or by
+    measured profiles) are never dropped.
+    """
+    groups: dict[tuple[str, int, bool], list[PricedOffering]] = {}
+    for po in offerings:
+        groups.setdefault((po.gpu.id, po.offering.gpus_per_instance, po.spot), []).append(po)
+    dropped: dict[str, str] = {}
+    for group in groups.values():
+        kept: list[PricedOffering] = []
+        for po in sorted(group, key=lambda p: (p.price_usd_per_hour, price_flagged(p), p.id)):
+            if po.id not in keep:
+                by = next((k for k in kept if k.available is None and _host_at_least(k.offering, po.offering)
+                           and (price_flagged(po) or not price_flagged(k))), None)
+                if by is not None:
+                    dropped[po.id] = by.id
+                    continue
+            kept.append(po)
+    return tuple(po for po in offerings if po.id not in dropped), dropped
 
 
 def make_candidates(

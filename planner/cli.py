@@ -35,7 +35,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 import_app = typer.Typer(help="Import inputs written for other tools.", no_args_is_help=True)
-catalog_app = typer.Typer(help="List what the catalog knows: GPUs, offerings, models.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="List what the catalog knows (GPUs, offerings, models, commitments); refresh its prices.",
+    no_args_is_help=True,
+)
 app.add_typer(import_app, name="import")
 app.add_typer(catalog_app, name="catalog")
 
@@ -704,13 +707,55 @@ def catalog_models(
     _catalog_cmd("models", fmt, {"family": family}, catalog)
 
 
+@catalog_app.command("commitments")
+def catalog_commitments(
+    cloud: Annotated[str | None, typer.Option("--cloud")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu")] = None,
+    term: Annotated[str | None, typer.Option("--term", help="1y or 3y")] = None,
+    min_confidence: Annotated[str | None, typer.Option("--min-confidence", help="high, medium or low")] = None,
+    fmt: FormatOpt = Fmt.table,
+    catalog: CatalogOverlay = None,
+) -> None:
+    """List committed-capacity prices (1-year/3-year reservations, CUDs, capacity blocks)."""
+    filters = {"cloud": cloud, "gpu": gpu, "term": term, "min_confidence": min_confidence}
+    _catalog_cmd("commitments", fmt, filters, catalog)
+
+
+@catalog_app.command("refresh")
+def catalog_refresh(
+    skypilot: Annotated[
+        Path, typer.Option("--skypilot", metavar="DIR", help="A SkyPilot catalog copy (v8: <cloud>/vms.csv).")
+    ],
+    cloud: Annotated[list[str] | None, typer.Option("--cloud", help="Only this cloud (repeatable).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date of the prices (default: each file's modification date).")
+    ] = None,
+    write: Annotated[
+        Path | None, typer.Option("--write", metavar="FILE", help="Save the offerings as a catalog overlay.")
+    ] = None,
+    fmt: ReportFormatOpt = ReportFmt.table,
+    catalog: CatalogOverlay = None,
+) -> None:
+    """Rebuild offerings from a SkyPilot catalog copy and show what changed."""
+    from planner.commands.catalog_refresh import execute
+
+    _state.update(command="catalog refresh", json=fmt.value == "json")
+    for path in catalog or ():
+        files.note_input(path)
+    if write is not None:
+        files.check_output_path(write, "--write")
+    outcome = execute(skypilot, tuple(cloud or ()), as_of, write, overlays=tuple(catalog or ()))
+    _emit(outcome, fmt.value, None)
+
+
 @app.command("schema")
 def schema(
     command: Annotated[
         list[str],
         typer.Argument(
             metavar="COMMAND",
-            help="plan, estimate, place, sweep, check, simulate, export, or catalog gpus|offerings|models.",
+            help="plan, estimate, place, sweep, check, simulate, export, or "
+            "catalog gpus|offerings|models|commitments|refresh.",
         ),
     ],
 ) -> None:

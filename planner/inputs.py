@@ -11,13 +11,13 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
 from common import files
-from planner.candidates import PricedOffering, select_offerings
+from planner.candidates import SPOT_SUFFIX, PricedOffering, drop_dominated, select_offerings
 from planner.errors import InputError, did_you_mean, unknown_id
 from planner.measured_profiles import MeasuredPoint, load_profile_points
 from planner.spec import ModelSpec, Search, Spec, parse_spec
@@ -81,6 +81,7 @@ class ModelInputs:
     offerings: tuple[PricedOffering, ...]
     catalog: Catalog
     search: Search
+    dropped: tuple[tuple[str, str], ...] = ()  # (offering left out, the one that stands in for it)
 
     @property
     def label(self) -> str:
@@ -101,6 +102,28 @@ def offerings_for(inputs: PlanInputs) -> tuple[PricedOffering, ...]:
     if not offerings:
         raise InputError("no offering passes the filters; widen clouds/gpus/regions or include", where="offerings")
     return offerings
+
+
+def named_offerings(spec: Spec, models: Sequence[ModelInputs]) -> set[str]:
+    """Offering ids the spec or a measured profile names: `drop_dominated` keeps them (a measured
+    capacity or a negotiated price makes an offering unlike its cheaper twins)."""
+    flt = spec.offerings
+    names = set(flt.include or ()) | set(flt.available) | {k.removesuffix(SPOT_SUFFIX) for k in flt.price_overrides}
+    for p in spec.profiles:
+        names |= {c.offering for c in p.capacities if c.offering} | ({p.offering} if p.offering else set())
+    names |= {pt.target.id for m in models for pt in m.points if pt.target.kind == "offering"}
+    return names | {n + SPOT_SUFFIX for n in names}
+
+
+def without_dominated(spec: Spec, models: Sequence[ModelInputs]) -> list[ModelInputs]:
+    """The models with the offerings no plan needs left out (`planner.candidates.drop_dominated`): the
+    optimum is unchanged, the solver no longer breaks ties between identical columns (one Lambda type in
+    17 regions at one price), and the plan can say which offering stood in for which."""
+    if not models:
+        return []
+    kept, dropped = drop_dominated(models[0].offerings, keep=named_offerings(spec, models))
+    pairs = tuple(sorted(dropped.items()))
+    return [replace(m, offerings=kept, dropped=pairs) for m in models]
 
 
 def load_model(inputs: PlanInputs, index: int, offerings: tuple[PricedOffering, ...]) -> ModelInputs:

@@ -1,4 +1,4 @@
-"""What `gpuplan catalog gpus|offerings|models` lists: catalog entries, filtered, as typed rows.
+"""What `gpuplan catalog gpus|offerings|models|commitments` lists: catalog entries, filtered, as typed rows.
 
 Rows carry every catalog field (with `source` and `as_of`) plus derived figures: per-GPU prices
 for offerings, `total_params_b`/`active_params_b` for models. A filter value that matches nothing
@@ -14,14 +14,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.loader import hint
-from catalog.types import Catalog, Gpu, ModelArch, Offering
+from catalog.types import Catalog, Commitment, Gpu, ModelArch, Offering
 from planner.errors import InputError
 
-KINDS = ("gpus", "offerings", "models")
+KINDS = ("gpus", "offerings", "models", "commitments")
 FILTERS: dict[str, tuple[str, ...]] = {
     "gpus": ("gpu", "vendor", "family", "min_memory_gb"),
     "offerings": ("gpu", "cloud", "region", "vendor", "family", "max_price", "min_memory_gb"),
     "models": ("model", "family"),
+    "commitments": ("cloud", "gpu", "term", "min_confidence"),
 }
 _FLAG = {
     "gpu": "--gpu",
@@ -32,13 +33,17 @@ _FLAG = {
     "max_price": "--max-price",
     "min_memory_gb": "--min-memory-gb",
     "model": "--model",
+    "term": "--term",
+    "min_confidence": "--min-confidence",
 }
+CONFIDENCE = ("high", "medium", "low")
 
 
 def model_family(model: ModelArch) -> str:
     """A short family name from the model id: llama, qwen, mistral, mixtral, gpt-j, opt, ..."""
-    if model.id.startswith("gpt-j"):
-        return "gpt-j"
+    for prefix in ("gpt-j", "gpt-oss"):
+        if model.id.startswith(prefix):
+            return prefix
     head = re.match(r"[a-z]+", model.id)
     return head.group(0) if head else model.architecture.lower().removesuffix("forcausallm")
 
@@ -92,6 +97,10 @@ class ModelRow(ModelArch):
     kv_elements_per_token_count: int = Field(alias="kv_elements_per_token")
 
 
+class CommitmentRow(Commitment):
+    """A catalog commitment price, every field."""
+
+
 class _Listing(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -120,7 +129,15 @@ class ModelListing(_Listing):
     rows: tuple[ModelRow, ...]
 
 
-Listing = GpuListing | OfferingListing | ModelListing
+class CommitmentListing(_Listing):
+    kind: Literal["commitments"] = "commitments"
+    catalog_version: str
+    filters: dict[str, str | float]
+    count: int
+    rows: tuple[CommitmentRow, ...]
+
+
+Listing = GpuListing | OfferingListing | ModelListing | CommitmentListing
 
 
 def _fields(entry: BaseModel) -> dict[str, Any]:
@@ -204,8 +221,25 @@ def _model_rows(cat: Catalog, f: Mapping[str, Any]) -> list[ModelRow]:
     return [_model_row(m) for m in sorted(models, key=lambda m: m.id)]
 
 
+def _commitment_rows(cat: Catalog, f: Mapping[str, Any]) -> list[CommitmentRow]:
+    rows = list(cat.commitments)
+    if "cloud" in f:
+        cloud = _choice(f["cloud"], (c.cloud for c in cat.commitments), "--cloud")
+        rows = [c for c in rows if c.cloud == cloud]
+    if "gpu" in f:
+        gid = _choice(f["gpu"], cat.gpus, "--gpu")
+        rows = [c for c in rows if c.gpu == gid]
+    if "term" in f:
+        term = _choice(f["term"], (c.term for c in cat.commitments), "--term")
+        rows = [c for c in rows if c.term == term]
+    if "min_confidence" in f:
+        level = _choice(f["min_confidence"], CONFIDENCE, "--min-confidence")
+        rows = [c for c in rows if CONFIDENCE.index(c.confidence) <= CONFIDENCE.index(level)]
+    return [CommitmentRow(**_fields(c)) for c in sorted(rows, key=lambda c: c.id)]
+
+
 def list_catalog(catalog: Catalog, kind: str, filters: Mapping[str, Any]) -> Listing:
-    """Catalog `kind` (gpus, offerings, models) matching `filters` (None values are ignored)."""
+    """Catalog `kind` (gpus, offerings, models, commitments) matching `filters` (None values are ignored)."""
     if kind not in KINDS:
         raise InputError(f"unknown catalog listing {kind!r}; valid: {', '.join(KINDS)}", where="catalog")
     active = active_filters(kind, filters)
@@ -216,5 +250,8 @@ def list_catalog(catalog: Catalog, kind: str, filters: Mapping[str, Any]) -> Lis
     if kind == "offerings":
         offs = _offering_rows(catalog, active)
         return OfferingListing(catalog_version=catalog.version, filters=shown, count=len(offs), rows=tuple(offs))
+    if kind == "commitments":
+        rows = _commitment_rows(catalog, active)
+        return CommitmentListing(catalog_version=catalog.version, filters=shown, count=len(rows), rows=tuple(rows))
     models = _model_rows(catalog, active)
     return ModelListing(catalog_version=catalog.version, filters=shown, count=len(models), rows=tuple(models))

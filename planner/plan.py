@@ -19,7 +19,7 @@ from pathlib import Path
 from common import limits
 from planner.assemble import Solution, assemble, infeasible_plan
 from planner.capacity import ModelCapacity, model_capacity
-from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for
+from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
 from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
 from planner.solve import not_run, solve, solve_settings
@@ -39,7 +39,7 @@ def _make_plan(inputs: PlanInputs, *, solver: str | None, time_limit_s: float | 
     offerings = offerings_for(inputs)
     capacities: list[ModelCapacity] = []
     try:  # the run's time limit covers reading and estimating too; running out is "not solved"
-        models = [load_model(inputs, i, offerings) for i in range(len(spec.models))]
+        models = without_dominated(spec, [load_model(inputs, i, offerings) for i in range(len(spec.models))])
         for i, m in enumerate(models):
             limits.check(f"estimating capacities (model {i + 1} of {len(models)})")
             capacities.append(model_capacity(m))

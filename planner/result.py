@@ -92,6 +92,18 @@ class Allocation(_Result):
     cost_usd_per_hour: float
     replicas: tuple[ReplicaGroup, ...]
     idle_gpus: int = 0
+    price_flags: tuple[Literal["uncertain", "suspect", "overridden"], ...] = Field(
+        default=(),
+        description="why this price may be wrong: uncertain in its source, suspect (looks wrong), overridden",
+    )
+    price_notes: tuple[str, ...] = Field(default=(), description="the reason for each flag, in order")
+    price_as_of: str = Field(default="", description="date of the price: YYYY, YYYY-MM or YYYY-MM-DD")
+    price_age_days: int | None = Field(
+        default=None, description="days from the start of price_as_of to the plan's date (an upper bound)"
+    )
+    equivalent_offerings: tuple[str, ...] = Field(
+        default=(), description="offerings left out because this one has the same shape at the same price"
+    )
 
 
 class RouteShare(_Result):

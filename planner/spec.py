@@ -212,7 +212,11 @@ class OfferingFilter(_Spec):
     max_spot_share: Float = Field(
         default=1.0, ge=0, le=1, description="max share of the traffic (req/s) served on spot"
     )
-    include_uncertain: bool = Field(default=True, description="use prices flagged uncertain")
+    include_uncertain: bool = Field(
+        default=False,
+        description="also rent offerings whose price or shape their source flags as uncertain (off by "
+        "default: a plan should not rest on a price its own catalog doubts; flagged in the plan when on)",
+    )
     price_overrides: dict[str, Annotated[NonNegFloat, Field(le=MAX_PRICE_USD_PER_HOUR)]] = Field(
         default_factory=dict, description="offering id -> $/h"
     )

@@ -39,8 +39,8 @@ def test_gpu_and_offering_rows_carry_source_and_as_of() -> None:
         for r in rows(kind):
             assert r["source"] and r["as_of"], r["id"]
     amd = rows("gpus", vendor="AMD", min_memory_gb=200)
-    assert [r["id"] for r in amd] == ["mi325x"]
-    assert {r["id"] for r in rows("gpus", family="blackwell")} == {"b200", "b300"}
+    assert [r["id"] for r in amd] == ["mi325x", "mi355x"]
+    assert {r["id"] for r in rows("gpus", family="blackwell")} == {"b200", "b300", "rtx-5090", "rtx-pro-6000"}
 
 
 def test_offering_filters() -> None:
@@ -59,7 +59,7 @@ def test_offering_filters() -> None:
         ("offerings", {"gpu": "h1000"}, "--gpu", "did you mean"),
         ("offerings", {"gpu": "h100"}, "--gpu", "'h100-nvl' or 'h100-pcie' or 'h100-sxm'"),
         ("offerings", {"cloud": "awz"}, "--cloud", "did you mean 'aws'"),
-        ("offerings", {"region": "us-est-1"}, "--region", "did you mean 'us-east-1'"),
+        ("offerings", {"region": "us-est-1"}, "--region", "'us-east-1'"),
         ("gpus", {"vendor": "nvdia"}, "--vendor", "did you mean 'nvidia'"),
         ("gpus", {"family": "hoper"}, "--family", "did you mean 'hopper'"),
         ("models", {"family": "lama"}, "--family", "did you mean 'llama'"),

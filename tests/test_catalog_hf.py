@@ -40,6 +40,7 @@ ARCH_FIELDS = (
     "qk_nope_dim",
     "v_head_dim",
     "sliding_window",
+    "extra_params",
 )
 CATALOG_TWIN = {
     "llama-3.1-8b": "llama-3.1-8b",
@@ -50,6 +51,18 @@ CATALOG_TWIN = {
     "gpt-j-6b": "gpt-j-6b",
     "falcon-180b": "falcon-180b",
     "deepseek-v3": "deepseek-v3",
+    "qwen3-8b": "qwen3-8b",
+    "qwen3-30b-a3b": "qwen3-30b-a3b",
+    "llama-4-scout": "llama-4-scout",
+    "llama-4-maverick": "llama-4-maverick",
+    "gemma-2-9b": "gemma-2-9b",
+    "gemma-3-1b": "gemma-3-1b",
+    "gemma-3-4b": "gemma-3-4b",
+    "gpt-oss-20b": "gpt-oss-20b",
+    "phi-2": "phi-2",
+    "phi-3-mini-4k": "phi-3-mini-4k",
+    "phi-3.5-moe": "phi-3.5-moe",
+    "deepseek-r1-distill-qwen-7b": "deepseek-r1-distill-qwen-7b",
 }
 REQUIRED = {
     "llama-3.1-8b": (
@@ -208,3 +221,55 @@ def test_any_required_field_missing_is_named(cfg: dict[str, Any], field: str) ->
     with pytest.raises(InputError) as err:
         parse_hf_config(cfg, Path("m/config.json"))
     assert repr(field) in err.value.message and err.value.where == "m/config.json"
+
+
+def test_nested_text_config_fields_are_named_with_their_path(tmp_path: Path) -> None:
+    cfg = config("llama-4-scout")
+    del cfg["text_config"]["num_local_experts"]
+    with pytest.raises(InputError, match="missing field 'text_config.num_local_experts'"):
+        parse_hf_config(cfg, tmp_path / "config.json")
+    cfg = {**config("gemma-3-4b"), "text_config": 5}
+    with pytest.raises(InputError, match="field 'text_config' must be a mapping"):
+        parse_hf_config(cfg, tmp_path / "config.json")
+
+
+def test_new_families_read_their_own_fields() -> None:
+    scout, maverick = load_hf_config(HF / "llama-4-scout"), load_hf_config(HF / "llama-4-maverick")
+    assert (scout.moe_experts, scout.moe_shared_experts, scout.moe_dense_layers) == (16, 1, 0)
+    assert (maverick.moe_experts, maverick.moe_dense_layers, maverick.intermediate) == (128, 24, 16384)
+    assert scout.extra_params > 0 and scout.active_params < scout.total_params - scout.extra_params
+    gemma = load_hf_config(HF / "gemma-3-4b")  # text_config relies on Gemma3TextConfig defaults
+    assert (gemma.heads, gemma.kv_heads, gemma.head_dim, gemma.vocab) == (8, 4, 256, 262208)
+    assert gemma.tied_embeddings
+    oss = load_hf_config(HF / "gpt-oss-20b")
+    assert (oss.moe_experts, oss.moe_top_k, oss.head_dim, oss.attn_bias) == (32, 4, 64, True)
+    phi2 = load_hf_config(HF / "phi-2")
+    assert not phi2.gated_mlp and phi2.attn_bias
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("meta-llama/Llama-2-7b-chat-hf", "llama-2-7b"),
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct", "llama-3.1-8b"),
+        ("mistralai/Mistral-7B-Instruct-v0.3", "mistral-7b-v0.3"),
+        ("Qwen/Qwen2.5-72B-Instruct", "qwen2.5-72b"),
+        ("Qwen/Qwen3-30B-A3B-Instruct-2507", "qwen3-30b-a3b"),
+        ("google/gemma-3-27b-it", "gemma-3-27b"),
+        ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "llama-4-scout"),
+        ("01-ai/Yi-34B-Chat", "yi-34b"),
+        ("microsoft/Phi-4-mini-instruct", "phi-4-mini"),
+    ],
+)
+def test_fine_tune_repo_ids_resolve_to_the_base_architecture(ref: str, expected: str) -> None:
+    from catalog.loader import resolve_model
+
+    assert resolve_model(load_catalog(), ref, "models[0].model").id == expected
+
+
+def test_unknown_repo_ids_are_still_errors() -> None:
+    from catalog.loader import resolve_model
+    from planner.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="unknown model 'someone/Llama-9-7B-Instruct'"):
+        resolve_model(load_catalog(), "someone/Llama-9-7B-Instruct", "models[0].model")

@@ -59,6 +59,11 @@ CASES: dict[str, Case] = {
     "catalog gpus": Case(("catalog", "gpus"), {"table": "gpus (", "md": "**gpus** ("}),
     "catalog offerings": Case(("catalog", "offerings"), {"table": "offerings (", "md": "**offerings** ("}),
     "catalog models": Case(("catalog", "models"), {"table": "models (", "md": "**models** ("}),
+    "catalog commitments": Case(("catalog", "commitments"), {"table": "commitments (", "md": "**commitments** ("}),
+    "catalog refresh": Case(
+        ("catalog", "refresh", "--skypilot", "catalog/data/skypilot", "--cloud", "mithril"),
+        {"table": "SkyPilot refresh from", "md": "**SkyPilot refresh**"},
+    ),
     "schema": Case(("schema", "plan")),
     "simulate": Case(
         ("simulate", "{plan}", "--spec", "{spec}", "--duration", "60"),

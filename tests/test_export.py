@@ -146,7 +146,8 @@ def launched(engine: str, script: str) -> dict[str, Any]:
             "tp": int(f["--tp-size"] or 0),
             "pp": int(f["--pp-size"] or 0),
             "quantization": f.get("--quantization"),
-            "kv": f["--kv-cache-dtype"],
+            # `auto`: the KV cache is stored in the model dtype (--dtype)
+            "kv": f["--kv-cache-dtype"] if f["--kv-cache-dtype"] != "auto" else f["--dtype"],
             "max_len": int(f["--context-length"] or 0),
             "max_seqs": int(f["--max-running-requests"] or 0),
             "chunk": int(f["--chunked-prefill-size"] or 0),
@@ -172,7 +173,7 @@ def launched(engine: str, script: str) -> dict[str, Any]:
 
 KV_NAMES = {  # each engine's spelling of the plan's KV dtypes (from its documentation, independently)
     "vllm": {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8"},
-    "sglang": {"bf16": "bf16", "bfloat16": "bf16", "fp8_e4m3": "fp8"},
+    "sglang": {"bf16": "bf16", "bfloat16": "bf16", "float16": "fp16", "fp8_e4m3": "fp8"},
     "trtllm": {"auto": "bf16", "fp8": "fp8"},
 }
 

@@ -32,7 +32,7 @@ def test_command_synopsis_lists_the_accepted_formats() -> None:
         words = entry.split()
         name = " ".join(words[1:3]) if " ".join(words[1:3]) in FORMATS else words[1]
         if name == "catalog" or name.startswith("catalog "):
-            names = [n for n in FORMATS if n.startswith("catalog ")]
+            names = [f"catalog {sub}" for sub in words[2].split("|")]  # `catalog gpus|offerings|...`
         else:
             names = [name]
         listed = re.search(r"--format ([\w|]+)", entry)

@@ -112,12 +112,15 @@ def test_catalog_offerings_at_80_columns_never_cut_a_price(monkeypatch: pytest.M
     assert max(len(line) for line in table.out.splitlines()) <= 80
     assert "…" not in table.out
     gpus = {row["gpu"] for row in rows}
-    # one line per offering, in the JSON's order: the id's first part, the GPU, every number whole
-    lines = [line.split() for line in table.out.splitlines() if len(line.split()) > 1 and line.split()[1] in gpus]
+    # one line per offering, in the JSON's order: the id's first part (region labels may hold spaces, e.g.
+    # vast's "France, FR, EU"), the GPU, every number whole
+    cells = re.compile(r"^(?P<id>\S.*?)\s+(?P<gpu>[a-z0-9.-]+)\s+(?P<n>\d+)\s+(?P<rest>\S.*)$")
+    lines = [(m.group("id"), m.group("gpu"), m.group("rest").split())
+             for m in map(cells.match, table.out.splitlines()) if m and m.group("gpu") in gpus]
     assert len(lines) == len(rows)
-    for row, words in zip(rows, lines, strict=True):
-        assert row["id"].startswith(words[0]) and words[1] == row["gpu"], (row["id"], words)
-        assert f"{row['price_usd_per_hour']:.2f}" in words, (row["id"], words)
+    for row, (head, gpu, words) in zip(rows, lines, strict=True):
+        assert row["id"].startswith(head) and gpu == row["gpu"], (row["id"], head)
+        assert f"{row['price_usd_per_hour']:.2f}" == words[0], (row["id"], words)
 
 
 # ---------------------------------------------------------------------------------- sweep and spot

@@ -70,6 +70,8 @@ def test_real_outputs_validate_against_their_schema(tmp_path: Path) -> None:
         ("catalog gpus", ("catalog", "gpus", "--vendor", "amd")),
         ("catalog offerings", ("catalog", "offerings", "--gpu", "h200")),
         ("catalog models", ("catalog", "models", "--family", "mixtral")),
+        ("catalog commitments", ("catalog", "commitments", "--cloud", "coreweave")),
+        ("catalog refresh", ("catalog", "refresh", "--skypilot", "catalog/data/skypilot", "--cloud", "vast")),
     ]
     texts = [("plan", plan_json.read_text(encoding="utf-8"))]
     for name, args in runs:

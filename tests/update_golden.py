@@ -45,12 +45,18 @@ CATALOG_VERSION = "2025.06.01+0d1e2f3a"  # the loader's format: data release + c
 CHECKS = VERIFY_CHECKS  # what the planner's verifier reports
 ASSUMPTIONS: dict[str, str | float | int | bool] = {
     "prices_as_of": "2025-06-01",
+    "price_age": "at most 549 days old on 2026-12-02",
+    "price_trust": "no flagged price used; prices uncertain in their source left out "
+    "(offerings.include_uncertain: false)",
     "price_kind": "on-demand",
     "engine": "vllm",
     "calibration": "engines.yaml vllm factors per GPU family (fitted to measured-calibration rows)",
     "target_utilisation": 0.8,
     "gpu_memory_utilization": 0.9,
 }
+
+
+OVERRIDE = "price replaced by the spec's price_overrides or a catalog overlay"
 
 
 def _cand(model: str, offering: str, tp: int, weights: str, kv: str) -> str:
@@ -88,6 +94,8 @@ def _alloc(
     price: float,
     instances: int,
     groups: tuple[ReplicaGroup, ...],
+    flags: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> Allocation:
     cloud, region, itype = offering.split(":")
     used = sum(g.gpus for g in groups)
@@ -104,6 +112,10 @@ def _alloc(
         cost_usd_per_hour=round(price * instances, 6),
         replicas=groups,
         idle_gpus=gpus_per_instance * instances - used,
+        price_flags=flags,  # type: ignore[arg-type]
+        price_notes=notes,
+        price_as_of="2025-06-01",
+        price_age_days=549,
     )
 
 
@@ -150,6 +162,7 @@ def _finish(
     baselines: tuple[Baseline, ...],
     solver: SolverStats,
     sha: str,
+    assumptions: dict[str, str | float | int | bool] | None = None,
     **extra: object,
 ) -> Plan:
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
@@ -166,7 +179,7 @@ def _finish(
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best,
         saving_vs_best_single_pct=None if best is None else round(100 * (best - total) / best, 4),
-        assumptions=ASSUMPTIONS,
+        assumptions=ASSUMPTIONS if assumptions is None else assumptions,
         solver=solver,
         verification=Verification(passed=True, checks=CHECKS),
         catalog_version=CATALOG_VERSION,
@@ -291,7 +304,7 @@ def multi_model_plan() -> Plan:
     allocations = (
         _alloc(a10, "a10", 1, 1.29, 3, (_group(chat, a10, 1, "bf16", "bf16", 3, 0.8, "measured"),)),
         _alloc(h1, "h100-sxm", 1, 4.29, 1, (_group(chat, h1, 1, "bf16", "bf16", 1, 0.62),)),
-        _alloc(h2, "h100-sxm", 2, 8.38, 2, (_group(big, h2, 2, "fp8", "fp8", 2, 0.77),)),
+        _alloc(h2, "h100-sxm", 2, 8.38, 2, (_group(big, h2, 2, "fp8", "fp8", 2, 0.77),), ("overridden",), (OVERRIDE,)),
     )
     models = (
         ModelSummary(
@@ -338,6 +351,7 @@ def multi_model_plan() -> Plan:
         baselines,
         solver,
         "b04e6d2f7a91" + "2" * 52,
+        {**ASSUMPTIONS, "price_trust": f"flagged prices used: {h2} * ({OVERRIDE})"},
         measured_profiles_used=("chat: profiles/a10-vllm-bench.json",),
     )
 

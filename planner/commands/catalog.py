@@ -1,4 +1,4 @@
-"""`gpuplan catalog gpus|offerings|models`: list what the catalog knows, filtered (planner.listing).
+"""`gpuplan catalog gpus|offerings|models|commitments`: list what the catalog knows, filtered (planner.listing).
 
 Rows carry every catalog field (with `source` and `as_of`) plus derived figures: per-GPU prices
 for offerings, `total_params_b`/`active_params_b` for models. A filter value that matches nothing
@@ -18,7 +18,7 @@ from planner.report.catalog_report import render_catalog_csv, render_catalog_mar
 
 
 def execute(kind: str, filters: dict[str, Any], overlays: tuple[Path, ...] = ()) -> Outcome:
-    """List catalog `kind` (gpus, offerings, models) matching `filters` (None values are ignored)."""
+    """List catalog `kind` (gpus, offerings, models, commitments) matching `filters` (None values are ignored)."""
     if kind not in KINDS:
         raise InputError(f"unknown catalog listing {kind!r}; valid: {', '.join(KINDS)}", where="catalog")
     active_filters(kind, filters)  # a misplaced filter is reported before the catalog is read

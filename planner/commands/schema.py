@@ -12,11 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog.refresh import RefreshResult
 from planner.check import CheckResult
 from planner.errors import InputError
 from planner.estimate import EstimateResult
 from planner.export import ExportResult
-from planner.listing import GpuListing, ModelListing, OfferingListing
+from planner.listing import CommitmentListing, GpuListing, ModelListing, OfferingListing
 from planner.outcome import SCHEMA_VERSION, Outcome
 from planner.place import PlaceInfeasible, PlaceResult
 from planner.result import Plan
@@ -156,6 +157,30 @@ class CatalogModelsEnvelope(BaseModel):
     errors: list[str] = _ERRORS
 
 
+class CatalogCommitmentsEnvelope(BaseModel):
+    """The JSON that `gpuplan catalog commitments --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan catalog commitments output")
+
+    schema_version: Literal["1"] = _VERSION
+    command: Literal["catalog commitments"]
+    status: Literal["ok", "error"]
+    data: CommitmentListing | _NoData = Field(description="the listing; an empty object when status is error")
+    errors: list[str] = _ERRORS
+
+
+class CatalogRefreshEnvelope(BaseModel):
+    """The JSON that `gpuplan catalog refresh --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan catalog refresh output")
+
+    schema_version: Literal["1"] = _VERSION
+    command: Literal["catalog refresh"]
+    status: Literal["ok", "error"]
+    data: RefreshResult | _NoData = Field(description="what the refresh changes; an empty object when status is error")
+    errors: list[str] = _ERRORS
+
+
 ENVELOPES: dict[str, type[BaseModel]] = {
     "plan": PlanEnvelope,
     "estimate": EstimateEnvelope,
@@ -167,6 +192,8 @@ ENVELOPES: dict[str, type[BaseModel]] = {
     "catalog gpus": CatalogGpusEnvelope,
     "catalog offerings": CatalogOfferingsEnvelope,
     "catalog models": CatalogModelsEnvelope,
+    "catalog commitments": CatalogCommitmentsEnvelope,
+    "catalog refresh": CatalogRefreshEnvelope,
 }
 """Every command with a JSON output (`validate` and `import melange` print no JSON)."""
 SCHEMAS = tuple(ENVELOPES)

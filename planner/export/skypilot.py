@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from catalog.skypilot import _PCIE_VARIANT, ACCELERATOR_GPU
+from catalog.skypilot import accelerator_name as skypilot_accelerator
 from planner.export.engines import EngineCommand, render_script
 from planner.export.fleet import ExportRefused, Fleet, InstanceLayout
 from planner.export.yamlout import comment, dump
@@ -26,14 +26,13 @@ READINESS_DELAY_S = 1800  # downloading and loading a 70B checkpoint takes tens 
 
 
 def accelerator_name(gpu: str) -> str:
-    """SkyPilot's accelerator name for a catalog GPU id (the inverse of catalog.skypilot's map)."""
-    for name, gid in ACCELERATOR_GPU.items():
-        if gid == gpu:
-            return name
-    for base, variant in _PCIE_VARIANT.items():
-        if variant == gpu:
-            return accelerator_name(base)
-    raise ExportRefused(f"SkyPilot has no accelerator name for GPU {gpu!r} that gpuplan knows", where="--to skypilot")
+    """SkyPilot's accelerator name for a catalog GPU id (catalog.skypilot.SKYPILOT_ACCELERATOR)."""
+    name = skypilot_accelerator(gpu)
+    if name is None:
+        raise ExportRefused(
+            f"SkyPilot has no accelerator name for GPU {gpu!r} that gpuplan knows", where="--to skypilot"
+        )
+    return name
 
 
 def script_eof(endpoint_id: str) -> str:

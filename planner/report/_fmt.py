@@ -12,7 +12,7 @@ from planner.check import slo_ratio as slo_ratio
 from planner.check import within as within  # re-exported for the renderers
 from planner.check import worst_latency as worst_latency
 from planner.check import worst_slo_ratios as worst_slo_ratios
-from planner.result import Plan, ReplicaGroup, SliceRoute
+from planner.result import Allocation, Plan, ReplicaGroup, SliceRoute
 
 DASH = "–"
 
@@ -333,3 +333,24 @@ def route_summary(plan: Plan, model: str, labels: dict[str, str]) -> list[Target
         for c, o in rate
     ]
     return sorted(rows, key=lambda r: (-r[2], r[0]))
+
+
+PRICE_MARKS = {"uncertain": "?", "suspect": "!", "overridden": "*"}
+PRICE_LEGEND = {"?": "? uncertain in its source", "!": "! looks wrong, verify", "*": "* overridden by you"}
+
+
+def flagged_price(a: Allocation, markdown: bool = False) -> str:
+    """The price per instance with the marks of its flags: `$98.32 ?` (in Markdown as code, so `*` stays)."""
+    mark = "".join(PRICE_MARKS[flag] for flag in PRICE_MARKS if flag in a.price_flags)
+    if mark and markdown:
+        mark = f"`{mark}`"
+    return price(a.price_usd_per_hour) + (f" {mark}" if mark else "")
+
+
+def price_legend(plan: Plan, markdown: bool = False) -> str:
+    """What the marks next to prices mean (only those used), or '' when no price is flagged."""
+    used = {PRICE_MARKS[flag] for a in plan.allocations for flag in a.price_flags}
+    if not used:
+        return ""
+    parts = [f"`{mark}`{text[1:]}" if markdown else text for mark, text in PRICE_LEGEND.items() if mark in used]
+    return "Price marks: " + "; ".join(parts) + " (see Assumptions: price trust)"

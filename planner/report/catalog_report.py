@@ -1,4 +1,4 @@
-"""`gpuplan catalog gpus|offerings|models` for people: a compact table, Markdown or CSV of the rows."""
+"""`gpuplan catalog gpus|offerings|models|commitments` for people: a compact table, Markdown or CSV of the rows."""
 
 from __future__ import annotations
 
@@ -26,6 +26,27 @@ def _num(x: Any, digits: int = 1) -> str:
     return f"{x:.0f}" if isinstance(x, int | float) else str(x)
 
 
+def _usd(x: Any) -> str:
+    """A price with its cents always shown (5.0 -> 5.00), '-' when absent."""
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _flag_cell(r: dict[str, Any]) -> str:
+    """Trust marks of an offering: ? uncertain, ! on-demand suspect, !s spot suspect, p preemptible."""
+    marks = ["?" if r["uncertain"] else "", "!" if r["price_suspect"] else "",
+             "!s" if r["spot_suspect"] and r["spot_price_usd_per_hour"] is not None else "",
+             "p" if r["preemptible"] else ""]
+    return " ".join(m for m in marks if m) or "-"
+
+
+def _discount(row: dict[str, Any]) -> str:
+    if row["discount_rate"] is not None:
+        return f"{100 * row['discount_rate']:.0f}%"
+    if row["discount_rate_max"] is not None:
+        return f"<= {100 * row['discount_rate_max']:.0f}%"
+    return "-"
+
+
 def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], str]:
     """(headers, cells, caption) shared by the table and Markdown renderers; column 0 is the id."""
     caption = "all fields, sources and as_of: --format json"
@@ -39,13 +60,22 @@ def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[lis
                           _num(tf.get("bf16", tf.get("fp16"))), _num(tf.get("fp8")), _num(tf.get("fp4")),
                           link, _num(r["pcie_gbps"]), _num(r["tdp_w"])])
     elif kind == "offerings":
-        headers = ["id", "gpu", "GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB"]
-        cells = [[r["id"], r["gpu"], str(r["gpus_per_instance"]),
-                  _num(r["price_usd_per_hour"], 2) + (" *" if r["uncertain"] else ""),
-                  _num(r["price_usd_per_gpu_hour"], 2), _num(r["spot_price_usd_per_hour"], 2),
-                  _num(r["cpu_mem_gb"], 0)] for r in rows]
-        if any(r["uncertain"] for r in rows):
-            caption = "* uncertain price or shape (see notes); " + caption
+        headers = ["id", "gpu", "GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB", "flag"]
+        cells = [[r["id"], r["gpu"], str(r["gpus_per_instance"]), _usd(r["price_usd_per_hour"]),
+                  _usd(r["price_usd_per_gpu_hour"]), _usd(r["spot_price_usd_per_hour"]), _num(r["cpu_mem_gb"], 0),
+                  _flag_cell(r)] for r in rows]
+        flagged = " ".join(c[-1] for c in cells).split()
+        notes = [text for mark, text in (("?", "? uncertain in its source"), ("!", "! price looks wrong"),
+                                         ("!s", "!s spot price looks wrong"),
+                                         ("p", "p preemptible: $/h is a spot price")) if mark in flagged]
+        if notes:
+            caption = "; ".join(notes) + " (verify; see notes); " + caption
+    elif kind == "commitments":
+        headers = ["id", "gpu", "$/h", "$/GPU-h", "discount", "conf.", "as of"]
+        cells = [[r["id"], r["gpu"] or "-", _num(r["price_usd_per_hour"], 2), _num(r["price_usd_per_gpu_hour"], 2),
+                  _discount(r), r["confidence"], r["as_of"]] for r in rows]
+        caption = ("id = cloud:region:instance:term; discount = 1 - committed/on-demand, <= a published upper "
+                   "bound; " + caption)
     else:
         headers = ["id", "family", "layers", "hidden", "heads/kv", "experts", "total B", "active B", "ctx"]
         cells = [[r["id"], r["family"], str(r["layers"]), str(r["hidden"]), f"{r['heads']}/{r['kv_heads']}",
@@ -58,7 +88,7 @@ def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[lis
     return headers, cells, caption
 
 
-_LEFT = {"id", "family", "gpu"}
+_LEFT = {"id", "family", "gpu", "conf.", "as of", "flag"}
 
 
 def render_catalog_table(listing: Listing) -> Table:

@@ -142,7 +142,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
                     md_code(a.offering) + (" spot" if a.spot else ""),
                     f"{a.gpus_per_instance}× {md(a.gpu)}",
                     str(a.instances),
-                    f.price(a.price_usd_per_hour),
+                    f.flagged_price(a, markdown=True),
                     f.usd(a.cost_usd_per_hour),
                     "<br>".join(groups),
                 ]
@@ -164,6 +164,9 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
             "llrrrl",
         )
         out.append("")
+        legend = f.price_legend(plan, markdown=True)
+        if legend:
+            out += [legend, ""]
         pie = cost_pie(plan, labels)
         if len(pie):
             out += pie + [""]

@@ -60,7 +60,7 @@ def _allocation_table(plan: Plan, labels: dict[str, str]) -> Table:
             labels[a.offering] + spot,
             f"{a.gpus_per_instance}× {a.gpu}",
             str(a.instances),
-            f.price(a.price_usd_per_hour),
+            f.flagged_price(a),
             f.usd(a.cost_usd_per_hour),
             "\n".join(groups),
         )
@@ -177,6 +177,9 @@ def render_plan_table(plan: Plan) -> RenderableType:
         parts += [Text(""), _heading("Why"), bullets(plan.infeasible_reasons)]
     if plan.allocations:
         parts += [Text(""), _heading("Allocation"), _allocation_table(plan, labels)]
+        legend = f.price_legend(plan)
+        if legend:
+            parts.append(Text(legend, style="yellow"))
     if len(plan.models) > 1 or infeasible:
         parts += [Text(""), _heading("Models"), _models_table(plan)]
     for model in f.routed_models(plan):
