@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from planner.check import worst_slo_ratios
 from planner.errors import InputError
 from planner.inputs import PlanInputs
-from planner.plan import make_plan
 from planner.result import Plan
 from planner.spec import Spec, parse_spec
 from planner.workload import build_slices
