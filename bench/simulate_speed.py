@@ -41,14 +41,17 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
 
 
 def percentile_spec(name: str, folder: Path) -> Path:
-    """The example with its targets as p99 TTFT / p90 TPOT (same numbers), written next to the original so
-    relative trace paths resolve."""
+    """The example with its targets as p99 TTFT / p90 TPOT (same numbers), in `folder` with a copy of the
+    example's traces (spec paths stay within the spec's folder)."""
+    import shutil
+
     raw = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     for m in raw["models"]:
         m["slo"] = {"ttft_ms": {"p99": m["slo"]["ttft_ms"]}, "tpot_ms": {"p90": m["slo"]["tpot_ms"]}}
         trace = m["workload"].get("trace")
         if trace is not None:
-            trace["path"] = str((EXAMPLES / trace["path"]).resolve())
+            (folder / trace["path"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(EXAMPLES / trace["path"], folder / trace["path"])
     path = folder / f"{name}-percentiles.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
