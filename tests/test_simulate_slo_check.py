@@ -67,10 +67,10 @@ def test_a_percentile_plan_meets_its_targets_in_an_independent_simulation(tmp_pa
 
 
 def test_a_fleet_that_misses_is_tightened_until_it_meets(tmp_path: Path) -> None:
-    """p99 TPOT 60 ms planned as mean TPOT <= 60 ms misses in simulation; the candidates whose requests miss
+    """p99 TPOT 68 ms planned as mean TPOT <= 68 ms misses in simulation; the candidates whose requests miss
     are tightened and the fleet re-solved until the simulation meets every target."""
     spec = copy.deepcopy(SPEC)
-    spec["models"][0]["slo"] = {"ttft_ms": {"p99": 1500}, "tpot_ms": {"p99": 60}}
+    spec["models"][0]["slo"] = {"ttft_ms": {"p99": 1500}, "tpot_ms": {"p99": 68}}
     inputs = inputs_for(tmp_path, spec)
     loosest = make_plan(inputs)
     first = simulate_plan(loosest, inputs, SimulationOptions(arrivals="poisson", duration_s=900))

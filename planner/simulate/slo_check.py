@@ -91,6 +91,8 @@ def plan_checked(inputs: PlanInputs, *, solver: str | None = None, time_limit_s:
         tightened = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=dict(capacity_scale))
         if tightened.status == "infeasible":
             break  # tightened beyond what the offerings can serve: the last plan (missed) is the answer
+        if tightened.allocations == plan.allocations and tightened.routing == plan.routing:
+            continue  # the same fleet: tighten the same candidates again, no need to simulate it again
         plan, sim = tightened, _simulate(tightened, inputs, requests)
     return plan.model_copy(update={"slo_check": _check(sim, rounds, capacity_scale)})
 
