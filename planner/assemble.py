@@ -335,6 +335,8 @@ def _routing(
                 slo_ttft_ms=ms.slo.ttft_ms,
                 slo_tpot_ms=ms.slo.tpot_ms,
                 routes=tuple(routes),
+                slo_ttft_statistic=ms.slo.ttft_statistic,
+                slo_tpot_statistic=ms.slo.tpot_statistic,
             )
         )
     return tuple(routing)
@@ -380,6 +382,8 @@ def _model_summaries(
                 gpus=gpus,
                 cost_usd_per_hour=round(cost, 4),
                 redundancy=m.spec.redundancy,
+                slo_ttft_statistic=m.spec.slo.ttft_statistic,
+                slo_tpot_statistic=m.spec.slo.tpot_statistic,
             )
         )
     return tuple(out)

@@ -70,6 +70,8 @@ class SliceDiff(_Frozen):
     baseline_worst_tpot_ms: float | None
     current_worst_tpot_ms: float | None
     status: SliceStatus
+    slo_ttft_statistic: str = "mean"
+    slo_tpot_statistic: str = "mean"
 
 
 class ModelSloDiff(_Frozen):
@@ -276,8 +278,10 @@ def _slice_diffs(baseline: Plan, current: Plan) -> list[SliceDiff]:
         status: SliceStatus
         if c is None:
             status = "removed"
-        elif within(ct, c.slo_ttft_ms) is False or within(cp, c.slo_tpot_ms) is False:
-            status = "slo-missed"
+        elif (c.slo_ttft_statistic == "mean" and within(ct, c.slo_ttft_ms) is False) or (
+            c.slo_tpot_statistic == "mean" and within(cp, c.slo_tpot_ms) is False
+        ):
+            status = "slo-missed"  # percentile targets are judged by the plan's simulation (slo_check) above
         elif b is None:
             status = "added"
         else:
@@ -295,6 +299,8 @@ def _slice_diffs(baseline: Plan, current: Plan) -> list[SliceDiff]:
                 baseline_worst_tpot_ms=bp,
                 current_worst_tpot_ms=cp,
                 status=status,
+                slo_ttft_statistic=ref.slo_ttft_statistic,
+                slo_tpot_statistic=ref.slo_tpot_statistic,
             )
         )
     return slices
@@ -313,6 +319,15 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
         regressions.append("the plan is infeasible; the baseline was feasible")
     if cur_ok and not current.verification.passed:
         regressions.append("the plan failed verification: " + "; ".join(current.verification.violations))
+    if cur_ok and current.slo_check is not None and not current.slo_check.met:
+        missed = [
+            f"{t.model} {t.statistic} {t.metric.upper()} "
+            + ("inf" if t.simulated_ms is None else f"{t.simulated_ms:,.1f}")
+            + f" ms > {t.target_ms:,.0f} ms"
+            for t in current.slo_check.targets
+            if not t.met
+        ]
+        regressions.append("percentile SLO missed in the plan's simulation: " + "; ".join(missed))
 
     base_cost, cur_cost = baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour
     cost_reg = base_ok and cur_ok and _cost_regression(base_cost, cur_cost, cost_tolerance)
@@ -335,9 +350,9 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
     for s in slices:
         if s.status == "slo-missed":
             what = []
-            if within(s.current_worst_ttft_ms, s.slo_ttft_ms) is False:
+            if s.slo_ttft_statistic == "mean" and within(s.current_worst_ttft_ms, s.slo_ttft_ms) is False:
                 what.append(f"TTFT {s.current_worst_ttft_ms:,.1f} ms > SLO {s.slo_ttft_ms:,.0f} ms")
-            if within(s.current_worst_tpot_ms, s.slo_tpot_ms) is False:
+            if s.slo_tpot_statistic == "mean" and within(s.current_worst_tpot_ms, s.slo_tpot_ms) is False:
                 what.append(f"TPOT {s.current_worst_tpot_ms:,.1f} ms > SLO {s.slo_tpot_ms:,.0f} ms")
             bucket = f"input {_range(s.input_len_range)} x output {_range(s.output_len_range)} tokens"
             regressions.append(f"{s.model} bucket {bucket}: predicted {' and '.join(what)}")

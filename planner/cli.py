@@ -546,7 +546,7 @@ def simulate(
 ) -> None:
     """Replay a plan request by request: tail latency, SLO attainment, goodput; exit 1 if a target is missed."""
     from planner.commands.simulate import execute
-    from planner.simulate import SimulationOptions
+    from planner.simulate.run import SimulationOptions
 
     _state.update(command="simulate", json=fmt.value == "json")
     _allow(allow_path)

@@ -13,12 +13,14 @@ infeasible problem, no solution within the time limit) is a Plan with reasons, n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from common import limits
 from planner.assemble import Solution, assemble, infeasible_plan
 from planner.capacity import ModelCapacity, model_capacity
+from planner.capacity.merge import scaled
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
 from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
@@ -26,13 +28,29 @@ from planner.solve import not_run, solve, solve_settings
 from planner.verify import VERIFY_CHECKS, publishable, verify_published
 
 
-def make_plan(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
-    """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception."""
+def make_plan(
+    inputs: PlanInputs,
+    *,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    capacity_scale: Mapping[str, float] | None = None,
+) -> Plan:
+    """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception.
+
+    `capacity_scale` (candidate id -> factor on its capacities) is how planner.simulate.slo_check tightens
+    candidates whose requests missed a percentile target in a simulation of the fleet.
+    """
     with limits.run_scope():  # a library call is a run of its own; under the CLI, the command's run
-        return _make_plan(inputs, solver=solver, time_limit_s=time_limit_s)
+        return _make_plan(inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=capacity_scale)
 
 
-def _make_plan(inputs: PlanInputs, *, solver: str | None, time_limit_s: float | None) -> Plan:
+def _make_plan(
+    inputs: PlanInputs,
+    *,
+    solver: str | None,
+    time_limit_s: float | None,
+    capacity_scale: Mapping[str, float] | None = None,
+) -> Plan:
     spec = inputs.spec
     settings = solve_settings(spec, solver, time_limit_s)
     check_profiles(spec, inputs.catalog)
@@ -46,6 +64,8 @@ def _make_plan(inputs: PlanInputs, *, solver: str | None, time_limit_s: float | 
     except limits.TimeLimitError as out_of_time:
         stats = not_run(settings).model_copy(update={"status": "not_solved"})
         return infeasible_plan(inputs, capacities, (f"not solved: {out_of_time.message}",), stats)
+    if capacity_scale:
+        capacities = [replace(c, rows=scaled(c.rows, capacity_scale)) for c in capacities]
     reasons = tuple(r for m in capacities for r in m.reasons)
     if reasons:
         return infeasible_plan(inputs, capacities, reasons, not_run(settings))

@@ -126,6 +126,8 @@ class SliceRoute(_Result):
     slo_ttft_ms: float
     slo_tpot_ms: float
     routes: tuple[RouteShare, ...]
+    slo_ttft_statistic: str = Field(default="mean", description="what slo_ttft_ms bounds: mean, p50 .. p99.9")
+    slo_tpot_statistic: str = Field(default="mean", description="what slo_tpot_ms bounds")
 
 
 class Failover(_Result):
@@ -172,6 +174,36 @@ class ModelSummary(_Result):
     redundancy: Literal["none", "n+1"] = Field(
         default="none", description="n+1: the load is still served after losing any one instance"
     )
+    slo_ttft_statistic: str = Field(default="mean", description="what slo_ttft_ms bounds: mean, p50 .. p99.9")
+    slo_tpot_statistic: str = Field(default="mean", description="what slo_tpot_ms bounds")
+
+
+class SimulatedTarget(_Result):
+    """One percentile target of a model as the plan's fleet met it in simulation."""
+
+    model: str
+    metric: Literal["ttft", "tpot"]
+    statistic: str
+    target_ms: float
+    simulated_ms: float | None = Field(description="the statistic over the simulated requests; null if infinite")
+    met: bool
+    within_target_share: float = Field(description="share of the model's requests within target_ms")
+
+
+class SloCheck(_Result):
+    """How the plan met percentile targets: planned with the target values as bounds on the mean, then the
+    chosen fleet simulated; candidates whose requests missed were tightened and the fleet re-solved
+    (planner/simulate/slo_check.py)."""
+
+    met: bool
+    rounds: int = Field(description="fleet solves, the last one included")
+    requests: int = Field(description="requests simulated in the last round")
+    arrivals: str
+    seed: int
+    tightened: dict[str, float] = Field(
+        default_factory=dict, description="candidate -> factor its capacities were multiplied by"
+    )
+    targets: tuple[SimulatedTarget, ...]
 
 
 class Verification(_Result):
@@ -202,3 +234,6 @@ class Plan(_Result):
     verification: Verification
     catalog_version: str
     spec_sha256: str
+    slo_check: SloCheck | None = Field(
+        default=None, description="simulated attainment of percentile targets; null when every target is a mean"
+    )

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from planner.check import worst_slo_ratios
 from planner.errors import InputError
 from planner.inputs import PlanInputs
-from planner.plan import make_plan
 from planner.result import Plan
+from planner.simulate.slo_check import plan_checked
 from planner.spec import Spec, parse_spec
 from planner.workload import build_slices
 
@@ -131,9 +131,10 @@ def run_sweep(
     plan_fn: Callable[[PlanInputs], Plan] | None = None,
     on_point: Callable[[int], None] | None = None,
 ) -> SweepResult:
-    """Plan the spec once per value (in the order given). `plan_fn` defaults to `planner.plan.make_plan`."""
+    """Plan the spec once per value (in the order given). `plan_fn` defaults to the `plan` command's planner
+    (`make_plan`, and for percentile targets the simulation check of planner.simulate.slo_check)."""
     if plan_fn is None:
-        plan_fn = make_plan
+        plan_fn = plan_checked
     base_rates = model_rates(inputs) if swept == "rate_rps" else ()
     points = []
     for k, value in enumerate(values):

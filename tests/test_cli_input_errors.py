@@ -619,7 +619,7 @@ def test_output_into_a_missing_folder_fails_before_planning(tmp_path: Path, monk
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("planned although the output folder does not exist")
 
-    monkeypatch.setattr(planner.commands.plan, "make_plan", boom)
+    monkeypatch.setattr(planner.commands.plan, "plan_checked", boom)
     target = tmp_path / "no" / "such" / "plan.json"
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-o", target)
     assert_user_error(r, str(target.parent), "does not exist")

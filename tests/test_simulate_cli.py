@@ -17,7 +17,7 @@ from tests.support import Run, gpuplan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload")
+NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,14 @@ def data(run: Run) -> dict[str, Any]:
     return dict(env["data"])
 
 
-DURATION = {"chat-llama-8b": "60", "llama-70b-tp": "300", "shared-fleet": "60", "offline-offload": "1500"}
+DURATION = {
+    "chat-llama-8b": "60",
+    "llama-70b-tp": "300",
+    "shared-fleet": "60",
+    "offline-offload": "1500",
+    "chat-percentiles": "60",
+}
+STATISTICS = {"chat-percentiles": ["p99", "p90"]}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,7 +62,7 @@ def test_every_example_plan_simulates(plans: dict[str, Path], name: str) -> None
     assert (run.code == 0) == d["slo_met"]
     for m in d["models"]:
         assert m["requests"] > 0 and m["rejected"] == 0
-        assert [t["statistic"] for t in m["slo"]] == ["mean", "mean"]
+        assert [t["statistic"] for t in m["slo"]] == STATISTICS.get(name, ["mean", "mean"])
     assert sum(g["requests"] for g in d["groups"]) == sum(m["requests"] for m in d["models"])
 
 
@@ -64,7 +71,7 @@ def test_chat_replays_its_trace_timestamps_and_is_deterministic(plans: dict[str,
     first = data(simulate(plans["chat-llama-8b"], spec, "-f", "json"))
     second = data(simulate(plans["chat-llama-8b"], spec, "-f", "json"))
     assert first["settings"]["arrivals"] == ["trace"]
-    assert first["settings"]["requests_simulated"] == 1999  # the excerpt's 2,000 rows, once, less the last
+    assert first["settings"]["requests_simulated"] == 2000  # the excerpt's 2,000 rows, once
     assert any("as fast as recorded" in n for n in first["notes"])
     first.pop("elapsed_s"), second.pop("elapsed_s")
     assert first == second
@@ -127,6 +134,19 @@ def test_table_and_markdown_name_the_statistic(plans: dict[str, Path], tmp_path:
     assert "| p99 TTFT |" in md.out
     d = data(simulate(plan, spec, "--duration", "30", "-f", "json"))
     assert [t["statistic"] for t in d["models"][0]["slo"]] == ["p99", "p90"]
+
+
+def test_the_percentile_example_reports_its_simulated_attainment(plans: dict[str, Path]) -> None:
+    plan = json.loads(plans["chat-percentiles"].read_text())["data"]
+    check = plan["slo_check"]
+    assert check["met"] and check["rounds"] >= 1
+    assert [(t["statistic"], t["metric"]) for t in check["targets"]] == [("p99", "ttft"), ("p90", "tpot")]
+    table = gpuplan("plan", EXAMPLES / "chat-percentiles.yaml")
+    assert table.code == 0, table
+    assert "Percentile SLOs, simulated" in table.out and "SLO p99 TTFT 1,000 / p90 TPOT 12.0 ms" in table.out
+    assert "✗" not in table.out  # per-bucket means are not judged against percentile targets
+    same = gpuplan("check", plans["chat-percentiles"], "--baseline", plans["chat-percentiles"])
+    assert same.code == 0, same
 
 
 def test_plot(plans: dict[str, Path], tmp_path: Path) -> None:

@@ -201,3 +201,27 @@ def test_attainment_falls_monotonically_over_a_rate_sweep() -> None:
     shares = [_within(replay(DEP_A100, base / rate, ins, outs)) for rate in np.linspace(1.0, 8.0, 12)]
     assert shares == sorted(shares, reverse=True)
     assert shares[0] > 0.99 and shares[-1] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("gpu", "model", "tp", "weights"),
+    [
+        ("h100-sxm", "llama-3.1-8b", 1, "fp8"),
+        ("a10g", "llama-3.1-8b", 1, "bf16"),
+        ("h100-sxm", "llama-3.3-70b", 4, "fp8"),
+    ],
+)
+def test_iteration_times_are_the_estimators_published_ones(gpu: str, model: str, tp: int, weights: str) -> None:
+    """The simulator's iteration latencies equal the estimator's per-iteration functions for a simulator
+    (planner.perf.roofline.decode_step_time_s, prefill_chunk_time_s): one performance model."""
+    from planner.perf.roofline import decode_step_time_s, prefill_chunk_time_s
+
+    g = CATALOG.gpus[gpu]
+    dep = Deployment(CATALOG.models[model], g, tp, weights, "bf16", engine_profile(CATALOG, "vllm", g))
+    times = IterationTimes(dep, 20_000)
+    for batch, ctx in ((1, 100.0), (64, 1500.0), (200, 5000.0)):
+        assert times.decode_step_s(batch, ctx) == pytest.approx(decode_step_time_s(dep, batch, ctx), rel=1e-6)
+    for n in (100, 2000, 4000):
+        assert times.lone_prefill_s(n) == pytest.approx(prefill_chunk_time_s(dep, n, 0), rel=1e-9)
+    chunk = times.idle_base_s(2000) + times.prefill_chunk_s(2000, 3000)
+    assert chunk == pytest.approx(prefill_chunk_time_s(dep, 2000, 3000), rel=1e-4)

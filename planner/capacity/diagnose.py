@@ -42,7 +42,8 @@ def uncovered_slices(model: ModelInputs, rows: Sequence[CandidateCapacity]) -> t
             continue
         slo = model.spec.slo
         reasons.append(
-            f"{head}) cannot meet TTFT {slo.ttft_ms:g} ms / TPOT {slo.tpot_ms:g} ms on any candidate"
+            f"{head}) cannot meet {slo.label('ttft')} {slo.ttft_ms:g} ms / {slo.label('tpot')} {slo.tpot_ms:g} ms "
+            "on any candidate"
             f"{_fastest(s, rows)}; relax the SLO or allow faster GPUs"
         )
     return tuple(reasons)

@@ -66,6 +66,8 @@ class EstimatedSource:
                 continue
             key = (dep.gpu.id, dep.tp, dep.weights, dep.kv)
             if key not in by_config:
+                # a percentile target's value bounds the mean here (the loosest reading); the plan command then
+                # simulates the fleet and tightens candidates that miss (planner/simulate/slo_check.py)
                 it = iter(capacity_rps_many(dep, lengths, slo.ttft_ms, slo.tpot_ms))
                 by_config[key] = tuple(next(it) if ok else 0.0 for ok in fits)
             rows[cand.id] = _row(dep, by_config[key], model.search)

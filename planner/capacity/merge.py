@@ -7,8 +7,8 @@ overriding some estimated cells makes the row "measured"), with that source's gr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from planner.candidates import Candidate
 from planner.capacity.source import Answer, ErrorBand
@@ -78,3 +78,22 @@ def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
         if not dominated:
             kept.append(r)
     return tuple(kept)
+
+
+def scaled(rows: tuple[CandidateCapacity, ...], factors: Mapping[str, float]) -> tuple[CandidateCapacity, ...]:
+    """Rows with the capacities of the candidates in `factors` multiplied by their factor (a simulation of the
+    fleet found their requests missing a percentile target: planner.simulate.slo_check); the grade says so."""
+    out = []
+    for row in rows:
+        f = factors.get(row.id)
+        if f is None or f == 1.0:
+            out.append(row)
+            continue
+        out.append(
+            replace(
+                row,
+                capacity_rps=tuple(v * f for v in row.capacity_rps),
+                grade=f"{row.grade}, x{f:.3g} after a fleet simulation",
+            )
+        )
+    return tuple(out)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
-from planner.plan import make_plan
 from planner.report import render_plan_markdown, render_plan_table
 from planner.result import Plan
+from planner.simulate.slo_check import plan_checked
 
 UNSOLVED = ("not_solved", "unbounded")
 
@@ -17,7 +17,7 @@ def execute(
     spec: Path, *, solver: str | None = None, time_limit_s: float | None = None, overlays: tuple[Path, ...] = ()
 ) -> Outcome:
     with spec_errors(spec):
-        plan = make_plan(load_inputs(spec, overlays), solver=solver, time_limit_s=time_limit_s)
+        plan = plan_checked(load_inputs(spec, overlays), solver=solver, time_limit_s=time_limit_s)
     return outcome_of(plan)
 
 

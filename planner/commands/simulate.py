@@ -13,7 +13,7 @@ from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.report.plot import check_plot_target
 from planner.report.simulate_report import plot_simulation, render_simulation_markdown, render_simulation_table
-from planner.simulate import SimulationOptions, simulate_plan
+from planner.simulate.run import SimulationOptions, simulate_plan
 
 
 def execute(

@@ -57,11 +57,12 @@ def slo_ms(value: float) -> str:
     return "none" if value >= NO_SLO_MS else ms(value)
 
 
-def slo_pair(ttft_ms: float, tpot_ms: float) -> str:
-    """`SLO TTFT 1,000 / TPOT 50.0 ms`; without either target, say where the SLO went instead."""
+def slo_pair(ttft_ms: float, tpot_ms: float, ttft_stat: str = "mean", tpot_stat: str = "mean") -> str:
+    """`SLO mean TTFT 1,000 / p90 TPOT 50.0 ms` (every target names its statistic); without either target,
+    say where the SLO went instead."""
     if ttft_ms >= NO_SLO_MS and tpot_ms >= NO_SLO_MS:
         return "no latency SLO of its own (the measured capacities carry it)"
-    return f"SLO TTFT {slo_ms(ttft_ms)} / TPOT {slo_ms(tpot_ms)} ms"
+    return f"SLO {ttft_stat} TTFT {slo_ms(ttft_ms)} / {tpot_stat} TPOT {slo_ms(tpot_ms)} ms"
 
 
 def duration(seconds: float | None) -> str:
@@ -280,7 +281,9 @@ def select_buckets(slices: list[SliceRoute], limit: int) -> tuple[list[SliceRout
     keep: set[int] = set()
     for k, s in enumerate(slices):
         t, p = worst_latency(s)
-        if within(t, s.slo_ttft_ms) is False or within(p, s.slo_tpot_ms) is False:
+        if (s.slo_ttft_statistic == "mean" and within(t, s.slo_ttft_ms) is False) or (
+            s.slo_tpot_statistic == "mean" and within(p, s.slo_tpot_ms) is False
+        ):
             keep.add(k)
 
     def ratio(k: int, which: int) -> float:
@@ -354,3 +357,34 @@ def price_legend(plan: Plan, markdown: bool = False) -> str:
         return ""
     parts = [f"`{mark}`{text[1:]}" if markdown else text for mark, text in PRICE_LEGEND.items() if mark in used]
     return "Price marks: " + "; ".join(parts) + " (see Assumptions: price trust)"
+
+
+def slo_cell(ttft_ms: float, ttft_stat: str, tpot_ms: float, tpot_stat: str) -> str:
+    """`mean 1,000 / p90 50.0` for a table cell whose header says TTFT/TPOT ms."""
+    return f"{ttft_stat} {slo_ms(ttft_ms)} / {tpot_stat} {slo_ms(tpot_ms)}"
+
+
+def has_percentiles(plan: Plan) -> bool:
+    return any(m.slo_ttft_statistic != "mean" or m.slo_tpot_statistic != "mean" for m in plan.models)
+
+
+def slo_check_lines(plan: Plan) -> list[str]:
+    """How the plan met its percentile targets in simulation: a summary line, then one line per model."""
+    c = plan.slo_check
+    if c is None:
+        return []
+    verdict = "met" if c.met else "NOT met"
+    head = (
+        f"percentile SLOs {verdict} in a simulation of the fleet ({c.requests:,} requests, {c.arrivals}, "
+        f"seed {c.seed}; {c.rounds} planning round{'s' if c.rounds != 1 else ''})"
+    )
+    lines = [head]
+    models: dict[str, list[str]] = {}
+    for t in c.targets:
+        mark = "✓" if t.met else "✗"
+        models.setdefault(t.model, []).append(
+            f"{t.statistic} {t.metric.upper()} {ms(t.simulated_ms)} ms ≤ {ms(t.target_ms)} ms {mark}"
+        )
+    for model, parts in models.items():
+        lines.append(f"{model}: " + ", ".join(parts))
+    return lines

@@ -41,7 +41,10 @@ def plain_table(header: list[str], rows: list[list[str]], align: str) -> list[st
     return table(header, [[md(c) for c in row] for row in rows], align)
 
 
-def _mark(pred: float | None, slo: float) -> str:
+def _mark(pred: float | None, slo: float, statistic: str = "mean") -> str:
+    """✅/❌ for a mean target; a percentile target is judged by the simulation (the prediction alone)."""
+    if statistic != "mean":
+        return f.ms(pred)
     ok = f.within(pred, slo)
     if ok is None:
         return f.DASH
@@ -53,17 +56,22 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
     slices = f.model_slices(plan, model)
     ttft, tpot = f.worst_slo_ratios(plan, model)
     ok = all(
-        f.within(r.ttft_ms, s.slo_ttft_ms) is not False and f.within(r.tpot_ms, s.slo_tpot_ms) is not False
+        (s.slo_ttft_statistic != "mean" or f.within(r.ttft_ms, s.slo_ttft_ms) is not False)
+        and (s.slo_tpot_statistic != "mean" or f.within(r.tpot_ms, s.slo_tpot_ms) is not False)
         for s in slices
         for r in s.routes
     )
     rate = sum(s.rate_rps for s in slices)
+    ref = slices[0]
+    slo = f.slo_pair(ref.slo_ttft_ms, ref.slo_tpot_ms, ref.slo_ttft_statistic, ref.slo_tpot_statistic)
     verdict = "all buckets within SLO" if ok else "**SLO MISSED** in some buckets"
     if ttft is None and tpot is None:  # nothing predicted: every bucket is served by measured capacity
-        summary = f"served by measured capacities; {f.slo_pair(slices[0].slo_ttft_ms, slices[0].slo_tpot_ms)}."
+        summary = f"served by measured capacities; {slo}."
     else:
+        mean = "mean " if f.has_percentiles(plan) else ""
         summary = (
-            f"{verdict}: worst predicted TTFT {f.pct(ttft, decimals=0)} and TPOT {f.pct(tpot, decimals=0)} of SLO."
+            f"{slo}; {verdict}: worst predicted {mean}TTFT {f.pct(ttft, decimals=0)} and TPOT "
+            f"{f.pct(tpot, decimals=0)} of SLO."
         )
     out = [f"{hh} Routing · {md(model)}", "", f"{f.num(round(rate, 3))} req/s in {len(slices)} buckets, {summary}", ""]
     targets = [
@@ -94,8 +102,8 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
                     f.num(s.rate_rps) if first else "",
                     md(f.candidate_label(plan, r.candidate, r.offering, labels)),
                     f.pct(100 * r.share, decimals=0),
-                    f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.slo_ms(s.slo_ttft_ms)}",
-                    f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.slo_ms(s.slo_tpot_ms)}",
+                    f"{_mark(r.ttft_ms, s.slo_ttft_ms, s.slo_ttft_statistic)} / {f.slo_ms(s.slo_ttft_ms)}",
+                    f"{_mark(r.tpot_ms, s.slo_tpot_ms, s.slo_tpot_statistic)} / {f.slo_ms(s.slo_tpot_ms)}",
                 ]
             )
     out += ["", "<details>", f"<summary>Predicted latency per bucket ({len(shown)} buckets)</summary>", ""]
@@ -180,8 +188,8 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
                     md(m.model),
                     md(m.model_id),
                     f.num(m.rate_rps),
-                    f.slo_ms(m.slo_ttft_ms),
-                    f.slo_ms(m.slo_tpot_ms),
+                    f"{m.slo_ttft_statistic} {f.slo_ms(m.slo_ttft_ms)}",
+                    f"{m.slo_tpot_statistic} {f.slo_ms(m.slo_tpot_ms)}",
                     str(m.replicas),
                     str(m.gpus),
                     f.DASH if infeasible else f.usd(m.cost_usd_per_hour),
@@ -211,6 +219,11 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
         if rest:
             out += ["<details>", f"<summary>{len(rest)} more single-offering options</summary>", ""]
             out += baseline_rows(rest) + ["", "</details>", ""]
+
+    check = f.slo_check_lines(plan)
+    if check:
+        out += [f"{hh} Percentile SLOs, simulated", "", md(check[0]) + ":", ""]
+        out += [f"- {md(line)}" for line in check[1:]] + [""]
 
     out += [f"{hh} Assumptions", ""]
     out += [

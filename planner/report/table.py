@@ -20,7 +20,11 @@ from planner.result import Plan, SliceRoute
 WIDTH = 100
 
 
-def _mark(pred: float | None, slo: float) -> Text:
+def _mark(pred: float | None, slo: float, statistic: str = "mean") -> Text:
+    """A predicted mean against its target: ✓/✗ for a mean target; a percentile target is judged by the
+    simulation, not by one bucket's mean, so its cell shows the prediction alone."""
+    if statistic != "mean":
+        return Text(f.ms(pred), style="dim") if pred is not None else Text(f.DASH, style="dim")
     ok = f.within(pred, slo)
     if ok is None:
         return Text(f.DASH, style="dim")
@@ -84,7 +88,7 @@ def _models_table(plan: Plan) -> Table:
             m.model,
             m.model_id,
             f.num(m.rate_rps),
-            f"{f.slo_ms(m.slo_ttft_ms)} / {f.slo_ms(m.slo_tpot_ms)}",
+            f.slo_cell(m.slo_ttft_ms, m.slo_ttft_statistic, m.slo_tpot_ms, m.slo_tpot_statistic),
             str(m.replicas),
             str(m.gpus),
             f.DASH if plan.status == "infeasible" else f.usd(m.cost_usd_per_hour),
@@ -110,8 +114,8 @@ def _routing_table(plan: Plan, slices: list[SliceRoute], labels: dict[str, str])
                 f.num(s.rate_rps) if first else "",
                 f.candidate_label(plan, r.candidate, r.offering, labels),
                 f.pct(100 * r.share, decimals=0),
-                _mark(r.ttft_ms, s.slo_ttft_ms),
-                _mark(r.tpot_ms, s.slo_tpot_ms),
+                _mark(r.ttft_ms, s.slo_ttft_ms, s.slo_ttft_statistic),
+                _mark(r.tpot_ms, s.slo_tpot_ms, s.slo_tpot_statistic),
             )
     return table
 
@@ -151,16 +155,14 @@ def _model_routing_title(plan: Plan, model: str, slices: list[SliceRoute]) -> st
     summary = next((m for m in plan.models if m.model == model), None)
     rate = sum(s.rate_rps for s in slices)
     ttft, tpot = f.worst_slo_ratios(plan, model)
-    slo = (
-        f.slo_pair(summary.slo_ttft_ms, summary.slo_tpot_ms)
-        if summary is not None
-        else f.slo_pair(slices[0].slo_ttft_ms, slices[0].slo_tpot_ms)
-    )
+    ref = summary if summary is not None else slices[0]
+    slo = f.slo_pair(ref.slo_ttft_ms, ref.slo_tpot_ms, ref.slo_ttft_statistic, ref.slo_tpot_statistic)
     if ttft is None and tpot is None:  # nothing predicted: every bucket is served by measured capacity
         return f"Routing {model}: {f.num(rate)} req/s, {slo}"
     return (
         f"Routing {model}: {f.num(rate)} req/s, {slo}; "
-        f"worst {f.pct(ttft, decimals=0)} / {f.pct(tpot, decimals=0)} of SLO"
+        f"worst {'predicted mean ' if f.has_percentiles(plan) else ''}"
+        f"{f.pct(ttft, decimals=0)} / {f.pct(tpot, decimals=0)} of SLO"
     )
 
 
@@ -208,6 +210,15 @@ def render_plan_table(plan: Plan) -> RenderableType:
             parts.append(
                 Text(f"{more} more single-offering options, dearer; all in --format json.", style="dim")
             )
+    check = f.slo_check_lines(plan)
+    if check:
+        met = plan.slo_check is not None and plan.slo_check.met
+        parts += [
+            Text(""),
+            _heading("Percentile SLOs, simulated"),
+            Text(check[0], style="green" if met else "bold red"),
+        ]
+        parts += [Text(f"  {line}") for line in check[1:]]
     parts.append(Text(""))
     parts.append(_heading("Assumptions"))
     foot = Table.grid(padding=(0, 2))

@@ -142,8 +142,9 @@ def _synthetic_times(rng: np.random.Generator, rate: float, cv: float, duration:
 def trace_timeline(
     stamps: npt.NDArray[np.float64], rate: float, duration: float | None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]:
-    """(row indices, arrival times, scaled span) of a trace replayed at mean `rate` for `duration` seconds
-    (None: the trace once). Needs at least two distinct timestamps."""
+    """(row indices, arrival times, period) of a trace replayed at mean `rate` for `duration` seconds (None: the
+    trace once); the period is the scaled span plus one mean gap, after which the trace repeats. Needs at
+    least two distinct timestamps."""
     n = stamps.shape[0]
     span = float(stamps[-1] - stamps[0])
     if n < 2 or span <= 0.0:
@@ -153,12 +154,12 @@ def trace_timeline(
     rel = (stamps - stamps[0]) * scale
     period = (span + span / (n - 1)) * scale  # one trace plus one mean gap before it repeats
     if duration is None:
-        return np.arange(n, dtype=np.int64), rel, span * scale
+        return np.arange(n, dtype=np.int64), rel, period  # once: every row, then one mean gap
     reps = max(1, math.ceil(duration / period))
     idx = np.tile(np.arange(n, dtype=np.int64), reps)
     times = (rel[None, :] + period * np.arange(reps)[:, None]).ravel()
     keep = times < duration
-    return idx[keep], times[keep], span * scale
+    return idx[keep], times[keep], period
 
 
 def generate(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -162,6 +163,7 @@ class Replica:
         self.completed = 0
         self.kv_peak_blocks = 0
         self.running_peak = 0
+        self.on_done: Callable[[int, float], None] | None = None  # closed-loop clients send their next request
 
     # ------------------------------------------------------------------ input
 
@@ -538,6 +540,9 @@ class Replica:
             del self.order[rid]
         self.completed += len(done)
         self._leave(t, len(done))
+        if self.on_done is not None:
+            for rid in done:
+                self.on_done(rid, t)
 
     # ------------------------------------------------------------------ decode-only stretches
 

@@ -43,8 +43,11 @@ def replay(
     preemption: Preemption | None = None,
     prefix_hit_share: float = 0.0,
     times: IterationTimes | None = None,
+    concurrency: int | None = None,
 ) -> ReplayResult:
-    """Run `dep` (one replica) on requests given in arrival order."""
+    """Run `dep` (one replica) on requests given in arrival order, or, with `concurrency`, closed loop:
+    that many clients each send the next request (in order) when their previous one finishes (the
+    arrival times given are then ignored)."""
     arr = np.asarray(arrival_s, dtype=float)
     ins = np.asarray(input_len, dtype=np.int64)
     outs = np.asarray(output_len, dtype=np.int64)
@@ -54,19 +57,34 @@ def replay(
         times = IterationTimes(dep, int((ins + outs).max()) if ins.size else 1)
         times.prime(ins)
     table = RequestTable(arr.tolist(), ins.tolist(), outs.tolist())
-    span = float(arr[-1]) if arr.size else 1.0
     rep = Replica(
         table,
         times,
         limits,
         policy,
         prefix_hit_share=prefix_hit_share,
-        window_s=max(span, 1.0),
-        max_position=dep.model.max_position,
+        window_s=1e12,  # one timeline window: replay reports no timeline
+        max_position=dep.context_window,
     )
-    for rid in range(arr.size):
-        rep.add(rid)
+    if concurrency is None:
+        for rid in range(arr.size):
+            rep.add(rid)
+    else:  # closed loop: `concurrency` clients, each sends its next request when the last one finishes
+        nxt = min(concurrency, arr.size)
+        for rid in range(nxt):
+            table.arrival_s[rid] = 0.0
+            rep.add(rid)
+
+        def next_request(_rid: int, t: float) -> None:
+            nonlocal nxt
+            if nxt < arr.size:
+                table.arrival_s[nxt] = t
+                rep.add(nxt)
+                nxt += 1
+
+        rep.on_done = next_request
     rep.run_until(math.inf)
+    arr = np.asarray(table.arrival_s, dtype=float)
     first = np.asarray(table.first_s, dtype=float)
     done = np.asarray(table.done_s, dtype=float)
     sched = np.asarray(table.sched_s, dtype=float)

@@ -73,6 +73,7 @@ class GroupSimulation(_Result):
     replicas: int
     requests: int
     latencies: Latencies
+    slo: tuple[TargetAttainment, ...] = Field(description="its model's targets over the requests it served")
     utilisation: float = Field(description="busy share of the replicas' time, 0..1")
     planned_utilisation: float
     kv_occupancy_mean: float = Field(description="time-averaged share of KV blocks allocated, 0..1")

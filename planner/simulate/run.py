@@ -543,7 +543,7 @@ def _build_servers(
                 g.policy,
                 prefix_hit_share=opts.prefix_cache_hit,
                 window_s=window_s,
-                max_position=dep.model.max_position,
+                max_position=dep.context_window,
             )
             for _ in range(g.replicas)
         ]
@@ -667,8 +667,11 @@ def _result(
     i0, i1 = _window_slice(window_s, opts.warmup_s, req.duration_s)
     span = (i1 - i0) * window_s
     out_groups = []
+    slo_of = {ms.label: ms.slo for _, ms in pairs}
     for g in groups:
         sel = np.flatnonzero(counted & (group_of == g.index))
+        g_tpot = tpot[sel]
+        g_slo = slo_of[g.model]
         srv = g.servers
         busy = sum(_windows(s.win_busy, i0, i1) for s in srv)
         kv = sum(_windows(s.win_kv, i0, i1) for s in srv)
@@ -683,6 +686,7 @@ def _result(
                 replicas=g.replicas,
                 requests=int(sel.size),
                 latencies=res.latencies(sel),
+                slo=(attainment(ttft[sel], "ttft", g_slo), attainment(g_tpot[~np.isnan(g_tpot)], "tpot", g_slo)),
                 utilisation=round(busy / (g.replicas * span), 6),
                 planned_utilisation=g.planned_utilisation,
                 kv_occupancy_mean=round(kv / (g.replicas * span), 6),

@@ -11,6 +11,13 @@ changes. What is used:
                      the weight read and the per-pass overhead that decode steps otherwise pay
     KV capacity      memory.memory_breakdown(dep).max_tokens_in_kv and the engine's scheduler limits
 
+These are the pieces of the estimator's own per-iteration functions for a simulator,
+`roofline.decode_step_time_s(dep, batch, context)` and `roofline.prefill_chunk_time_s(dep, tokens, context)`
+(scalar, one call each): a prefill-only iteration here equals `prefill_chunk_time_s`, a decode step equals
+`decode_step_time_s` (tests/test_simulate_engine.py checks both). The vectorised pieces are used because
+the decode table evaluates a whole row of contexts at once and a mixed iteration needs the prefill's work
+apart from the weight read that the decode step already pays.
+
 An iteration is costed the way the serving model composes these pieces:
 
     decode_step(N, mean context) + sum of the chunks' prefill work          (N >= 1 decoding sequences)
