@@ -90,7 +90,7 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
                     f.length_range(s.input_len_range) if first else "",
                     f.length_range(s.output_len_range) if first else "",
                     f.num(s.rate_rps) if first else "",
-                    f.candidate_label(plan, r.candidate, r.offering, labels),
+                    f.candidate_label(plan, r.candidate, r.offering, labels, r),
                     f.pct(100 * r.share, decimals=0),
                     f"{_mark(r.ttft_ms, s.slo_ttft_ms)} / {f.slo_ms(s.slo_ttft_ms)}",
                     f"{_mark(r.tpot_ms, s.slo_tpot_ms)} / {f.slo_ms(s.slo_tpot_ms)}",
@@ -189,6 +189,16 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
 
     for model in f.routed_models(plan):
         out += _routing_section(plan, model, labels, hh)
+
+    comparisons = f.comparison_rows(plan)
+    if comparisons:
+        out += [f"{hh} Aggregated vs disaggregated", "", "Each model planned alone, with one kind of serving only.", ""]
+        out += table(
+            ["Model", "Plan serves it with", "Aggregated $/h", "Disaggregated $/h", "Verdict"],
+            [list(row) for row in comparisons],
+            "llrrl",
+        )
+        out.append("")
 
     if plan.baselines:
         total = plan.total_cost_usd_per_hour
