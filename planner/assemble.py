@@ -7,8 +7,9 @@ verdict. Nothing here decides anything; it only translates and rounds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from catalog.trust import age_days, reference_date
 from planner.assumptions import assumptions, margin_note, price_trust
@@ -16,6 +17,8 @@ from planner.candidates import Candidate, PricedOffering, offload_dtypes
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, memory_breakdown, predict, weights_bytes_total
+from planner.perf.disagg import decode_point, prefill_point
+from planner.perf.pipeline import pipeline_point, stage_model
 from planner.result import (
     Allocation,
     Baseline,
@@ -27,6 +30,7 @@ from planner.result import (
     Plan,
     ReplicaGroup,
     RouteShare,
+    ShapeComparison,
     SliceRoute,
     SolverStats,
     Verification,
@@ -112,16 +116,29 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     )
 
 
+def route_legs(problem: FleetProblem, k: int, route: str) -> list[tuple[str, float]]:
+    """(replica group, its capacity for slice k) of every group a route loads: the candidate itself, or a
+    pair's prefill pool (at the pair's capacity) and decode pool (at its own)."""
+    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
+    if route in cand_index:
+        return [(route, problem.capacity_rps[k][cand_index[route]])]
+    q = next(i for i, p in enumerate(problem.pairs) if p.id == route)
+    pair = problem.pairs[q]
+    return [
+        (pair.prefill, problem.pair_capacity_rps[k][q]),
+        (pair.decode, problem.capacity_rps[k][cand_index[pair.decode]]),
+    ]
+
+
 def _loads(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
     """Offered load on each replica group in replicas' worth (rate x share / capacity)."""
     slice_index = {s.id: k for k, s in enumerate(problem.slices)}
-    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
     load: dict[str, float] = {}
     for sid, shares in solution.routing.items():
         k = slice_index[sid]
-        for cid, share in shares.items():
-            kappa = problem.capacity_rps[k][cand_index[cid]]
-            load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
+        for route, share in shares.items():
+            for cid, kappa in route_legs(problem, k, route):
+                load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
     return load
 
 
@@ -169,18 +186,28 @@ def _engine_settings(models: Sequence[ModelCapacity], sol: Solution) -> dict[str
     slice_of = {s.id: s for m in models for s in m.slices}
     model_slices = {m.label: m.slices for m in models}
     out: dict[str, EngineSettings] = {}
+    legs = {
+        q.id: (q.prefill.id, q.decode.id)
+        for q in sol.by_id.values()
+        if q.kind == "pair" and q.prefill is not None and q.decode is not None
+    }
     for cid, r in solution.replicas.items():
         c = sol.by_id[cid]
         if r <= 0 or c.offload or c.deployment is None:
             continue
-        routed = [slice_of[sid] for sid, shares in solution.routing.items() if shares.get(cid, 0.0) > SHARE_EPS]
-        out[cid] = engine_settings(c.deployment, routed or model_slices.get(c.model_label, ()))
+        routed = [
+            slice_of[sid]
+            for sid, shares in solution.routing.items()
+            if any(share > SHARE_EPS and cid in (route, *legs.get(route, ())) for route, share in shares.items())
+        ]
+        out[cid] = engine_settings(c.deployment, routed or model_slices.get(c.model_label, ()), c.pp, c.ep)
     return out
 
 
-def engine_settings(dep: Deployment, routed: Sequence[Slice]) -> EngineSettings:
-    """The engine configuration one replica of `dep` serving `routed` was estimated with."""
-    mem = memory_breakdown(dep)
+def engine_settings(dep: Deployment, routed: Sequence[Slice], pp: int = 1, ep: int = 1) -> EngineSettings:
+    """The engine configuration one replica of `dep` (in `pp` pipeline stages) serving `routed` was estimated
+    with; memory figures are per GPU (of the heaviest stage)."""
+    mem = memory_breakdown(replace(dep, model=stage_model(dep.model, pp)) if pp > 1 else dep)
     longest = max((s.input_len + s.output_len for s in routed), default=dep.context_window)
     return EngineSettings(
         profile=f"{dep.engine.engine}/{dep.engine.family}",
@@ -197,6 +224,8 @@ def engine_settings(dep: Deployment, routed: Sequence[Slice]) -> EngineSettings:
         runtime_reserve_gb_per_gpu=round(mem.reserve_gb, 6),
         kv_cache_gb_per_gpu=round(mem.free_for_kv_gb_per_gpu, 6),
         kv_cache_tokens=mem.max_tokens_in_kv,
+        pp=pp,
+        ep=ep,
     )
 
 
@@ -248,11 +277,15 @@ def _allocations(
                 candidate=c.id,
                 model=c.model_label,
                 tp=c.tp,
+                pp=c.pp,
+                ep=c.ep,
+                nodes=c.nodes,
+                role="aggregated" if c.kind == "pair" else c.kind,
                 weights=_dtypes(inputs, c)[0],
                 kv=_dtypes(inputs, c)[1],
                 engine="offload" if c.offload else inputs.spec.search.engine,
                 replicas=solution.replicas[c.id],
-                gpus=solution.replicas[c.id] * c.tp,
+                gpus=solution.replicas[c.id] * c.gpus,
                 utilisation=round(util.get(c.id, 0.0), 4),
                 capacity_source=source[c.id],
                 capacity_grade=rows[c.id].grade,
@@ -295,7 +328,6 @@ def _routing(
     """Each slice's shares per candidate, with the latencies predicted at the planned load."""
     problem, solution, by_id = sol.problem, sol.solved.solution, sol.by_id
     slice_index = {s.id: k for k, s in enumerate(problem.slices)}
-    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
     slice_of = {s.id: s for m in models for s in m.slices}
     spec_of = {m.label: m.spec for m in models}
     routing = []
@@ -308,11 +340,14 @@ def _routing(
             if share <= SHARE_EPS:
                 continue
             c = by_id[cid]
-            kappa = problem.capacity_rps[k][cand_index[cid]]
+            legs = route_legs(problem, k, cid)
+            if c.kind == "pair":
+                routes.append(_pair_route(c, s, share, legs, util))
+                continue
+            kappa = legs[0][1]
             ttft = tpot = None
             if c.deployment is not None and cid not in measured:
-                pt = predict(c.deployment, s.input_len, s.output_len, rate_rps=util.get(cid, 0.0) * kappa)
-                ttft, tpot = round(pt.ttft_ms, 2), round(pt.tpot_ms, 3)
+                ttft, tpot = _predicted(c, s, util.get(cid, 0.0) * kappa)
             routes.append(
                 RouteShare(
                     candidate=cid,
@@ -342,6 +377,41 @@ def _routing(
     return tuple(routing)
 
 
+def _predicted(c: Candidate, s: Slice, rate_rps: float) -> tuple[float | None, float | None]:
+    """(TTFT ms, TPOT ms) of one replica of `c` serving slice `s` at `rate_rps`."""
+    pl = c.pipeline
+    if pl is not None:
+        pt = pipeline_point(pl, s.input_len, s.output_len, rate_rps)
+        return (round(pt.ttft_s * 1e3, 2) if math.isfinite(pt.ttft_s) else None), round(pt.tpot_s * 1e3, 3)
+    assert c.deployment is not None
+    point = predict(c.deployment, s.input_len, s.output_len, rate_rps=rate_rps)
+    return round(point.ttft_ms, 2), round(point.tpot_ms, 3)
+
+
+def _pair_route(
+    q: Candidate, s: Slice, share: float, legs: list[tuple[str, float]], util: dict[str, float]
+) -> RouteShare:
+    """A route through a disaggregated pair: TTFT on its prefill pool (queueing + prefill + KV transfer) and
+    TPOT on its decode pool, each at its planned load."""
+    assert q.prefill is not None and q.decode is not None and q.link is not None
+    pdep, ddep = q.prefill.deployment, q.decode.deployment
+    assert pdep is not None and ddep is not None
+    (pid, pcap), (did, dcap) = legs
+    pre = prefill_point(pdep, s.input_len, util.get(pid, 0.0) * pcap, q.link)
+    dec = decode_point(ddep, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
+    return RouteShare(
+        candidate=q.id,
+        offering=q.prefill.priced.id,
+        share=share,
+        rate_rps=round(s.rate_rps * share, 6),
+        ttft_ms=round(pre.ttft_s * 1e3, 2) if math.isfinite(pre.ttft_s) else None,
+        tpot_ms=round(dec.tpot_s * 1e3, 3) if s.output_len > 1 else 0.0,
+        decode_candidate=q.decode.id,
+        decode_offering=q.decode.priced.id,
+        kv_transfer_ms=round(pre.transfer_s * 1e3, 3),
+    )
+
+
 def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Candidate]) -> tuple[Baseline, ...]:
     gpu_of = {c.priced.id: c.priced.gpu.id for c in by_id.values()}
     return tuple(
@@ -368,8 +438,8 @@ def _model_summaries(
                 if c.model_label != m.label:
                     continue
                 replicas += r
-                gpus += r * c.tp
-                cost += r * c.tp * c.priced.price_usd_per_hour / c.priced.offering.gpus_per_instance
+                gpus += r * c.gpus
+                cost += r * c.gpus * c.priced.price_usd_per_hour / c.priced.offering.gpus_per_instance
         out.append(
             ModelSummary(
                 model=m.label,
@@ -384,6 +454,35 @@ def _model_summaries(
                 redundancy=m.spec.redundancy,
                 slo_ttft_statistic=m.spec.slo.ttft_statistic,
                 slo_tpot_statistic=m.spec.slo.tpot_statistic,
+                shape=describe_shape(m.label, solution, by_id) if solution is not None else "",
             )
         )
     return tuple(out)
+
+
+def describe_shape(label: str, solution: FleetSolution, by_id: dict[str, Candidate]) -> str:
+    """How the plan serves one model, e.g. "aggregated 2x tp8 a100-40gb; disaggregated: prefill 3x tp2 b200
+    -> decode 1x tp8 h200"."""
+    agg: list[str] = []
+    pools: dict[str, list[str]] = {"prefill": [], "decode": []}
+    for cid, r in sorted(solution.replicas.items()):
+        c = by_id[cid]
+        if c.model_label != label or r <= 0:
+            continue
+        what = f"{r}x {c.shape} {c.priced.gpu.id}" + (f" ({c.nodes} instances each)" if c.nodes > 1 else "")
+        if c.kind in pools:
+            pools[c.kind].append(what)
+        else:
+            agg.append(what)
+    parts = []
+    if agg:
+        parts.append("aggregated " + ", ".join(agg))
+    if pools["prefill"] or pools["decode"]:
+        parts.append(f"disaggregated: prefill {', '.join(pools['prefill'])} -> decode {', '.join(pools['decode'])}")
+    return "; ".join(parts)
+
+
+def with_comparisons(plan: Plan, comparisons: dict[str, ShapeComparison]) -> Plan:
+    """`plan` with each model's aggregated-vs-disaggregated comparison in its summary."""
+    models = tuple(m.model_copy(update={"comparison": comparisons.get(m.model)}) for m in plan.models)
+    return plan.model_copy(update={"models": models})

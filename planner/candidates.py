@@ -1,20 +1,30 @@
 """Which offerings a spec may rent, and which replica configurations fit on them.
 
-A candidate is (model, offering, tp, weights dtype, kv dtype, engine): one replica uses `tp` GPUs
-of one instance. Only memory-feasible candidates are produced; for models with none, `explain_no_fit`
-says what binds and what would make it fit.
+A candidate is (model, offering, shape, weights dtype, kv dtype, engine). Its shape is tp GPUs of one
+instance; or, for a model no instance holds, a replica spanning `nodes` whole instances joined by their
+network (catalog networks): `pp` pipeline stages of tp GPUs each, or (MoE) tp = ep GPUs over several
+instances with expert parallelism and data-parallel attention. Its `kind` is "aggregated" (it serves
+requests), "prefill" / "decode" (a pool of a disaggregated pair: planner.capacity.disaggregated), or
+"pair" (a prefill candidate and a decode candidate joined by a KV link: routes, not replicas).
+Only memory-feasible candidates are produced; for models with none, `explain_no_fit` says what binds and
+what would make it fit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from catalog.types import DTYPE_BYTES, Catalog, Gpu, ModelArch, Offering
 from planner.errors import CatalogError, InputError, did_you_mean
 from planner.perf import Deployment, engine_profile, memory_breakdown
+from planner.perf.network import Link, replica_link
+from planner.perf.pipeline import Pipeline, pipeline, pipeline_memory
 from planner.perf.precision import resolve_precision
 from planner.spec import OfferingFilter, Search
+
+CandidateKind = Literal["aggregated", "prefill", "decode", "pair"]
 
 SPOT_SUFFIX = "#spot"
 
@@ -33,12 +43,42 @@ class PricedOffering:
 
 @dataclass(frozen=True)
 class Candidate:
+    """One replica configuration (or, kind "pair", a route through a prefill and a decode configuration).
+
+    A replica uses tp x pp GPUs: tp of one instance when `nodes` is 1, else `nodes` whole instances
+    (pp stages of tp GPUs, or tp GPUs over nodes instances with expert parallelism)."""
+
     id: str
     model_label: str
-    priced: PricedOffering
+    priced: PricedOffering  # pairs: the prefill candidate's
     tp: int
     deployment: Deployment | None  # None: a measured-only candidate of a model the catalog does not know
     offload: bool = False  # weights/KV offloaded to host RAM/disk (batch work only)
+    pp: int = 1
+    ep: int = 1
+    dp_attention: bool = False
+    nodes: int = 1  # instances one replica spans (whole instances when > 1)
+    kind: CandidateKind = "aggregated"
+    link: Link | None = None  # the replica's share of its instances' network (multi-node and pools)
+    prefill: Candidate | None = None  # pairs only
+    decode: Candidate | None = None  # pairs only
+
+    @property
+    def gpus(self) -> int:
+        """GPUs one replica uses (0 for a pair: its pools' replicas use them)."""
+        return 0 if self.kind == "pair" else self.tp * self.pp
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The pipeline-parallel replica, for pp > 1."""
+        if self.pp < 2 or self.deployment is None or self.link is None:
+            return None
+        return pipeline(self.deployment, self.pp, self.link)
+
+    @property
+    def shape(self) -> str:
+        """tp4, tp8pp2, tp16ep16: what a replica is, for ids and reports."""
+        return f"tp{self.tp}" + (f"pp{self.pp}" if self.pp > 1 else "") + (f"ep{self.ep}" if self.ep > 1 else "")
 
 
 def _check_ids(kind: str, given: tuple[str, ...] | None, valid: set[str], where: str) -> None:
@@ -164,7 +204,107 @@ def make_candidates(
                     continue
                 cid = f"{model_label}@{po.id}/tp{tp}/{weights}-{kv}"
                 out.append(Candidate(cid, model_label, po, tp, dep))
+    out.extend(expert_parallel_candidates(catalog, model_label, model, offerings, search))
+    out.extend(multi_node_candidates(catalog, model_label, model, offerings, search, out))
     return tuple(out)
+
+
+def _ep_deployment(
+    catalog: Catalog, model: ModelArch, po: PricedOffering, search: Search, ep: int, weights: str, kv: str
+) -> Deployment:
+    """`ep` GPUs with experts split over them and attention data-parallel; over ep / g instances (and their
+    network) when ep exceeds the instance's g GPUs."""
+    g = po.offering.gpus_per_instance
+    engine = engine_profile(catalog, search.engine, po.gpu)
+    net = catalog.network(po.offering)
+    nodes = max(ep // g, 1)
+    return Deployment(
+        model,
+        po.gpu,
+        ep,
+        weights,
+        kv,
+        engine,
+        search.gpu_memory_utilization,
+        ep=ep,
+        dp_attention=True,
+        nodes=nodes,
+        scale_out_gbps=net.bandwidth_gbit_s / 8.0 / g if net is not None and nodes > 1 else None,
+        scale_out_latency_us=net.latency_us if net is not None and nodes > 1 else None,
+        gpus_per_node=g,
+    )
+
+
+def expert_parallel_candidates(
+    catalog: Catalog, model_label: str, model: ModelArch, offerings: tuple[PricedOffering, ...], search: Search
+) -> list[Candidate]:
+    """MoE replicas with expert parallelism and data-parallel attention that fit one instance (explicit
+    `search.ep` degrees up to the instance's GPUs)."""
+    out: list[Candidate] = []
+    if not model.is_moe or search.ep == "auto":
+        return out
+    for po in offerings:
+        g = po.offering.gpus_per_instance
+        for ep in (e for e in search.ep if 1 < e <= g and g % e == 0):
+            for weights, kv in dict.fromkeys(_runnable(po.gpu, search)):
+                dep = _ep_deployment(catalog, model, po, search, ep, weights, kv)
+                if memory_breakdown(dep).fits:
+                    cid = f"{model_label}@{po.id}/tp{ep}ep{ep}/{weights}-{kv}"
+                    out.append(Candidate(cid, model_label, po, ep, dep, ep=ep, dp_attention=True))
+    return out
+
+
+MAX_PIPELINE_DEGREES = 2
+"""Pipeline degrees tried per offering: the smallest that holds the model, and the next allowed one (more
+stages than needed use more GPUs per replica for no more speed than several smaller replicas; the next
+degree is kept for requests whose KV cache the smallest cannot hold)."""
+
+
+def multi_node_candidates(
+    catalog: Catalog,
+    model_label: str,
+    model: ModelArch,
+    offerings: tuple[PricedOffering, ...],
+    search: Search,
+    single: list[Candidate],
+) -> list[Candidate]:
+    """Replicas spanning whole instances, on offerings where no single-instance candidate holds the model
+    and whose instance type has a known network: pp stages of tp = the instance's GPUs each, and for MoE
+    models expert parallelism over ep = nodes x GPUs per instance (the smallest that holds the model).
+    With `search.pp` / `search.ep` auto, only when no offering holds the model in one instance."""
+    out: list[Candidate] = []
+    fits_one = {c.priced.id for c in single}
+    for po in offerings:
+        g = po.offering.gpus_per_instance
+        net = catalog.network(po.offering)
+        if po.id in fits_one or net is None:
+            continue
+        engine = engine_profile(catalog, search.engine, po.gpu)
+        link = replica_link(net, g, g)
+        for weights, kv in dict.fromkeys(_runnable(po.gpu, search)):
+            if model.is_moe and not (search.ep == "auto" and single):
+                degrees = (2 * g, 4 * g) if search.ep == "auto" else tuple(e for e in search.ep if e > g and e % g == 0)
+                for ep in degrees[:MAX_PIPELINE_DEGREES]:
+                    dep = _ep_deployment(catalog, model, po, search, ep, weights, kv)
+                    if memory_breakdown(dep).fits:
+                        cid = f"{model_label}@{po.id}/tp{ep}ep{ep}/{weights}-{kv}"
+                        out.append(
+                            Candidate(cid, model_label, po, ep, dep, ep=ep, dp_attention=True, nodes=ep // g, link=link)
+                        )
+                        break  # the smallest that holds the model (more instances: several replicas do as well)
+            if (search.pp == "auto" and single) or g not in search.tp:
+                continue
+            whole = Deployment(model, po.gpu, g, weights, kv, engine, search.gpu_memory_utilization)
+            kept = 0
+            for pp in search.pp_degrees:
+                if kept >= MAX_PIPELINE_DEGREES:
+                    break
+                if not pipeline_memory(pipeline(whole, pp, link)).fits:
+                    continue
+                kept += 1
+                cid = f"{model_label}@{po.id}/tp{g}pp{pp}/{weights}-{kv}"
+                out.append(Candidate(cid, model_label, po, g, whole, pp=pp, nodes=pp, link=link))
+    return out
 
 
 def _runnable(gpu: Gpu, search: Search) -> list[tuple[str, str]]:

@@ -324,6 +324,26 @@ def estimate(
     dp_attention: Annotated[
         bool, typer.Option("--dp-attention", help="Data-parallel attention: each request's KV on one GPU.")
     ] = False,
+    pp: Annotated[int, typer.Option("--pp", help="Pipeline stages, one instance each (tp GPUs per stage).")] = 1,
+    disagg: Annotated[
+        str | None,
+        typer.Option(
+            "--disagg",
+            help="PREFILL_GPU:TP,DECODE_GPU:TP: a disaggregated pair (prefill replica, decode replica, KV "
+            "transfer between their instances); --rate is per replica.",
+        ),
+    ] = None,
+    offering: Annotated[
+        str | None,
+        typer.Option(
+            "--offering",
+            help="Instance type (offering id) whose GPUs per instance and network a replica spanning instances, "
+            "or a --disagg prefill replica, uses (default: the catalog's first with a known network).",
+        ),
+    ] = None,
+    decode_offering: Annotated[
+        str | None, typer.Option("--decode-offering", help="--disagg: the decode replica's offering.")
+    ] = None,
     fmt: EstimateFormatOpt = EstimateFmt.table,
     output: OutputOpt = None,
     catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
@@ -348,6 +368,10 @@ def estimate(
         max_model_len=max_model_len,
         ep=ep,
         dp_attention=dp_attention,
+        pp=pp,
+        disagg=disagg,
+        offering=offering,
+        decode_offering=decode_offering,
         overlays=tuple(catalog or ()),
     )
     _emit(outcome, fmt.value, output)

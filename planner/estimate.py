@@ -99,6 +99,37 @@ class LongContext(_Frozen):
     pcie_gbps: float
 
 
+class PoolEstimate(_Frozen):
+    """One side of a disaggregated pair."""
+
+    role: Literal["prefill", "decode"]
+    gpu: str
+    tp: int
+    offering: str
+    fits: bool
+    reason: str
+    max_tokens_in_kv: int
+    ttft_ms: float | None = None  # prefill: queueing + prefill + KV transfer
+    prefill_ms: float | None = None
+    queue_ms: float | None = None
+    utilisation: float | None = None  # prefill: share of time busy
+    tpot_ms: float | None = None  # decode
+    in_flight: float | None = None  # decode
+    saturated: bool | None = None
+
+
+class DisaggEstimate(_Frozen):
+    """A prefill replica and a decode replica joined by a KV transfer, at one load."""
+
+    prefill: PoolEstimate
+    decode: PoolEstimate
+    link: str
+    kv_mb_per_request: float
+    kv_transfer_ms: float
+    ttft_ms: float | None
+    tpot_ms: float | None
+
+
 class EstimateResult(_Frozen):
     """What `gpuplan estimate` reports; the performance fields are None when the replica does not fit."""
 
@@ -135,6 +166,10 @@ class EstimateResult(_Frozen):
     prefill_ms: float | None = None
     memory: MemoryReport
     long_context: LongContext | None = None
+    pp: int = 1
+    nodes: int = 1  # instances one replica spans
+    network: str = ""  # the instances and the network between them, for a replica spanning instances
+    disaggregated: DisaggEstimate | None = None  # --disagg: the pair (the fields above: its prefill replica)
 
 
 def _load_level(mode: str, concurrency: Concurrency) -> LoadLevel:

@@ -5,6 +5,7 @@
     problem (planner.problem)    the fleet MILP's arrays                        -> FleetProblem
     solve (planner.solve)        the MILP, early stops, baselines               -> Solved
     assemble (planner.assemble)  the answer in the spec's terms (shares rounded so it still verifies) -> Plan
+    compare (planner.compare)    each model alone, aggregated only vs disaggregated only -> ShapeComparison
     verify (planner.verify)      an independent re-check of the plan as published -> violations
 
 Only `load_inputs` and `load_model` read files. An unplannable spec (a slice nothing serves, a proven
@@ -18,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from common import limits
-from planner.assemble import Solution, assemble, infeasible_plan
+from planner.assemble import Solution, assemble, infeasible_plan, with_comparisons
 from planner.capacity import ModelCapacity, model_capacity
 from planner.capacity.merge import scaled
+from planner.compare import compare_shapes
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
 from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
@@ -76,6 +78,8 @@ def _make_plan(
         return infeasible_plan(inputs, capacities, (solved.reason,), solved.stats, solved.note)
     solved = replace(solved, solution=publishable(problem, solved.solution))
     plan = assemble(inputs, capacities, Solution(problem, by_id, solved))
+    optimal = (problem, solved.solution) if solved.solution.status == "optimal" else None
+    plan = with_comparisons(plan, compare_shapes(spec, capacities, settings, optimal))
     # The verdict is about the plan as published: its rounded shares and counts, read back from the Plan.
     violations = verify_published(problem, plan)
     verdict = Verification(passed=not violations, checks=VERIFY_CHECKS, violations=violations)

@@ -7,32 +7,45 @@ settings. `check_fleet_size` refuses loads beyond what the MILP and the verifier
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from planner.candidates import Candidate, PricedOffering
 from planner.capacity import ModelCapacity
 from planner.errors import InputError
 from planner.spec import Spec
-from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
+from solvers.fleet import gpus_per_rps
+from solvers.types import CandidateRole, FleetCandidate, FleetOffering, FleetPair, FleetProblem, FleetSlice
 
 MAX_FLEET_GPUS = 1_000_000  # larger loads are refused (see check_fleet_size)
 
 
-def build_problem(spec: Spec, models: Sequence[ModelCapacity]) -> tuple[FleetProblem, dict[str, Candidate]]:
-    """The fleet problem, and the candidates by id (the solver knows only their ids)."""
-    cands = [c for m in models for c in m.candidates]
-    by_id = {c.id: c for c in cands}
+def build_problem(
+    spec: Spec, models: Sequence[ModelCapacity], *, disaggregated: bool | None = None
+) -> tuple[FleetProblem, dict[str, Candidate]]:
+    """The fleet problem, and the candidates by id (the solver knows only their ids). Pairs (and their
+    pools) enter it when `disaggregated` (default: the spec's `search.disaggregated` is true)."""
+    with_pairs = spec.search.disaggregated is True if disaggregated is None else disaggregated
+    every = [c for m in models for c in m.candidates]
+    cands = [c for c in every if c.kind != "pair" and (with_pairs or c.kind == "aggregated")]
+    pairs = [c for c in every if c.kind == "pair" and with_pairs]
+    by_id = {c.id: c for c in (*cands, *pairs)}
     offerings: dict[str, PricedOffering] = {}
     for c in cands:
         offerings.setdefault(c.priced.id, c.priced)
     slices = [s for m in models for s in m.slices]
     col = {c.id: j for j, c in enumerate(cands)}
+    pair_col = {c.id: j for j, c in enumerate(pairs)}
     matrix = [[0.0] * len(cands) for _ in slices]
+    pair_matrix = [[0.0] * len(pairs) for _ in slices]
     row0 = 0
     for m in models:
         for r in m.rows:
+            target, j = (matrix, col.get(r.id)) if r.id in col else (pair_matrix, pair_col.get(r.id))
+            if j is None:
+                continue
             for k, v in enumerate(r.capacity_rps):
-                matrix[row0 + k][col[r.id]] = v
+                target[row0 + k][j] = v
         row0 += len(m.slices)
     problem = FleetProblem(
         offerings=tuple(
@@ -42,7 +55,11 @@ def build_problem(spec: Spec, models: Sequence[ModelCapacity]) -> tuple[FleetPro
             )
             for po in sorted(offerings.values(), key=lambda p: p.id)
         ),
-        candidates=tuple(FleetCandidate(c.id, c.priced.id, c.model_label, c.tp) for c in cands),
+        candidates=tuple(
+            # tp for the solver: GPUs one replica uses on each of its instances
+            FleetCandidate(c.id, c.priced.id, c.model_label, c.gpus // c.nodes, c.nodes, _role(c.kind))
+            for c in cands
+        ),
         slices=tuple(FleetSlice(s.id, s.model, s.rate_rps) for s in slices),
         capacity_rps=tuple(tuple(r) for r in matrix),
         target_utilisation=spec.search.target_utilisation,
@@ -52,18 +69,28 @@ def build_problem(spec: Spec, models: Sequence[ModelCapacity]) -> tuple[FleetPro
         mode=spec.solver.mode,
         slice_factor=spec.solver.slice_factor,
         n_plus_one={m.label: m.failover_utilisation for m in spec.models if m.redundancy == "n+1"},
+        pairs=tuple(
+            FleetPair(q.id, q.model_label, q.prefill.id, q.decode.id)
+            for q in pairs
+            if q.prefill is not None and q.decode is not None
+        ),
+        pair_capacity_rps=tuple(tuple(r) for r in pair_matrix) if pairs else (),
     )
     return problem, by_id
 
 
+def _role(kind: str) -> CandidateRole:
+    return "prefill" if kind == "prefill" else "decode" if kind == "decode" else "aggregated"
+
+
 def min_gpus_needed(problem: FleetProblem) -> list[float]:
-    """A lower bound on the GPUs each slice needs: its rate over the best capacity per GPU of any candidate
+    """A lower bound on the GPUs each slice needs: its rate times the fewest GPUs per req/s of any route
     (at the target utilisation). 0 for a slice nobody serves (reported elsewhere)."""
-    tp = [c.tp for c in problem.candidates]
+    per = gpus_per_rps(problem)
     out = []
-    for s, row in zip(problem.slices, problem.capacity_rps, strict=True):
-        best = max((v / t for v, t in zip(row, tp, strict=True) if v > 0), default=0.0)
-        out.append(s.rate_rps / (problem.target_utilisation * best) if best > 0 else 0.0)
+    for k, s in enumerate(problem.slices):
+        best = float(per[k].min()) if per.shape[1] else math.inf
+        out.append(s.rate_rps * best if math.isfinite(best) else 0.0)
     return out
 
 

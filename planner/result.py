@@ -54,12 +54,21 @@ class DedicatedInstances(_Result):
     instances: int
 
 
+ReplicaRole = Literal["aggregated", "prefill", "decode"]
+
+
 class ReplicaGroup(_Result):
     """Replicas of one candidate configuration placed on one offering."""
 
     candidate: str
     model: str
     tp: int
+    pp: int = Field(default=1, description="pipeline stages per replica (one instance each when > 1)")
+    ep: int = Field(default=1, description="expert-parallel degree (1: experts sharded by tensor parallelism)")
+    nodes: int = Field(default=1, description="instances one replica spans (taken whole when > 1)")
+    role: ReplicaRole = Field(
+        default="aggregated", description="prefill / decode: a pool of disaggregated serving (see routing)"
+    )
     weights: str
     kv: str
     engine: str
@@ -107,12 +116,15 @@ class Allocation(_Result):
 
 
 class RouteShare(_Result):
-    candidate: str
-    offering: str
+    candidate: str = Field(description="a replica group's candidate, or a disaggregated pair (prefill>decode)")
+    offering: str = Field(description="where the request is served (a pair: its prefill pool's offering)")
     share: float
     rate_rps: float
     ttft_ms: float | None = Field(description="predicted at this candidate's planned load")
     tpot_ms: float | None
+    decode_candidate: str | None = Field(default=None, description="a pair's decode pool")
+    decode_offering: str | None = Field(default=None, description="a pair's decode pool's offering")
+    kv_transfer_ms: float | None = Field(default=None, description="a pair: sending the prompt's KV cache")
 
 
 class SliceRoute(_Result):
@@ -161,6 +173,17 @@ class SolverStats(_Result):
     constraints: int
 
 
+class ShapeComparison(_Result):
+    """For one model planned alone: its cheapest plan with aggregated replicas only beside its cheapest plan
+    with disaggregated prefill/decode pairs only (same targets, offerings and constraints)."""
+
+    aggregated_usd_per_hour: float | None = Field(description="None: no aggregated plan (or not solved)")
+    disaggregated_usd_per_hour: float | None = Field(description="None: no disaggregated plan (or not searched)")
+    saving_pct: float | None = Field(description="disaggregated below aggregated, % (negative: it costs more)")
+    disaggregated_shape: str = Field(default="", description="the pools of the cheapest disaggregated plan")
+    verdict: str = Field(description="the saving, or why aggregated wins, or why nothing was compared")
+
+
 class ModelSummary(_Result):
     model: str
     model_id: str
@@ -176,6 +199,10 @@ class ModelSummary(_Result):
     )
     slo_ttft_statistic: str = Field(default="mean", description="what slo_ttft_ms bounds: mean, p50 .. p99.9")
     slo_tpot_statistic: str = Field(default="mean", description="what slo_tpot_ms bounds")
+    shape: str = Field(default="", description="how the plan serves the model: replica shapes and pools")
+    comparison: ShapeComparison | None = Field(
+        default=None, description="cheapest aggregated vs cheapest disaggregated plan of the model alone"
+    )
 
 
 class SimulatedTarget(_Result):

@@ -244,14 +244,40 @@ class Search(_Spec):
         if isinstance(v, float) and not 0.0 <= v <= 0.9:
             raise ValueError(f"capacity_margin must be 'auto' or a fraction in [0, 0.9], got {v}")
         return v
+    pp: Literal["auto"] | tuple[Int, ...] = Field(
+        default="auto",
+        description="pipeline-parallel degrees; a degree > 1 runs one stage per instance (tp = the instance's "
+        "GPUs) on offerings where no single instance holds the model. auto: 2, 4 or 8 stages, only when no "
+        "offering of the spec holds the model in one instance",
+    )
+    ep: Literal["auto"] | tuple[Int, ...] = Field(
+        default="auto",
+        description="expert-parallel degrees for MoE models (experts over ep GPUs, attention data-parallel): a "
+        "degree up to an instance's GPUs uses that many GPUs of one instance, a larger one spans degree / GPUs "
+        "whole instances (only where no single instance holds the model). auto: 2 or 4 instances' worth, only "
+        "when no offering of the spec holds the model in one instance",
+    )
+    disaggregated: bool | Literal["compare"] = Field(
+        default="compare",
+        description="prefill and decode on separate pools joined by a KV transfer: true = the plan may use "
+        "them; compare = reports show the cheapest disaggregated plan beside the aggregated one, the plan "
+        "itself stays aggregated; false = not searched",
+    )
 
-    @field_validator("tp")
+    @field_validator("tp", "pp", "ep")
     @classmethod
-    def _tp_powers(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+    def _tp_powers(cls, v: tuple[int, ...] | str) -> tuple[int, ...] | str:
+        if isinstance(v, str):
+            return v
         bad = [t for t in v if t < 1 or t & (t - 1)]
         if bad or not v:
-            raise ValueError(f"tp degrees must be powers of two >= 1, got {list(v)}")
+            raise ValueError(f"degrees must be powers of two >= 1, got {list(v)}")
         return tuple(sorted(set(v)))
+
+    @property
+    def pp_degrees(self) -> tuple[int, ...]:
+        """Pipeline degrees > 1 to try (auto: 2, 4, 8)."""
+        return (2, 4, 8) if self.pp == "auto" else tuple(p for p in self.pp if p > 1)
 
 
 class SolverOptions(_Spec):

@@ -2,10 +2,13 @@
 
 Written without the solver's code or arrays (plain Python over the problem's own fields), so a bug in
 the model builder, the back-end or the extraction shows up here as a violation instead of a wrong plan.
-It re-derives demand, routing (no traffic to a candidate without a replica), capacity, packing (exactly,
-from the number of replicas of each size on each offering), availability (one cap per pool: on-demand
-and spot of an instance type together), minimum replicas, N+1 redundancy (layout, spread, and every
-replica group's load while its fullest instance is down), spot share, budget and cost.
+It re-derives demand, routing (no traffic to a candidate without a replica; traffic through a
+disaggregated pair loads its prefill pool at the pair's capacity and its decode pool at the pool's, and
+needs a replica in both), capacity, packing (exactly, from the number of replicas of each size on each
+offering, after the instances that replicas spanning instances take whole), availability (one cap per
+pool: on-demand and spot of an instance type together), minimum replicas, N+1 redundancy (layout, spread,
+and every replica group's load while its fullest instance is down), spot share (a pair with a pool on
+spot counts), budget and cost.
 
 The planner verifies the plan as published: `published_solution` reads the rounded numbers of a `Plan`
 back, and `publishable` rounds routing shares so that the published plan still verifies.
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from planner.result import Plan
-from solvers.types import SHARE_EPS, FleetProblem, FleetSolution, Routing
+from solvers.types import SHARE_EPS, FleetCandidate, FleetPair, FleetProblem, FleetSolution, Routing
 
 VERIFY_CHECKS: tuple[str, ...] = (
     "ids",
@@ -223,6 +226,7 @@ def _check_routing(
     out: list[str] = []
     candidates = {c.id: c for c in problem.candidates}
     col = {c.id: j for j, c in enumerate(problem.candidates)}
+    pairs = {q.id: (k, q) for k, q in enumerate(problem.pairs)}
     slice_ids = {s.id for s in problem.slices}
     for sid in sorted(set(routing) - slice_ids):
         out.append(f"ids: routing names unknown slice {sid!r}")
@@ -230,35 +234,57 @@ def _check_routing(
     for i, s in enumerate(problem.slices):
         total = 0.0
         for cid, share in sorted(routing.get(s.id, {}).items()):
-            if cid not in candidates:
+            if cid not in candidates and cid not in pairs:
                 out.append(f"ids: slice {s.id} is routed to unknown candidate {cid!r}")
                 continue
             if not (isinstance(share, float | int) and math.isfinite(share) and -tol <= share <= 1 + tol):
                 out.append(f"routing: slice {s.id} sends share {share!r} to {cid} (must be in [0, 1])")
                 continue
             total += share
-            cand = candidates[cid]
-            kappa = problem.capacity_rps[i][col[cid]]
-            if share > SHARE_EPS and replicas.get(cid, 0) <= 0:
-                out.append(f"routing: {share:.3g} of slice {s.id} goes to {cid}, which has no replica")
+            model, legs = _legs(problem, i, cid, candidates, col, pairs)
+            if cid in candidates and candidates[cid].role != "aggregated" and share > SHARE_EPS:
+                out.append(f"routing: slice {s.id} is routed to {cid}, a pool that serves only through pairs")
+            for leg, _kappa in legs:
+                if share > SHARE_EPS and replicas.get(leg, 0) <= 0:
+                    out.append(f"routing: {share:.3g} of slice {s.id} goes to {leg}, which has no replica")
             if share <= tol:
                 continue
-            if cand.model != s.model:
-                out.append(f"routing: slice {s.id} of model {s.model} is routed to {cid}, a {cand.model} replica")
-            elif kappa <= 0:
-                out.append(f"routing: slice {s.id} is routed to {cid}, whose capacity for it is 0")
-            else:
-                load[cid] += s.rate_rps * share / kappa
-            if problem.mode == "whole-slice":
-                pieces = share * problem.slice_factor
-                if abs(pieces - round(pieces)) > tol * max(1.0, pieces):
-                    out.append(
-                        f"routing: whole-slice mode sends {pieces:.6g} of {problem.slice_factor} pieces "
-                        f"of slice {s.id} to {cid} (must be a whole number)"
-                    )
+            if model != s.model:
+                out.append(f"routing: slice {s.id} of model {s.model} is routed to {cid}, a {model} replica")
+                continue
+            for leg, kappa in legs:
+                if kappa <= 0:
+                    out.append(f"routing: slice {s.id} is routed to {cid}, whose capacity for it is 0 on {leg}")
+                else:
+                    load[leg] += s.rate_rps * share / kappa
+            pieces = share * problem.slice_factor
+            if problem.mode == "whole-slice" and abs(pieces - round(pieces)) > tol * max(1.0, pieces):
+                out.append(
+                    f"routing: whole-slice mode sends {pieces:.6g} of {problem.slice_factor} pieces "
+                    f"of slice {s.id} to {cid} (must be a whole number)"
+                )
         if abs(total - 1.0) > tol * max(1.0, total):
             out.append(f"demand: slice {s.id} is routed {total:.9g} of its traffic (must be 1)")
     return out, load
+
+
+def _legs(
+    problem: FleetProblem,
+    i: int,
+    cid: str,
+    candidates: Mapping[str, FleetCandidate],
+    col: Mapping[str, int],
+    pairs: Mapping[str, tuple[int, FleetPair]],
+) -> tuple[str, list[tuple[str, float]]]:
+    """(model, [(candidate that carries it, its capacity for slice i)]) of one route: a pair loads its prefill
+    pool at the pair's capacity and its decode pool at its own."""
+    if cid in pairs:
+        k, q = pairs[cid]
+        return q.model, [
+            (q.prefill, problem.pair_capacity_rps[i][k]),
+            (q.decode, problem.capacity_rps[i][col[q.decode]]),
+        ]
+    return candidates[cid].model, [(cid, problem.capacity_rps[i][col[cid]])]
 
 
 def _check_capacity(
@@ -287,14 +313,23 @@ def _check_packing(problem: FleetProblem, solution: FleetSolution, n: Mapping[st
     """Shared instances (all but the N+1 layouts') hold every other replica, whole replicas per instance."""
     out: list[str] = []
     taken = _dedicated_instances(problem, solution)
+    spanning: set[str] = set()
+    for c in problem.candidates:  # replicas spanning instances take theirs whole
+        k = solution.replicas.get(c.id, 0)
+        if c.nodes > 1 and k:
+            if c.tp > next(o.gpus_per_instance for o in problem.offerings if o.id == c.offering):
+                out.append(f"packing: {c.id} uses {c.tp} GPUs of each {c.offering}, more than it has")
+            taken[c.offering] = taken.get(c.offering, 0) + k * c.nodes
+            spanning.add(c.offering)
     for o in problem.offerings:
         shared = n[o.id] - taken.get(o.id, 0)
         if shared < 0:
-            out.append(f"packing: N+1 layouts take {taken[o.id]} x {o.id} but {n[o.id]} are rented")
+            what = "replicas spanning instances" if o.id in spanning else "N+1 layouts"
+            out.append(f"packing: {what} take {taken[o.id]} x {o.id} but {n[o.id]} are rented")
         counts: dict[int, int] = {}
         for c in problem.candidates:
             k = solution.replicas.get(c.id, 0)
-            if c.offering == o.id and k and c.model not in problem.n_plus_one:
+            if c.offering == o.id and k and c.model not in problem.n_plus_one and c.nodes == 1:
                 counts[c.tp] = counts.get(c.tp, 0) + k
         if counts and not _fits(counts, shared, o.gpus_per_instance):
             out.append(
@@ -383,6 +418,8 @@ def verify_solution(problem: FleetProblem, solution: FleetSolution, tol: float =
     cost = math.fsum(o.price_usd_per_hour * n[o.id] for o in problem.offerings)
     spot_offerings = {o.id for o in problem.offerings if o.spot}
     spot_of = {c.id: c.offering in spot_offerings for c in problem.candidates}
+    for q in problem.pairs:  # a pair's traffic is lost with either pool
+        spot_of[q.id] = spot_of.get(q.prefill, False) or spot_of.get(q.decode, False)
     total_rps = math.fsum(s.rate_rps for s in problem.slices)
     on_spot_rps = math.fsum(
         s.rate_rps * share

@@ -89,6 +89,10 @@ class Session(Protocol):
 
     def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None: ...
 
+    def forget_start(self) -> None:
+        """Drop any MIP start and solver state kept from earlier solves (the next solve starts cold)."""
+        ...
+
 
 def highs_available() -> bool:
     try:
@@ -340,6 +344,9 @@ class HighsSession:
         idx = np.arange(self.num_cols, dtype=np.int32)
         self.h.changeColsCost(self.num_cols, idx, np.asarray(cost, dtype=np.float64))
 
+    def forget_start(self) -> None:
+        self.h.clearSolver()
+
     def add_row(self, row: ExtraRow) -> None:
         inf = self.h.getInfinity()
         self.h.addRows(
@@ -523,6 +530,9 @@ class PulpSession:
 
     def set_col_upper(self, index: IndexArray, upper: FloatArray) -> None:
         self.upper[np.asarray(index, dtype=np.int64)] = np.asarray(upper, dtype=np.float64)
+
+    def forget_start(self) -> None:
+        """CBC starts every solve from the values given to it; nothing is kept between solves."""
 
     def solve(  # noqa: C901 - the CBC path in one place: start, limits, run, status table, extraction
         self,

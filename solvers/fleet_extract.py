@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solvers.fleet_milp import FleetMilp
-from solvers.sparse import FloatArray, IndexArray
+from solvers.sparse import FloatArray
 from solvers.types import SHARE_EPS, FleetProblem, FleetSolution, Routing
 
 Counts = npt.NDArray[np.int64]
@@ -29,8 +29,8 @@ def extract(
     n_off, n_cand = milp.num_offerings, milp.num_candidates
     n = np.rint(values[:n_off]).astype(np.int64)
     r = np.rint(values[n_off : n_off + n_cand]).astype(np.int64)
-    x = _shares(problem, milp, values[milp.route_offset : milp.route_offset + milp.num_routes], milp.route_slice)
-    r = _trim_replicas(problem, milp, r, x)
+    x, y = _shares(problem, milp, values)
+    r = _trim_replicas(problem, milp, r, x, y)
     layouts = {
         c: {k: int(round(values[col])) for k, col in ks if round(values[col]) > 0}
         for c, ks in milp.dedicated_cols.items()
@@ -38,7 +38,7 @@ def extract(
     left = r.copy()  # replicas a group keeps while its fullest instance is down (N+1 groups)
     for c, layout in layouts.items():
         left[c] -= max(layout, default=0)
-    x = _off_empty(problem, milp, x, milp.route_slice, milp.route_candidate, left)
+    x, y = _off_empty(problem, milp, x, y, left)
     dedicated = {problem.candidates[c].id: layout for c, layout in layouts.items() if r[c] > 0}
     instances = {problem.offerings[o].id: int(n[o]) for o in range(n_off) if n[o] > 0}
     replicas = {problem.candidates[c].id: int(r[c]) for c in range(n_cand) if r[c] > 0}
@@ -48,7 +48,7 @@ def extract(
         cost_usd_per_hour=cost,
         instances=dict(sorted(instances.items())),
         replicas=dict(sorted(replicas.items())),
-        routing=_routing(problem, x, milp.route_slice, milp.route_candidate),
+        routing=_routing(problem, milp, x, y),
         solver=solver,
         seconds=time.perf_counter() - t0,
         gap=gap,
@@ -59,40 +59,60 @@ def extract(
     )
 
 
-def _shares(problem: FleetProblem, milp: FleetMilp, raw: FloatArray, rs: IndexArray) -> FloatArray:
-    """Route values as shares of their slice: whole pieces in whole-slice mode, else clipped, with
-    sub-tolerance shares dropped and each slice renormalised to 1."""
+def _shares(problem: FleetProblem, milp: FleetMilp, values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Route and pair-route values as shares of their slice: whole pieces in whole-slice mode, else
+    clipped, with sub-tolerance shares dropped and each slice renormalised to 1."""
+    raw_x = values[milp.route_offset : milp.route_offset + milp.num_routes]
+    raw_y = values[milp.pair_route_offset : milp.pair_route_offset + milp.num_pair_routes]
     if problem.mode == "whole-slice":
-        return np.rint(np.clip(raw, 0.0, milp.demand)) / milp.demand
-    x = np.clip(raw.astype(np.float64), 0.0, 1.0)
+        return (
+            np.rint(np.clip(raw_x, 0.0, milp.demand)) / milp.demand,
+            np.rint(np.clip(raw_y, 0.0, milp.demand)) / milp.demand,
+        )
+    x = np.clip(raw_x.astype(np.float64), 0.0, 1.0)
+    y = np.clip(raw_y.astype(np.float64), 0.0, 1.0)
     x[x < SHARE_EPS] = 0.0
-    return _normalised(x, rs, len(problem.slices))
+    y[y < SHARE_EPS] = 0.0
+    return _normalised(milp, x, y, len(problem.slices))
 
 
-def _normalised(x: FloatArray, rs: IndexArray, n_slices: int) -> FloatArray:
-    total = np.bincount(rs, weights=x, minlength=n_slices)
-    return np.where(total[rs] > 0, x / np.where(total[rs] > 0, total[rs], 1.0), 0.0)
+def _normalised(milp: FleetMilp, x: FloatArray, y: FloatArray, n_slices: int) -> tuple[FloatArray, FloatArray]:
+    total = np.bincount(milp.route_slice, weights=x, minlength=n_slices) + np.bincount(
+        milp.pair_route_slice, weights=y, minlength=n_slices
+    )
+    tx, ty = total[milp.route_slice], total[milp.pair_route_slice]
+    return (
+        np.where(tx > 0, x / np.where(tx > 0, tx, 1.0), 0.0),
+        np.where(ty > 0, y / np.where(ty > 0, ty, 1.0), 0.0),
+    )
 
 
 def _off_empty(
-    problem: FleetProblem, milp: FleetMilp, x: FloatArray, rs: IndexArray, rc: IndexArray, replicas: Counts
-) -> FloatArray:
+    problem: FleetProblem, milp: FleetMilp, x: FloatArray, y: FloatArray, replicas: Counts
+) -> tuple[FloatArray, FloatArray]:
     """The link rows hold only within the solver's tolerances: a share of about 1e-6 can still sit on a
     candidate whose replicas round to 0 (or, N+1, whose group keeps none while an instance is down). Move
-    it to the slice's other routes, so every route has a replica."""
+    it to the slice's other routes, so every route has a replica (a pair route: both its pools)."""
     if problem.mode == "whole-slice":
-        return x
-    return _normalised(np.where(replicas[rc] > 0, x, 0.0), rs, len(problem.slices))
+        return x, y
+    q = milp.pair_route_pair
+    pair_ok = (replicas[milp.pair_prefill[q]] > 0) & (replicas[milp.pair_decode[q]] > 0)
+    kept = np.where(replicas[milp.route_candidate] > 0, x, 0.0)
+    return _normalised(milp, kept, np.where(pair_ok, y, 0.0), len(problem.slices))
 
 
-def _routing(problem: FleetProblem, x: FloatArray, rs: IndexArray, rc: IndexArray) -> Routing:
+def _routing(problem: FleetProblem, milp: FleetMilp, x: FloatArray, y: FloatArray) -> Routing:
     routing: Routing = {}
     for j in np.nonzero(x > 0)[0].tolist():
-        routing.setdefault(problem.slices[rs[j]].id, {})[problem.candidates[rc[j]].id] = float(x[j])
+        sid, cid = problem.slices[milp.route_slice[j]].id, problem.candidates[milp.route_candidate[j]].id
+        routing.setdefault(sid, {})[cid] = float(x[j])
+    for j in np.nonzero(y > 0)[0].tolist():
+        sid, qid = problem.slices[milp.pair_route_slice[j]].id, problem.pairs[milp.pair_route_pair[j]].id
+        routing.setdefault(sid, {})[qid] = float(y[j])
     return {s: dict(sorted(d.items())) for s, d in sorted(routing.items())}
 
 
-def _trim_replicas(problem: FleetProblem, milp: FleetMilp, r: Counts, x: FloatArray) -> Counts:
+def _trim_replicas(problem: FleetProblem, milp: FleetMilp, r: Counts, x: FloatArray, y: FloatArray) -> Counts:
     """Fewest replicas that carry the routed load, but never below a model's min_replicas, and at least one
     on every candidate that carries traffic (however small its load: 1e-7 of a replica still needs a GPU).
     Replicas of N+1 models keep their count: it is tied to their dedicated instances and failover.
@@ -100,9 +120,9 @@ def _trim_replicas(problem: FleetProblem, milp: FleetMilp, r: Counts, x: FloatAr
     Only ever lowers r (so packing, which bounds r from above, still holds); cost is unchanged.
     """
     n_cand = milp.num_candidates
-    load = np.bincount(milp.route_candidate, weights=milp.route_load * x, minlength=n_cand)
+    load = milp.candidate_loads(x, y)
     need = np.ceil(load / problem.target_utilisation - 1e-7).clip(min=0).astype(np.int64)
-    carries = np.bincount(milp.route_candidate, weights=(x > 0).astype(np.float64), minlength=n_cand) > 0
+    carries = milp.candidate_loads((x > 0).astype(np.float64), (y > 0).astype(np.float64)) > 0
     need = np.where(carries, np.maximum(need, 1), need)
     for c in milp.dedicated_cols:
         need[c] = r[c]

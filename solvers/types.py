@@ -38,14 +38,34 @@ class FleetOffering:
         return self.pool if self.pool is not None else self.id
 
 
+CandidateRole = Literal["aggregated", "prefill", "decode"]
+
+
 @dataclass(frozen=True)
 class FleetCandidate:
-    """One replica configuration: uses `tp` GPUs of one instance of `offering`, serves `model`."""
+    """One replica configuration: uses `tp` GPUs of one instance of `offering`, serves `model`.
+
+    `nodes` > 1: one replica takes `nodes` whole instances of `offering` (a replica spanning instances;
+    `tp` is then the GPUs it uses on each, at most the instance's). `role` prefill/decode: a pool of
+    disaggregated pairs (`FleetPair`), which takes traffic only through its pairs."""
 
     id: str
     offering: str  # FleetOffering.id
     model: str
     tp: int
+    nodes: int = 1
+    role: CandidateRole = "aggregated"
+
+
+@dataclass(frozen=True)
+class FleetPair:
+    """A route through a prefill pool and a decode pool of one model: a request is prefilled on a replica of
+    `prefill`, its KV cache sent to a replica of `decode`, which generates the rest."""
+
+    id: str
+    model: str
+    prefill: str  # FleetCandidate.id, role "prefill"
+    decode: str  # FleetCandidate.id, role "decode"
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,11 @@ class FleetSlice:
 class FleetProblem:
     """capacity_rps[s][c] = max requests/s of slice s one replica of candidate c sustains within the SLOs
     (0 = cannot serve). Row s follows `slices`, column c follows `candidates`.
+
+    Disaggregated pairs: pair_capacity_rps[s][q] = requests/s of slice s one replica of pair q's prefill
+    pool sustains when their KV caches go over q's link (TTFT = queueing + prefill + transfer);
+    capacity_rps[s][d] of q's decode pool d = requests/s of s one decode replica sustains. Traffic of s
+    sent through q loads both pools; a pool's own `capacity_rps` column carries no direct traffic.
 
     `min_replicas` is a floor on a model's replica count (replicas may share one instance). `n_plus_one`
     names the models that must survive losing any one instance: model -> the utilisation the surviving
@@ -80,10 +105,13 @@ class FleetProblem:
     mode: Literal["fractional", "whole-slice"] = "fractional"
     slice_factor: int = 1
     n_plus_one: dict[str, float] = field(default_factory=dict)  # model -> failover utilisation
+    pairs: tuple[FleetPair, ...] = ()
+    pair_capacity_rps: tuple[tuple[float, ...], ...] = ()  # [slice][pair]: see the class docstring
 
 
 Routing = dict[str, dict[str, float]]
-"""slice id -> candidate id -> share of the slice's traffic (the shares of a slice sum to 1)."""
+"""slice id -> candidate id (aggregated) or pair id -> share of the slice's traffic (the shares of a slice
+sum to 1)."""
 
 
 @dataclass(frozen=True)

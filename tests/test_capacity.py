@@ -11,6 +11,7 @@ import pytest
 
 from planner.candidates import Candidate
 from planner.capacity import Answer, CapacityRow, default_sources, model_capacity
+from planner.capacity.disaggregated import DisaggregatedSource
 from planner.capacity.estimated import EstimatedSource
 from planner.capacity.merge import CandidateCapacity, merge, prune
 from planner.inputs import ModelInputs, load_inputs, load_model, offerings_for
@@ -86,7 +87,9 @@ def test_a_new_source_plugs_in_and_overrides_earlier_answers_cell_by_cell(tmp_pa
     assert {r.grade for r in base.rows} <= {"calibrated", "borrowed", "extrapolated"}
     mixed = model_capacity(model, (*default_sources(), Scaled(123.0)))
     # slice 0 answered by the new source for every candidate; slice 1 keeps the estimate
-    estimated = EstimatedSource().evaluate(model, ()).rows
+    own = EstimatedSource().evaluate(model, ())
+    # the disaggregated source answers the pools and pairs it builds from the estimated candidates
+    estimated = {**own.rows, **DisaggregatedSource().evaluate(model, own.candidates).rows}
     assert mixed.rows
     for r in mixed.rows:
         assert r.capacity_rps[0] == 123.0 and r.source == "measured" and r.grade == "test"

@@ -237,6 +237,12 @@ def _validate_k8s(doc: dict[str, Any], schema: dict[str, Any]) -> None:
 def _expected_refusal(plan: Plan) -> str | None:
     if any(g.capacity_source == "offload" for g in _groups(plan)):
         return "offloaded replica"
+    if any(g.role != "aggregated" for g in _groups(plan)):
+        return "pool of disaggregated serving"
+    if any(g.engine_settings is not None and g.engine_settings.ep > 1 for g in _groups(plan)):
+        return "expert parallelism"
+    if any(g.nodes > 1 for g in _groups(plan)):
+        return "instances per replica"
     return None
 
 

@@ -5,7 +5,8 @@ slice within the model's targets, from interchangeable sources behind one interf
 
 - `source.py`: the interface (`CapacitySource.evaluate(model, candidates) -> Answer`) and its values
   (`CapacityRow`: req/s per slice, a grade, an error band).
-- `estimated.py`, `measured.py`, `offloaded.py`: the sources; `default_sources()` lists them in order
+- `estimated.py`, `disaggregated.py` (prefill/decode pools and their pairs), `measured.py`, `offloaded.py`:
+  the sources; `default_sources()` lists them in order
   (a later source overrides an earlier one cell by cell). A new source is one module with a frozen
   class that has a `name` and an `evaluate`, and one line in `default_sources`.
 - `merge.py`: the merge rule and pruning of dominated candidates; `diagnose.py`: reasons for slices no
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from planner.candidates import Candidate
 from planner.capacity.diagnose import no_candidate, uncovered_slices
+from planner.capacity.disaggregated import DisaggregatedSource
 from planner.capacity.estimated import EstimatedSource
 from planner.capacity.measured import MeasuredSource
 from planner.capacity.merge import CandidateCapacity, merge, prune
@@ -42,7 +44,7 @@ __all__ = [
 
 def default_sources() -> tuple[CapacitySource, ...]:
     """The sources in the order they are consulted: later ones override earlier ones cell by cell."""
-    return (EstimatedSource(), OffloadedSource(), MeasuredSource())
+    return (EstimatedSource(), DisaggregatedSource(), OffloadedSource(), MeasuredSource())
 
 
 @dataclass(frozen=True)

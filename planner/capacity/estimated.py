@@ -15,6 +15,7 @@ from planner.candidates import Candidate, make_candidates
 from planner.capacity.source import Answer, CapacityRow, ErrorBand
 from planner.inputs import ModelInputs
 from planner.perf import Deployment, capacity_rps_many
+from planner.perf.pipeline import pipeline_capacity_rps_many
 from planner.perf.uncertainty import uncertainty
 from planner.result import CapacitySourceName
 from planner.spec import Search
@@ -29,7 +30,7 @@ def margin_of(search: Search, auto_margin: float) -> float:
     return float(search.capacity_margin)
 
 
-def _row(dep: Deployment, capacity: tuple[float, ...], search: Search) -> CapacityRow:
+def estimated_row(dep: Deployment, capacity: tuple[float, ...], search: Search) -> CapacityRow:
     """A capacity row with the estimate's grade, its cross-validated error band, and the margin applied.
     Plans serve open-loop traffic: the band of the regime's `online` rows."""
     u = uncertainty(dep, "online")
@@ -54,21 +55,32 @@ class EstimatedSource:
         if model.exclusive or model.arch is None:
             return Answer()
         own = make_candidates(model.catalog, model.label, model.arch, model.offerings, model.search)
+        notes: tuple[str, ...] = ()
+        if model.spec.redundancy == "n+1" and any(c.nodes > 1 for c in own):
+            # N+1 layouts are per instance; a replica spanning instances is lost with any one of them
+            own = tuple(c for c in own if c.nodes == 1)
+            notes = (f"{model.label}: replicas spanning instances not planned for an N+1 model",)
         slices = model.slices
         fits = [within_context(model, s.input_len, s.output_len) for s in slices]
         lengths = [(s.input_len, s.output_len) for s, ok in zip(slices, fits, strict=True) if ok]
         slo = model.spec.slo
-        by_config: dict[tuple[str, int, str, str], tuple[float, ...]] = {}
+        by_config: dict[tuple[Deployment, int, object], tuple[float, ...]] = {}
         rows: dict[str, CapacityRow] = {}
         for cand in (*candidates, *own):
             dep = cand.deployment
-            if dep is None or cand.offload:
+            if dep is None or cand.offload or cand.kind != "aggregated":
                 continue
-            key = (dep.gpu.id, dep.tp, dep.weights, dep.kv)
+            pl = cand.pipeline
+            # replicas of one shape on one GPU type are identical, except across instance networks (pp)
+            key = (dep, cand.pp, pl.link if pl is not None else None)
             if key not in by_config:
                 # a percentile target's value bounds the mean here (the loosest reading); the plan command then
                 # simulates the fleet and tightens candidates that miss (planner/simulate/slo_check.py)
-                it = iter(capacity_rps_many(dep, lengths, slo.ttft_ms, slo.tpot_ms))
+                if pl is not None:
+                    caps = pipeline_capacity_rps_many(pl, lengths, slo.ttft_ms, slo.tpot_ms)
+                else:
+                    caps = capacity_rps_many(dep, lengths, slo.ttft_ms, slo.tpot_ms)
+                it = iter(caps)
                 by_config[key] = tuple(next(it) if ok else 0.0 for ok in fits)
-            rows[cand.id] = _row(dep, by_config[key], model.search)
-        return Answer(candidates=own, rows=rows)
+            rows[cand.id] = estimated_row(dep, by_config[key], model.search)
+        return Answer(candidates=own, rows=rows, notes=notes)

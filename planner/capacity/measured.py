@@ -4,8 +4,9 @@ A point answers the slices it falls in (planner.measured_profiles.match_points_t
 candidate on its target: a GPU type or an offering, at its tp. Where a GPU-wide and an offering point
 both cover a cell, the offering's wins. With `exclusive: true` the model is planned from measurements
 only: this source proposes one candidate per (offering, measured target) and every cell it does not
-answer is 0, even for a model the catalog does not know. Offloaded candidates are never answered here:
-a serving-engine measurement says nothing about an offloading runtime.
+answer is 0, even for a model the catalog does not know. Offloaded candidates are never answered here (a
+serving-engine measurement says nothing about an offloading runtime), nor replicas spanning instances, nor
+the pools of disaggregated pairs.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class MeasuredSource:
         own = _measured_candidates(model, targets) if model.exclusive else ()
         rows: dict[str, CapacityRow] = {}
         for cand in (*candidates, *own):
-            if cand.offload:
-                continue
+            if cand.offload or cand.kind != "aggregated" or cand.nodes > 1:
+                continue  # a measurement of a one-instance serving replica says nothing about these
             row: list[float | None] = [None] * len(model.slices)
             for t in targets:
                 if target_matches(t, cand.priced, cand.tp):

@@ -57,10 +57,18 @@ def merge(
     return tuple(out)
 
 
+def _same_place(a: Candidate, b: Candidate) -> bool:
+    """Two replica configurations that rent the same GPUs the same way: same offering, kind and shape."""
+    return (a.priced.id, a.kind, a.tp, a.pp, a.nodes) == (b.priced.id, b.kind, b.tp, b.pp, b.nodes) and (
+        a.kind != "pair" or (a.prefill, a.decode) == (b.prefill, b.decode)
+    )
+
+
 def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
     """Drop candidates that serve nothing, or that another candidate on the same offering with the same
-    tp dominates (capacity >= on every slice): same GPUs, same price, never a worse choice. Of two equal
-    rows the first one proposed stays."""
+    kind and shape dominates (capacity >= on every slice): same GPUs, same price, never a worse choice. Of
+    two equal rows the first one proposed stays. A pair goes with either of its pools, and a pool with
+    all its pairs."""
     alive = [r for r in rows if any(v > 0 for v in r.capacity_rps)]
     position = {r.id: i for i, r in enumerate(rows)}
     kept: list[CandidateCapacity] = []
@@ -68,7 +76,7 @@ def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
         c = r.candidate
         dominated = False
         for d in alive:
-            if d is r or d.candidate.priced.id != c.priced.id or d.candidate.tp != c.tp:
+            if d is r or not _same_place(d.candidate, c):
                 continue
             if all(o >= v for o, v in zip(d.capacity_rps, r.capacity_rps, strict=True)) and (
                 d.capacity_rps != r.capacity_rps or position[d.id] < position[r.id]
@@ -77,7 +85,20 @@ def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
                 break
         if not dominated:
             kept.append(r)
-    return tuple(kept)
+    ids = {r.id for r in kept}
+    paired = {
+        x.id for r in kept if r.candidate.kind == "pair" for x in (r.candidate.prefill, r.candidate.decode) if x
+    }
+    return tuple(
+        r
+        for r in kept
+        if (r.candidate.kind not in ("prefill", "decode") or r.id in paired)
+        and (
+            r.candidate.kind != "pair"
+            or (r.candidate.prefill is not None and r.candidate.prefill.id in ids)
+            and (r.candidate.decode is not None and r.candidate.decode.id in ids)
+        )
+    )
 
 
 def scaled(rows: tuple[CandidateCapacity, ...], factors: Mapping[str, float]) -> tuple[CandidateCapacity, ...]:

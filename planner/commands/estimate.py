@@ -8,15 +8,17 @@ A configuration that does not fit is status "infeasible" (exit 1, like `plan`).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from catalog.loader import get_gpu, load_catalog, resolve_model
-from catalog.types import ModelArch
+from catalog.types import Catalog, Gpu, ModelArch
 from planner.errors import InputError
-from planner.estimate import Concurrency, estimate
+from planner.estimate import Concurrency, EstimateResult, estimate
+from planner.estimate_shapes import estimate_disagg, estimate_pipeline, estimate_spanning, parse_disagg
 from planner.outcome import Outcome
 from planner.perf import KV_DTYPES, WEIGHT_DTYPES, Deployment, engine_profile
-from planner.perf.precision import resolve_precision
+from planner.perf.precision import Precision, resolve_precision
 from planner.report.estimate_report import render_estimate_table
 
 
@@ -92,6 +94,10 @@ def execute(
     max_model_len: int | None = None,
     ep: int = 1,
     dp_attention: bool = False,
+    pp: int = 1,
+    disagg: str | None = None,
+    offering: str | None = None,
+    decode_offering: str | None = None,
     overlays: tuple[Path, ...] = (),
 ) -> Outcome:
     """Estimate one (model, GPU, tp, precision, engine) replica at one load."""
@@ -118,7 +124,22 @@ def execute(
     dep = Deployment(
         arch, g, tp, weights, kv, profile, gpu_memory_utilization, max_model_len, ep=ep, dp_attention=dp_attention
     )
-    result = estimate(dep, prec, input_len, output_len, concurrency=conc, rate_rps=rate_rps)
+    if pp < 1:
+        raise InputError(f"must be >= 1, got {pp}", where="--pp")
+    if disagg is not None:
+        result = _disagg(catalog, arch, dep, prec, disagg, offering, decode_offering, input_len, output_len, rate_rps)
+        if concurrency is not None:
+            raise InputError("--disagg takes --rate (per replica) or no load (one request)", where="--concurrency")
+    elif pp > 1:
+        if concurrency is not None:
+            raise InputError("--pp takes --rate (open loop) or no load (one request)", where="--concurrency")
+        result = estimate_pipeline(catalog, dep, prec, pp, input_len, output_len, offering, rate_rps=rate_rps)
+    elif offering is not None or (tp > max_gpus_per_instance(catalog, g) and networked(catalog, g)):
+        result = estimate_spanning(
+            catalog, dep, prec, input_len, output_len, offering, concurrency=conc, rate_rps=rate_rps
+        )
+    else:
+        result = estimate(dep, prec, input_len, output_len, concurrency=conc, rate_rps=rate_rps)
     if not result.fits and result.reason.startswith(("tp ", "ep ")):
         # a shape the model cannot be split into (planner.perf.memory): a bad flag (exit 2), not "does not fit"
         raise InputError(result.reason, where="--ep" if result.reason.startswith("ep ") else "--tp")
@@ -129,4 +150,59 @@ def execute(
         renderers={"table": lambda: render_estimate_table(result)},
         exit_code=0 if result.fits else 1,
         errors=() if result.fits else (result.reason,),
+    )
+
+
+def networked(catalog: Catalog, gpu: Gpu) -> bool:
+    """Some offering of this GPU has a known network between instances (else a tp beyond one instance is
+    estimated as one hypothetical instance of that many GPUs)."""
+    return any(o.gpu == gpu.id and catalog.network(o) is not None for o in catalog.offerings.values())
+
+
+def max_gpus_per_instance(catalog: Catalog, gpu: Gpu) -> int:
+    """The most GPUs of this type one catalog instance has (a larger tp spans instances)."""
+    return max((o.gpus_per_instance for o in catalog.offerings.values() if o.gpu == gpu.id), default=8)
+
+
+def _disagg(
+    catalog: Catalog,
+    arch: ModelArch,
+    dep: Deployment,
+    prec: Precision,
+    value: str,
+    offering: str | None,
+    decode_offering: str | None,
+    input_len: int,
+    output_len: int,
+    rate_rps: float | None,
+) -> EstimateResult:
+    """--disagg: the prefill replica is the one --gpu/--tp would give, with the GPU and tp of the flag."""
+    (p_gpu, p_tp), (d_gpu, d_tp) = parse_disagg(value)
+    replicas = []
+    for gpu_id, tp_ in ((p_gpu, p_tp), (d_gpu, d_tp)):
+        g = get_gpu(catalog, gpu_id, "--disagg")
+        profile = engine_profile(catalog, dep.engine.engine, g, "--engine")
+        p = resolve_precision(g, profile.engine, dep.weights, dep.kv)
+        if not p.supported:
+            raise InputError(p.reason, where="--disagg")
+        replicas.append(replace(dep, gpu=g, tp=tp_, engine=profile, weights=p.weights, kv=p.kv))
+    pre, dec = replicas
+    pair = estimate_disagg(catalog, pre, dec, offering, decode_offering, input_len, output_len, rate_rps)
+    head = estimate(pre, prec, input_len, output_len, rate_rps=rate_rps)
+    fits = pair.prefill.fits and pair.decode.fits
+    reason = "; ".join(f"{p.role}: {p.reason}" for p in (pair.prefill, pair.decode) if p.reason)
+    o1 = max(output_len - 1, 0)
+    return head.model_copy(
+        update={
+            "gpus": pre.tp + dec.tp,
+            "fits": fits,
+            "reason": reason,
+            "disaggregated": pair,
+            "ttft_ms": pair.ttft_ms,
+            "tpot_ms": pair.tpot_ms,
+            "e2e_latency_ms": round(pair.ttft_ms + o1 * pair.tpot_ms, 3)
+            if pair.ttft_ms is not None and pair.tpot_ms is not None
+            else None,
+            "long_context": None,
+        }
     )

@@ -9,8 +9,9 @@ decreasing by GPUs per replica, the shape `planner.verify` accepts) with the GPU
 each. SkyPilot launches layouts; identical layouts are launched `count` times.
 
 Multi-node replicas (tp x pp above one instance's GPUs, issue 14) have `nodes_per_replica > 1`; they
-would map to SkyPilot `num_nodes` and a Kubernetes LeaderWorkerSet. No plan has them yet and no target
-writes them: they are refused with that reason rather than launched as something else.
+would map to SkyPilot `num_nodes` and a Kubernetes LeaderWorkerSet. No target writes them yet: they are
+refused with that reason rather than launched as something else. So are the prefill and decode pools of
+disaggregated serving (replica groups with role prefill/decode).
 """
 
 from __future__ import annotations
@@ -145,6 +146,13 @@ def build_fleet(plan: Plan, catalog: Catalog, source: str, checkpoints: Mapping[
     used: set[str] = set()
     for a in plan.allocations:
         for g in a.replicas:
+            if g.role != "aggregated":
+                raise ExportRefused(
+                    f"is a {g.role} pool of disaggregated serving; disaggregated pairs are not exported yet "
+                    "(designed: engines launched as prefill and decode instances with a KV connector such as "
+                    "NIXL or Mooncake, and a router that sends each request to a prefill then a decode replica)",
+                    where=_where(source, g),
+                )
             s = _check_group(source, a, g, catalog)
             model_id = model_ids.get(g.model, g.model)
             checkpoint = _checkpoint(checkpoints, (g.model, model_id), g.weights, s.hf_repo)

@@ -86,7 +86,9 @@ class Deployment:
     `max_model_len` overrides the model's context window (engines accept a longer one when told to).
     MoE models may split their routed experts over `ep` of the `tp` GPUs (expert parallelism) and run
     attention data-parallel (`dp_attention`: each request's KV on one GPU, attention weights on every
-    GPU). `eager` runs without CUDA graphs; `nodes` > 1 puts the replica's GPUs on several nodes;
+    GPU). `eager` runs without CUDA graphs; `nodes` > 1 puts the replica's GPUs on several nodes (of
+    `gpus_per_node`, joined by `scale_out_gbps` per GPU and `scale_out_latency_us`: the instance type's
+    network from the catalog, SCALE_OUT_* when not given);
     `max_num_seqs` overrides the engine's sequence limit; `scheduler_steps` > 1 is multi-step scheduling
     (vLLM --num-scheduler-steps): decode runs that many steps per scheduling round, so a new request
     waits for the round in progress.
@@ -106,6 +108,10 @@ class Deployment:
     nodes: int = 1
     max_num_seqs: int | None = None
     scheduler_steps: int = 1
+    # the network between the replica's nodes (catalog networks, per GPU): None = the SCALE_OUT_* defaults
+    scale_out_gbps: float | None = None
+    scale_out_latency_us: float | None = None
+    gpus_per_node: int | None = None
 
     def __hash__(
         self,
@@ -127,8 +133,24 @@ class Deployment:
                 self.nodes,
                 self.max_num_seqs,
                 self.scheduler_steps,
+                self.scale_out_gbps,
+                self.scale_out_latency_us,
+                self.gpus_per_node,
             )
         )
+
+    @property
+    def scale_out_bps(self) -> float:
+        """Per-GPU bytes/s between the replica's nodes: the instance network's, else SCALE_OUT_GBPS."""
+        return (self.scale_out_gbps if self.scale_out_gbps is not None else SCALE_OUT_GBPS) * 1e9
+
+    @property
+    def scale_out_latency_s(self) -> float:
+        return (self.scale_out_latency_us if self.scale_out_latency_us is not None else SCALE_OUT_LATENCY_US) * 1e-6
+
+    @property
+    def node_gpus(self) -> int:
+        return self.gpus_per_node if self.gpus_per_node is not None else GPUS_PER_NODE
 
     @property
     def context_window(self) -> int:

@@ -37,13 +37,7 @@ from typing import Any
 import numpy as np
 
 from catalog.types import DTYPE_BYTES
-from planner.perf.deployment import (
-    GPUS_PER_NODE,
-    SCALE_OUT_GBPS,
-    SCALE_OUT_LATENCY_US,
-    SEPARATE_PREFILL_ENGINES,
-    Deployment,
-)
+from planner.perf.deployment import SEPARATE_PREFILL_ENGINES, Deployment
 from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, weight_split
 from planner.perf.precision import resolve_precision
 
@@ -118,7 +112,7 @@ def _link_bandwidth_bps(dep: Deployment) -> float:
     scale-out network when the replica spans nodes."""
     g = dep.gpu
     if dep.nodes > 1:
-        return SCALE_OUT_GBPS * 1e9
+        return dep.scale_out_bps
     if g.interconnect in ("nvlink", "xgmi") and g.interconnect_gbps:
         return g.interconnect_gbps * 1e9
     return g.pcie_gbps * 1e9
@@ -129,7 +123,7 @@ def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
     m, tp = dep.model, dep.tp
     if tp == 1:
         return 0, 0.0, 0.0
-    latency = dep.factor("allreduce_latency_us") * 1e-6 + (SCALE_OUT_LATENCY_US * 1e-6 if dep.nodes > 1 else 0.0)
+    latency = dep.factor("allreduce_latency_us") * 1e-6 + (dep.scale_out_latency_s if dep.nodes > 1 else 0.0)
     eff = dep.factor("allreduce_bw_efficiency")
     if dep.ep > 1 and dep.dp_attention:
         # all-to-all: each GPU sends its tokens' hidden states to their top-k experts (8-bit when the
@@ -138,11 +132,11 @@ def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
         dispatch = DTYPE_BYTES["fp8"] if DTYPE_BYTES.get(dep.weights, 2.0) <= 1.0 else ACT_BYTES
         per_token = moe_layers * m.hidden * m.moe_top_k * (dispatch + ACT_BYTES)
         ep = dep.ep
-        off_node = max(ep - GPUS_PER_NODE, 0) / ep
-        on_node = (min(ep, GPUS_PER_NODE) - 1) / ep
+        off_node = max(ep - dep.node_gpus, 0) / ep
+        on_node = (min(ep, dep.node_gpus) - 1) / ep
         g = dep.gpu
         nvl = (g.interconnect_gbps or g.pcie_gbps) * 1e9
-        seconds = per_token * (off_node / (SCALE_OUT_GBPS * 1e9) + on_node / nvl) / eff / tp
+        seconds = per_token * (off_node / dep.scale_out_bps + on_node / nvl) / eff / tp
         return 2 * moe_layers, seconds, latency
     ring = 2.0 * (tp - 1) / tp * m.hidden * ACT_BYTES / (_link_bandwidth_bps(dep) * eff)
     if dep.dp_attention:

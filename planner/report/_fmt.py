@@ -12,7 +12,7 @@ from planner.check import slo_ratio as slo_ratio
 from planner.check import within as within  # re-exported for the renderers
 from planner.check import worst_latency as worst_latency
 from planner.check import worst_slo_ratios as worst_slo_ratios
-from planner.result import Allocation, Plan, ReplicaGroup, SliceRoute
+from planner.result import Allocation, Plan, ReplicaGroup, RouteShare, SliceRoute
 
 DASH = "–"
 
@@ -159,13 +159,31 @@ def precision(group: ReplicaGroup) -> str:
     return group.weights if group.weights == group.kv else f"{group.weights}/{group.kv}"
 
 
-def candidate_label(plan: Plan, candidate: str, offering: str, labels: dict[str, str]) -> str:
-    """How a route target reads in a report: `g6.2xlarge tp1 bf16`."""
-    group = replica_groups(plan).get(candidate)
+def shape(group: ReplicaGroup) -> str:
+    """`tp8`, `tp8pp2`, `tp16ep16`: what one replica is."""
+    return f"tp{group.tp}" + (f"pp{group.pp}" if group.pp > 1 else "") + (f"ep{group.ep}" if group.ep > 1 else "")
+
+
+def candidate_label(
+    plan: Plan, candidate: str, offering: str, labels: dict[str, str], route: RouteShare | None = None
+) -> str:
+    """How a route target reads in a report: `g6.2xlarge tp1 bf16`; a disaggregated pair:
+    `p5.48xlarge tp2 bf16 → p4de.24xlarge tp4 (KV 12 ms)`."""
+    groups = replica_groups(plan)
+    if route is not None and route.decode_candidate is not None:
+        pre = groups.get(candidate.split(">", 1)[0])
+        dec = groups.get(route.decode_candidate)
+        where_p = labels.get(offering, offering)
+        where_d = labels.get(route.decode_offering or "", route.decode_offering or "")
+        left = f"{where_p} {shape(pre)} {precision(pre)}" if pre is not None else where_p
+        right = f"{where_d} {shape(dec)}" if dec is not None else where_d
+        kv = f" (KV {ms(route.kv_transfer_ms)} ms)" if route.kv_transfer_ms is not None else ""
+        return f"{left} → {right}{kv}"
+    group = groups.get(candidate)
     where = labels.get(offering, offering)
     if group is None:
         return f"{where} {candidate}"
-    return f"{where} tp{group.tp} {precision(group)}"
+    return f"{where} {shape(group)} {precision(group)}"
 
 
 def gpu_names(plan: Plan) -> dict[str, str]:
@@ -265,8 +283,31 @@ BASELINE_ROWS = 5
 def group_text(group: ReplicaGroup) -> str:
     """`4× llama-3.1-8b tp1 bf16, util 79%` (+ where the capacity came from when not estimated)."""
     util = pct(100 * group.utilisation, decimals=0)
-    text = f"{group.replicas}× {group.model} tp{group.tp} {precision(group)}, util {util}"
+    role = f"{group.role} " if group.role != "aggregated" else ""
+    span = f" on {group.nodes} instances each" if group.nodes > 1 else ""
+    text = f"{group.replicas}× {group.model} {role}{shape(group)} {precision(group)}{span}, util {util}"
     return text if group.capacity_source == "estimate" else f"{text} ({group.capacity_source})"
+
+
+def comparison_rows(plan: Plan) -> list[tuple[str, str, str, str, str]]:
+    """Per model: (model, how the plan serves it, cheapest aggregated $/h, cheapest disaggregated $/h,
+    verdict) of the model planned alone."""
+    rows = []
+    for m in plan.models:
+        c = m.comparison
+        if c is None:
+            continue
+        rows.append(
+            (
+                m.model,
+                m.shape or DASH,
+                usd(c.aggregated_usd_per_hour) if c.aggregated_usd_per_hour is not None else DASH,
+                usd(c.disaggregated_usd_per_hour) if c.disaggregated_usd_per_hour is not None else DASH,
+                c.verdict
+                + (f"; pools: {c.disaggregated_shape}" if c.disaggregated_shape and "disagg" not in m.shape else ""),
+            )
+        )
+    return rows
 
 
 def model_slices(plan: Plan, model: str) -> list[SliceRoute]:
@@ -314,11 +355,13 @@ def route_summary(plan: Plan, model: str, labels: dict[str, str]) -> list[Target
     count: dict[tuple[str, str], int] = {}
     ttft: dict[tuple[str, str], list[float]] = {}
     tpot: dict[tuple[str, str], list[float]] = {}
+    sample: dict[tuple[str, str], RouteShare] = {}
     for s in slices:
         for r in s.routes:
             if r.share <= 0:
                 continue
             key = (r.candidate, r.offering)
+            sample.setdefault(key, r)
             rate[key] = rate.get(key, 0.0) + r.rate_rps
             count[key] = count.get(key, 0) + 1
             t, p = slo_ratio(r.ttft_ms, s.slo_ttft_ms), slo_ratio(r.tpot_ms, s.slo_tpot_ms)
@@ -326,7 +369,7 @@ def route_summary(plan: Plan, model: str, labels: dict[str, str]) -> list[Target
             tpot.setdefault(key, []).extend([] if p is None else [p])
     rows: list[Target] = [
         (
-            candidate_label(plan, c, o, labels),
+            candidate_label(plan, c, o, labels, sample[(c, o)] if sample[(c, o)].decode_candidate else None),
             count[(c, o)],
             rate[(c, o)],
             100 * rate[(c, o)] / total,

@@ -31,7 +31,23 @@ def render_estimate_table(r: EstimateResult) -> Group:
         "concurrency": f"closed loop, {r.load.concurrency} in flight",
         "rate": f"open loop, {r.load.rate_rps} req/s",
     }[r.load.mode]
+    if r.pp > 1:
+        title = title.replace(f" on {r.tp} x {r.gpu} (tp {r.tp},", f" on {r.gpus} x {r.gpu} (tp {r.tp} x pp {r.pp},")
     parts: list[RenderableType] = [Text(title, style="bold"), Text(f"load: {load_txt}")]
+    if r.network:
+        parts.append(Text(f"spans {r.nodes} instances: {r.network}"))
+    d = r.disaggregated
+    if d is not None:
+        parts[0] = Text(
+            f"{r.model} disaggregated: prefill on {d.prefill.tp} x {d.prefill.gpu}, decode on {d.decode.tp} x "
+            f"{d.decode.gpu} ({r.weights} weights, {r.kv} KV, {r.engine}), {r.input_len} in / {r.output_len} out",
+            style="bold",
+        )
+        parts.append(_disagg_table(r))
+        parts.extend(Text(f"substituted: {note}", style="yellow") for note in r.precision.substituted)
+        if not r.fits:
+            parts.append(Text(f"does not fit: {r.reason}", style="bold red"))
+        return Group(*parts)
     parts.extend(Text(f"substituted: {note}", style="yellow") for note in r.precision.substituted)
     if not r.fits:
         parts.append(Text(f"does not fit: {r.reason}", style="bold red"))
@@ -89,3 +105,27 @@ def render_estimate_table(r: EstimateResult) -> Group:
     )
     parts.append(Text(f"engine factors: {r.engine}/{cal.family} ({unc.grade}){band}", style="dim"))
     return Group(*parts)
+
+
+def _disagg_table(r: EstimateResult) -> Table:
+    d = r.disaggregated
+    assert d is not None
+    t = Table(box=box.SIMPLE, show_header=True)
+    t.add_column("disaggregated pair")
+    t.add_column("value", justify="right")
+    p, q = d.prefill, d.decode
+    for label, value in (
+        ("TTFT (queueing + prefill + KV transfer)", _fmt(d.ttft_ms, " ms")),
+        ("  prefill of a lone prompt", _fmt(p.prefill_ms, " ms")),
+        ("  queueing on the prefill replica", _fmt(p.queue_ms, " ms")),
+        ("  KV transfer", _fmt(d.kv_transfer_ms, " ms", 2)),
+        ("KV cache per request", _fmt(d.kv_mb_per_request, " MB")),
+        ("TPOT (decode replica)", _fmt(d.tpot_ms, " ms", 2)),
+        ("requests decoding at once", _fmt(q.in_flight)),
+        ("prefill replica busy", _fmt(None if p.utilisation is None else p.utilisation * 100, " %")),
+        ("prefill instance", p.offering),
+        ("decode instance", q.offering),
+        ("link", d.link.split(": ", 1)[-1]),
+    ):
+        t.add_row(label, value)
+    return t

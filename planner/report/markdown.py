@@ -100,7 +100,7 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
                     f.length_range(s.input_len_range) if first else "",
                     f.length_range(s.output_len_range) if first else "",
                     f.num(s.rate_rps) if first else "",
-                    md(f.candidate_label(plan, r.candidate, r.offering, labels)),
+                    md(f.candidate_label(plan, r.candidate, r.offering, labels, r)),
                     f.pct(100 * r.share, decimals=0),
                     f"{_mark(r.ttft_ms, s.slo_ttft_ms, s.slo_ttft_statistic)} / {f.slo_ms(s.slo_ttft_ms)}",
                     f"{_mark(r.tpot_ms, s.slo_tpot_ms, s.slo_tpot_statistic)} / {f.slo_ms(s.slo_tpot_ms)}",
@@ -119,6 +119,15 @@ def _routing_section(plan: Plan, model: str, labels: dict[str, str], hh: str) ->
         ]
     out += ["", "</details>", ""]
     return out
+
+
+def _slo_check_section(plan: Plan, hh: str) -> list[str]:
+    """How the plan met its percentile targets in simulation (nothing when it has none)."""
+    check = f.slo_check_lines(plan)
+    if not check:
+        return []
+    head = [f"{hh} Percentile SLOs, simulated", "", md(check[0]) + ":", ""]
+    return [*head, *[f"- {md(line)}" for line in check[1:]], ""]
 
 
 def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
@@ -203,6 +212,16 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
     for model in f.routed_models(plan):
         out += _routing_section(plan, model, labels, hh)
 
+    comparisons = f.comparison_rows(plan)
+    if comparisons:
+        out += [f"{hh} Aggregated vs disaggregated", "", "Each model planned alone, with one kind of serving only.", ""]
+        out += table(
+            ["Model", "Plan serves it with", "Aggregated $/h", "Disaggregated $/h", "Verdict"],
+            [list(row) for row in comparisons],
+            "llrrl",
+        )
+        out.append("")
+
     if plan.baselines:
         total = plan.total_cost_usd_per_hour
 
@@ -220,11 +239,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
             out += ["<details>", f"<summary>{len(rest)} more single-offering options</summary>", ""]
             out += baseline_rows(rest) + ["", "</details>", ""]
 
-    check = f.slo_check_lines(plan)
-    if check:
-        out += [f"{hh} Percentile SLOs, simulated", "", md(check[0]) + ":", ""]
-        out += [f"- {md(line)}" for line in check[1:]] + [""]
-
+    out += _slo_check_section(plan, hh)
     out += [f"{hh} Assumptions", ""]
     out += [
         f"- {k}: {md_code(v)}" if k in ("catalog version", "spec sha256") else f"- {k}: {md(v)}"

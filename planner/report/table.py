@@ -112,7 +112,7 @@ def _routing_table(plan: Plan, slices: list[SliceRoute], labels: dict[str, str])
                 f.length_range(s.input_len_range) if first else "",
                 f.length_range(s.output_len_range) if first else "",
                 f.num(s.rate_rps) if first else "",
-                f.candidate_label(plan, r.candidate, r.offering, labels),
+                f.candidate_label(plan, r.candidate, r.offering, labels, r),
                 f.pct(100 * r.share, decimals=0),
                 _mark(r.ttft_ms, s.slo_ttft_ms, s.slo_ttft_statistic),
                 _mark(r.tpot_ms, s.slo_tpot_ms, s.slo_tpot_statistic),
@@ -148,6 +148,18 @@ def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
     for b in plan.baselines[: f.BASELINE_ROWS]:
         saving = f.saving(total, b.cost_usd_per_hour)
         table.add_row(labels[b.offering], b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), saving)
+    return table
+
+
+def _comparison_table(rows: list[tuple[str, str, str, str, str]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Model")
+    table.add_column("Plan serves it with", ratio=1)
+    table.add_column("Aggregated", justify="right", no_wrap=True)
+    table.add_column("Disaggregated", justify="right", no_wrap=True)
+    table.add_column("Verdict", ratio=2)
+    for model, shape, agg, dis, verdict in rows:
+        table.add_row(model, shape, agg, dis, verdict)
     return table
 
 
@@ -199,6 +211,10 @@ def render_plan_table(plan: Plan) -> RenderableType:
                     style="dim",
                 )
             )
+    comparisons = f.comparison_rows(plan)
+    if comparisons:
+        title = "Aggregated vs disaggregated (each model planned alone)"
+        parts += [Text(""), _heading(title), _comparison_table(comparisons)]
     if plan.baselines:
         more = len(plan.baselines) - f.BASELINE_ROWS
         parts += [

@@ -173,6 +173,18 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                 archs[i] = resolve_model(
                     catalog, spec.models[i].model, where=f"models[{i}].model", base_dir=inputs.base_dir
                 )
+            if rg.role != "aggregated" or rg.nodes > 1 or rg.pp > 1 or rg.ep > 1:
+                what = (
+                    f"a {rg.role} pool of disaggregated serving"
+                    if rg.role != "aggregated"
+                    else f"a replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s)"
+                )
+                raise InputError(
+                    f"replica group {rg.candidate} is {what}; simulate replays replicas of one instance with "
+                    "tensor parallelism only (pipeline, expert-parallel and disaggregated serving are planned "
+                    "with the estimator's serving models, not simulated yet)",
+                    where="PLAN.json",
+                )
             offload = rg.engine == "offload"
             dep = None
             source = "estimate"

@@ -1,0 +1,179 @@
+"""Serving model of a replica given by its per-iteration times: for pipeline-parallel replicas and for the
+decode pool of a disaggregated pair, whose iterations are not one roofline pass of one GPU group.
+
+The model is the one of `serving.py` (continuous batching, Little's law, prefill interference, an M/D/1
+wait behind other prompts), written for any decode-iteration time t(N) that grows with the number N of
+requests in flight. For a request class (O output tokens) at arrival rate lambda:
+
+    r     = lambda p                                   share of iteration time prefills take
+    TTFT  = t_alone + h min(N, 1) t(N) + r p / (2 (1 - r))
+    TPOT  = t(max(N, 1)) / (1 - r)
+    N     = lambda (TTFT + (O - 1) TPOT)               Little's law
+
+p is the time one prompt takes from the iterations, t_alone the TTFT of a lone request, h the share of an
+iteration a new prompt waits (1/2; 0 without decode steps). Fixing N instead of lambda, Little's law is a
+quadratic in lambda:
+
+    a lambda^2 + b lambda - N = 0,   a = p^2/2 - A p,  b = A + B + N p,
+    A = t_alone + h min(N, 1) t(N),  B = (O - 1) t(max(N, 1))
+
+whose root lambda(N) = 2N / (b + sqrt(b^2 + 4 a N)) is the rate at which N requests are in flight (none
+when b^2 + 4aN < 0: that N is never reached). lambda(N) grows with N (throughput grows with the batch), and
+TTFT and TPOT grow along it, so the largest rate meeting both targets is lambda(N_c) for the largest
+N_c <= N_lim (what the KV cache admits) where they hold: a bisection on N, vectorised over classes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+StepFn = Callable[[np.ndarray], np.ndarray]
+"""t(N): seconds of one decode iteration per class at N in flight (arrays of one value per class)."""
+
+_BISECTIONS = 40  # on log N over at most e^30: steps of 3e-11 relative, far below any figure reported
+N_MIN = 1e-9  # "no load": the lone request
+
+
+@dataclass(frozen=True)
+class IterationModel:
+    """One replica serving a set of request classes (arrays, one value per class)."""
+
+    step_s: StepFn
+    prefill_s: np.ndarray  # p: time one prompt takes from the decode iterations
+    alone_s: np.ndarray  # t_alone: TTFT of a lone request
+    output_len: np.ndarray  # O
+    limit: np.ndarray  # most requests in flight (KV cache, scheduler); 0 = the class is never admitted
+    wait_share: np.ndarray  # h: share of an iteration a new prompt waits
+
+
+def _times(m: IterationModel, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(t(N), t(max(N, 1))): the iteration with n in flight, and a full one (what TPOT waits for)."""
+    t = m.step_s(np.maximum(n, N_MIN))
+    t1 = np.where(n >= 1.0, t, m.step_s(np.maximum(n, 1.0)))
+    return t, t1
+
+
+def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    a = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t
+    b = np.maximum(m.output_len - 1.0, 0.0) * t1
+    p = m.prefill_s
+    alpha = p * p / 2.0 - a * p
+    beta = a + b + n * p
+    disc = beta * beta + 4.0 * alpha * n
+    root = np.sqrt(np.where(disc >= 0.0, disc, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.where(disc >= 0.0, 2.0 * n / (beta + root), np.nan)
+    return np.where(lam * p < 1.0, lam, np.nan)
+
+
+def _latencies(
+    m: IterationModel, n: np.ndarray, lam: np.ndarray, t: np.ndarray, t1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r = np.minimum(lam * m.prefill_s, 1.0 - 1e-12)
+    ttft = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t + r * m.prefill_s / (2.0 * (1.0 - r))
+    tpot = np.where(m.output_len > 1.0, t1 / (1.0 - r), 0.0)
+    return ttft, tpot
+
+
+def rate_at(m: IterationModel, n: np.ndarray) -> np.ndarray:
+    """lambda(N): the arrival rate at which `n` requests are in flight (nan where none is)."""
+    return _rate(m, n, *_times(m, n))
+
+
+def latencies(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(TTFT s, TPOT s) with `n` in flight at rate `lam` (TPOT 0 for single-token requests)."""
+    return _latencies(m, n, lam, *_times(m, n))
+
+
+def _ok(m: IterationModel, n: np.ndarray, ttft_s: float, tpot_s: float) -> np.ndarray:
+    t, t1 = _times(m, n)
+    lam = _rate(m, n, t, t1)
+    ttft, tpot = _latencies(m, n, np.where(np.isfinite(lam), lam, 0.0), t, t1)
+    return np.asarray(
+        np.isfinite(lam) & (n <= m.limit) & (ttft <= ttft_s) & ((m.output_len <= 1.0) | (tpot <= tpot_s))
+    )
+
+
+def capacity(m: IterationModel, ttft_s: float, tpot_s: float) -> np.ndarray:
+    """Largest arrival rate per class meeting both targets (0 where even a lone request misses one or
+    the class is never admitted)."""
+    k = m.limit.shape[0]
+    if k == 0:
+        return np.zeros(0)
+    top = np.maximum(m.limit, N_MIN)
+    lo = np.full(k, math.log(N_MIN))
+    hi = np.log(top)
+    if math.isinf(ttft_s) and not (m.prefill_s.any() or m.alone_s.any() or m.wait_share.any()):
+        # a pure decode replica: only TPOT = t(max(N, 1)) and the admission limit bind (one t per step)
+        def ok(n: np.ndarray) -> np.ndarray:
+            return np.asarray((n <= m.limit) & ((m.output_len <= 1.0) | (m.step_s(np.maximum(n, 1.0)) <= tpot_s)))
+    else:
+
+        def ok(n: np.ndarray) -> np.ndarray:
+            return _ok(m, n, ttft_s, tpot_s)
+
+    feasible = ok(np.full(k, N_MIN)) & (m.limit >= 1.0)
+    all_ok = ok(top)
+    for _ in range(_BISECTIONS):
+        mid = (lo + hi) / 2.0
+        good = ok(np.exp(mid))
+        lo = np.where(good, mid, lo)
+        hi = np.where(good, hi, mid)
+    n_c = np.where(all_ok, top, np.exp(lo))
+    lam = rate_at(m, n_c)
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    return np.where(feasible, lam, 0.0)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Steady state of one class at a given rate (times in seconds)."""
+
+    in_flight: float
+    ttft_s: float  # inf when saturated
+    tpot_s: float
+    rate_rps: float  # served: the offered rate, or the most the replica sustains when saturated
+    saturated: bool
+    prefill_share: float
+
+
+def operating_point(m: IterationModel, rate_rps: float) -> OperatingPoint:
+    """Where one class (arrays of length 1) settles at `rate_rps`: the least N with lambda(N) >= rate."""
+    top = np.maximum(m.limit, 1.0)
+    lam_top = rate_at(m, top)
+    if not np.isfinite(lam_top[0]) or lam_top[0] < rate_rps:
+        # the queue grows without bound: report the saturated replica at its admission limit
+        n = top if np.isfinite(lam_top[0]) else _last_reachable(m, top)
+        lam = np.nan_to_num(rate_at(m, n))
+        _ttft, tpot = latencies(m, n, lam)
+        share = float(lam[0] * m.prefill_s[0])
+        return OperatingPoint(float(n[0]), math.inf, float(tpot[0]), float(lam[0]), True, share)
+    lo, hi = math.log(N_MIN), math.log(float(top[0]))
+    for _ in range(_BISECTIONS):
+        mid = (lo + hi) / 2.0
+        lam = rate_at(m, np.asarray([math.exp(mid)]))
+        if np.isfinite(lam[0]) and lam[0] >= rate_rps:
+            hi = mid
+        else:
+            lo = mid
+    n = np.asarray([math.exp(hi)])
+    lam = np.asarray([rate_rps])
+    ttft, tpot = latencies(m, n, lam)
+    share = float(rate_rps * m.prefill_s[0])
+    return OperatingPoint(float(n[0]), float(ttft[0]), float(tpot[0]), rate_rps, False, share)
+
+
+def _last_reachable(m: IterationModel, top: np.ndarray) -> np.ndarray:
+    """The largest N <= top that some rate reaches (bisection on log N)."""
+    lo, hi = math.log(N_MIN), math.log(float(top[0]))
+    for _ in range(_BISECTIONS):
+        mid = (lo + hi) / 2.0
+        if np.isfinite(rate_at(m, np.asarray([math.exp(mid)]))[0]):
+            lo = mid
+        else:
+            hi = mid
+    return np.asarray([math.exp(lo)])

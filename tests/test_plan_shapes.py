@@ -1,0 +1,180 @@
+"""Plans with replicas spanning instances and with disaggregated prefill/decode pools: the three examples,
+the aggregated-vs-disaggregated comparison in every report, and `estimate --pp/--disagg` on the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.inputs import load_inputs
+from planner.plan import make_plan
+from planner.report import render_plan_markdown, render_plan_text
+from planner.result import Plan
+from tests.conftest import EXAMPLES, ROOT
+
+
+@cache
+def planned(name: str) -> Plan:
+    return make_plan(load_inputs(EXAMPLES / f"{name}.yaml"))
+
+
+def _groups(plan: Plan) -> list[tuple[str, object]]:
+    return [(a.offering, g) for a in plan.allocations for g in a.replicas]
+
+
+def test_405b_bf16_spans_two_h100_nodes_per_replica() -> None:
+    plan = planned("llama-405b-multinode")
+    assert plan.status == "optimal" and plan.verification.passed
+    groups = [g for a in plan.allocations for g in a.replicas]
+    assert groups and all(g.tp == 8 and g.pp == 2 and g.nodes == 2 for g in groups)
+    for a in plan.allocations:
+        assert a.instances == 2 * sum(g.replicas for g in a.replicas)  # whole instances, two per replica
+    for s in plan.routing:
+        for r in s.routes:
+            assert r.ttft_ms is not None and r.ttft_ms <= s.slo_ttft_ms and r.tpot_ms is not None
+            assert r.tpot_ms <= s.slo_tpot_ms
+    assert "pipeline-parallel pools are not planned" in (plan.models[0].comparison.verdict or "")  # type: ignore[union-attr]
+
+
+def test_deepseek_v3_runs_expert_parallel_over_two_nodes() -> None:
+    plan = planned("deepseek-v3-ep")
+    assert plan.status == "optimal" and plan.verification.passed
+    groups = [g for a in plan.allocations for g in a.replicas]
+    assert groups and all(g.ep == 16 and g.tp == 16 and g.nodes == 2 for g in groups)
+    assert all(g.engine_settings is not None and g.engine_settings.ep == 16 for g in groups)
+    comparison = plan.models[0].comparison
+    assert comparison is not None and comparison.aggregated_usd_per_hour == plan.total_cost_usd_per_hour
+
+
+def test_long_prompts_split_prefill_and_decode_over_two_gpu_types() -> None:
+    plan = planned("long-prompt-disagg")
+    assert plan.status == "optimal" and plan.verification.passed
+    roles: dict[str, set[str]] = {}
+    for a in plan.allocations:
+        for g in a.replicas:
+            roles.setdefault(g.role, set()).add(a.gpu)
+    assert roles.get("prefill") and roles.get("decode") and roles["prefill"] != roles["decode"]  # heterogeneous
+    pair_routes = [r for s in plan.routing for r in s.routes if r.decode_candidate is not None]
+    assert pair_routes and all(r.kv_transfer_ms is not None and r.kv_transfer_ms > 0 for r in pair_routes)
+    for s in plan.routing:
+        for r in s.routes:
+            assert r.ttft_ms is not None and r.ttft_ms <= s.slo_ttft_ms
+    # cheaper than any single offering and than serving it aggregated only
+    assert plan.baselines and plan.total_cost_usd_per_hour is not None
+    assert plan.total_cost_usd_per_hour < plan.baselines[0].cost_usd_per_hour
+    c = plan.models[0].comparison
+    assert c is not None and c.saving_pct is not None and c.saving_pct > 0
+    assert c.aggregated_usd_per_hour is not None and plan.total_cost_usd_per_hour < c.aggregated_usd_per_hour
+    assert "disaggregated saves" in c.verdict and "prefill" in plan.models[0].shape
+
+
+def test_every_report_compares_aggregated_with_disaggregated() -> None:
+    plan = planned("long-prompt-disagg")
+    text, md = render_plan_text(plan), render_plan_markdown(plan)
+    assert "Aggregated vs disaggregated" in text and "Aggregated vs disaggregated" in md
+    assert "disaggregated saves" in text.replace("\n", " ") or "disaggregated" in text
+    assert "→" in text  # a pair route reads prefill → decode
+
+
+def _spec(tmp_path: Path, **search: object) -> Path:
+    doc = {
+        "models": [
+            {
+                "model": "llama-3.1-8b",
+                "workload": {"rate_rps": 4, "histogram": [{"input_len": 4000, "output_len": 100, "share": 1.0}]},
+                "slo": {"ttft_ms": 1500, "tpot_ms": 50},
+            }
+        ],
+        "offerings": {"clouds": ["aws"], "gpus": ["l4", "a10g", "h100-sxm"]},
+        "search": {"tp": [1, 2], **search},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_compare_mode_keeps_the_plan_aggregated_and_reports_both(tmp_path: Path) -> None:
+    plan = make_plan(load_inputs(_spec(tmp_path)))  # search.disaggregated defaults to compare
+    assert plan.verification.passed
+    assert all(g.role == "aggregated" for a in plan.allocations for g in a.replicas)
+    c = plan.models[0].comparison
+    assert c is not None and c.aggregated_usd_per_hour == plan.total_cost_usd_per_hour
+    assert c.verdict
+
+
+def test_not_searching_disaggregation_says_so(tmp_path: Path) -> None:
+    plan = make_plan(load_inputs(_spec(tmp_path, disaggregated=False)))
+    c = plan.models[0].comparison
+    assert c is not None and c.disaggregated_usd_per_hour is None and "not searched" in c.verdict
+
+
+def estimate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planner", "estimate", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def test_estimate_a_pipeline_over_two_nodes() -> None:
+    run = estimate(
+        "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--tp", "8", "--pp", "2",
+        "--input-len", "2000", "--output-len", "200", "--rate", "0.3", "--format", "json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    d = json.loads(run.stdout)["data"]
+    assert d["fits"] and d["pp"] == 2 and d["nodes"] == 2 and d["gpus"] == 16 and "efa" in d["network"]
+    assert d["ttft_ms"] > 0 and d["tpot_ms"] > 0 and d["requests_per_s"] == 0.3
+
+
+def test_estimate_a_disaggregated_pair() -> None:
+    run = estimate(
+        "--model", "llama-3.3-70b", "--gpu", "h100-sxm", "--disagg", "h100-sxm:4,a100-80gb:4",
+        "--input-len", "8000", "--output-len", "128", "--rate", "1", "--format", "json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    d = json.loads(run.stdout)["data"]
+    pair = d["disaggregated"]
+    assert pair["prefill"]["gpu"] == "h100-sxm" and pair["decode"]["gpu"] == "a100-80gb"
+    # TTFT = queueing + prefill + transfer
+    p = pair["prefill"]
+    assert pair["ttft_ms"] == pytest.approx(p["prefill_ms"] + p["queue_ms"] + pair["kv_transfer_ms"], abs=0.01)
+    assert d["ttft_ms"] == pair["ttft_ms"] and d["tpot_ms"] == pair["decode"]["tpot_ms"] > 0
+    assert pair["kv_mb_per_request"] == pytest.approx(8000 * 327680 / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["--disagg", "h100-sxm"], "--disagg"),
+        (["--disagg", "h100-sxm:4,nope:4"], "--disagg"),
+        (["--pp", "2", "--concurrency", "4"], "--concurrency"),
+        (["--pp", "2", "--offering", "aws:us-east-1:p4d.24xlarge"], "--offering"),
+    ],
+)
+def test_estimate_shape_flags_refuse_bad_values_in_one_line(args: list[str], where: str) -> None:
+    run = estimate("--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--tp", "8", "--input-len", "100",
+                   "--output-len", "10", *args)  # fmt: skip
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and where in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_joint_plans_part_is_each_models_cheapest_aggregated_plan_alone() -> None:
+    """The shortcut of planner.compare (no second solve) agrees with solving the model alone."""
+    from planner.capacity import model_capacity
+    from planner.compare import compare_shapes
+    from planner.inputs import load_model, offerings_for
+    from planner.solve import solve_settings
+
+    inputs = load_inputs(EXAMPLES / "shared-fleet.yaml")
+    offerings = offerings_for(inputs)
+    caps = [model_capacity(load_model(inputs, i, offerings)) for i in range(len(inputs.spec.models))]
+    solved = compare_shapes(inputs.spec, caps[:1], solve_settings(inputs.spec, None, None))  # solves alone
+    plan = planned("shared-fleet")
+    shortcut = next(m.comparison for m in plan.models if m.model == caps[0].label)
+    assert shortcut is not None and solved[caps[0].label].aggregated_usd_per_hour is not None
+    assert shortcut.aggregated_usd_per_hour == pytest.approx(solved[caps[0].label].aggregated_usd_per_hour)
