@@ -67,7 +67,7 @@ def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np
     root = np.sqrt(np.where(disc >= 0.0, disc, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.where(disc >= 0.0, 2.0 * n / (beta + root), np.nan)
-    return np.where(lam * p < 1.0, lam, np.nan)
+        return np.where(lam * p < 1.0, lam, np.nan)  # inf * 0 (no one in flight, no prefill) is nan: no rate
 
 
 def _latencies(
