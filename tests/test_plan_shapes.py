@@ -167,12 +167,13 @@ def test_the_joint_plans_part_is_each_models_cheapest_aggregated_plan_alone() ->
     """The shortcut of planner.compare (no second solve) agrees with solving the model alone."""
     from planner.capacity import model_capacity
     from planner.compare import compare_shapes
-    from planner.inputs import load_model, offerings_for
+    from planner.inputs import load_model, offerings_for, without_dominated
     from planner.solve import solve_settings
 
     inputs = load_inputs(EXAMPLES / "shared-fleet.yaml")
     offerings = offerings_for(inputs)
-    caps = [model_capacity(load_model(inputs, i, offerings)) for i in range(len(inputs.spec.models))]
+    models = without_dominated(inputs.spec, [load_model(inputs, i, offerings) for i in range(len(inputs.spec.models))])
+    caps = [model_capacity(m) for m in models]  # as make_plan does: dominated offerings left out
     solved = compare_shapes(inputs.spec, caps[:1], solve_settings(inputs.spec, None, None))  # solves alone
     plan = planned("shared-fleet")
     shortcut = next(m.comparison for m in plan.models if m.model == caps[0].label)

@@ -160,12 +160,13 @@ def test_plot(plans: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--burstiness", "-1"), "--burstiness: must be a positive number"),
-        (("--rate-factor", "0"), "--rate-factor: must be a positive number"),
+        (("--burstiness", "-1"), "'--burstiness': must be a finite number > 0 and <= 100 (got '-1')"),
+        (("--rate-factor", "0"), "'--rate-factor': must be a finite number > 0 and <= 1e+06"),
         (("--rate", "fast"), "--rate: must be a rate in req/s or 'trace'"),
         (("--rate", "5", "--rate-factor", "2"), "--rate: give --rate or --rate-factor, not both"),
         (("--duration", "10", "--warmup", "20"), "--warmup: the warm-up (20 s) must be shorter"),
-        (("--prefix-cache-hit", "1.5"), "--prefix-cache-hit: must be a share in [0, 1)"),
+        (("--prefix-cache-hit", "1.5"), "'--prefix-cache-hit': must be a finite number >= 0 and <= 1 (got '1.5')"),
+        (("--prefix-cache-hit", "1"), "--prefix-cache-hit: must be a share in [0, 1)"),
         (("--arrivals", "gamma"), "--arrivals: gamma arrivals need --burstiness"),
     ],
 )

@@ -215,7 +215,7 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
     comparisons = f.comparison_rows(plan)
     if comparisons:
         out += [f"{hh} Aggregated vs disaggregated", "", "Each model planned alone, with one kind of serving only.", ""]
-        out += table(
+        out += plain_table(
             ["Model", "Plan serves it with", "Aggregated $/h", "Disaggregated $/h", "Verdict"],
             [list(row) for row in comparisons],
             "llrrl",
