@@ -17,6 +17,7 @@ from planner.plan import make_plan
 from planner.report import render_plan_markdown, render_plan_text
 from planner.result import Plan
 from tests.conftest import EXAMPLES, ROOT
+from tests.support import gpuplan
 
 
 @cache
@@ -77,9 +78,35 @@ def test_long_prompts_split_prefill_and_decode_over_two_gpu_types() -> None:
 def test_every_report_compares_aggregated_with_disaggregated() -> None:
     plan = planned("long-prompt-disagg")
     text, md = render_plan_text(plan), render_plan_markdown(plan)
-    assert "Aggregated vs disaggregated" in text and "Aggregated vs disaggregated" in md
-    assert "disaggregated saves" in text.replace("\n", " ") or "disaggregated" in text
+    c = plan.models[0].comparison
+    assert c is not None and c.aggregated_usd_per_hour is not None and c.disaggregated_usd_per_hour is not None
+    costs = (f"${c.aggregated_usd_per_hour:,.2f}", f"${c.disaggregated_usd_per_hour:,.2f}")
+    for report in (text, md):
+        assert "Aggregated vs disaggregated" in report and all(cost in report for cost in costs)
+    assert "disaggregated saves" in " ".join(text.split()) and "disaggregated saves" in md
     assert "→" in text  # a pair route reads prefill → decode
+    json_models = json.loads(plan.model_dump_json())["models"]
+    assert c.saving_pct is not None and c.saving_pct > 0
+    assert json_models[0]["comparison"]["saving_pct"] == c.saving_pct
+
+
+@pytest.mark.parametrize("name", ["long-prompt-disagg", "llama-405b-multinode", "deepseek-v3-ep"])
+def test_simulate_refuses_pools_and_multi_node_replicas_in_one_line(name: str) -> None:
+    # Their serving models are the estimator's; the simulator replays one-instance tensor-parallel replicas only.
+    run = gpuplan("simulate", ROOT / "tests" / "golden" / "examples" / f"{name}.plan.json",
+                  "--spec", EXAMPLES / f"{name}.yaml", "--duration", "10")  # fmt: skip
+    assert run.code == 2 and run.out == "" and run.err.count("\n") == 1
+    assert "not simulated yet" in run.err and ("pool of disaggregated" in run.err or "instance(s)" in run.err)
+
+
+def test_percentile_targets_on_a_fleet_simulate_cannot_replay_are_refused(tmp_path: Path) -> None:
+    doc = yaml.safe_load((EXAMPLES / "long-prompt-disagg.yaml").read_text(encoding="utf-8"))
+    doc["models"][0]["slo"]["ttft_ms"] = {"p99": 2500}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    run = gpuplan("plan", spec)
+    assert run.code == 2 and run.out == "" and run.err.count("\n") == 1, run
+    assert "models[0].slo.ttft_ms" in run.err and "p99 TTFT" in run.err and "decode pool" in run.err
 
 
 def _spec(tmp_path: Path, **search: object) -> Path:

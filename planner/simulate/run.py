@@ -26,7 +26,7 @@ from planner.capacity.offloaded import offload_placement
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
-from planner.result import Plan, SliceRoute
+from planner.result import Plan, ReplicaGroup, SliceRoute
 from planner.simulate.arrivals import ArrivalProcess, ModelTraffic, Requests, generate
 from planner.simulate.engine import Preemption, Replica, RequestTable, SchedulerPolicy, scheduler_policy
 from planner.simulate.offload import BlockTimes, OffloadServer
@@ -157,6 +157,24 @@ def _model_specs(plan: Plan, spec_models: Sequence[ModelSpec]) -> list[tuple[int
     return out
 
 
+def replay_refusal(rg: ReplicaGroup) -> str | None:
+    """Why the simulator cannot replay this replica group (None: it can). Pools of disaggregated serving and
+    replicas over several instances, pipeline or expert parallel, have only the estimator's serving models;
+    replaying them as tensor-parallel replicas of one instance would report latencies they do not have."""
+    if rg.role == "aggregated" and rg.nodes == 1 and rg.pp == 1 and rg.ep == 1:
+        return None
+    what = (
+        f"a {rg.role} pool of disaggregated serving"
+        if rg.role != "aggregated"
+        else f"a replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s)"
+    )
+    return (
+        f"replica group {rg.candidate} is {what}; simulate replays replicas of one instance with tensor "
+        "parallelism only (pipeline, expert-parallel and disaggregated serving are planned with the estimator's "
+        "serving models, not simulated yet)"
+    )
+
+
 def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list[Group]:
     spec, catalog = inputs.spec, inputs.catalog
     groups: list[Group] = []
@@ -173,18 +191,9 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                 archs[i] = resolve_model(
                     catalog, spec.models[i].model, where=f"models[{i}].model", base_dir=inputs.base_dir
                 )
-            if rg.role != "aggregated" or rg.nodes > 1 or rg.pp > 1 or rg.ep > 1:
-                what = (
-                    f"a {rg.role} pool of disaggregated serving"
-                    if rg.role != "aggregated"
-                    else f"a replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s)"
-                )
-                raise InputError(
-                    f"replica group {rg.candidate} is {what}; simulate replays replicas of one instance with "
-                    "tensor parallelism only (pipeline, expert-parallel and disaggregated serving are planned "
-                    "with the estimator's serving models, not simulated yet)",
-                    where="PLAN.json",
-                )
+            refused = replay_refusal(rg)
+            if refused is not None:
+                raise InputError(refused, where="PLAN.json")
             offload = rg.engine == "offload"
             dep = None
             source = "estimate"

@@ -25,12 +25,14 @@ value. Plans whose targets are all means are planned once, as before.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
+from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.plan import make_plan
 from planner.result import Plan, SimulatedTarget, SloCheck
 from planner.simulate.result import SimulationResult
-from planner.simulate.run import SimulationOptions, simulate_plan
+from planner.simulate.run import SimulationOptions, replay_refusal, simulate_plan
 from planner.spec import statistic_quantile
 
 MAX_ROUNDS = 6
@@ -55,7 +57,27 @@ def check_requests(inputs: PlanInputs) -> int:
     return max(MIN_REQUESTS, min(MAX_REQUESTS, need))
 
 
+def _replayable(plan: Plan, inputs: PlanInputs) -> None:
+    """Refuse, naming the percentile target, a fleet the simulator cannot replay (pools of disaggregated
+    serving, replicas over several instances): its percentiles cannot be checked, and a plan that claims
+    them unchecked would mislead."""
+    for a in plan.allocations:
+        for rg in a.replicas:
+            refused = replay_refusal(rg)
+            if refused is None:
+                continue
+            i, m = next((i, m) for i, m in enumerate(inputs.spec.models) if m.slo.has_percentiles)
+            metric: Literal["ttft", "tpot"] = "ttft" if statistic_quantile(m.slo.ttft_statistic) is not None else "tpot"
+            raise InputError(
+                f"the {m.slo.label(metric)} target is checked by simulating the planned fleet, and the cheapest fleet "
+                f"found cannot be simulated: {refused}; give mean targets here, or plan replicas of one "
+                "instance only (search.disaggregated: compare, search.pp: [1], search.ep: [1])",
+                where=f"models[{i}].slo.{metric}_ms",
+            )
+
+
 def _simulate(plan: Plan, inputs: PlanInputs, requests: int) -> SimulationResult:
+    _replayable(plan, inputs)
     total_rps = sum(m.rate_rps for m in plan.models)
     duration = requests / ((1.0 - WARMUP_SHARE) * total_rps)
     options = SimulationOptions(
