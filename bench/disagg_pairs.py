@@ -22,7 +22,7 @@ from pathlib import Path
 
 from planner.capacity import disaggregated as dis
 from planner.capacity import model_capacity
-from planner.inputs import load_inputs, load_model, offerings_for
+from planner.inputs import load_inputs, load_model, offerings_for, without_dominated
 from planner.problem import build_problem
 from planner.verify import verify_solution
 from solvers.fleet import solve_fleet
@@ -38,7 +38,8 @@ def main() -> None:
     args = ap.parse_args()
     inputs = load_inputs(Path(args.spec))
     offerings = offerings_for(inputs)
-    models = [load_model(inputs, i, offerings) for i in range(len(inputs.spec.models))]
+    # as make_plan does: offerings another one dominates are left out before capacities
+    models = without_dominated(inputs.spec, [load_model(inputs, i, offerings) for i in range(len(inputs.spec.models))])
     defaults = (dis.KEEP_PER_SLICE, dis.MAX_POOLS, dis.MAX_PAIRS)
     print(f"{Path(args.spec).name}: {len(models)} model(s), {sum(len(m.slices) for m in models)} length buckets")
     print(f"defaults: KEEP_PER_SLICE={defaults[0]} MAX_POOLS={defaults[1]} MAX_PAIRS={defaults[2]}")
