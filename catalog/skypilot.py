@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from catalog.types import Gpu, Offering
+from catalog.types import MAX_CATALOG_NUMBER, Gpu, Offering
 from common.errors import InputError
+from common.files import read_text, shown_value
 
 GIB_TO_GB = 1.073741824
 REQUIRED_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")
@@ -57,6 +58,8 @@ SPOT_SUSPECT_RATIO = 0.15
 """A spot price below this share of on-demand is flagged (Azure's 88-90% discounts were 0.10-0.12)."""
 PER_GPU_HOUR_RANGE = (0.05, 20.0)
 """On-demand $/GPU-hour outside this range is flagged as suspect."""
+MAX_GPU_MIB = 2**30
+"""A GpuInfo SizeInMiB at or above this (1 PiB per GPU) is no GPU's; read as absent."""
 MEMORY_TOLERANCE = 0.15
 """Largest relative gap between GpuInfo's per-GPU memory and the catalog GPU's memory."""
 UNSPECIFIED_REGION = "unspecified"
@@ -282,27 +285,19 @@ def _float(value: str | None, column: str, line: int, path: Path) -> float | Non
     try:
         x = float(value)
     except ValueError:
-        raise InputError(f"line {line}: column {column} must be a number, got {value!r}",
+        raise InputError(f"line {line}: column {column} must be a number, got {shown_value(value)}",
                          where=str(path)) from None
     if math.isnan(x):
         return None
-    if math.isinf(x) or x < 0:
-        raise InputError(f"line {line}: column {column} must be a finite number >= 0, got {value!r}",
+    if math.isinf(x) or x < 0 or x > MAX_CATALOG_NUMBER:
+        raise InputError(f"line {line}: column {column} must be a number from 0 to {MAX_CATALOG_NUMBER:.0e}, "
+                         f"got {shown_value(value)}",
                          where=str(path))
     return x
 
 
 def _read_rows(path: Path, required: tuple[str, ...] = REQUIRED_COLUMNS) -> list[_Row]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("SkyPilot catalog CSV not found", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read SkyPilot catalog CSV: {exc.strerror}", where=str(path)) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("SkyPilot catalog CSV is not UTF-8 text", where=str(path)) from None
+    text = read_text(path, "SkyPilot catalog CSV", "CSV")  # a regular file, bounded (a FIFO or /dev/zero: exit 2)
     rows: list[_Row] = []
     try:
         reader = csv.DictReader(text.splitlines())
@@ -358,7 +353,7 @@ def parse_gpu_info(text: str) -> object:
         return None
     try:
         return conv(ast.parse(text.strip(), mode="eval").body)
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):  # TypeError: a list as a key
         return None
 
 
@@ -373,9 +368,9 @@ def gpu_info_fields(text: str) -> tuple[str, float | None]:
     mem = first.get("MemoryInfo")
     size = mem.get("SizeInMiB") if isinstance(mem, dict) else None
     label = name if isinstance(name, str) else ""
-    if isinstance(size, int | float) and not isinstance(size, bool) and size > 0:
+    if isinstance(size, int | float) and not isinstance(size, bool) and 0 < size < MAX_GPU_MIB:
         return label, float(size)
-    return label, None
+    return label, None  # absent, not a number, or no GPU's (nan, inf, a 400-digit integer)
 
 
 def per_gpu_memory_gib(rules: CloudRules, size: float | None, count: float) -> float | None:

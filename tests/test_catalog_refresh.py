@@ -133,3 +133,39 @@ def test_diff_fields() -> None:
 def test_bad_folders(args: tuple[str, ...], needle: str) -> None:
     run = gpuplan("catalog", "refresh", *args)
     assert run.code == 2 and needle in run.err and run.out == "", run
+
+
+HEADER = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice"
+
+
+def _one_cloud(tmp_path: Path, *rows: str) -> Path:
+    (tmp_path / "lambda").mkdir()
+    (tmp_path / "lambda" / "vms.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("1e308", "'1e308'"), ("inf", "'inf'"), ("-2", "'-2'"), ("GPUPLAN-CANARY-price", "a non-numeric value")],
+)
+def test_a_price_no_cloud_charges_is_refused_by_line_and_column(tmp_path: Path, cell: str, shown: str) -> None:
+    folder = _one_cloud(tmp_path, f"gpu_1x_a10,A10,1,30,200,{cell},us-east-1,,")
+    run = gpuplan("catalog", "refresh", "--skypilot", folder)
+    assert run.code == 2 and "internal error" not in run.err and run.out == "", run
+    assert "line 2: column Price" in run.err and shown in run.err and "CANARY" not in run.err, run
+
+
+@pytest.mark.parametrize(
+    "gpu_info",
+    [
+        "{[1]: 2}",  # a list as a dict key
+        "{'Gpus': [{'Name': 'A10', 'MemoryInfo': {'SizeInMiB': 1" + "0" * 400 + "}}]}",
+        "{'Gpus': [{'Name': 'A10', 'MemoryInfo': {'SizeInMiB': 1e999}}]}",
+        "[" * 5000,
+    ],
+)
+def test_a_gpu_info_no_gpu_has_is_read_as_absent(tmp_path: Path, gpu_info: str) -> None:
+    folder = _one_cloud(tmp_path, f'gpu_1x_a10,A10,1,30,200,0.75,us-east-1,"{gpu_info}",')
+    run = gpuplan("catalog", "refresh", "--skypilot", folder, "-f", "json")
+    assert run.code == 0, run
+    assert json.loads(run.out)["status"] == "ok"

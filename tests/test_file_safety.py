@@ -57,7 +57,16 @@ def no_canary(run: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------- special files
-@pytest.mark.parametrize("where", ["spec", "trace", "overlay", "plan", "melange", "hf-config"])
+def skypilot_copy(tmp_path: Path, vms: Path) -> Path:
+    """A SkyPilot catalog folder whose lambda/vms.csv is a link to `vms` (a FIFO, a device)."""
+    (tmp_path / "sky" / "lambda").mkdir(parents=True)
+    (tmp_path / "sky" / "lambda" / "vms.csv").symlink_to(vms)
+    return tmp_path / "sky"
+
+
+@pytest.mark.parametrize(
+    "where", ["spec", "trace", "overlay", "plan", "melange", "hf-config", "simulate", "export", "skypilot"]
+)
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path, where: str) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)  # nobody writes to it: opening it blocking would wait forever
@@ -69,12 +78,15 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path, where: str) -> None:
         "plan": ["check", fifo, "--baseline", fifo],
         "melange": ["import", "melange", fifo],
         "hf-config": ["estimate", "--model", fifo, "--gpu", "l4", "--input-len", "9", "--output-len", "9"],
+        "simulate": ["simulate", fifo, "--spec", spec],
+        "export": ["export", fifo, "--to", "vllm"],
+        "skypilot": ["catalog", "refresh", "--skypilot", skypilot_copy(tmp_path, fifo)],
     }
     args = table[where]
-    assert_user_error(gpuplan(*args), "pipe", "FIFO")
+    assert_user_error(gpuplan(*args), "vms.csv" if where == "skypilot" else "pipe", "FIFO")
 
 
-@pytest.mark.parametrize("command", ["spec", "plan", "melange", "overlay", "trace"])
+@pytest.mark.parametrize("command", ["spec", "plan", "melange", "overlay", "trace", "simulate", "export", "skypilot"])
 def test_dev_zero_is_refused(tmp_path: Path, command: str) -> None:
     spec = write_spec(tmp_path, trace_spec("/dev/zero") if command == "trace" else BASE_SPEC)
     table: dict[str, list[str | Path]] = {
@@ -83,9 +95,12 @@ def test_dev_zero_is_refused(tmp_path: Path, command: str) -> None:
         "melange": ["import", "melange", "/dev/zero"],
         "overlay": ["validate", spec, "--catalog", "/dev/zero"],
         "trace": ["validate", spec, "--allow-path", "/dev"],
+        "simulate": ["simulate", "/dev/zero", "--spec", spec],
+        "export": ["export", "/dev/zero", "--to", "vllm"],
+        "skypilot": ["catalog", "refresh", "--skypilot", skypilot_copy(tmp_path, Path("/dev/zero"))],
     }
     args = table[command]
-    assert_user_error(gpuplan(*args), "/dev/zero", "character device")
+    assert_user_error(gpuplan(*args), "vms.csv" if command == "skypilot" else "/dev/zero", "character device")
 
 
 # ------------------------------------------------------------------------------------- YAML and JSON
