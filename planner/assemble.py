@@ -1,13 +1,12 @@
 """The last stage: a solved (or unsolvable) fleet problem back in the spec's terms, as a frozen Plan.
 
 Allocations per offering with their replica groups, routing per slice with the predicted latencies at
-the planned load, per-model summaries, baselines, the assumptions a reader needs, and the verifier's
-verdict. Nothing here decides anything; it only translates and rounds.
+the planned load (planner.routing), per-model summaries, baselines, the assumptions a reader needs, and
+the verifier's verdict. Nothing here decides anything; it only translates and rounds.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -16,25 +15,22 @@ from planner.assumptions import assumptions, margin_note, price_trust
 from planner.candidates import Candidate, PricedOffering, offload_dtypes
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
-from planner.perf import Deployment, memory_breakdown, predict, weights_bytes_total
-from planner.perf.disagg import decode_point, prefill_point
-from planner.perf.pipeline import pipeline_point, stage_model
+from planner.perf import Deployment, memory_breakdown, weights_bytes_total
+from planner.perf.pipeline import stage_model
 from planner.result import (
     Allocation,
     Baseline,
     CapacitySourceName,
     DedicatedInstances,
     EngineSettings,
-    Failover,
     ModelSummary,
     Plan,
     ReplicaGroup,
-    RouteShare,
     ShapeComparison,
-    SliceRoute,
     SolverStats,
     Verification,
 )
+from planner.routing import failover, routing, utilisation
 from planner.solve import Solved
 from planner.verify import VERIFY_CHECKS
 from planner.workload import Slice
@@ -86,10 +82,10 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
     source = {r.id: r.source for m in models for r in m.rows}
     rows = {r.id: r for m in models for r in m.rows}
     measured = {cid for cid, name in source.items() if name == "measured"}
-    util = _utilisation(sol.problem, solution)
+    util = utilisation(sol.problem, solution)
     settings = _engine_settings(models, sol)
     allocations, used = _allocations(inputs, sol, util, source, settings, rows, _equivalents(inputs, models))
-    routing = _routing(models, sol, util, measured)
+    routes = routing(models, sol.problem, solution, sol.by_id, measured)
     baselines = _baselines(sol.solved.singles, sol.by_id)
     total = round(sum(a.cost_usd_per_hour for a in allocations), 6)
     best_single = baselines[0].cost_usd_per_hour if baselines else None
@@ -101,8 +97,8 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         total_gpus=sum(a.instances * a.gpus_per_instance for a in allocations),
         total_instances=sum(a.instances for a in allocations),
         allocations=allocations,
-        routing=routing,
-        failover=_failover(sol),
+        routing=routes,
+        failover=failover(sol.problem, solution, sol.by_id),
         models=_model_summaries(models, solution, sol.by_id),
         baselines=baselines,
         best_single_offering_cost_usd_per_hour=best_single,
@@ -114,61 +110,6 @@ def assemble(inputs: PlanInputs, models: Sequence[ModelCapacity], sol: Solution)
         catalog_version=inputs.catalog.version,
         spec_sha256=inputs.spec_sha256,
     )
-
-
-def route_legs(problem: FleetProblem, k: int, route: str) -> list[tuple[str, float]]:
-    """(replica group, its capacity for slice k) of every group a route loads: the candidate itself, or a
-    pair's prefill pool (at the pair's capacity) and decode pool (at its own)."""
-    cand_index = {c.id: j for j, c in enumerate(problem.candidates)}
-    if route in cand_index:
-        return [(route, problem.capacity_rps[k][cand_index[route]])]
-    q = next(i for i, p in enumerate(problem.pairs) if p.id == route)
-    pair = problem.pairs[q]
-    return [
-        (pair.prefill, problem.pair_capacity_rps[k][q]),
-        (pair.decode, problem.capacity_rps[k][cand_index[pair.decode]]),
-    ]
-
-
-def _loads(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
-    """Offered load on each replica group in replicas' worth (rate x share / capacity)."""
-    slice_index = {s.id: k for k, s in enumerate(problem.slices)}
-    load: dict[str, float] = {}
-    for sid, shares in solution.routing.items():
-        k = slice_index[sid]
-        for route, share in shares.items():
-            for cid, kappa in route_legs(problem, k, route):
-                load[cid] = load.get(cid, 0.0) + problem.slices[k].rate_rps * share / kappa
-    return load
-
-
-def _failover(sol: Solution) -> tuple[Failover, ...]:
-    """N+1 replica groups while their fullest instance is down: what is left and how loaded it runs."""
-    solution, by_id = sol.solved.solution, sol.by_id
-    load = _loads(sol.problem, solution)
-    out = []
-    for cid, layout in sorted(solution.dedicated.items()):
-        c = by_id[cid]
-        lost = max((k for k, i in layout.items() if i > 0), default=0)
-        left = solution.replicas.get(cid, 0) - lost
-        out.append(
-            Failover(
-                model=c.model_label,
-                candidate=cid,
-                offering=c.priced.offering.id,
-                replicas_lost=lost,
-                replicas_left=left,
-                utilisation=round(load.get(cid, 0.0) / left, 4) if left > 0 else 0.0,
-                max_utilisation=sol.problem.n_plus_one[c.model_label],
-            )
-        )
-    return tuple(out)
-
-
-def _utilisation(problem: FleetProblem, solution: FleetSolution) -> dict[str, float]:
-    """Utilisation of each replica group: offered load / capacity, per replica."""
-    load = _loads(problem, solution)
-    return {cid: load.get(cid, 0.0) / r for cid, r in solution.replicas.items() if r > 0}
 
 
 def _dtypes(inputs: PlanInputs, c: Candidate) -> tuple[str, str]:
@@ -320,96 +261,6 @@ def _allocations(
             )
         )
     return tuple(allocations), tuple(used)
-
-
-def _routing(
-    models: Sequence[ModelCapacity], sol: Solution, util: dict[str, float], measured: set[str]
-) -> tuple[SliceRoute, ...]:
-    """Each slice's shares per candidate, with the latencies predicted at the planned load."""
-    problem, solution, by_id = sol.problem, sol.solved.solution, sol.by_id
-    slice_index = {s.id: k for k, s in enumerate(problem.slices)}
-    slice_of = {s.id: s for m in models for s in m.slices}
-    spec_of = {m.label: m.spec for m in models}
-    routing = []
-    for fs in problem.slices:
-        s = slice_of[fs.id]
-        ms = spec_of[s.model]
-        k = slice_index[fs.id]
-        routes = []
-        for cid, share in sorted(solution.routing.get(fs.id, {}).items()):
-            if share <= SHARE_EPS:
-                continue
-            c = by_id[cid]
-            legs = route_legs(problem, k, cid)
-            if c.kind == "pair":
-                routes.append(_pair_route(c, s, share, legs, util))
-                continue
-            kappa = legs[0][1]
-            ttft = tpot = None
-            if c.deployment is not None and cid not in measured:
-                ttft, tpot = _predicted(c, s, util.get(cid, 0.0) * kappa)
-            routes.append(
-                RouteShare(
-                    candidate=cid,
-                    offering=c.priced.id,
-                    share=share,  # rounded for publication by planner.verify.publishable
-                    rate_rps=round(s.rate_rps * share, 6),
-                    ttft_ms=ttft,
-                    tpot_ms=tpot,
-                )
-            )
-        routing.append(
-            SliceRoute(
-                slice=s.id,
-                model=s.model,
-                input_len=s.input_len,
-                output_len=s.output_len,
-                input_len_range=s.input_len_range,
-                output_len_range=s.output_len_range,
-                rate_rps=round(s.rate_rps, 6),
-                slo_ttft_ms=ms.slo.ttft_ms,
-                slo_tpot_ms=ms.slo.tpot_ms,
-                routes=tuple(routes),
-                slo_ttft_statistic=ms.slo.ttft_statistic,
-                slo_tpot_statistic=ms.slo.tpot_statistic,
-            )
-        )
-    return tuple(routing)
-
-
-def _predicted(c: Candidate, s: Slice, rate_rps: float) -> tuple[float | None, float | None]:
-    """(TTFT ms, TPOT ms) of one replica of `c` serving slice `s` at `rate_rps`."""
-    pl = c.pipeline
-    if pl is not None:
-        pt = pipeline_point(pl, s.input_len, s.output_len, rate_rps)
-        return (round(pt.ttft_s * 1e3, 2) if math.isfinite(pt.ttft_s) else None), round(pt.tpot_s * 1e3, 3)
-    assert c.deployment is not None
-    point = predict(c.deployment, s.input_len, s.output_len, rate_rps=rate_rps)
-    return round(point.ttft_ms, 2), round(point.tpot_ms, 3)
-
-
-def _pair_route(
-    q: Candidate, s: Slice, share: float, legs: list[tuple[str, float]], util: dict[str, float]
-) -> RouteShare:
-    """A route through a disaggregated pair: TTFT on its prefill pool (queueing + prefill + KV transfer) and
-    TPOT on its decode pool, each at its planned load."""
-    assert q.prefill is not None and q.decode is not None and q.link is not None
-    pdep, ddep = q.prefill.deployment, q.decode.deployment
-    assert pdep is not None and ddep is not None
-    (pid, pcap), (did, dcap) = legs
-    pre = prefill_point(pdep, s.input_len, util.get(pid, 0.0) * pcap, q.link)
-    dec = decode_point(ddep, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
-    return RouteShare(
-        candidate=q.id,
-        offering=q.prefill.priced.id,
-        share=share,
-        rate_rps=round(s.rate_rps * share, 6),
-        ttft_ms=round(pre.ttft_s * 1e3, 2) if math.isfinite(pre.ttft_s) else None,
-        tpot_ms=round(dec.tpot_s * 1e3, 3) if s.output_len > 1 else 0.0,
-        decode_candidate=q.decode.id,
-        decode_offering=q.decode.priced.id,
-        kv_transfer_ms=round(pre.transfer_s * 1e3, 3),
-    )
 
 
 def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Candidate]) -> tuple[Baseline, ...]:
