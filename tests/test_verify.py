@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import planner.verify as verify
+import planner.verify_packing as packing
 from planner.verify import VERIFY_CHECKS, verify_solution
 from solvers.fleet import solve_fleet
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
@@ -138,7 +139,7 @@ def test_packing_of_a_large_fleet_is_checked_by_counts(monkeypatch: pytest.Monke
     """500,000 replicas: the old first-fit placed them one by one over every instance (quadratic; 1e6 req/s
     never finished). Power-of-two shapes are decided from the counts alone: no placement is attempted."""
     for name in ("_first_fit_decreasing", "_fill_in_bulk", "_fits_exactly"):
-        monkeypatch.setattr(verify, name, lambda *a: pytest.fail("power-of-two shapes need no placement"))
+        monkeypatch.setattr(packing, name, lambda *a: pytest.fail("power-of-two shapes need no placement"))
     p = _one_offering(8, (1, 2, 4, 8))
     reps = {"tp1": 100_000, "tp2": 100_000, "tp4": 100_000, "tp8": 200_000}  # 2.3M GPUs
     routing = {"s": {"tp8": 1.0}}
@@ -212,12 +213,12 @@ def test_packing_matches_every_placement(bin_size: int, bins: int, counts: dict[
     """The count-based check is exact: it agrees with trying every placement of the replicas."""
     sizes = [size for size, k in counts.items() for _ in range(k)]
     truth = _brute_fits(sizes, bins, bin_size)
-    assert verify._fits(counts, bins, bin_size) is truth
+    assert packing.fits(counts, bins, bin_size) is truth
     need = {size: k for size, k in counts.items() if k}
     if need and max(need) <= bin_size:
-        assert verify._fits_exactly(need, bins, bin_size) is truth
-        assert verify._first_fit_decreasing(need, bins, bin_size) is _naive_ffd(sizes, bins, bin_size)
-        assert truth or not verify._fill_in_bulk(need, bins, bin_size)
+        assert packing._fits_exactly(need, bins, bin_size) is truth
+        assert packing._first_fit_decreasing(need, bins, bin_size) is _naive_ffd(sizes, bins, bin_size)
+        assert truth or not packing._fill_in_bulk(need, bins, bin_size)
 
 
 def test_whole_slice_pieces_must_be_whole() -> None:
