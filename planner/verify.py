@@ -5,10 +5,10 @@ the model builder, the back-end or the extraction shows up here as a violation i
 It re-derives demand, routing (no traffic to a candidate without a replica; traffic through a
 disaggregated pair loads its prefill pool at the pair's capacity and its decode pool at the pool's, and
 needs a replica in both), capacity, packing (exactly, from the number of replicas of each size on each
-offering, after the instances that replicas spanning instances take whole: planner.verify_packing), availability (one cap per
-pool: on-demand and spot of an instance type together), minimum replicas, N+1 redundancy (layout, spread,
-and every replica group's load while its fullest instance is down), spot share (a pair with a pool on
-spot counts), budget and cost.
+offering, after the instances that replicas spanning instances take whole: planner.verify_packing),
+availability (one cap per pool: on-demand and spot of an instance type together), minimum replicas, N+1
+redundancy (layout, spread, and every replica group's load while its fullest instance is down), spot share
+(a pair with a pool on spot counts), budget and cost.
 
 The planner verifies the plan as published: `published_solution` reads the rounded numbers of a `Plan`
 back, and `publishable` rounds routing shares so that the published plan still verifies.
