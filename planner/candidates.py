@@ -209,18 +209,18 @@ def make_candidates(
     return tuple(out)
 
 
-def _ep_deployment(
-    catalog: Catalog, model: ModelArch, po: PricedOffering, search: Search, ep: int, weights: str, kv: str
+def ep_deployment(
+    catalog: Catalog, model: ModelArch, offering: Offering, gpu: Gpu, search: Search, ep: int, weights: str, kv: str
 ) -> Deployment:
     """`ep` GPUs with experts split over them and attention data-parallel; over ep / g instances (and their
-    network) when ep exceeds the instance's g GPUs."""
-    g = po.offering.gpus_per_instance
-    engine = engine_profile(catalog, search.engine, po.gpu)
-    net = catalog.network(po.offering)
+    network) when ep exceeds the instance's g GPUs. Also what `gpuplan simulate` replays for such a replica."""
+    g = offering.gpus_per_instance
+    engine = engine_profile(catalog, search.engine, gpu)
+    net = catalog.network(offering)
     nodes = max(ep // g, 1)
     return Deployment(
         model,
-        po.gpu,
+        gpu,
         ep,
         weights,
         kv,
@@ -247,7 +247,7 @@ def expert_parallel_candidates(
         g = po.offering.gpus_per_instance
         for ep in (e for e in search.ep if 1 < e <= g and g % e == 0):
             for weights, kv in dict.fromkeys(_runnable(po.gpu, search)):
-                dep = _ep_deployment(catalog, model, po, search, ep, weights, kv)
+                dep = ep_deployment(catalog, model, po.offering, po.gpu, search, ep, weights, kv)
                 if memory_breakdown(dep).fits:
                     cid = f"{model_label}@{po.id}/tp{ep}ep{ep}/{weights}-{kv}"
                     out.append(Candidate(cid, model_label, po, ep, dep, ep=ep, dp_attention=True))
@@ -285,7 +285,7 @@ def multi_node_candidates(
             if model.is_moe and not (search.ep == "auto" and single):
                 degrees = (2 * g, 4 * g) if search.ep == "auto" else tuple(e for e in search.ep if e > g and e % g == 0)
                 for ep in degrees[:MAX_PIPELINE_DEGREES]:
-                    dep = _ep_deployment(catalog, model, po, search, ep, weights, kv)
+                    dep = ep_deployment(catalog, model, po.offering, po.gpu, search, ep, weights, kv)
                     if memory_breakdown(dep).fits:
                         cid = f"{model_label}@{po.id}/tp{ep}ep{ep}/{weights}-{kv}"
                         out.append(

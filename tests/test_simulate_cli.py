@@ -18,6 +18,16 @@ from tests.support import Run, gpuplan
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
+# Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
+# planning them again here.
+FROM_GOLDEN = ("deepseek-v3-ep",)
+# Example plans whose replicas simulate does not replay yet: the shape it refuses, as its one-line reason
+# names it.
+NOT_REPLAYED = {
+    "llama-405b-multinode": "tp8 pp2 ep1 on 2 instance(s)",
+    "long-prompt-disagg": "a decode pool of disaggregated serving",
+}
+GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +74,29 @@ def test_every_example_plan_simulates(plans: dict[str, Path], name: str) -> None
         assert m["requests"] > 0 and m["rejected"] == 0
         assert [t["statistic"] for t in m["slo"]] == STATISTICS.get(name, ["mean", "mean"])
     assert sum(g["requests"] for g in d["groups"]) == sum(m["requests"] for m in d["models"])
+
+
+def test_an_expert_parallel_replica_over_two_instances_simulates() -> None:
+    """DeepSeek-V3 over 16 GPUs of two p5 instances (ep 16, attention data-parallel) is replayed with the
+    deployment its candidate was estimated with."""
+    name = FROM_GOLDEN[0]
+    run = simulate(GOLDEN_PLANS / f"{name}.plan.json", EXAMPLES / f"{name}.yaml", "--duration", "120", "-f", "json")
+    assert run.code == 0, run
+    d = data(run)
+    assert d["littles_law"]["relative_error"] < 1e-9
+    [group] = d["groups"]
+    assert group["candidate"].endswith("/tp16ep16/fp8-bf16") and group["requests"] > 500
+    [model] = d["models"]
+    assert model["rejected"] == 0 and model["slo_met"]
+
+
+def test_every_example_is_either_simulated_or_refused_with_its_reason() -> None:
+    """No example is left out silently: those with pipeline or disaggregated replicas are refused, naming the
+    replica group and its shape (one line, exit 2: tests/test_plan_shapes.py); their plans are the goldens."""
+    assert {p.stem for p in EXAMPLES.glob("*.yaml")} == set(NAMES) | set(FROM_GOLDEN) | set(NOT_REPLAYED)
+    for name, shape in NOT_REPLAYED.items():
+        run = simulate(GOLDEN_PLANS / f"{name}.plan.json", EXAMPLES / f"{name}.yaml", "--duration", "10")
+        assert run.code == 2 and run.err.startswith("error: PLAN.json: replica group ") and shape in run.err, run
 
 
 def test_chat_replays_its_trace_timestamps_and_is_deterministic(plans: dict[str, Path]) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.loader import resolve_model
+from planner.candidates import ep_deployment
 from planner.capacity.offloaded import offload_placement
 from planner.errors import InputError
 from planner.inputs import PlanInputs
@@ -158,10 +159,13 @@ def _model_specs(plan: Plan, spec_models: Sequence[ModelSpec]) -> list[tuple[int
 
 
 def replay_refusal(rg: ReplicaGroup) -> str | None:
-    """Why the simulator cannot replay this replica group (None: it can). Pools of disaggregated serving and
-    replicas over several instances, pipeline or expert parallel, have only the estimator's serving models;
-    replaying them as tensor-parallel replicas of one instance would report latencies they do not have."""
-    if rg.role == "aggregated" and rg.nodes == 1 and rg.pp == 1 and rg.ep == 1:
+    """Why the simulator cannot replay this replica group (None: it can). Tensor-parallel replicas of one
+    instance and expert-parallel replicas (tp = ep GPUs with attention data-parallel, on one instance or
+    several: the deployment their candidate was estimated with, one scheduler over the pooled KV cache) are
+    replayed. Pools of disaggregated serving and pipeline stages have only the estimator's serving models;
+    replaying them as single replicas would report latencies they do not have."""
+    expert_parallel = rg.ep > 1 and rg.tp == rg.ep
+    if rg.role == "aggregated" and rg.pp == 1 and (expert_parallel or (rg.nodes == 1 and rg.ep == 1)):
         return None
     what = (
         f"a {rg.role} pool of disaggregated serving"
@@ -169,9 +173,8 @@ def replay_refusal(rg: ReplicaGroup) -> str | None:
         else f"a replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s)"
     )
     return (
-        f"replica group {rg.candidate} is {what}; simulate replays replicas of one instance with tensor "
-        "parallelism only (pipeline, expert-parallel and disaggregated serving are planned with the estimator's "
-        "serving models, not simulated yet)"
+        f"replica group {rg.candidate} is {what}; simulate replays tensor- and expert-parallel replicas only "
+        "(pipeline and disaggregated serving are planned with the estimator's serving models, not simulated yet)"
     )
 
 
@@ -194,6 +197,7 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
             refused = replay_refusal(rg)
             if refused is not None:
                 raise InputError(refused, where="PLAN.json")
+            expert_parallel = rg.ep > 1
             offload = rg.engine == "offload"
             dep = None
             source = "estimate"
@@ -202,15 +206,23 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                 if rg.capacity_source == "measured" or weights == "measured":
                     weights, kv = spec.search.weights[0], spec.search.kv[0]
                     source = "estimate (the plan used a measured capacity)"
-                dep = Deployment(
-                    archs[i],
-                    gpu,
-                    rg.tp,
-                    weights,
-                    kv,
-                    engine_profile(catalog, spec.search.engine, gpu),
-                    spec.search.gpu_memory_utilization,
-                )
+                if expert_parallel:
+                    # experts over ep GPUs, attention data-parallel, over the instances' network: the
+                    # deployment the plan's candidate was estimated with (one scheduler, one pooled KV cache)
+                    offering = catalog.offerings.get(a.offering)
+                    if offering is None:
+                        raise InputError(f"the plan's offering {a.offering!r} is not in the catalog", where="--catalog")
+                    dep = ep_deployment(catalog, archs[i], offering, gpu, spec.search, rg.ep, weights, kv)
+                else:
+                    dep = Deployment(
+                        archs[i],
+                        gpu,
+                        rg.tp,
+                        weights,
+                        kv,
+                        engine_profile(catalog, spec.search.engine, gpu),
+                        spec.search.gpu_memory_utilization,
+                    )
             else:
                 source = "offload placement"
             groups.append(

@@ -59,8 +59,8 @@ def check_requests(inputs: PlanInputs) -> int:
 
 def _replayable(plan: Plan, inputs: PlanInputs) -> None:
     """Refuse, naming the percentile target, a fleet the simulator cannot replay (pools of disaggregated
-    serving, replicas over several instances): its percentiles cannot be checked, and a plan that claims
-    them unchecked would mislead."""
+    serving, pipeline stages): its percentiles cannot be checked, and a plan that claims them unchecked
+    would mislead."""
     for a in plan.allocations:
         for rg in a.replicas:
             refused = replay_refusal(rg)
@@ -70,8 +70,8 @@ def _replayable(plan: Plan, inputs: PlanInputs) -> None:
             metric: Literal["ttft", "tpot"] = "ttft" if statistic_quantile(m.slo.ttft_statistic) is not None else "tpot"
             raise InputError(
                 f"the {m.slo.label(metric)} target is checked by simulating the planned fleet, and the cheapest fleet "
-                f"found cannot be simulated: {refused}; give mean targets here, or plan replicas of one "
-                "instance only (search.disaggregated: compare, search.pp: [1], search.ep: [1])",
+                f"found cannot be simulated: {refused}; give mean targets here, or plan without pipeline stages and "
+                "pools (search.disaggregated: compare, search.pp: [1])",
                 where=f"models[{i}].slo.{metric}_ms",
             )
 

@@ -65,7 +65,7 @@ def engine_limits(dep: Deployment) -> EngineLimits:
         max_seqs=max(1, int(dep.factor("max_num_seqs"))),
         kv_tokens=int(mem.max_tokens_in_kv),
         kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
-        kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp),
+        kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp, dep.dp_attention),
         host_link_bytes_per_s=dep.gpu.pcie_gbps * 1e9,
         window_tokens=dep.model.sliding_window or None,
     )
