@@ -108,6 +108,11 @@ def test_chat_replays_its_trace_timestamps_and_is_deterministic(plans: dict[str,
     assert any("as fast as recorded" in n for n in first["notes"])
     first.pop("elapsed_s"), second.pop("elapsed_s")
     assert first == second
+    assert first["settings"]["recorded_pace"] is False
+    recorded = simulate(plans["chat-llama-8b"], spec, "--rate", "trace")
+    assert recorded.code == 0, recorded
+    assert "arrivals trace at the trace's recorded pace, routing plan" in recorded.out
+    assert "as fast as recorded" not in recorded.out
     other = data(simulate(plans["chat-llama-8b"], spec, "--arrivals", "poisson", "--seed", "1", "-f", "json"))
     assert other["settings"]["arrivals"] == ["poisson"]
 

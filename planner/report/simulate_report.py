@@ -45,6 +45,8 @@ def settings_line(result: SimulationResult) -> str:
     if "gamma" in kinds and s.burstiness_cv is not None:
         arrivals += f" (CV {s.burstiness_cv:g})"
     rate = "the planned rate" if s.rate_factor == 1.0 else f"{s.rate_factor:g}x the planned rate"
+    if s.recorded_pace:
+        rate = "the trace's recorded pace" + ("" if kinds == ["trace"] else f" (others at {rate})")
     parts = [f"arrivals {arrivals} at {rate}", f"routing {s.routing}", f"seed {s.seed}"]
     if s.warmup_s:
         parts.append(f"warm-up {f.num(s.warmup_s)} s not counted")

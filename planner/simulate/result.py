@@ -120,6 +120,9 @@ class SimulationSettings(_Result):
     arrivals: tuple[str, ...] = Field(description="per model: trace, poisson or gamma")
     burstiness_cv: float | None
     rate_factor: float
+    recorded_pace: bool = Field(
+        default=False, description="traces with timestamps replayed at their recorded pace (--rate trace)"
+    )
     duration_s: float
     warmup_s: float
     seed: int

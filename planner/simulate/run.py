@@ -797,6 +797,7 @@ def _result(
         arrivals=req.processes,
         burstiness_cv=opts.burstiness_cv,
         rate_factor=round(req.rate_factor, 9),
+        recorded_pace=opts.rate == "trace",
         duration_s=round(req.duration_s, 6),
         warmup_s=opts.warmup_s,
         seed=opts.seed,
