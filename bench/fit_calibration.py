@@ -203,8 +203,8 @@ def fit(
 
 def _fold(args: tuple[str, list[MeasuredRow], dict[str, float]]) -> tuple[str, dict[str, float]]:
     held_out, train, start = args
-    # started from the full fit for speed; the held-out rows never enter the objective, and the ridge +
-    # soft-L1 objective is smooth, so the fold converges to its own optimum
+    # started from the priors, like the full fit: a start at the full fit would carry what the held-out
+    # rows taught into parameters that no remaining row pins (only the weak ridge pulls them back)
     return held_out, fit(train, load_catalog(), start=start)
 
 
@@ -429,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folds = {f["held_out"]: f["z"] for f in stored.get("cv_folds", [])}
     else:
         t1 = time.time()
-        folds = cross_validate(rows, catalog, args.jobs, log, z)
+        folds = cross_validate(rows, catalog, args.jobs, log, {})
         log(f"cv: {len(folds)} folds in {time.time() - t1:.0f} s")
     if args.dry_run:
         return 0
