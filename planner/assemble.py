@@ -271,6 +271,7 @@ def _baselines(singles: Sequence[tuple[str, FleetSolution]], by_id: dict[str, Ca
             gpu=gpu_of[oid],
             instances=sol.instances.get(oid, 0),
             cost_usd_per_hour=round(sol.cost_usd_per_hour, 6),
+            disaggregated=any(r > 0 and by_id[cid].kind != "aggregated" for cid, r in sol.replicas.items()),
         )
         for oid, sol in singles
     )

@@ -162,6 +162,11 @@ class Baseline(_Result):
     gpu: str
     instances: int
     cost_usd_per_hour: float
+    disaggregated: bool = Field(
+        default=False,
+        description="its plan prefills and decodes some traffic on separate pools of this offering "
+        "(search.disaggregated: true), so it may cost less than the model's cheapest aggregated plan",
+    )
 
 
 class SolverStats(_Result):

@@ -69,6 +69,9 @@ def test_long_prompts_split_prefill_and_decode_over_two_gpu_types() -> None:
     # cheaper than any single offering and than serving it aggregated only
     assert plan.baselines and plan.total_cost_usd_per_hour is not None
     assert plan.total_cost_usd_per_hour < plan.baselines[0].cost_usd_per_hour
+    # the best single offering splits prefill and decode within p5 (cheaper than aggregated alone), and says so
+    assert plan.baselines[0].disaggregated and not all(b.disaggregated for b in plan.baselines)
+    assert "with prefill/decode pools" in render_plan_text(plan).splitlines()[1]
     c = plan.models[0].comparison
     assert c is not None and c.saving_pct is not None and c.saving_pct > 0
     assert c.aggregated_usd_per_hour is not None and plan.total_cost_usd_per_hour < c.aggregated_usd_per_hour
@@ -131,6 +134,7 @@ def test_compare_mode_keeps_the_plan_aggregated_and_reports_both(tmp_path: Path)
     plan = make_plan(load_inputs(_spec(tmp_path)))  # search.disaggregated defaults to compare
     assert plan.verification.passed
     assert all(g.role == "aggregated" for a in plan.allocations for g in a.replicas)
+    assert plan.baselines and not any(b.disaggregated for b in plan.baselines)
     c = plan.models[0].comparison
     assert c is not None and c.aggregated_usd_per_hour == plan.total_cost_usd_per_hour
     assert c.verdict

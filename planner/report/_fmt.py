@@ -12,7 +12,7 @@ from planner.check import slo_ratio as slo_ratio
 from planner.check import within as within  # re-exported for the renderers
 from planner.check import worst_latency as worst_latency
 from planner.check import worst_slo_ratios as worst_slo_ratios
-from planner.result import Allocation, Plan, ReplicaGroup, RouteShare, SliceRoute
+from planner.result import Allocation, Baseline, Plan, ReplicaGroup, RouteShare, SliceRoute
 
 DASH = "–"
 
@@ -216,6 +216,8 @@ def summary(plan: Plan) -> tuple[str, str]:
     text = ""
     if best is not None and plan.total_cost_usd_per_hour is not None:
         label = short_offering_labels(offering_ids(plan))[best.offering]
+        if best.disaggregated:
+            label += " with prefill/decode pools"
         shown = saving(plan.total_cost_usd_per_hour, best.cost_usd_per_hour)
         if shown in ("0.0%", DASH):
             text = f"the same as the best single offering ({best.instances}× {label})"
@@ -230,6 +232,11 @@ def summary(plan: Plan) -> tuple[str, str]:
                 f" ({best.instances}× {label} at {usd(best.cost_usd_per_hour)}/h)"
             )
     return main, text
+
+
+def baseline_gpu(b: Baseline) -> str:
+    """A baseline's GPU cell: says when its plan splits prefill and decode into pools of the offering."""
+    return f"{b.gpu} (prefill/decode pools)" if b.disaggregated else b.gpu
 
 
 def headline(plan: Plan) -> str:

@@ -229,7 +229,9 @@ def render_plan_markdown(plan: Plan, heading_level: int = 3) -> str:
             rows = []
             for b in baselines:
                 saving = f.saving(total, b.cost_usd_per_hour)
-                rows.append([md_code(b.offering), md(b.gpu), str(b.instances), f.usd(b.cost_usd_per_hour), saving])
+                rows.append(
+                    [md_code(b.offering), md(f.baseline_gpu(b)), str(b.instances), f.usd(b.cost_usd_per_hour), saving]
+                )
             return table(["Offering", "GPU", "Instances", "$/h", "Plan saves"], rows, "llrrr")
 
         head, rest = plan.baselines[: f.BASELINE_ROWS], plan.baselines[f.BASELINE_ROWS :]

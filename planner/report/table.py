@@ -147,7 +147,7 @@ def _baselines_table(plan: Plan, labels: dict[str, str]) -> Table:
     total = plan.total_cost_usd_per_hour
     for b in plan.baselines[: f.BASELINE_ROWS]:
         saving = f.saving(total, b.cost_usd_per_hour)
-        table.add_row(labels[b.offering], b.gpu, str(b.instances), f.usd(b.cost_usd_per_hour), saving)
+        table.add_row(labels[b.offering], f.baseline_gpu(b), str(b.instances), f.usd(b.cost_usd_per_hour), saving)
     return table
 
 
