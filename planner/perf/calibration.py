@@ -201,12 +201,18 @@ def evaluate(
         gpu = catalog.gpus[row.gpu]
         fam = gpu.family
         profile = profiles[(row.engine, fam)] if profiles is not None else engine_profile(catalog, row.engine, gpu)
-        try:
-            value = predict_row(row, deployment_for(row, catalog, profile))
-        except Exception:  # noqa: BLE001 - a row the estimator cannot run counts as a 10x miss
-            value = row.value * 10.0
-        out.append(RowResult(row, value if value > 0 and math.isfinite(value) else row.value * 10.0))
+        out.append(scored(row, catalog, profile))
     return tuple(out)
+
+
+def scored(row: MeasuredRow, catalog: Catalog, profile: EngineProfile) -> RowResult:
+    """The row predicted with `profile`; a row the estimator cannot run, or predicts as zero or not
+    finite, counts as a 10x miss (so a fit can never gain by breaking a row)."""
+    try:
+        value = predict_row(row, deployment_for(row, catalog, profile))
+    except Exception:  # noqa: BLE001 - a row the estimator cannot run counts as a 10x miss
+        value = row.value * 10.0
+    return RowResult(row, value if value > 0 and math.isfinite(value) else row.value * 10.0)
 
 
 def error_summary(results: Sequence[RowResult]) -> dict[str, tuple[int, float, float]]:

@@ -34,8 +34,7 @@ from planner.perf.calibration import (
     LEGACY_PREFIX,
     MeasuredRow,
     RowResult,
-    deployment_for,
-    predict_row,
+    scored,
 )
 
 Scope = Literal["family", "engine", "global", "legacy"]
@@ -271,10 +270,5 @@ def cross_validated(
         if z is None:
             continue
         family = catalog.gpus[row.gpu].family
-        profile = fold_profiles(z, row.engine, family, row.legacy)
-        try:
-            value = predict_row(row, deployment_for(row, catalog, profile))
-        except Exception:  # noqa: BLE001 - a row the estimator cannot run counts as a 10x miss
-            value = row.value * 10.0
-        out.append(RowResult(row, value if value > 0 and math.isfinite(value) else row.value * 10.0))
+        out.append(scored(row, catalog, fold_profiles(z, row.engine, family, row.legacy)))
     return tuple(out)
