@@ -8,7 +8,8 @@ No test lives here; the other test_placement*.py files import these objects.
 
 from __future__ import annotations
 
-from catalog.types import Gpu, HostProfile, ModelArch
+from catalog.types import Gpu, ModelArch
+from solvers.placement_hosts import flexgen_t4_host
 
 SRC = "test fixture copied from the model's HF config.json"
 
@@ -108,16 +109,4 @@ GPUS: dict[str, Gpu] = {
     "a100-80gb": _gpu("a100-80gb", 80, 2039, 312, 32, "ampere"),
 }
 
-FLEXGEN_T4 = HostProfile(
-    id="flexgen-t4",
-    cpu_mem_gb=208,
-    disk_gb=1500,
-    cpu_to_gpu_gbps=12.89,
-    gpu_to_cpu_gbps=4.82,
-    disk_to_cpu_gbps=2.65,  # its 4 NVMe devices' rated read speed (solvers/placement_hosts.py says why)
-    cpu_to_disk_gbps=2.015,
-    cpu_tflops=2.05,
-    cpu_mem_bandwidth_gbps=128,
-    source="FlexGen (arXiv 2303.06865) cost-model constants for its GCP T4 machine",
-    as_of="2023-03",
-)
+FLEXGEN_T4 = flexgen_t4_host()  # the FlexGen paper machine, the host `gpuplan place` assumes by default
