@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.place import PlaceInfeasible, PlaceResult, Shares
-from planner.report._fmt import duration
 from planner.report.escape import md
+from planner.report.numbers import duration
 
 
 def _pct(d: Shares) -> str:
