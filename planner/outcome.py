@@ -54,6 +54,7 @@ def check_output_path(path: Path, flag: str = "--output") -> None:
     files.check_output_path(path, flag)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing, never over an input of the run (see common.files.write_output)."""
-    files.write_output(path, text)
+def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
+    """Write a whole file or nothing, never over an input of the run (see common.files.write_output);
+    `flag` names the option in messages."""
+    files.write_output(path, text, flag)

@@ -169,3 +169,12 @@ def test_a_gpu_info_no_gpu_has_is_read_as_absent(tmp_path: Path, gpu_info: str) 
     run = gpuplan("catalog", "refresh", "--skypilot", folder, "-f", "json")
     assert run.code == 0, run
     assert json.loads(run.out)["status"] == "ok"
+
+
+def test_write_never_replaces_a_file_the_refresh_read(tmp_path: Path) -> None:
+    folder = _one_cloud(tmp_path, "gpu_1x_a10,A10,1,30,200,0.75,us-east-1,,")
+    vms = folder / "lambda" / "vms.csv"
+    before = vms.read_bytes()
+    run = gpuplan("catalog", "refresh", "--skypilot", folder, "--write", vms)
+    assert run.code == 2 and "--write" in run.err and "reads" in run.err, run
+    assert vms.read_bytes() == before

@@ -32,7 +32,7 @@ def execute(
         header = (f"# Offerings refreshed by `gpuplan catalog refresh --skypilot {folder}`.\n"
                   f"# Replaces the offerings of: {', '.join(refreshed.clouds)}. Use: --catalog {write.name}\n")
         body = yaml.safe_dump(overlay_document(refreshed), sort_keys=False, allow_unicode=True, width=120)
-        write_atomic(write, header + body)
+        write_atomic(write, header + body, "--write")
     data = result(refreshed, write)
     return Outcome(
         command="catalog refresh",
