@@ -164,6 +164,14 @@ def fifo(repo: Path, name: str) -> Path:
     return path
 
 
+def zero_link(repo: Path, name: str) -> Path:
+    """A link named `name` to /dev/zero (a folder of files, such as a SkyPilot copy, cannot name it)."""
+    path = repo / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to("/dev/zero")
+    return path
+
+
 def secret_dir(repo: Path) -> Path:
     """The runner's secrets: a folder beside the repository, holding the canary in several formats."""
     d = repo.parent / "secret"
@@ -441,6 +449,11 @@ def cases(fx: Fixtures) -> list[Case]:  # noqa: C901 - a flat catalogue of cases
             ),
         ),
         ("simulate plan", lambda r: (["simulate", str(fifo(r, "p.json")), "--spec", str(spec_file(r))], [])),
+        ("export plan", lambda r: (["export", str(fifo(r, "p.json")), "--to", "vllm"], [])),
+        (
+            "SkyPilot vms.csv",
+            lambda r: (["catalog", "refresh", "--skypilot", str(fifo(r, "sky/aws/vms.csv").parents[1])], []),
+        ),
     ]
     for label, make in fifo_cases:
 
@@ -870,6 +883,11 @@ def cases(fx: Fixtures) -> list[Case]:  # noqa: C901 - a flat catalogue of cases
             lambda r: ["estimate", "--model", "/dev/zero", "--gpu", "l4", "--input-len", "9", "--output-len", "9"],
         ),
         ("simulate plan", lambda r: ["simulate", "/dev/zero", "--spec", str(spec_file(r))]),
+        ("export plan", lambda r: ["export", "/dev/zero", "--to", "vllm"]),
+        (
+            "SkyPilot vms.csv",
+            lambda r: ["catalog", "refresh", "--skypilot", str(zero_link(r, "sky/aws/vms.csv").parents[1])],
+        ),
     ]
     for label, make_args in devzero:
 

@@ -1,9 +1,10 @@
 """Hostile input, part 5: exit code 3 ("internal error") is unreachable from input (issue 20).
 
 A generated battery through the real CLI: every numeric field of every input kind (spec, trace CSV and
-JSONL, profile CSV, vLLM benchmark JSON, Mélange input, HF config, catalog overlay, plan JSON) is
-replaced with a hostile value (NaN, infinities, 1e308, a 400-digit integer, a negative, a string, a
-list...), subtrees are replaced with deep nesting, and files are replaced with special ones (FIFO,
+JSONL, profile CSV, vLLM benchmark JSON, Mélange input, HF config, catalog overlay, plan JSON for check
+and export, a SkyPilot vms.csv row for catalog refresh) is replaced with a hostile value (NaN,
+infinities, 1e308, a 400-digit integer, a negative, a string, a list...), subtrees are replaced with
+deep nesting, and files are replaced with special ones (FIFO,
 /dev/zero, a folder, a symlink loop). Each case runs under a time limit and an address-space limit;
 whatever it is, the answer is exit 0, 1 or 2 with no traceback and no "internal error".
 """
@@ -74,6 +75,17 @@ OVERLAY: dict[str, Any] = {
 }
 TRACE_ROWS = [{"ts": 0.5 * i, "in": 100 + 7 * i, "out": 20 + i} for i in range(6)]
 PROFILE_ROW = {"gpu": "l4", "tp": 1, "input_len": 500, "output_len": 200, "capacity_rps": 3.5}
+SKYPILOT_ROW = {  # one row of a SkyPilot catalog's <cloud>/vms.csv, as `catalog refresh` reads it
+    "InstanceType": "gpu_1x_a10",
+    "AcceleratorName": "A10",
+    "AcceleratorCount": 1.0,
+    "vCPUs": 30.0,
+    "MemoryGiB": 200.0,
+    "Price": 0.75,
+    "Region": "us-east-1",
+    "GpuInfo": "{'Gpus': [{'Name': 'A10', 'MemoryInfo': {'SizeInMiB': 24576}}]}",
+    "SpotPrice": 0.3,
+}
 
 
 class CaseTimeout(BaseException):  # noqa: N818 - a BaseException on purpose: nothing in gpuplan may catch it
@@ -223,6 +235,15 @@ def overlay_case(folder: Path, doc: Any) -> list[str | Path]:
     return ["validate", folder / "spec.yaml", "--catalog", folder / "o.yaml"]
 
 
+def skypilot_case(folder: Path, row: Any) -> list[str | Path]:
+    cols = list(SKYPILOT_ROW)
+    cells = [_deepen(str(row.get(c))) if isinstance(row, dict) else str(row) for c in cols]
+    (folder / "sky" / "lambda").mkdir(parents=True)
+    text = ",".join(cols) + "\n" + ",".join('"' + c.replace('"', '""') + '"' for c in cells) + "\n"
+    (folder / "sky" / "lambda" / "vms.csv").write_text(text)
+    return ["catalog", "refresh", "--skypilot", folder / "sky"]
+
+
 _PLAN: list[Any] = []
 
 
@@ -236,6 +257,11 @@ def plan_doc() -> Any:
         assert run.code == 0, str(run)
         _PLAN.append(json.loads(run.out))
     return _PLAN[0]
+
+
+def export_case(folder: Path, doc: Any) -> list[str | Path]:
+    (folder / "p.json").write_text(dump_json(doc))
+    return ["export", folder / "p.json", "--to", "vllm"]
 
 
 def check_case(folder: Path, doc: Any) -> list[str | Path]:
@@ -255,6 +281,8 @@ KINDS: dict[str, tuple[Callable[[], Any], Callable[[Path, Any], list[str | Path]
     "hf-config": (lambda: HF_CONFIG, hf_case),
     "overlay": (lambda: OVERLAY, overlay_case),
     "plan-json": (plan_doc, check_case),
+    "plan-export": (plan_doc, export_case),
+    "skypilot-csv": (lambda: SKYPILOT_ROW, skypilot_case),
 }
 
 
