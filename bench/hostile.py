@@ -1173,6 +1173,7 @@ def cases(fx: Fixtures) -> list[Case]:  # noqa: C901 - a flat catalogue of cases
         ["--warmup", "nan"],
         ["--prefix-cache-hit", "2"],
         ["--burstiness", "-1"],
+        ["--duration", "100", "--rate", "1e7"],  # 1e9 requests: was a MemoryError (exit 3)
     ):
 
         def build_sim(repo: Path, flags: list[str] = flags) -> Setup:

@@ -206,6 +206,7 @@ def test_plot(plans: dict[str, Path], tmp_path: Path) -> None:
         (("--prefix-cache-hit", "1.5"), "'--prefix-cache-hit': must be a finite number >= 0 and <= 1 (got '1.5')"),
         (("--prefix-cache-hit", "1"), "--prefix-cache-hit: must be a share in [0, 1)"),
         (("--arrivals", "gamma"), "--arrivals: gamma arrivals need --burstiness"),
+        (("--rate", "1e7", "--duration", "100"), "--duration: 1e+07 req/s over 100 s is about 1e+09 requests"),
     ],
 )
 def test_bad_flags(plans: dict[str, Path], args: tuple[str, ...], message: str) -> None:
@@ -213,6 +214,16 @@ def test_bad_flags(plans: dict[str, Path], args: tuple[str, ...], message: str) 
     assert run.code == 2, run
     assert message in run.err, run
     assert "Traceback" not in run.err
+
+
+def test_a_plan_with_more_replicas_than_a_simulation_holds_is_refused(plans: dict[str, Path], tmp_path: Path) -> None:
+    """A hand-edited plan with a million replicas: exit 2 at once, not minutes and gigabytes (then exit 3)."""
+    doc = json.loads(plans["llama-70b-tp"].read_text())
+    doc["data"]["allocations"][0]["replicas"][0]["replicas"] = 1_000_000
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    run = simulate(edited, EXAMPLES / "llama-70b-tp.yaml")
+    assert run.code == 2 and "PLAN.json: the plan has 1,00" in run.err and "at most 100,000" in run.err, run
 
 
 def test_trace_arrivals_need_timestamps(plans: dict[str, Path]) -> None:

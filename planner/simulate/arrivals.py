@@ -33,6 +33,9 @@ from planner.traces import read_trace
 ArrivalProcess = Literal["auto", "trace", "poisson", "gamma"]
 DEFAULT_REQUESTS = 10_000  # default duration: long enough for this many requests (p99 from ~100 tail points)
 MIN_DURATION_S = 60.0
+MAX_REQUESTS = 2_000_000
+"""Requests one simulation may generate (about 0.5 GB of per-request state); more is an input error that
+says how long a run fits, not an out-of-memory crash (`--rate 1e7 --duration 100` asked for 1.1e9)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ def generate(
                 spans.append(trace_timeline(_checked(src, models[i]), rates[i], None)[2])
         total_rate = sum(rates)
         duration = max(spans) if spans else max(MIN_DURATION_S, DEFAULT_REQUESTS / total_rate)
+    _check_size(sum(rates), duration)
     parts_t, parts_i, parts_o, parts_m = [], [], [], []
     for i, (m, src) in enumerate(zip(models, sources, strict=True)):
         rng = np.random.default_rng([seed, i])
@@ -242,6 +246,17 @@ def generate(
         pace=tuple(pace),
         rate_factor=rate_factor,
     )
+
+
+def _check_size(rate_rps: float, duration_s: float) -> None:
+    """Refuse a run of more than MAX_REQUESTS requests before allocating anything for it."""
+    expected = rate_rps * duration_s
+    if expected > MAX_REQUESTS:
+        raise InputError(
+            f"{rate_rps:.4g} req/s over {duration_s:g} s is about {expected:.3g} requests; a simulation replays at "
+            f"most {MAX_REQUESTS:,}: give a --duration of at most {MAX_REQUESTS / rate_rps:.3g} s or a lower rate",
+            where="--duration",
+        )
 
 
 def _checked(src: _Source, m: ModelTraffic) -> npt.NDArray[np.float64]:

@@ -38,6 +38,9 @@ from planner.simulate.stats import TIMELINE_WINDOWS, simulation_result
 from planner.simulate.timing import IterationTimes, engine_limits
 from planner.spec import ModelSpec
 
+MAX_REPLICAS = 100_000
+"""Replicas one simulation may hold (each an engine with its own queues, a few KB); a plan with more, which
+only a hand-edited one has, is an input error rather than minutes of setup and gigabytes of memory."""
 ROUTING_STREAM = 7919  # the routing RNG is seeded (seed, ROUTING_STREAM); arrivals use (seed, model index)
 
 
@@ -169,6 +172,11 @@ def _check_plan(plan: Plan, inputs: PlanInputs) -> None:
         raise InputError("the plan is infeasible: there is no fleet to simulate", where="PLAN.json")
     if not plan.allocations:
         raise InputError("the plan rents nothing: there is no fleet to simulate", where="PLAN.json")
+    replicas = sum(g.replicas for a in plan.allocations for g in a.replicas)
+    if replicas > MAX_REPLICAS:
+        raise InputError(
+            f"the plan has {replicas:,} replicas; a simulation replays at most {MAX_REPLICAS:,}", where="PLAN.json"
+        )
     if plan.spec_sha256 != inputs.spec_sha256:
         raise InputError(
             f"is not the spec this plan was made from (its SHA-256 starts {inputs.spec_sha256[:12]}, the plan's "
