@@ -403,6 +403,12 @@ def test_refuses_measured_groups_and_old_plans(plans: Any, catalog: Any) -> None
         export_plan(_with_group(plan, engine_settings=None), "k8s", catalog)
 
 
+def test_refuses_a_fleet_larger_than_it_lays_out(plans: Any, catalog: Any) -> None:
+    """A hand-edited plan with a billion replicas is refused at once (it ran out of memory: exit 3)."""
+    with pytest.raises(ExportRefused, match=r"1,000,000,00\d replicas on 2 instances; .* at most 100,000 of each"):
+        export_plan(_with_group(_a_plan(plans), replicas=10**9), "router", catalog)
+
+
 def test_refuses_infeasible_plans(catalog: Any) -> None:
     env = json.loads((ROOT / "tests" / "golden" / "infeasible.plan.json").read_text())
     with pytest.raises(ExportRefused, match="infeasible"):

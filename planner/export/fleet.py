@@ -29,6 +29,9 @@ BASE_PORT = 8000
 NVIDIA_FAMILIES = ("volta", "turing", "ampere", "ada", "hopper", "blackwell")
 SIXTEEN_BIT = ("bf16", "fp16")
 MAX_ID_LEN = 50  # DNS-1035 labels are <= 63; room for the suffixes Kubernetes adds to pod names
+MAX_LAID_OUT = 100_000
+"""Instances or replicas one export lays out, one by one; a plan with more (only a hand-edited one has
+them) is refused instead of running out of memory (1e9 replicas ended in MemoryError, exit 3)."""
 
 
 class ExportRefused(InputError):
@@ -141,6 +144,14 @@ def build_fleet(plan: Plan, catalog: Catalog, source: str, checkpoints: Mapping[
     load instead of the catalog's: a checkpoint already stored in the plan's weight dtype (see _checkpoint)."""
     if plan.status == "infeasible" or not plan.allocations:
         raise ExportRefused("the plan is infeasible: there is no fleet to export", where=source)
+    instances = sum(a.instances for a in plan.allocations)
+    replicas = sum(g.replicas for a in plan.allocations for g in a.replicas)
+    if max(instances, replicas) > MAX_LAID_OUT:
+        raise ExportRefused(
+            f"the plan has {replicas:,} replicas on {instances:,} instances; export lays out at most "
+            f"{MAX_LAID_OUT:,} of each",
+            where=source,
+        )
     model_ids = {m.model: m.model_id for m in plan.models}
     endpoints: list[Endpoint] = []
     used: set[str] = set()
