@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from planner.simulate.server import RequestTable, ServerBase
 from planner.simulate.timing import EngineLimits, IterationTimes
 
 Preemption = Literal["recompute", "swap"]
@@ -86,31 +87,7 @@ def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption |
     )
 
 
-class RequestTable:
-    """Per-request inputs and outcomes, shared by every replica of one run (plain lists: fast scalar access)."""
-
-    def __init__(self, arrival_s: list[float], input_len: list[int], output_len: list[int]) -> None:
-        n = len(arrival_s)
-        self.arrival_s = arrival_s
-        self.input_len = input_len
-        self.output_len = output_len
-        nan = math.nan
-        self.sched_s = [nan] * n  # start of the iteration that first scheduled it
-        self.first_s = [nan] * n  # end of the iteration that produced its first token
-        self.done_s = [nan] * n
-        self.preemptions = [0] * n
-        self.rejected = [False] * n
-        # scheduler state (each request lives on one replica)
-        self.target = [0] * n  # tokens the current prefill must reach (prompt, or prompt + generated)
-        self.prog = [0] * n  # tokens of that prefill computed so far
-        self.gen = [0] * n  # tokens generated so far
-        self.s0 = [0] * n  # decode step counter when it joined the decode batch
-        self.heap_tag = [0] * n  # invalidates stale heap entries after a preemption
-        self.swapped = [False] * n
-        self.blocks = [0] * n  # blocks held outside the decode-batch aggregate (prefilling / reserved)
-
-
-class Replica:
+class Replica(ServerBase):
     """One replica's engine. Feed arrivals with `add` in time order; `run_until` advances time."""
 
     def __init__(
@@ -124,7 +101,7 @@ class Replica:
         window_s: float = 60.0,
         max_position: int | None = None,
     ) -> None:
-        self.r = requests
+        super().__init__(requests, window_s, max(limits.kv_tokens, 1))
         self.times = times
         self.policy = policy
         self.B = policy.block_tokens
@@ -135,11 +112,7 @@ class Replica:
         self.prefix_hit = prefix_hit_share
         self.max_position = max_position
         self.swap_s_per_token = limits.kv_bytes_per_token_per_gpu / limits.host_link_bytes_per_s
-        self.kv_tokens_capacity = max(limits.kv_tokens, 1)
-        # time and queues
-        self.t = 0.0
-        self.arrivals: list[int] = []
-        self.next_arrival = 0
+        # queues
         self.waiting: deque[int] = deque()
         self.order: dict[int, None] = {}  # running requests (prefilling or decoding), in admission order
         self.prefilling: list[int] = []  # running requests with prompt tokens left, in admission order
@@ -150,31 +123,11 @@ class Replica:
         self.heap: list[tuple[int, int, int]] = []  # (finishing step count, tag, request)
         self.phase = [0] * self.B  # decoding sequences by (tokens - S) mod B
         self.used_blocks = 0
-        # accounting
-        self.n_sys = 0
-        self.last_t = 0.0
-        self.area = 0.0  # integral of requests in the system over time (Little's law)
-        self.busy_s = 0.0
-        self.preempted = 0
-        self.window_s = window_s
-        self.win_busy: list[float] = []
-        self.win_kv: list[float] = []  # integral of KV occupancy (0..1) over time
-        self.win_kv_peak: list[float] = []
-        self.completed = 0
+        # accounting beyond ServerBase
         self.kv_peak_blocks = 0
-        self.running_peak = 0
         self.on_done: Callable[[int, float], None] | None = None  # closed-loop clients send their next request
 
     # ------------------------------------------------------------------ input
-
-    def add(self, rid: int) -> None:
-        """Assign request `rid` (arrivals must come in time order)."""
-        self.arrivals.append(rid)
-
-    @property
-    def in_system(self) -> int:
-        """Requests assigned and arrived but not finished (what a least-loaded router compares)."""
-        return self.n_sys
 
     def _ingest(self, upto: float) -> None:
         arr = self.arrivals
@@ -183,11 +136,7 @@ class Replica:
         while i < len(arr) and times[arr[i]] <= upto:
             rid = arr[i]
             ta = times[rid]
-            if ta >= self.last_t:
-                self.area += self.n_sys * (ta - self.last_t)
-                self.last_t = ta
-            else:  # arrived during an iteration already accounted for: in the system since ta
-                self.area += self.last_t - ta
+            self._arrived(ta)
             self.n_sys += 1
             if self._admissible_ever(rid):
                 self.r.target[rid] = self.r.input_len[rid]
@@ -216,12 +165,8 @@ class Replica:
         while True:
             self._ingest(self.t)
             if not self.order and not self.waiting:
-                if self.next_arrival >= len(self.arrivals):
+                if not self._wait_for_arrival(t_stop):
                     return
-                ta = r.arrival_s[self.arrivals[self.next_arrival]]
-                if ta > t_stop:
-                    return
-                self.t = max(self.t, ta)
                 continue
             if self.t >= t_stop:
                 return
@@ -268,35 +213,6 @@ class Replica:
         else:
             blocks = self._blocks_for(start + n)
         return blocks, n, start
-
-    def _leave(self, t: float, count: int) -> None:
-        self.area += self.n_sys * (t - self.last_t)
-        self.last_t = t
-        self.n_sys -= count
-
-    def _account(self, t0: float, t1: float, kv_mean_tokens: float, kv_end_tokens: float) -> None:
-        """Busy time and KV occupancy of an interval, spread over the timeline's windows."""
-        dt = t1 - t0
-        if dt <= 0.0:
-            return
-        self.busy_s += dt
-        w = self.window_s
-        occ = kv_mean_tokens / self.kv_tokens_capacity
-        peak = kv_end_tokens / self.kv_tokens_capacity
-        i0, i1 = int(t0 / w), int(t1 / w)
-        need = i1 + 1 - len(self.win_busy)
-        if need > 0:
-            self.win_busy.extend([0.0] * need)
-            self.win_kv.extend([0.0] * need)
-            self.win_kv_peak.extend([0.0] * need)
-        for i in range(i0, i1 + 1):
-            a = max(t0, i * w)
-            b = min(t1, (i + 1) * w)
-            if b > a:
-                self.win_busy[i] += b - a
-                self.win_kv[i] += occ * (b - a)
-                if peak > self.win_kv_peak[i]:
-                    self.win_kv_peak[i] = peak
 
     def _kv_tokens(self) -> float:
         return self.used_blocks * self.B

@@ -15,7 +15,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from planner.simulate.engine import RequestTable
+from planner.simulate.server import RequestTable, ServerBase
 
 
 @dataclass(frozen=True)
@@ -27,45 +27,20 @@ class BlockTimes:
     decode_s: float
 
 
-class OffloadServer:
+class OffloadServer(ServerBase):
     """Same interface as `engine.Replica` (add, run_until, in_system, accounting)."""
 
     def __init__(self, requests: RequestTable, block_of: dict[int, BlockTimes], window_s: float) -> None:
-        self.r = requests
+        super().__init__(requests, window_s)
         self.block_of = block_of  # request -> its bucket's block times (missing: cannot be served)
-        self.arrivals: list[int] = []
-        self.next_arrival = 0
         self.queue: deque[int] = deque()
-        self.t = 0.0
-        self.n_sys = 0
-        self.last_t = 0.0
-        self.area = 0.0
-        self.busy_s = 0.0
-        self.preempted = 0
-        self.completed = 0
-        self.window_s = window_s
-        self.win_busy: list[float] = []
-        self.win_kv: list[float] = []
-        self.win_kv_peak: list[float] = []
-        self.running_peak = 0
-
-    def add(self, rid: int) -> None:
-        self.arrivals.append(rid)
-
-    @property
-    def in_system(self) -> int:
-        return self.n_sys
 
     def _ingest(self, upto: float) -> None:
         times = self.r.arrival_s
         while self.next_arrival < len(self.arrivals) and times[self.arrivals[self.next_arrival]] <= upto:
             rid = self.arrivals[self.next_arrival]
             ta = times[rid]
-            if ta >= self.last_t:
-                self.area += self.n_sys * (ta - self.last_t)
-                self.last_t = ta
-            else:
-                self.area += self.last_t - ta
+            self._arrived(ta)
             self.next_arrival += 1
             if rid not in self.block_of:
                 self.r.rejected[rid] = True
@@ -79,12 +54,8 @@ class OffloadServer:
         while True:
             self._ingest(self.t)
             if not self.queue:
-                if self.next_arrival >= len(self.arrivals):
+                if not self._wait_for_arrival(t_stop):
                     return
-                ta = r.arrival_s[self.arrivals[self.next_arrival]]
-                if ta > t_stop:
-                    return
-                self.t = max(self.t, ta)
                 continue
             if self.t >= t_stop:
                 return
@@ -102,22 +73,6 @@ class OffloadServer:
                 r.done_s[rid] = t1
             self.t = t1
             self._ingest(t1)
-            self._busy(t0, t1)
-            self.area += self.n_sys * (t1 - self.last_t)
-            self.last_t = t1
-            self.n_sys -= len(block)
+            self._account(t0, t1)  # an offloaded server reports no KV occupancy
+            self._leave(t1, len(block))
             self.completed += len(block)
-
-    def _busy(self, t0: float, t1: float) -> None:
-        self.busy_s += t1 - t0
-        w = self.window_s
-        i0, i1 = int(t0 / w), int(t1 / w)
-        need = i1 + 1 - len(self.win_busy)
-        if need > 0:
-            self.win_busy.extend([0.0] * need)
-            self.win_kv.extend([0.0] * need)
-            self.win_kv_peak.extend([0.0] * need)
-        for i in range(i0, i1 + 1):
-            a, b = max(t0, i * w), min(t1, (i + 1) * w)
-            if b > a:
-                self.win_busy[i] += b - a

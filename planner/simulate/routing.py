@@ -19,8 +19,9 @@ import numpy.typing as npt
 from planner.perf import Deployment
 from planner.result import Plan, SliceRoute
 from planner.simulate.arrivals import Requests
-from planner.simulate.engine import RequestTable, SchedulerPolicy
+from planner.simulate.engine import SchedulerPolicy
 from planner.simulate.options import Routing
+from planner.simulate.server import RequestTable
 
 IntArray = npt.NDArray[np.int64]
 

@@ -29,11 +29,12 @@ from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
 from planner.result import Plan, ReplicaGroup
 from planner.simulate.arrivals import ModelTraffic, Requests, generate
-from planner.simulate.engine import Preemption, Replica, RequestTable, scheduler_policy
+from planner.simulate.engine import Preemption, Replica, scheduler_policy
 from planner.simulate.offload import BlockTimes, OffloadServer
 from planner.simulate.options import SimulationOptions as SimulationOptions  # re-exported for callers
 from planner.simulate.result import SimulationResult
 from planner.simulate.routing import BucketLookup, Group, Server, route_dynamic, route_plan
+from planner.simulate.server import RequestTable
 from planner.simulate.stats import TIMELINE_WINDOWS, simulation_result
 from planner.simulate.timing import IterationTimes, engine_limits
 from planner.spec import ModelSpec

@@ -18,7 +18,6 @@ import numpy.typing as npt
 from planner.inputs import PlanInputs
 from planner.result import Plan
 from planner.simulate.arrivals import Requests
-from planner.simulate.engine import RequestTable
 from planner.simulate.options import SimulationOptions
 from planner.simulate.result import (
     BucketSimulation,
@@ -33,6 +32,7 @@ from planner.simulate.result import (
     TimelinePoint,
 )
 from planner.simulate.routing import BucketLookup, Group, Server
+from planner.simulate.server import RequestTable
 from planner.spec import ModelSpec, Slo, statistic_quantile
 
 TIMELINE_WINDOWS = 50
