@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import functools
 import gzip
 import io
 import json
@@ -38,8 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 from common.errors import InputError
 
 MiB = 1 << 20
@@ -52,7 +51,6 @@ MAX_ALIAS_VALUES = 1_000_000
 MAX_LINE_BYTES = 4 * MiB
 """Longest line of a streamed file (a trace or a CSV)."""
 
-_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~8x faster
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -301,41 +299,51 @@ def check_structure(data: object, *, aliases: bool = False) -> None:
 
 
 # ------------------------------------------------------------------------------------------ YAML
-class _StrictLoader(_BASE_LOADER):  # type: ignore[misc]
-    """The safe loader, refusing duplicate keys (YAML says keys are unique; PyYAML keeps the last).
+@functools.cache
+def _strict_loader() -> Any:
+    """The YAML loader class, built on first use: PyYAML is imported only by a command that reads YAML
+    (`gpuplan --help` and `estimate` never do, and start-up time is most of what they cost)."""
+    import yaml  # noqa: PLC0415 - start-up speed: only commands that read YAML pay for PyYAML
 
-    Each mapping is checked once, before merge keys (`<<: *base`) are flattened into it: keys merged in
-    may be overridden by the mapping's own, only the mapping's own keys must be unique. Flattening a
-    mapping flattens the mappings it merges first, so the hook is `flatten_mapping`, which sees every
-    mapping before it is changed.
-    """
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~8x faster
 
-    def flatten_mapping(self, node: Any) -> None:
-        checked: set[int] = self.__dict__.setdefault("_checked", set())
-        if id(node) not in checked:
-            checked.add(id(node))
-            self._refuse_duplicates(node)
-        super().flatten_mapping(node)
+    class _StrictLoader(base):  # type: ignore[misc]
+        """The safe loader, refusing duplicate keys (YAML says keys are unique; PyYAML keeps the last).
 
-    def _refuse_duplicates(self, node: Any) -> None:
-        seen: dict[object, Any] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            try:
-                first = seen.get(key)
-            except TypeError:  # unhashable: the base class reports it
-                continue
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {_short(key)} (first given at line {first.start_mark.line + 1}); "
-                    "a key may appear once per mapping",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
+        Each mapping is checked once, before merge keys (`<<: *base`) are flattened into it: keys merged in
+        may be overridden by the mapping's own, only the mapping's own keys must be unique. Flattening a
+        mapping flattens the mappings it merges first, so the hook is `flatten_mapping`, which sees every
+        mapping before it is changed.
+        """
+
+        def flatten_mapping(self, node: Any) -> None:
+            checked: set[int] = self.__dict__.setdefault("_checked", set())
+            if id(node) not in checked:
+                checked.add(id(node))
+                self._refuse_duplicates(node)
+            super().flatten_mapping(node)
+
+        def _refuse_duplicates(self, node: Any) -> None:
+            seen: dict[object, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {_short(key)} (first given at line {first.start_mark.line + 1}); "
+                        "a key may appear once per mapping",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node
+
+    return _StrictLoader
 
 
 def _short(value: object) -> str:
@@ -345,8 +353,10 @@ def _short(value: object) -> str:
 
 def parse_yaml(text: str, where: str, error: type[InputError] = InputError) -> object:
     """A YAML document (safe types only), checked for duplicate keys, depth and alias expansion."""
+    import yaml  # noqa: PLC0415 - start-up speed (see _strict_loader)
+
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Literal
 
 from common import files
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 SCHEMA_VERSION = "1"
 Status = Literal["ok", "infeasible", "error"]

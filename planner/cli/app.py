@@ -11,15 +11,20 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from common import files
 from planner import bounds
 from planner.errors import GpuplanError, InputError
-from planner.outcome import Outcome, envelope, to_json
-from planner.report.escape import console as report_console
+
+if TYPE_CHECKING:
+    from planner.outcome import Outcome
+
+# Start-up: `gpuplan --help` and `estimate` must answer in a fraction of a second, so rich, pydantic and
+# the reports are imported where they are used (each command's module only when it runs), not here; the
+# help is click's plain help (rich_markup_mode=None), which needs no rich.
 
 app = typer.Typer(
     name="gpuplan",
@@ -27,11 +32,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-import_app = typer.Typer(help="Import inputs written for other tools.", no_args_is_help=True)
+import_app = typer.Typer(help="Import inputs written for other tools.", no_args_is_help=True, rich_markup_mode=None)
 catalog_app = typer.Typer(
     help="List what the catalog knows (GPUs, offerings, models, commitments); refresh its prices.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(import_app, name="import")
 app.add_typer(catalog_app, name="catalog")
@@ -64,8 +71,17 @@ class EstimateFmt(str, Enum):
     json = "json"
 
 
+def report_console(**kwargs: Any) -> Any:
+    """planner.report.escape's console, loaded when something is printed through rich (not for JSON or CSV)."""
+    from planner.report.escape import console
+
+    return console(**kwargs)
+
+
 def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
     """Render `outcome` in `fmt` to stdout or to `output` (see common.files.write_output); exit with its code."""
+    from planner.outcome import envelope, to_json
+
     for notice in outcome.notices:
         report_console(stderr=True).print(notice)
     if fmt == "json":
@@ -178,10 +194,14 @@ OutputOpt = Annotated[
         "run reads; links are followed and modes kept.",
     ),
 ]
+CatalogOverlay = Annotated[
+    list[Path] | None, typer.Option("--catalog", metavar="<path>", help="Catalog overlay file(s).")
+]
 AllowPathOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--allow-path",
+        metavar="<path>",
         help="Let paths in the spec point into DIR too (by default only into the spec's folder). Repeatable.",
     ),
 ]

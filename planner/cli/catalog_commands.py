@@ -11,6 +11,7 @@ import typer
 from common import files
 from planner import bounds
 from planner.cli.app import (
+    CatalogOverlay,
     Fmt,
     FormatOpt,
     OutputOpt,
@@ -45,7 +46,6 @@ def _catalog_cmd(kind: str, fmt: Fmt, filters: dict[str, Any], overlays: list[Pa
     _emit(execute(kind, filters, overlays=tuple(overlays or ())), fmt.value, None)
 
 
-CatalogOverlay = Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")]
 
 
 @catalog_app.command("gpus")
@@ -120,7 +120,9 @@ def catalog_refresh(
     skypilot: Annotated[
         Path, typer.Option("--skypilot", metavar="DIR", help="A SkyPilot catalog copy (v8: <cloud>/vms.csv).")
     ],
-    cloud: Annotated[list[str] | None, typer.Option("--cloud", help="Only this cloud (repeatable).")] = None,
+    cloud: Annotated[
+        list[str] | None, typer.Option("--cloud", metavar="<str>", help="Only this cloud (repeatable).")
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Date of the prices (default: each file's modification date).")
     ] = None,

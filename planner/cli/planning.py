@@ -11,6 +11,7 @@ import typer
 from planner import bounds
 from planner.cli.app import (
     AllowPathOpt,
+    CatalogOverlay,
     EstimateFmt,
     EstimateFormatOpt,
     OutputOpt,
@@ -39,7 +40,7 @@ def plan(
             help="Solver time limit, seconds.",
         ),
     ] = None,
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
 ) -> None:
     """Plan the cheapest fleet for SPEC."""
@@ -54,7 +55,7 @@ def plan(
 @app.command()
 def validate(
     spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
 ) -> None:
     """Check SPEC (syntax, fields, catalog ids, workload files) without planning."""
@@ -152,7 +153,7 @@ def estimate(
     ] = None,
     fmt: EstimateFormatOpt = EstimateFmt.table,
     output: OutputOpt = None,
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
 ) -> None:
     """Estimate latency, throughput and memory of one model on one GPU type."""
     from planner.commands.estimate import execute
@@ -215,7 +216,7 @@ def place(
     ] = None,
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
 ) -> None:
     """Find the best offloading placement (GPU/CPU/disk) for a model that does not fit one GPU."""
     from planner.commands.place import execute

@@ -15,6 +15,7 @@ from common import files
 from planner import bounds
 from planner.cli.app import (
     AllowPathOpt,
+    CatalogOverlay,
     Fmt,
     FormatOpt,
     OutputOpt,
@@ -26,10 +27,9 @@ from planner.cli.app import (
     _range,
     _state,
     app,
+    report_console,
 )
 from planner.errors import InputError
-from planner.outcome import envelope, to_json
-from planner.report.escape import console as report_console
 
 
 @app.command()
@@ -43,7 +43,7 @@ def sweep(
     fmt: FormatOpt = Fmt.table,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw cost vs value to FILE.png|svg.")] = None,
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
 ) -> None:
     """Re-plan SPEC over a list of rates or SLOs."""
@@ -165,7 +165,7 @@ def simulate(
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw timeline and percentiles to FILE.png|svg.")] = None,
-    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
 ) -> None:
     """Replay a plan request by request: tail latency, SLO attainment, goodput; exit 1 if a target is missed."""
@@ -217,6 +217,7 @@ def export(
         list[str] | None,
         typer.Option(
             "--checkpoint",
+            metavar="<str>",
             help="MODEL=ORG/REPO or MODEL@DTYPE=ORG/REPO: a checkpoint stored in the planned (quantised) weight dtype.",
         ),
     ] = None,
@@ -248,6 +249,8 @@ def export(
         path = output / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_output(path, f.text)
+    from planner.outcome import envelope, to_json
+
     err = report_console(stderr=True, highlight=False, soft_wrap=True)
     for line in summary_lines(result, str(output)):
         err.print(line)

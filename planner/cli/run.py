@@ -14,8 +14,6 @@ import traceback
 from collections.abc import Sequence
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from common import files, limits
 from planner.cli.app import (
@@ -26,7 +24,6 @@ from planner.cli.app import (
     app,
 )
 from planner.errors import GpuplanError
-from planner.outcome import error_envelope, to_json
 
 
 def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str | None:
@@ -44,6 +41,8 @@ def _flag_value(opts: Sequence[str], argv: Sequence[str] | None = None) -> str |
 def _say_error(text: str) -> None:
     """One message on stderr; user text inside is escaped, never read as markup."""
     with contextlib.suppress(OSError):  # stderr itself is gone: the exit code is all that is left
+        from rich.console import Console
+
         Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(text, markup=True)
 
 
@@ -85,6 +84,13 @@ def main() -> None:
     sys.exit(code)
 
 
+def escape(text: str) -> str:
+    """rich's markup escape, loaded only when there is an error to print."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _run() -> int:  # noqa: C901 - the one place every way a run can end becomes an exit code
     try:
         code = app(standalone_mode=False)  # click returns (not raises) an Exit's code in this mode
@@ -100,6 +106,8 @@ def _run() -> int:  # noqa: C901 - the one place every way a run can end becomes
                 return 141
         elif _state["json"]:
             try:
+                from planner.outcome import error_envelope, to_json
+
                 _write_stdout(to_json(error_envelope(_state["command"], err.render())), is_json=True)
             except _StdoutError:
                 _quiet_stdout()

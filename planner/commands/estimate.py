@@ -19,7 +19,6 @@ from planner.estimate_shapes import estimate_disagg, estimate_pipeline, estimate
 from planner.outcome import Outcome
 from planner.perf import KV_DTYPES, WEIGHT_DTYPES, Deployment, engine_profile
 from planner.perf.precision import Precision, resolve_precision
-from planner.report.estimate_report import render_estimate_table
 
 
 def _parse_concurrency(value: str | None) -> Concurrency:
@@ -147,7 +146,7 @@ def execute(
         command="estimate",
         status="ok" if result.fits else "infeasible",
         data=result,
-        renderers={"table": lambda: render_estimate_table(result)},
+        renderers={"table": lambda: _table(result)},
         exit_code=0 if result.fits else 1,
         errors=() if result.fits else (result.reason,),
     )
@@ -206,3 +205,10 @@ def _disagg(
             "long_context": None,
         }
     )
+
+
+def _table(result: EstimateResult) -> object:
+    """The terminal table; rich is loaded only for it (`-f json` answers without it)."""
+    from planner.report.estimate_report import render_estimate_table  # noqa: PLC0415 - start-up speed
+
+    return render_estimate_table(result)

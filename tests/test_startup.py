@@ -1,0 +1,42 @@
+"""Start-up: a command imports only what it needs (issue 19). Checked by the modules loaded in a fresh
+interpreter, never by timing (bench/speed.py measures the time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("rich", "pydantic", "numpy", "yaml", "highspy", "pulp", "planner.report.table", "solvers.backend")
+PROBE = """
+import contextlib, json, os, sys
+sys.argv = ["gpuplan", *json.loads(sys.argv[1])]
+from planner.cli import main
+with contextlib.redirect_stdout(open(os.devnull, "w")):
+    try:
+        main()
+    except SystemExit:
+        pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def _loaded(*args: str) -> set[str]:
+    run = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=120)
+    return set(json.loads(run.stderr.strip().splitlines()[-1]))
+
+
+def test_help_loads_no_heavy_module() -> None:
+    assert not {m for m in HEAVY if m in _loaded("--help")}
+
+
+def test_a_command_help_loads_no_report_and_no_solver() -> None:
+    loaded = _loaded("plan", "--help")  # typer itself validates parameters with pydantic
+    assert not {m for m in HEAVY if m in loaded} - {"pydantic"}
+
+
+def test_estimate_json_loads_no_solver_and_no_rich() -> None:
+    est = ("estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "100", "--output-len", "10")
+    loaded = _loaded(*est, "-f", "json")
+    assert "planner.estimate" in loaded  # the probe ran the command
+    assert not {m for m in ("rich", "highspy", "pulp", "solvers.backend") if m in loaded}
