@@ -74,12 +74,15 @@ from solvers.errors import SolverArgumentError, SolverFailure
 from solvers.fleet_diagnose import diagnose, infeasible, trivially_infeasible
 from solvers.fleet_extract import extract
 from solvers.fleet_milp import FleetMilp, build_milp
+from solvers.fleet_start import starting_point
 from solvers.sparse import FloatArray
 from solvers.types import FleetOffering, FleetProblem, FleetSolution
 
 SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
+COST_FLOOR_SLACK = 1e-6  # below stage 1's cost by more than this (relative; plus its gap) no plan exists
+TIE_SEARCH_NODES = 50_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
 
 
 def solve_fleet(
@@ -242,7 +245,14 @@ def _solve_with(
     note: str,
 ) -> FleetSolution:
     session = open_backend(milp, name)
-    res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap)
+    # A feasible plan built without the solver (solvers.fleet_start): the incumbent from the first node on
+    start = starting_point(problem, milp)
+    res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap, start=start)
+    if start is not None and _misreported(res, milp.col_cost):
+        # HiGHS 1.16 can hand back the start with the objective (and bound) of a better point it did not
+        # return (see _tie_break): solved again without the start
+        session.forget_start()
+        res = session.solve(time_limit_s=_left(deadline), mip_rel_gap=mip_gap)
     if res.status == "error":
         raise BackendFailure(res.message)
     if res.status == "unbounded":
@@ -315,6 +325,9 @@ def _tie_break(
     # With one offering and a positive price, cost fixes the instance count: nothing to break.
     if n_off == 1 and price[0] > 0:
         return values, "tie-breaks: cost fixes the fleet"
+    lowest = cost1 * (1.0 - mip_gap) - COST_FLOOR_SLACK * max(1.0, cost1)
+    if unique_fleet(price, milp.gpus, np.rint(values[:n_off]), ub, lowest, limit):
+        return values, "tie-breaks: no other fleet costs as little with as few GPUs"
     objectives: list[tuple[FloatArray, str]] = []
     rank = np.empty(n_off)
     rank[np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")] = np.arange(n_off)
@@ -336,6 +349,10 @@ def _tie_break(
         objectives += [(gpus.copy(), "fewest GPUs"), (np.ones(n_off), "then instances")]
 
     session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(p) for p in price), -math.inf, limit))
+    # Valid for every stage (the stage-1 plan is feasible for each and the first minimises GPUs): no more
+    # GPUs than the stage-1 plan. It tightens the stages' relaxations (each instance count is bounded too).
+    gpus1 = float(np.dot(milp.gpus, np.rint(values[:n_off])))
+    session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(g) for g in milp.gpus), -math.inf, gpus1 + 0.5))
     finite = np.nonzero(np.isfinite(ub))[0]
     if finite.size:
         session.set_col_upper(finite.astype(np.int64), ub[finite])
@@ -364,6 +381,54 @@ def _tie_break(
         session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(v) for v in obj_n), -math.inf, value + 0.5))
         done.append(label if res.status == "optimal" else label + " (time limit: best found)")
     return best, _tie_note(done, "")
+
+
+def unique_fleet(
+    price: FloatArray, gpus: FloatArray, fleet: FloatArray, ub: FloatArray, lowest: float, highest: float
+) -> bool:
+    """True when no instance vector other than `fleet` costs within [lowest, highest] with no more GPUs:
+    then no tie-break stage can change the fleet, and it is skipped (exactly, not by a time budget).
+
+    Every plan the tie-break stages may return costs at most `highest` (their cost row) and, as the stage-1
+    plan is feasible for them, has no more GPUs than it; no plan costs below `lowest` (stage 1's proven
+    bound). So only instance vectors n with cost in the band and GPUs(n) <= GPUs(fleet) matter, capacity
+    aside (a relaxation: if even without capacity rows no other n exists, none exists with them). A
+    depth-first search over offerings, most expensive per GPU first, prunes on cost and on the GPUs still
+    needed to reach `lowest`; it gives up (False: run the stages) after TIE_SEARCH_NODES nodes, an
+    offering without a finite bound, or a free one."""
+    if not (np.isfinite(ub).all() and (price > 0).all() and (gpus > 0).all()):
+        return False
+    per_gpu = price / gpus
+    order = np.argsort(-per_gpu, kind="stable")
+    p, g, u, n_star = price[order], gpus[order], ub[order].astype(np.int64), fleet[order].astype(np.int64)
+    per_gpu_sorted = per_gpu[order]
+    gpu_cap = float(np.dot(gpus, fleet)) + 1e-9
+    reach = np.concatenate([np.cumsum((p * u)[::-1])[::-1], [0.0]])  # cost reachable from offering k on
+    nodes = 0
+
+    def other_exists(k: int, cost: float, used: float, same: bool) -> bool | None:
+        nonlocal nodes
+        nodes += 1
+        if nodes > TIE_SEARCH_NODES:
+            return None
+        if k == len(p):
+            return not same and cost >= lowest
+        if cost + reach[k] < lowest:
+            return False
+        for count in range(int(u[k]), -1, -1):
+            c, gu = cost + count * p[k], used + count * g[k]
+            if c > highest or gu > gpu_cap:
+                continue
+            # the offerings after k are no dearer per GPU than k + 1: reaching `lowest` takes GPUs
+            short = max(0.0, lowest - c)
+            if short > 0 and (k + 1 == len(p) or gu + short / per_gpu_sorted[k + 1] > gpu_cap):
+                continue
+            found = other_exists(k + 1, c, gu, same and count == n_star[k])
+            if found is None or found:
+                return found
+        return False
+
+    return other_exists(0, 0.0, 0.0, True) is False
 
 
 def _misreported(res: MipResult, cost: FloatArray) -> bool:

@@ -323,7 +323,7 @@ def test_tie_break_fewer_gpus_then_fewer_instances_then_id() -> None:
 def test_tie_breaks_never_change_the_cost() -> None:
     p = melange_head()
     sol = solve_fleet(p)
-    assert "tie-breaks: fewest GPUs, then instances, then offering id" in sol.message
+    assert sol.message.startswith("tie-breaks: ")  # run, or skipped as no other fleet costs as little
     assert sol.cost_usd_per_hour == pytest.approx(4.68)
 
 

@@ -1,0 +1,93 @@
+"""The solver's speed-ups change no answer (issue 19): the starting plan handed to HiGHS, and skipping the
+tie-break stages when no other fleet can tie. (tests/test_fleet_oracle.py checks the whole solver, with
+both, against brute force; these check each piece on its own.)"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import solvers.fleet as fleet
+from planner.verify import verify_solution
+from solvers.fleet_milp import build_milp
+from solvers.fleet_start import feasible, starting_point
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
+
+
+def _brute_unique(price: list[float], gpus: list[int], fleet_: list[int], ub: list[int], lo: float, hi: float) -> bool:
+    cap = sum(g * n for g, n in zip(gpus, fleet_, strict=True))
+    for n in itertools.product(*(range(u + 1) for u in ub)):
+        cost = sum(p * k for p, k in zip(price, n, strict=True))
+        used = sum(g * k for g, k in zip(gpus, n, strict=True))
+        if list(n) != fleet_ and lo <= cost <= hi and used <= cap:
+            return False
+    return True
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_unique_fleet_matches_brute_force(data: st.DataObject) -> None:
+    k = data.draw(st.integers(1, 4))
+    price = [data.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 2.49, 19.92])) for _ in range(k)]
+    gpus = [data.draw(st.sampled_from([1, 2, 4, 8])) for _ in range(k)]
+    ub = [data.draw(st.integers(0, 4)) for _ in range(k)]
+    fleet_ = [data.draw(st.integers(0, u)) for u in ub]
+    cost = sum(p * n for p, n in zip(price, fleet_, strict=True))
+    lo, hi = cost - 1e-6, cost * (1 + 1e-9)
+    arrays = (np.array(price), np.array(gpus, float), np.array(fleet_, float), np.array(ub, float))
+    got = fleet.unique_fleet(*arrays, lo, hi)
+    assert got == _brute_unique(price, gpus, fleet_, ub, lo, hi)
+
+
+def test_unique_fleet_gives_up_rather_than_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of search nodes, or an offering without a finite bound: not proven unique, so the stages run."""
+    args = (np.array([1.0, 3.5]), np.array([1.0, 2.0]), np.array([3.0, 0.0]), np.array([3.0, 1.0]), 3.0, 3.0)
+    assert fleet.unique_fleet(*args)  # nothing else costs $3
+    monkeypatch.setattr(fleet, "TIE_SEARCH_NODES", 1)
+    assert not fleet.unique_fleet(*args)
+    assert not fleet.unique_fleet(args[0], args[1], args[2], np.array([np.inf, 1.0]), 3.0, 3.0)
+
+
+def _problem(seed: int) -> FleetProblem:
+    """A random problem with ties on purpose: per-GPU prices drawn from a few values, 1/2/4/8-GPU shapes."""
+    rng = np.random.default_rng(seed)
+    offerings = []
+    candidates = []
+    for k in range(5):
+        g = int(rng.choice([1, 2, 4, 8]))
+        offerings.append(FleetOffering(f"o{k}", float(rng.choice([1.0, 1.5, 2.0])) * g, g))
+        for tp in (t for t in (1, 2, 4) if t <= g):
+            candidates.append(FleetCandidate(f"o{k}-tp{tp}", f"o{k}", "m", tp))
+    slices = tuple(FleetSlice(f"s{i}", "m", float(rng.uniform(0.5, 6.0))) for i in range(12))
+    cap = tuple(
+        tuple(float(rng.choice([0.0, 1.0, 2.0, 3.0])) * c.tp ** 0.9 if rng.random() < 0.8 else 0.0 for c in candidates)
+        for _ in slices
+    )
+    cap = tuple(row if any(row) else (1.0, *row[1:]) for row in cap)
+    return FleetProblem(tuple(offerings), tuple(candidates), slices, cap, target_utilisation=0.8,
+                        min_replicas={"m": int(rng.integers(0, 3))})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_start_and_the_skip_change_no_answer(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _problem(seed)
+    milp = build_milp(p)
+    start = starting_point(p, milp)
+    assert start is not None and feasible(milp, start)
+    fast = fleet.solve_fleet(p)
+    assert fast.status == "optimal" and verify_solution(p, fast) == ()
+    assert float(np.dot(milp.col_cost, start)) >= fast.cost_usd_per_hour - 1e-9
+    monkeypatch.setattr(fleet, "starting_point", lambda *a: None)
+    monkeypatch.setattr(fleet, "unique_fleet", lambda *a: False)
+    slow = fleet.solve_fleet(p)
+    assert fast.cost_usd_per_hour == pytest.approx(slow.cost_usd_per_hour, abs=1e-9)
+
+    def gpus_and_instances(sol: FleetSolution) -> tuple[int, int]:
+        gpus = {o.id: o.gpus_per_instance for o in p.offerings}
+        return sum(gpus[o] * n for o, n in sol.instances.items()), sum(sol.instances.values())
+
+    assert gpus_and_instances(fast) == gpus_and_instances(slow)
