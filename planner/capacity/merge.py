@@ -57,34 +57,37 @@ def merge(
     return tuple(out)
 
 
-def _same_place(a: Candidate, b: Candidate) -> bool:
-    """Two replica configurations that rent the same GPUs the same way: same offering, kind and shape."""
-    return (a.priced.id, a.kind, a.tp, a.pp, a.nodes) == (b.priced.id, b.kind, b.tp, b.pp, b.nodes) and (
-        a.kind != "pair" or (a.prefill, a.decode) == (b.prefill, b.decode)
-    )
+def _place(c: Candidate) -> tuple[object, ...]:
+    """What renting one replica of `c` means: offering, kind and shape (and a pair's two pools). Two
+    candidates with the same place rent the same GPUs the same way."""
+    pools = (c.prefill.id if c.prefill else None, c.decode.id if c.decode else None) if c.kind == "pair" else ()
+    return (c.priced.id, c.kind, c.tp, c.pp, c.nodes, pools)
 
 
 def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
     """Drop candidates that serve nothing, or that another candidate on the same offering with the same
     kind and shape dominates (capacity >= on every slice): same GPUs, same price, never a worse choice. Of
     two equal rows the first one proposed stays. A pair goes with either of its pools, and a pool with
-    all its pairs."""
+    all its pairs.
+
+    Only candidates with the same place are compared (grouped first), so the work grows with the number
+    of candidates times the few precisions and engines that share a place, not with its square."""
     alive = [r for r in rows if any(v > 0 for v in r.capacity_rps)]
-    position = {r.id: i for i, r in enumerate(rows)}
-    kept: list[CandidateCapacity] = []
-    for r in alive:
-        c = r.candidate
-        dominated = False
-        for d in alive:
-            if d is r or not _same_place(d.candidate, c):
-                continue
-            if all(o >= v for o, v in zip(d.capacity_rps, r.capacity_rps, strict=True)) and (
-                d.capacity_rps != r.capacity_rps or position[d.id] < position[r.id]
-            ):
-                dominated = True
-                break
-        if not dominated:
-            kept.append(r)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, r in enumerate(alive):
+        groups.setdefault(_place(r.candidate), []).append(i)
+    dominated: set[int] = set()
+    for members in groups.values():
+        for i in members:
+            caps = alive[i].capacity_rps
+            for j in members:
+                if j == i:
+                    continue
+                other = alive[j].capacity_rps
+                if all(o >= v for o, v in zip(other, caps, strict=True)) and (other != caps or j < i):
+                    dominated.add(i)
+                    break
+    kept = [r for i, r in enumerate(alive) if i not in dominated]
     ids = {r.id for r in kept}
     paired = {
         x.id for r in kept if r.candidate.kind == "pair" for x in (r.candidate.prefill, r.candidate.decode) if x
