@@ -28,6 +28,7 @@ not token counts: the capacities are given per bucket, so nothing is estimated f
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -37,9 +38,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.files import read_json, shown_value
+from catalog.loader import load_catalog
+from common import files
+from common.files import shown_value
 from planner.bounds import MAX_PRICE_USD_PER_HOUR, MAX_RATE_RPS
 from planner.errors import InputError, did_you_mean
+from planner.inputs import PlanInputs
+from planner.spec import parse_spec
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 SHARE_TOLERANCE = 1e-6  # same as the spec's histogram check
@@ -125,27 +130,76 @@ def normalise_gpu_name(name: str) -> str:
     return key.removeprefix("nvidia-")
 
 
-def catalog_gpu_id(name: str, source: str = "input") -> str:
-    """The catalog GPU id for a Mélange GPU name, or an InputError listing the known names.
+def catalog_gpu_id(name: str, source: str = "input") -> str | None:
+    """The catalog GPU id for a Mélange GPU name, or None when the name matches no catalog GPU (the GPU is
+    then opaque: known only by the input's capacities and price, see `opaque_gpu`).
 
     A name that is a known name followed by "-something" (e.g. "A10G-spot", "H100-SXM-us-east") maps
     to the longest such known name, so one input may list several offerings of one GPU. A memory size
-    anywhere in the name ("-40GB", "-80G") must be that GPU's: "A100-90GB" is an error, not the 80 GB part.
+    anywhere in a matched name ("-40GB", "-80G") must be that GPU's: "A100-90GB" is an error (a typo of a
+    known part, not another GPU).
     """
     key = normalise_gpu_name(name)
     gpu = GPU_IDS.get(key)
     if gpu is None:
         prefixes = [k for k in GPU_IDS if key.startswith(k + "-")]
         gpu = GPU_IDS[max(prefixes, key=len)] if prefixes else None
-    if gpu is not None:
-        sizes = {int(m.group(1)) for part in key.split("-") if (m := _MEMORY_SEGMENT.fullmatch(part))}
-        if sizes <= {GPU_MEMORY_GB[gpu]}:
-            return gpu
-        hint = f"{gpu} has {GPU_MEMORY_GB[gpu]} GB, not {' or '.join(f'{n} GB' for n in sorted(sizes))}"
-        raise _fail(
-            source, _key_path("gpu_info", name), f"unknown GPU name {name!r} ({hint}); {did_you_mean(key, GPU_IDS)}"
-        )
-    raise _fail(source, _key_path("gpu_info", name), f"unknown GPU name {name!r}; {did_you_mean(key, GPU_IDS)}")
+    if gpu is None:
+        return None
+    sizes = {int(m.group(1)) for part in key.split("-") if (m := _MEMORY_SEGMENT.fullmatch(part))}
+    if sizes <= {GPU_MEMORY_GB[gpu]}:
+        return gpu
+    hint = f"{gpu} has {GPU_MEMORY_GB[gpu]} GB, not {' or '.join(f'{n} GB' for n in sorted(sizes))}"
+    raise _fail(
+        source, _key_path("gpu_info", name), f"unknown GPU name {name!r} ({hint}); {did_you_mean(key, GPU_IDS)}"
+    )
+
+
+OPAQUE_FAMILY = "opaque"
+
+
+def opaque_gpu_id(name: str, taken: set[str]) -> str:
+    """A catalog id for a GPU the catalog does not know: `melange-<name>` in catalog id characters, with a
+    number added when two names clean up to the same id."""
+    stem = "melange-" + (re.sub(r"[^a-z0-9._-]+", "-", normalise_gpu_name(name)).strip("-._") or "gpu")
+    ident, k = stem, 2
+    while ident in taken:
+        ident, k = f"{stem}-{k}", k + 1
+    return ident
+
+
+def opaque_gpu(ident: str, name: str, source_name: str, as_of: str) -> dict[str, Any]:
+    """The catalog entry of an opaque GPU. Its capacities are all in the input (an exclusive measured
+    profile), so nothing is ever estimated from it: the catalog schema wants physical figures, and they
+    are the smallest valid ones, marked as placeholders (family "opaque", confidence low)."""
+    return {
+        "id": ident,
+        "name": name,
+        "vendor": "other",
+        "family": OPAQUE_FAMILY,
+        "memory_gb": 1,
+        "mem_bandwidth_gbps": 1,
+        "tflops": {"bf16": 1},
+        "pcie_gbps": 1,
+        "source": f"Mélange input {source_name} (a GPU name the catalog does not know)",
+        "as_of": as_of,
+        "confidence": "low",
+        "notes": "opaque: capacities and price come from the Mélange input; memory, bandwidth and TFLOPS are "
+        "placeholders that nothing reads",
+    }
+
+
+def gpu_ids(inp: MelangeInput) -> dict[str, str]:
+    """Mélange GPU name -> catalog GPU id (a catalog GPU, or the id of an opaque one)."""
+    out: dict[str, str] = {}
+    taken = set(GPU_IDS.values())
+    for g in inp.gpus:
+        gpu = catalog_gpu_id(g.name, inp.source)
+        if gpu is None:
+            gpu = opaque_gpu_id(g.name, taken)
+            taken.add(gpu)
+        out[g.name] = gpu
+    return out
 
 
 def offering_id(name: str) -> str:
@@ -291,9 +345,38 @@ def _check_served(dist: tuple[tuple[float, ...], ...], gpus: list[MelangeGpu], s
 
 def read_melange(path: Path) -> MelangeInput:
     """Read and validate a Mélange input file; I/O and JSON problems are InputErrors naming the file."""
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[MelangeInput, str]:
+    """The validated input and the SHA-256 of the file's bytes (what was parsed is what is hashed)."""
     where = str(path)
-    data = read_json(path, "Mélange input")
-    return parse_melange(data, where)
+    raw = files.read_bytes(path, "Mélange input", "JSON")
+    data = files.parse_json(files.decode_text(raw, "Mélange input", "JSON", where), "Mélange input", where)
+    return parse_melange(data, where), hashlib.sha256(raw).hexdigest()
+
+
+def melange_inputs(path: Path, *, as_of: str) -> tuple[PlanInputs, tuple[str, ...]]:
+    """`gpuplan plan --melange INPUT.json`: the input planned directly, as the spec `import melange` would
+    write (the same mapping, `melange_spec`), built in memory: no YAML is written and read back, which at
+    40 GPU types x 400 buckets cost more than the plan. Returns the inputs and a notice naming the GPU
+    names the catalog does not know (planned as opaque GPUs)."""
+    inp, digest = _read(path)
+    spec = parse_spec(melange_spec(inp, source_name=path.name, as_of=as_of), f"the plan of {path}")
+    catalog = load_catalog(inline=spec.catalog, base_dir=path.resolve().parent)
+    ids = gpu_ids(inp)
+    known = set(GPU_IDS.values())
+    opaque = [g.name for g in inp.gpus if ids[g.name] not in known]
+    shown = ", ".join(opaque[:5]) + (f" and {len(opaque) - 5} more" if len(opaque) > 5 else "")
+    notices = (
+        (
+            f"{path.name}: {len(opaque)} GPU name(s) not in the catalog ({shown}): planned as opaque GPUs with "
+            "the input's capacities and prices",
+        )
+        if opaque
+        else ()
+    )
+    return PlanInputs(spec, catalog, path.resolve().parent, digest), notices
 
 
 def _coerce(data: MelangeInput | Mapping[str, Any]) -> MelangeInput:
@@ -348,13 +431,16 @@ def melange_spec(data: MelangeInput | Mapping[str, Any], *, source_name: str, as
                             "capacity_rps": g.tputs_rps[i][j],
                         }
                     )
+    ids = gpu_ids(inp)
+    known = set(GPU_IDS.values())
+    opaque = [opaque_gpu(ids[g.name], g.name, source_name, as_of) for g in inp.gpus if ids[g.name] not in known]
     offerings = [
         {
             "id": offering_id(g.name),
             "cloud": "melange",
             "region": "-",
             "instance_type": g.name,
-            "gpu": catalog_gpu_id(g.name, inp.source),
+            "gpu": ids[g.name],
             "gpus_per_instance": 1,
             "price_usd_per_hour": g.cost_usd_per_hour,
             "source": f"Mélange input {source_name}",
@@ -379,7 +465,7 @@ def melange_spec(data: MelangeInput | Mapping[str, Any], *, source_name: str, as
         "search": {"tp": [1], "target_utilisation": 1.0},
         "solver": {"mode": "fractional", "slice_factor": inp.slice_factor},
         "profiles": [{"model": MODEL_LABEL, "exclusive": True, "capacities": points}],
-        "catalog": {"offerings": offerings},
+        "catalog": {"gpus": opaque, "offerings": offerings} if opaque else {"offerings": offerings},
     }
 
 

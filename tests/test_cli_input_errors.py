@@ -528,7 +528,7 @@ MELANGE_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("rate-zero", lambda d: d.update(total_request_rate=0), ("total_request_rate", "0")),
     ("missing-key", lambda d: d.pop("slice_factor"), ("slice_factor", "missing")),
     ("unknown-key", lambda d: d.update(gpu_infos={}), ("gpu_infos", "unknown key", "'gpu_info'")),
-    ("unknown-gpu", lambda d: d["gpu_info"].update(H100X=d["gpu_info"]["A10G"]), ("H100X", "did you mean")),
+    ("gpu-memory-typo", lambda d: d["gpu_info"].update({"A100-90GB": d["gpu_info"]["A10G"]}), ("A100-90GB", "80 GB")),
     ("gpu-info-list", lambda d: d.update(gpu_info=[1]), ("gpu_info", "expected")),
 ]
 

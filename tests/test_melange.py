@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from planner.commands.import_melange import execute
+from planner.commands.plan import execute_melange
 from planner.errors import InputError
-from planner.melange import catalog_gpu_id, melange_problem, melange_spec, parse_melange, read_melange
+from planner.melange import catalog_gpu_id, melange_problem, melange_spec, opaque_gpu_id, parse_melange, read_melange
 from planner.report.melange_report import spec_yaml
 from planner.spec import parse_spec
 from planner.verify import verify_solution
@@ -164,12 +165,37 @@ def test_file_errors(tmp_path: Path) -> None:
         read_melange(empty)
 
 
-def test_unknown_gpu_name_fails_only_the_spec_import() -> None:
+def _renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """The same input with GPU names the catalog does not know (G00, G01, ...), as Mélange allows."""
+    return {**data, "gpu_info": {f"G{k:02d}": v for k, v in enumerate(data["gpu_info"].values())}}
+
+
+def test_unknown_gpu_names_are_opaque_gpus_with_the_same_plan(tmp_path: Path) -> None:
     data = load("example_head.json")
-    data["gpu_info"]["TPU-X"] = data["gpu_info"].pop("A10G")
-    assert len(melange_problem(data).offerings) == 2  # the fleet problem needs no catalog GPU
-    with pytest.raises(InputError, match="gpu_info.TPU-X: unknown GPU name 'TPU-X'"):
-        melange_spec(data, source_name="in.json", as_of="2025-01-01")
+    spec = melange_spec(_renamed(data), source_name="in.json", as_of="2025-01-01")
+    gpus = spec["catalog"]["gpus"]
+    assert [g["id"] for g in gpus] == [f"melange-g{k:02d}" for k in range(len(data["gpu_info"]))]
+    assert all(g["family"] == "opaque" and g["vendor"] == "other" for g in gpus)
+    assert [o["gpu"] for o in spec["catalog"]["offerings"]] == [g["id"] for g in gpus]
+    parse_spec(spec)
+    costs = []
+    for d in (data, _renamed(data)):
+        path = tmp_path / "in.json"
+        path.write_text(json.dumps(d))
+        out = execute_melange(path)
+        assert (out.status, out.exit_code) == ("ok", 0), out.errors
+        costs.append(out.data_dict()["total_cost_usd_per_hour"])
+        assert bool(out.notices) == (d is not data) and all("opaque" in n for n in out.notices)
+    assert costs == pytest.approx([EXPECTED["example_head.json"][0]] * 2)
+
+
+def test_opaque_gpu_ids_stay_distinct() -> None:
+    taken: set[str] = set()
+    ids = []
+    for name in ("G 0", "g-0", "TPU v5e", "???"):
+        ids.append(opaque_gpu_id(name, taken))
+        taken.add(ids[-1])
+    assert ids == ["melange-g-0", "melange-g-0-2", "melange-tpu-v5e", "melange-gpu"]
 
 
 # ------------------------------------------------------------------------------------------ spec
@@ -241,6 +267,17 @@ def test_spec_yaml_round_trips_the_capacities() -> None:
     assert caps[("melange:-:A100-80GB", 2, 1)] == 40 and caps[("melange:-:A10G", 1, 2)] == 1
 
 
+def test_cli_plans_a_melange_input_directly(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(_renamed(load("example_head.json"))))
+    r = gpuplan("plan", "--melange", path, "-f", "json", process=True)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["data"]["total_cost_usd_per_hour"] == pytest.approx(EXPECTED["example_head.json"][0])
+    assert "opaque" in r.err
+    both = gpuplan("plan", DATA / "example_head.json", "--melange", path)
+    assert both.code == 2 and "not both" in both.err and both.out == ""
+
+
 def test_cli_writes_the_spec(tmp_path: Path) -> None:
     out = tmp_path / "spec.yaml"
     r = gpuplan("import", "melange", DATA / "example_head.json", "-o", out, process=True)
@@ -266,3 +303,7 @@ def test_gpuplan_plan_on_the_import_reaches_the_optimum(name: str, tmp_path: Pat
         assert (out.status, out.exit_code) == ("ok", 0), out.errors
         costs.append(out.data_dict()["total_cost_usd_per_hour"])
     assert costs == pytest.approx(list(EXPECTED[name]))
+    direct = execute_melange(DATA / name, as_of="2025-01-01").data_dict()  # `plan --melange`: the same plan
+    imported = plan(spec).data_dict()
+    for key in ("total_cost_usd_per_hour", "allocations", "routing"):
+        assert direct[key] == imported[key]

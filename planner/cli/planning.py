@@ -24,11 +24,12 @@ from planner.cli.app import (
     _state,
     app,
 )
+from planner.errors import InputError
 
 
 @app.command()
 def plan(
-    spec: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    spec: Annotated[Path | None, typer.Argument(help="The YAML spec.", show_default=False)] = None,
     fmt: ReportFormatOpt = ReportFmt.table,
     output: OutputOpt = None,
     solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
@@ -42,13 +43,30 @@ def plan(
     ] = None,
     catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
+    melange: Annotated[
+        Path | None,
+        typer.Option(
+            "--melange",
+            metavar="<path>",
+            help="Plan a Mélange input JSON directly (instead of SPEC; the spec `import melange` would write).",
+        ),
+    ] = None,
 ) -> None:
-    """Plan the cheapest fleet for SPEC."""
-    from planner.commands.plan import execute
+    """Plan the cheapest fleet for SPEC (or for a Mélange input, --melange)."""
+    from planner.commands.plan import execute, execute_melange
 
     _state.update(command="plan", json=fmt.value == "json")
+    if (spec is None) == (melange is None):
+        problem = "give a SPEC or --melange INPUT.json, not both" if spec else "missing SPEC (or --melange INPUT.json)"
+        raise InputError(problem, where="plan")
+    if melange is not None and (catalog or allow_path):
+        raise InputError("--catalog and --allow-path apply to a SPEC, not to --melange", where="--melange")
     _allow(allow_path)
-    _check_output(output, spec, *(catalog or ()))
+    _check_output(output, spec or melange, *(catalog or ()))
+    if melange is not None:
+        _emit(execute_melange(melange, solver=solver, time_limit_s=time_limit), fmt.value, output)
+        return
+    assert spec is not None  # noqa: S101 - narrowed by the check above
     _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from pathlib import Path
 
 from planner.inputs import load_inputs, spec_errors
+from planner.melange import melange_inputs
 from planner.outcome import Outcome
 from planner.report import render_plan_markdown, render_plan_table
 from planner.result import Plan
@@ -19,6 +22,15 @@ def execute(
     with spec_errors(spec):
         plan = plan_checked(load_inputs(spec, overlays), solver=solver, time_limit_s=time_limit_s)
     return outcome_of(plan)
+
+
+def execute_melange(
+    input_json: Path, *, solver: str | None = None, time_limit_s: float | None = None, as_of: str | None = None
+) -> Outcome:
+    """`gpuplan plan --melange INPUT.json`: plan a Mélange input directly (planner.melange.melange_inputs)."""
+    inputs, notices = melange_inputs(input_json, as_of=as_of or datetime.date.today().isoformat())
+    outcome = outcome_of(plan_checked(inputs, solver=solver, time_limit_s=time_limit_s))
+    return dataclasses.replace(outcome, notices=(*notices, *outcome.notices))
 
 
 def outcome_of(plan: Plan) -> Outcome:
