@@ -27,6 +27,8 @@ MAX_TIMESTAMP_S = 1e11
 """Largest timestamp magnitude, s from any epoch (year 5138); milliseconds may be 1000 times larger."""
 MAX_MEMORY_GB = 1e7
 """Most host memory or disk, GB (ten petabytes)."""
+MAX_JOBS = 256
+"""Most worker processes of one command (`sweep --jobs`)."""
 MAX_SIGMA = 10.0
 """Largest lognormal shape (std of the log): e^(3 x 10) is already 10^13 times the median."""
 MAX_SLICE_FACTOR = 10_000

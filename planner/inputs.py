@@ -11,8 +11,9 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
@@ -53,6 +54,9 @@ class PlanInputs:
     catalog: Catalog
     base_dir: Path  # relative paths of the spec resolve against it
     spec_sha256: str
+    # capacities worked out for plans of this spec at other rates (planner.sweep; key -> a ModelCapacity, see
+    # planner.capacity.memoised_capacity); None: nothing is kept between plans
+    capacity_memo: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def load_inputs(spec_path: Path, overlays: tuple[Path, ...] = ()) -> PlanInputs:

@@ -13,7 +13,10 @@ raised. The sweep exits 1 only when no point is feasible.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import multiprocessing as mp
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -130,18 +133,32 @@ def run_sweep(
     values: Sequence[float],
     plan_fn: Callable[[PlanInputs], Plan] | None = None,
     on_point: Callable[[int], None] | None = None,
+    *,
+    jobs: int = 1,
+    on_result: Callable[[int, SweepPoint], None] | None = None,
 ) -> SweepResult:
-    """Plan the spec once per value (in the order given). `plan_fn` defaults to the `plan` command's planner
-    (`make_plan`, and for percentile targets the simulation check of planner.simulate.slo_check)."""
+    """Plan the spec once per value (results in the order given). `plan_fn` defaults to the `plan`
+    command's planner (`make_plan`, and for percentile targets the simulation check of
+    planner.simulate.slo_check).
+
+    A rate sweep works out capacities once and reuses them at every rate (planner.capacity.memoised_capacity):
+    they are req/s per replica, independent of the rate. `jobs` > 1 plans the points in that many worker
+    processes (each keeps its own capacities); every point is planned exactly as in a serial run, so the
+    result is the same. `on_point(done)` and `on_result(index, point)` are called in the caller's process
+    as points finish, in order."""
     if plan_fn is None:
         plan_fn = plan_checked
     base_rates = model_rates(inputs) if swept == "rate_rps" else ()
-    points = []
-    for k, value in enumerate(values):
-        spec = apply_value(inputs.spec, swept, value, base_rates)
-        points.append(point_of(value, plan_fn(dataclasses.replace(inputs, spec=spec))))
+    if swept == "rate_rps" and inputs.capacity_memo is None:
+        inputs = dataclasses.replace(inputs, capacity_memo={})
+    job = _Job(inputs, swept, tuple(base_rates), plan_fn)
+    points: list[SweepPoint] = []
+    for k, point in enumerate(_points(job, tuple(values), jobs)):
+        points.append(point)
         if on_point is not None:
             on_point(k + 1)
+        if on_result is not None:
+            on_result(k, point)
     return SweepResult(
         name=inputs.spec.name,
         swept=swept,
@@ -154,3 +171,40 @@ def run_sweep(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What every point of one sweep shares (sent once to each worker process)."""
+
+    inputs: PlanInputs
+    swept: Swept
+    base_rates: tuple[float, ...]
+    plan_fn: Callable[[PlanInputs], Plan]
+
+    def point(self, value: float) -> SweepPoint:
+        spec = apply_value(self.inputs.spec, self.swept, value, self.base_rates)
+        return point_of(value, self.plan_fn(dataclasses.replace(self.inputs, spec=spec)))
+
+
+_WORKER: dict[str, _Job] = {}
+
+
+def _start_worker(job: _Job) -> None:
+    _WORKER["job"] = job
+
+
+def _worker_point(value: float) -> SweepPoint:
+    return _WORKER["job"].point(value)
+
+
+def _points(job: _Job, values: tuple[float, ...], jobs: int) -> Iterator[SweepPoint]:
+    """The points in order: planned here, or by `jobs` worker processes when there is more than one point.
+    Workers are forked when this process runs no other thread (cheap: nothing to send, modules loaded),
+    else started afresh ("spawn")."""
+    workers = min(jobs, len(values))
+    if workers <= 1:
+        yield from (job.point(v) for v in values)
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() and threading.active_count() == 1 else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_start_worker,
+                             initargs=(job,)) as pool:
+        yield from pool.map(_worker_point, values)

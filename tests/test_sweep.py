@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ from planner.inputs import load_inputs
 from planner.report.plot import check_plot_target
 from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown
 from planner.result import Plan
+from planner.simulate.slo_check import plan_checked
 from planner.spec import Spec, parse_spec
-from planner.sweep import SweepResult, apply_value, run_sweep
+from planner.sweep import SweepResult, apply_value, model_rates, point_of, run_sweep
 from tests.support import gpuplan
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class FakeInputs:
     catalog: Catalog
     base_dir: Path
     spec_sha256: str
+    capacity_memo: dict[str, Any] | None = None
 
 
 def _inputs(data: dict[str, Any] = TWO_MODELS) -> PlanInputs:
@@ -348,3 +351,36 @@ def test_cli_plot_without_matplotlib_says_how_to_install_it(
     assert "--plot: drawing a chart needs matplotlib, which is not installed" in message
     assert "pip install 'matplotlib>=3.9,<4'" in message
     assert "pip install -e '.[plot]'" in message
+
+
+# --- speed: capacities reused across rates, points in parallel (issue 19) -------------------------------
+
+
+def test_a_rate_sweep_reuses_capacities_and_gives_the_plans_of_fresh_runs(small_spec: Path) -> None:
+    inputs = load_inputs(small_spec)
+    rates = (1.0, 3.0, 9.0)
+    memo: dict[str, object] = {}
+    swept = run_sweep(dataclasses.replace(inputs, capacity_memo=memo), "rate_rps", rates)
+    assert len(memo) == 1  # one model, worked out once
+    base = model_rates(inputs)
+    fresh = [
+        point_of(v, plan_checked(dataclasses.replace(inputs, spec=apply_value(inputs.spec, "rate_rps", v, base))))
+        for v in rates
+    ]
+    assert list(swept.points) == fresh
+
+
+def test_parallel_points_are_the_serial_points(small_spec: Path) -> None:
+    inputs = load_inputs(small_spec)
+    seen: list[int] = []
+    serial = run_sweep(inputs, "tpot_ms", (200.0, 100.0, 60.0), jobs=1)
+    parallel = run_sweep(inputs, "tpot_ms", (200.0, 100.0, 60.0), jobs=2, on_result=lambda k, p: seen.append(k))
+    assert parallel == serial and seen == [0, 1, 2]
+
+
+def test_cli_sweep_prints_a_line_per_point_and_jobs_change_nothing(small_spec: Path) -> None:
+    runs = [gpuplan("sweep", small_spec, "--rate", "1,2,4", "-f", "json", "--jobs", j, process=True) for j in "12"]
+    for r in runs:
+        assert r.code == 0, r.err
+        assert [line.split(":")[0] for line in r.err.splitlines()] == [f"sweep --rate {v}" for v in (1, 2, 4)]
+    assert json.loads(runs[0].out) == json.loads(runs[1].out)

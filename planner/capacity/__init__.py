@@ -15,8 +15,10 @@ slice within the model's targets, from interchangeable sources behind one interf
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from planner.candidates import Candidate
 from planner.capacity.diagnose import no_candidate, uncovered_slices
@@ -38,6 +40,7 @@ __all__ = [
     "ErrorBand",
     "ModelCapacity",
     "default_sources",
+    "memoised_capacity",
     "model_capacity",
 ]
 
@@ -71,6 +74,51 @@ class ModelCapacity:
     @property
     def candidates(self) -> tuple[Candidate, ...]:
         return tuple(r.candidate for r in self.rows)
+
+
+def memoised_capacity(model: ModelInputs, memo: dict[str, Any] | None) -> ModelCapacity:
+    """`model_capacity`, reusing what `memo` holds for plans of the same spec at other request rates (the
+    points of `gpuplan sweep --rate`); `memo` None: always worked out.
+
+    A capacity is req/s per replica: it does not depend on the rate, and a model whose slices have the same
+    lengths and shares (its rate scaled) gets the same rows. The one source that reads rates (disaggregated
+    pools ranked by rate-weighted cost) ranks the same when they are all scaled alike. A model that cannot
+    be planned is worked out afresh each time (its reasons may quote rates)."""
+    if memo is None:
+        return model_capacity(model)
+    key = _rate_free_key(model)
+    cached = memo.get(key)
+    if isinstance(cached, ModelCapacity):
+        return replace(cached, model=model)
+    fresh = model_capacity(model)
+    if not fresh.reasons:
+        memo[key] = fresh
+    return fresh
+
+
+def _rate_free_key(model: ModelInputs) -> str:
+    """Everything a model's capacities depend on, its request rate left out (the slices keep their shares)."""
+    spec = model.spec.model_dump(mode="json")
+    spec["workload"].pop("rate_rps", None)
+    if isinstance(spec["workload"].get("trace"), dict):
+        spec["workload"]["trace"].pop("use_trace_rate", None)
+    slices = [(s.id, s.input_len, s.output_len, s.input_len_range, s.output_len_range, s.share) for s in model.slices]
+    return json.dumps(
+        {
+            "index": model.index,
+            "spec": spec,
+            "arch": model.arch.id if model.arch is not None else None,
+            "slices": slices,
+            "points": [repr(p) for p in model.points],
+            "exclusive": model.exclusive,
+            "offerings": [(o.id, o.price_usd_per_hour, o.spot, o.available) for o in model.offerings],
+            "search": model.search.model_dump(mode="json"),
+            "dropped": model.dropped,
+            "catalog": model.catalog.version,
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 def model_capacity(model: ModelInputs, sources: Sequence[CapacitySource] | None = None) -> ModelCapacity:

@@ -45,6 +45,15 @@ def sweep(
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw cost vs value to FILE.png|svg.")] = None,
     catalog: CatalogOverlay = None,
     allow_path: AllowPathOpt = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            callback=_range("--jobs", ge=1, le=bounds.MAX_JOBS, integer=True),
+            help="Points planned in parallel processes (default: one per core); the result is the same.",
+        ),
+    ] = None,
 ) -> None:
     """Re-plan SPEC over a list of rates or SLOs."""
     from planner.commands.sweep import execute
@@ -62,6 +71,7 @@ def sweep(
         plot=plot,
         overlays=tuple(catalog or ()),
         progress=fmt.value == "table" and output is None,
+        jobs=jobs,
     )
     _emit(outcome, fmt.value, output)
 

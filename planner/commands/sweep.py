@@ -3,7 +3,10 @@ value (planner.sweep), draw the chart if asked. Exits 1 only when no value gives
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,9 +14,9 @@ from planner.errors import InputError
 from planner.inputs import PlanInputs, load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.report.plot import check_plot_target, plot_sweep
-from planner.report.progress import progress_bar
+from planner.report.progress import point_line, progress_bar
 from planner.report.sweep_report import render_sweep_csv, render_sweep_markdown, render_sweep_table
-from planner.sweep import FLAGS, SweepResult, Swept, run_sweep
+from planner.sweep import FLAGS, SweepPoint, SweepResult, Swept, run_sweep
 
 MAX_POINTS = 200
 
@@ -66,14 +69,17 @@ def execute(
     plot: Path | None = None,
     overlays: tuple[Path, ...] = (),
     progress: bool = False,
+    jobs: int | None = None,
 ) -> Outcome:
-    """Re-plan `spec` for each value; draw `plot` if asked; a progress bar only on an interactive terminal."""
+    """Re-plan `spec` for each value (in `jobs` processes, default one per core); draw `plot` if asked. On
+    an interactive terminal with `progress`, a bar; otherwise a line per point on stderr."""
     swept, values = choose_sweep(rate, tpot_ms, ttft_ms)
     if plot is not None:
         check_plot_target(plot)
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with spec_errors(spec):
         inputs = load_inputs(spec, overlays)
-        result = _run_with_progress(inputs, swept, values) if progress else run_sweep(inputs, swept, values)
+        result = _run_with_progress(inputs, swept, values, workers, bar=progress)
     if plot is not None:
         plot_sweep(result, plot)
     feasible = any(p.status != "infeasible" for p in result.points)
@@ -92,6 +98,18 @@ def execute(
     )
 
 
-def _run_with_progress(inputs: PlanInputs, swept: Swept, values: Sequence[float]) -> SweepResult:
-    with progress_bar(f"planning {FLAGS[swept]}", len(values)) as on_point:
-        return run_sweep(inputs, swept, values, on_point=on_point)
+def _run_with_progress(
+    inputs: PlanInputs, swept: Swept, values: Sequence[float], jobs: int, *, bar: bool
+) -> SweepResult:
+    flag = FLAGS[swept]
+    with progress_bar(f"planning {flag}", len(values)) if bar else contextlib.nullcontext() as on_point:
+        if on_point is not None:
+            return run_sweep(inputs, swept, values, on_point=on_point, jobs=jobs)
+
+        def line(k: int, point: SweepPoint) -> None:
+            text = point_line(flag, point.value, k + 1, len(values), point.total_cost_usd_per_hour, point.status)
+            with contextlib.suppress(OSError):  # stderr gone: the document still goes to stdout
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+
+        return run_sweep(inputs, swept, values, on_result=line, jobs=jobs)

@@ -21,3 +21,9 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | Non
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def point_line(flag: str, value: float, done: int, total: int, cost_usd_per_hour: float | None, status: str) -> str:
+    """One finished point of a sweep, for stderr where no bar is drawn (a log, a pipe, a CI job)."""
+    result = f"${cost_usd_per_hour:,.2f}/h ({status})" if cost_usd_per_hour is not None else status
+    return f"sweep {flag} {value:g}: {result} [{done}/{total}]"
