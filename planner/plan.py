@@ -36,14 +36,19 @@ def make_plan(
     solver: str | None = None,
     time_limit_s: float | None = None,
     capacity_scale: Mapping[str, float] | None = None,
+    compare: bool = True,
 ) -> Plan:
     """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception.
 
     `capacity_scale` (candidate id -> factor on its capacities) is how planner.simulate.slo_check tightens
-    candidates whose requests missed a percentile target in a simulation of the fleet.
+    candidates whose requests missed a percentile target in a simulation of the fleet. `compare` False
+    leaves out the comparison of serving shapes (each model alone, aggregated vs disaggregated: more
+    solves), which a sweep's headline figures do not use.
     """
     with limits.run_scope():  # a library call is a run of its own; under the CLI, the command's run
-        return _make_plan(inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=capacity_scale)
+        return _make_plan(
+            inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=capacity_scale, compare=compare
+        )
 
 
 def _make_plan(
@@ -52,6 +57,7 @@ def _make_plan(
     solver: str | None,
     time_limit_s: float | None,
     capacity_scale: Mapping[str, float] | None = None,
+    compare: bool = True,
 ) -> Plan:
     spec = inputs.spec
     settings = solve_settings(spec, solver, time_limit_s)
@@ -79,7 +85,8 @@ def _make_plan(
     solved = replace(solved, solution=publishable(problem, solved.solution))
     plan = assemble(inputs, capacities, Solution(problem, by_id, solved))
     optimal = (problem, solved.solution) if solved.solution.status == "optimal" else None
-    plan = with_comparisons(plan, compare_shapes(spec, capacities, settings, optimal))
+    if compare:
+        plan = with_comparisons(plan, compare_shapes(spec, capacities, settings, optimal))
     # The verdict is about the plan as published: its rounded shares and counts, read back from the Plan.
     violations = verify_published(problem, plan)
     verdict = Verification(passed=not violations, checks=VERIFY_CHECKS, violations=violations)

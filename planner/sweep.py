@@ -13,6 +13,7 @@ raised. The sweep exits 1 only when no point is feasible.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing as mp
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -139,15 +140,15 @@ def run_sweep(
 ) -> SweepResult:
     """Plan the spec once per value (results in the order given). `plan_fn` defaults to the `plan`
     command's planner (`make_plan`, and for percentile targets the simulation check of
-    planner.simulate.slo_check).
+    planner.simulate.slo_check) without the comparison of serving shapes, which no point reports.
 
     A rate sweep works out capacities once and reuses them at every rate (planner.capacity.memoised_capacity):
     they are req/s per replica, independent of the rate. `jobs` > 1 plans the points in that many worker
     processes (each keeps its own capacities); every point is planned exactly as in a serial run, so the
     result is the same. `on_point(done)` and `on_result(index, point)` are called in the caller's process
     as points finish, in order."""
-    if plan_fn is None:
-        plan_fn = plan_checked
+    if plan_fn is None:  # a point reports headline figures only: no comparison of serving shapes
+        plan_fn = functools.partial(plan_checked, compare=False)
     base_rates = model_rates(inputs) if swept == "rate_rps" else ()
     if swept == "rate_rps" and inputs.capacity_memo is None:
         inputs = dataclasses.replace(inputs, capacity_memo={})

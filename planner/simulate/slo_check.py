@@ -91,14 +91,17 @@ def _worst_ratio(targets: tuple[tuple[float | None, float], ...]) -> float:
     return max((math.inf if sim is None else sim / target) for sim, target in targets) if targets else 0.0
 
 
-def plan_checked(inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None) -> Plan:
-    """The cheapest plan found whose fleet meets every percentile target in simulation (module doc)."""
+def plan_checked(
+    inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None, compare: bool = True
+) -> Plan:
+    """The cheapest plan found whose fleet meets every percentile target in simulation (module doc);
+    `compare` as in make_plan."""
     if not any(m.slo.has_percentiles for m in inputs.spec.models):
-        return make_plan(inputs, solver=solver, time_limit_s=time_limit_s)
+        return make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare)
     requests = check_requests(inputs)
     capacity_scale: dict[str, float] = {}
     rounds = 1
-    plan = make_plan(inputs, solver=solver, time_limit_s=time_limit_s)
+    plan = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare)
     if plan.status == "infeasible":
         return plan
     sim = _simulate(plan, inputs, requests)
@@ -110,7 +113,9 @@ def plan_checked(inputs: PlanInputs, *, solver: str | None = None, time_limit_s:
                 step = min(MAX_STEP, max(MIN_STEP, 1.0 / ratio))
                 capacity_scale[g.candidate] = capacity_scale.get(g.candidate, 1.0) * step
         rounds += 1
-        tightened = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=dict(capacity_scale))
+        tightened = make_plan(
+            inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=dict(capacity_scale), compare=compare
+        )
         if tightened.status == "infeasible":
             break  # tightened beyond what the offerings can serve: the last plan (missed) is the answer
         if tightened.allocations == plan.allocations and tightened.routing == plan.routing:
