@@ -12,6 +12,7 @@ what would make it fit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -133,15 +134,6 @@ def select_offerings(catalog: Catalog, flt: OfferingFilter, where: str = "offeri
     return tuple(out)
 
 
-def _host_at_least(a: Offering, b: Offering) -> bool:
-    """`a`'s host is at least `b`'s in every field offloading reads (unknown counts as nothing)."""
-    for name in ("cpu_mem_gb", "disk_gb", "disk_read_gbps", "vcpus"):
-        x, y = getattr(a, name), getattr(b, name)
-        if (x if x is not None else -1.0) < (y if y is not None else -1.0):
-            return False
-    return True
-
-
 def price_flagged(po: PricedOffering) -> bool:
     """Whether the price a plan would pay here is doubted: uncertain, or suspect for this variant."""
     o = po.offering
@@ -166,16 +158,59 @@ def drop_dominated(
         groups.setdefault((po.gpu.id, po.offering.gpus_per_instance, po.spot), []).append(po)
     dropped: dict[str, str] = {}
     for group in groups.values():
-        kept: list[PricedOffering] = []
-        for po in sorted(group, key=lambda p: (p.price_usd_per_hour, price_flagged(p), p.id)):
+        # Stand-ins: the kept offerings without a cap, unflagged prices (which stand in for any) apart from
+        # flagged ones (only for flagged). Each offering is compared with these, in the order they were
+        # kept, and the first whose host is at least its own stands in. A kept offering whose host an
+        # earlier stand-in (of a kind that covers it) already matches is never the first to match, so it
+        # is not added; and a host beyond every stand-in's in some field is settled at once (`_Front.top`).
+        # Both keep the answer of comparing with every kept offering, at about linear cost.
+        fronts = {False: _Front(), True: _Front()}
+        ordered = sorted(group, key=lambda p: (p.price_usd_per_hour, price_flagged(p), p.id))
+        for position, po in enumerate(ordered):
+            flagged, host = price_flagged(po), _host(po.offering)
             if po.id not in keep:
-                by = next((k for k in kept if k.available is None and _host_at_least(k.offering, po.offering)
-                           and (price_flagged(po) or not price_flagged(k))), None)
+                by = fronts[False].first_at_least(host)
+                if flagged:
+                    other = fronts[True].first_at_least(host)
+                    if other is not None and (by is None or other[0] < by[0]):
+                        by = other
                 if by is not None:
-                    dropped[po.id] = by.id
+                    dropped[po.id] = by[1].id
                     continue
-            kept.append(po)
+            covered = fronts[False].first_at_least(host) is not None or (
+                flagged and fronts[True].first_at_least(host) is not None
+            )
+            if po.available is None and not covered:
+                fronts[flagged].add(position, po, host)
     return tuple(po for po in offerings if po.id not in dropped), dropped
+
+
+HOST_FIELDS = ("cpu_mem_gb", "disk_gb", "disk_read_gbps", "vcpus")
+
+
+def _host(o: Offering) -> tuple[float, ...]:
+    """What offloading reads of a host, unknown as -1 (nothing)."""
+    return tuple(-1.0 if (v := getattr(o, name)) is None else float(v) for name in HOST_FIELDS)
+
+
+class _Front:
+    """Stand-in offerings in the order they were kept, with the largest value of each host field."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, PricedOffering, tuple[float, ...]]] = []
+        self.top = tuple(-math.inf for _ in HOST_FIELDS)
+
+    def add(self, order: int, po: PricedOffering, host: tuple[float, ...]) -> None:
+        self.items.append((order, po, host))
+        self.top = tuple(max(a, b) for a, b in zip(self.top, host, strict=True))
+
+    def first_at_least(self, host: tuple[float, ...]) -> tuple[int, PricedOffering] | None:
+        if any(h > t for h, t in zip(host, self.top, strict=True)):
+            return None
+        for order, po, h in self.items:
+            if all(a >= b for a, b in zip(h, host, strict=True)):
+                return order, po
+        return None
 
 
 def make_candidates(
