@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import limits
 from planner.assemble import Solution, assemble, infeasible_plan, with_comparisons
-from planner.capacity import ModelCapacity, memoised_capacity
+from planner.capacity import ModelCapacity, memoised_capacity, model_capacity
 from planner.capacity.merge import scaled
 from planner.compare import compare_shapes
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
@@ -68,7 +68,8 @@ def _make_plan(
         models = without_dominated(spec, [load_model(inputs, i, offerings) for i in range(len(spec.models))])
         for i, m in enumerate(models):
             limits.check(f"estimating capacities (model {i + 1} of {len(models)})")
-            capacities.append(memoised_capacity(m, inputs.capacity_memo))
+            memo = inputs.capacity_memo  # a sweep's capacities at other rates (planner.sweep)
+            capacities.append(model_capacity(m) if memo is None else memoised_capacity(m, memo))
     except limits.TimeLimitError as out_of_time:
         stats = not_run(settings).model_copy(update={"status": "not_solved"})
         return infeasible_plan(inputs, capacities, (f"not solved: {out_of_time.message}",), stats)

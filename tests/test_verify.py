@@ -337,6 +337,9 @@ def test_published_shares_are_rounded_so_the_plan_still_verifies() -> None:
     p = FleetProblem(offs, cands, (FleetSlice("s", "m", 10_400.3),), ((0.1591, 1000.0),), target_utilisation=0.8)
     sol = solve_fleet(p)
     assert sol.instances == {"big": 13, "cheap": 3} and verify_solution(p, sol) == ()
+    fill = 3 * 0.8 * 0.1591 / 10_400.3  # the cheap replicas exactly full (equal-cost routings may fill less)
+    sol = replace(sol, routing={"s": {"cheap/1": fill, "big/1": 1.0 - fill}})
+    assert verify_solution(p, sol) == ()
     six = replace(sol, routing={"s": verify.rounded_shares(sol.routing["s"], 6)})
     assert verify_solution(p, six) == (
         "capacity: cheap/1 carries 2.41867 replicas' worth of load on 3 replica(s) at target utilisation 0.8",
