@@ -93,10 +93,10 @@ def test_every_report_compares_aggregated_with_disaggregated() -> None:
     assert json_models[0]["comparison"]["saving_pct"] == c.saving_pct
 
 
-@pytest.mark.parametrize("name", ["long-prompt-disagg", "llama-405b-multinode"])
+@pytest.mark.parametrize("name", ["long-prompt-disagg"])
 def test_simulate_refuses_pools_and_pipeline_replicas_in_one_line(name: str) -> None:
-    # Their serving models are the estimator's; the simulator replays tensor- and expert-parallel replicas only
-    # (deepseek-v3-ep is simulated: tests/test_simulate_cli.py).
+    # Pools are planned with the estimator's serving models only; pipeline and expert-parallel replicas are
+    # simulated (tests/test_simulate_cli.py).
     run = gpuplan("simulate", ROOT / "tests" / "golden" / "examples" / f"{name}.plan.json",
                   "--spec", EXAMPLES / f"{name}.yaml", "--duration", "10")  # fmt: skip
     assert run.code == 2 and run.out == "" and run.err.count("\n") == 1

@@ -20,11 +20,10 @@ EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 # Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
 # planning them again here.
-FROM_GOLDEN = ("deepseek-v3-ep",)
+FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode")
 # Example plans whose replicas simulate does not replay yet: the shape it refuses, as its one-line reason
 # names it.
 NOT_REPLAYED = {
-    "llama-405b-multinode": "tp8 pp2 ep1 on 2 instance(s)",
     "long-prompt-disagg": "a decode pool of disaggregated serving",
 }
 GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
@@ -88,6 +87,24 @@ def test_an_expert_parallel_replica_over_two_instances_simulates() -> None:
     assert group["candidate"].endswith("/tp16ep16/fp8-bf16") and group["requests"] > 500
     [model] = d["models"]
     assert model["rejected"] == 0 and model["slo_met"]
+
+
+def test_a_pipeline_replica_over_two_instances_simulates() -> None:
+    """Llama-3.1-405B as tp8 x pp2 (one stage per p5.48xlarge) is replayed with the estimator's pipeline
+    model; every target is reported, and the simulated TPOT is the plan's within 10 % at the planned rate."""
+    name = "llama-405b-multinode"
+    run = simulate(GOLDEN_PLANS / f"{name}.plan.json", EXAMPLES / f"{name}.yaml", "--duration", "120", "-f", "json")
+    assert run.code in (0, 1), run
+    d = data(run)
+    assert d["littles_law"]["relative_error"] < 1e-9
+    [group] = d["groups"]
+    assert group["candidate"].endswith("/tp8pp2/bf16-bf16") and group["requests"] > 100
+    [model] = d["models"]
+    assert model["rejected"] == 0 and [t["statistic"] for t in model["slo"]] == ["mean", "mean"]
+    assert all(t["achieved_ms"] is not None for t in model["slo"])
+    planned = json.loads((GOLDEN_PLANS / f"{name}.plan.json").read_text(encoding="utf-8"))["data"]["routing"]
+    planned_tpot = sum(s["rate_rps"] * s["routes"][0]["tpot_ms"] for s in planned) / sum(s["rate_rps"] for s in planned)
+    assert model["latencies"]["tpot"]["mean_ms"] == pytest.approx(planned_tpot, rel=0.1)
 
 
 def test_every_example_is_either_simulated_or_refused_with_its_reason() -> None:

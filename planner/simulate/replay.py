@@ -12,7 +12,7 @@ import numpy.typing as npt
 from planner.perf import Deployment
 from planner.simulate.engine import Preemption, Replica, scheduler_policy
 from planner.simulate.server import RequestTable
-from planner.simulate.timing import IterationTimes, engine_limits
+from planner.simulate.timing import EngineLimits, IterationTimes, engine_limits
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,14 +45,16 @@ def replay(
     prefix_hit_share: float = 0.0,
     times: IterationTimes | None = None,
     concurrency: int | None = None,
+    limits: EngineLimits | None = None,
 ) -> ReplayResult:
     """Run `dep` (one replica) on requests given in arrival order, or, with `concurrency`, closed loop:
     that many clients each send the next request (in order) when their previous one finishes (the
-    arrival times given are then ignored)."""
+    arrival times given are then ignored). `times` and `limits` default to `dep`'s as one tensor-parallel
+    replica (a pipeline replica passes its own)."""
     arr = np.asarray(arrival_s, dtype=float)
     ins = np.asarray(input_len, dtype=np.int64)
     outs = np.asarray(output_len, dtype=np.int64)
-    limits = engine_limits(dep)
+    limits = limits or engine_limits(dep)
     policy = scheduler_policy(engine or dep.engine.engine, limits, preemption)
     if times is None:
         times = IterationTimes(dep, int((ins + outs).max()) if ins.size else 1)

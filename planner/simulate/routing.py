@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.perf import Deployment
+from planner.perf.pipeline import Pipeline
 from planner.result import Plan, SliceRoute
 from planner.simulate.arrivals import Requests
 from planner.simulate.engine import SchedulerPolicy
@@ -62,6 +63,8 @@ class Group:
     deployment: Deployment | None
     offload: bool
     timing_source: str
+    pipeline: Pipeline | None = None  # a pipeline replica: `deployment` is the whole model on one stage's GPUs
+    role: str = "aggregated"  # or a prefill / decode pool of disaggregated serving
     policy: SchedulerPolicy | None = None
     servers: list[Server] = field(default_factory=list)
 

@@ -27,6 +27,8 @@ from planner.capacity.offloaded import offload_placement
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
+from planner.perf.network import replica_link
+from planner.perf.pipeline import pipeline
 from planner.result import Plan, ReplicaGroup
 from planner.simulate.arrivals import ModelTraffic, Requests, generate
 from planner.simulate.engine import Preemption, Replica, scheduler_policy
@@ -36,7 +38,7 @@ from planner.simulate.result import SimulationResult
 from planner.simulate.routing import BucketLookup, Group, Server, route_dynamic, route_plan
 from planner.simulate.server import RequestTable
 from planner.simulate.stats import TIMELINE_WINDOWS, simulation_result
-from planner.simulate.timing import IterationTimes, engine_limits
+from planner.simulate.timing import IterationTimes, PipelineIterationTimes, engine_limits, pipeline_engine_limits
 from planner.spec import ModelSpec
 
 MAX_REPLICAS = 100_000
@@ -59,22 +61,29 @@ def _model_specs(plan: Plan, spec_models: Sequence[ModelSpec]) -> list[tuple[int
 
 
 def replay_refusal(rg: ReplicaGroup) -> str | None:
-    """Why the simulator cannot replay this replica group (None: it can). Tensor-parallel replicas of one
-    instance and expert-parallel replicas (tp = ep GPUs with attention data-parallel, on one instance or
-    several: the deployment their candidate was estimated with, one scheduler over the pooled KV cache) are
-    replayed. Pools of disaggregated serving and pipeline stages have only the estimator's serving models;
-    replaying them as single replicas would report latencies they do not have."""
-    expert_parallel = rg.ep > 1 and rg.tp == rg.ep
-    if rg.role == "aggregated" and rg.pp == 1 and (expert_parallel or (rg.nodes == 1 and rg.ep == 1)):
+    """Why the simulator cannot replay this replica group (None: it can). Replayed: tensor-parallel replicas
+    of one instance; expert-parallel replicas (tp = ep GPUs with attention data-parallel, on one instance or
+    several: the deployment their candidate was estimated with, one scheduler over the pooled KV cache);
+    pipeline replicas (tp GPUs of one instance per stage, pp stages on pp instances: the estimator's pipeline
+    model); and prefill and decode pools of disaggregated serving (prefill-only and decode-only engines
+    joined by the KV transfer). Other shapes (pipeline with expert parallelism, several instances per stage)
+    have no serving model to replay."""
+    expert_parallel = rg.ep > 1 and rg.tp == rg.ep and rg.pp == 1
+    pipelined = rg.pp > 1 and rg.ep == 1 and rg.nodes == rg.pp and rg.role == "aggregated"
+    plain = rg.pp == 1 and rg.ep == 1 and rg.nodes == 1
+    if rg.role != "aggregated":
+        return (
+            f"replica group {rg.candidate} is a {rg.role} pool of disaggregated serving; simulate does not replay "
+            "pools yet (they are planned with the estimator's serving models, not simulated yet)"
+        )
+    if expert_parallel:
         return None
-    what = (
-        f"a {rg.role} pool of disaggregated serving"
-        if rg.role != "aggregated"
-        else f"a replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s)"
-    )
+    if pipelined or plain:
+        return None
     return (
-        f"replica group {rg.candidate} is {what}; simulate replays tensor- and expert-parallel replicas only "
-        "(pipeline and disaggregated serving are planned with the estimator's serving models, not simulated yet)"
+        f"replica group {rg.candidate} is a {rg.role} replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on "
+        f"{rg.nodes} instance(s); simulate replays tensor-parallel replicas (also as prefill or decode pools), "
+        "expert-parallel replicas (tp = ep) and pipeline replicas of one instance per stage only"
     )
 
 
@@ -100,18 +109,19 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
             expert_parallel = rg.ep > 1
             offload = rg.engine == "offload"
             dep = None
+            pl = None
             source = "estimate"
             if not offload:
                 weights, kv = rg.weights, rg.kv
                 if rg.capacity_source == "measured" or weights == "measured":
                     weights, kv = spec.search.weights[0], spec.search.kv[0]
                     source = "estimate (the plan used a measured capacity)"
+                offering = catalog.offerings.get(a.offering.removesuffix("#spot"))
+                if offering is None:
+                    raise InputError(f"the plan's offering {a.offering!r} is not in the catalog", where="--catalog")
                 if expert_parallel:
                     # experts over ep GPUs, attention data-parallel, over the instances' network: the
                     # deployment the plan's candidate was estimated with (one scheduler, one pooled KV cache)
-                    offering = catalog.offerings.get(a.offering)
-                    if offering is None:
-                        raise InputError(f"the plan's offering {a.offering!r} is not in the catalog", where="--catalog")
                     dep = ep_deployment(catalog, archs[i], offering, gpu, spec.search, rg.ep, weights, kv)
                 else:
                     dep = Deployment(
@@ -123,6 +133,18 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                         engine_profile(catalog, spec.search.engine, gpu),
                         spec.search.gpu_memory_utilization,
                     )
+                if rg.pp > 1:
+                    # tp GPUs of one instance per stage, the stages joined by the instances' network: the
+                    # pipeline the plan's candidate was estimated with (planner.candidates)
+                    net = catalog.network(offering)
+                    if net is None:
+                        raise InputError(
+                            f"the plan's pipeline replica {rg.candidate} needs the network of {a.offering}, which "
+                            "the catalog does not have",
+                            where="--catalog",
+                        )
+                    g = offering.gpus_per_instance
+                    pl = pipeline(dep, rg.pp, replica_link(net, g, g))
             else:
                 source = "offload placement"
             groups.append(
@@ -137,6 +159,7 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                     replicas=rg.replicas,
                     planned_utilisation=rg.utilisation,
                     deployment=dep,
+                    pipeline=pl,
                     offload=offload,
                     timing_source=source,
                 )
@@ -286,14 +309,15 @@ def _build_servers(
             continue
         dep = g.deployment
         assert dep is not None
-        key = (dep.gpu.id, dep.tp, dep.weights, dep.kv, dep.model.id, dep.engine.engine)
+        pl = g.pipeline
+        key = (dep.gpu.id, dep.tp, dep.weights, dep.kv, dep.model.id, dep.engine.engine, pl)
         times = timing.get(key)
         if times is None:
-            times = IterationTimes(dep, max_ctx)
+            times = IterationTimes(dep, max_ctx) if pl is None else PipelineIterationTimes(pl, max_ctx)
             sel = req.model == g.model_index
             times.prime(req.input_len[sel])
             timing[key] = times
-        limits = engine_limits(dep)
+        limits = engine_limits(dep) if pl is None else pipeline_engine_limits(pl)
         pre: Preemption | None = None if opts.preemption == "engine" else opts.preemption
         g.policy = scheduler_policy(g.engine, limits, pre)
         g.servers = [

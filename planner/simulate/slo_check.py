@@ -58,8 +58,8 @@ def check_requests(inputs: PlanInputs) -> int:
 
 
 def _replayable(plan: Plan, inputs: PlanInputs) -> None:
-    """Refuse, naming the percentile target, a fleet the simulator cannot replay (pools of disaggregated
-    serving, pipeline stages): its percentiles cannot be checked, and a plan that claims them unchecked
+    """Refuse, naming the percentile target, a fleet the simulator cannot replay (`replay_refusal`): its
+    percentiles cannot be checked, and a plan that claims them unchecked
     would mislead."""
     for a in plan.allocations:
         for rg in a.replicas:

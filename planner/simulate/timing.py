@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from planner.perf.deployment import Deployment
 from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown
+from planner.perf.pipeline import Pipeline, activation_s, micro_batch, pipeline_memory
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 
 GRID_TOKENS = 32  # context spacing of the decode-step table
@@ -71,6 +72,24 @@ def engine_limits(dep: Deployment) -> EngineLimits:
     )
 
 
+def pipeline_engine_limits(pl: Pipeline) -> EngineLimits:
+    """Scheduler limits of a pipeline replica, as planner.perf.pipeline models it: the KV cache of its
+    heaviest stage (which holds every token of the replica for its layers), and `pp` virtual engines (one
+    micro-batch each, with its own sequence limit and token budget) seen as one scheduler of pp times their
+    limits. Swapping moves one stage's share of a token's KV per GPU."""
+    stage = pl.stage
+    mem = pipeline_memory(pl)
+    return EngineLimits(
+        max_batched_tokens=pl.pp * max(1, int(stage.factor("max_num_batched_tokens"))),
+        max_seqs=pl.pp * max(1, int(stage.factor("max_num_seqs"))),
+        kv_tokens=int(mem.max_tokens_in_kv),
+        kv_reserve_output_fraction=stage.factor("kv_reserve_output_fraction"),
+        kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(stage.model, stage.kv, stage.tp, stage.dp_attention),
+        host_link_bytes_per_s=stage.gpu.pcie_gbps * 1e9,
+        window_tokens=stage.model.sliding_window or None,
+    )
+
+
 class IterationTimes:
     """Fast scalar iteration latencies of one deployment, all taken from the estimator (module doc).
 
@@ -82,7 +101,7 @@ class IterationTimes:
         self._cells = max(2, math.ceil(max(max_context_tokens, 1) / GRID_TOKENS) + 2)
         self._ctx_grid = np.arange(self._cells + 1, dtype=float) * GRID_TOKENS
         self._rows: dict[int, list[float]] = {}
-        self._work: dict[int, float] = {0: 0.0}
+        self._works: dict[int, float] = {0: 0.0}
         self._base: dict[int, float] = {}
 
     # -------------------------------------------------------------- decode
@@ -90,9 +109,21 @@ class IterationTimes:
     def _row(self, batch: int) -> list[float]:
         row = self._rows.get(batch)
         if row is None:
-            row = [float(x) for x in np.asarray(decode_step_s(self._c, float(batch), self._ctx_grid))]
+            row = [float(x) for x in self._decode_row(batch)]
             self._rows[batch] = row
         return row
+
+    def _decode_row(self, batch: int) -> npt.NDArray[np.float64]:
+        """The estimator's decode step of `batch` sequences at every context of the grid."""
+        return np.asarray(decode_step_s(self._c, float(batch), self._ctx_grid), dtype=float)
+
+    def _work(self, tokens: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Prefill work of prompts of `tokens` tokens on a busy replica (see the module doc)."""
+        return np.asarray(prefill_marginal_s(self._c, tokens), dtype=float)
+
+    def _alone(self, tokens: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """A lone prefill of `tokens` tokens on an idle replica."""
+        return np.asarray(prefill_alone_s(self._c, tokens), dtype=float)
 
     def decode_step_s(self, batch: int, mean_context: float) -> float:
         """One decode step of `batch` sequences holding `mean_context` tokens of KV each on average."""
@@ -122,17 +153,17 @@ class IterationTimes:
         if todo.size == 0:
             return
         x = todo.astype(float)
-        work = np.asarray(prefill_marginal_s(self._c, x), dtype=float)
-        alone = np.asarray(prefill_alone_s(self._c, x), dtype=float)
+        work = self._work(x)
+        alone = self._alone(x)
         for n, w, a in zip(todo.tolist(), work.tolist(), alone.tolist(), strict=True):
-            self._work.setdefault(n, w)
+            self._works.setdefault(n, w)
             self._base.setdefault(n, max(a - w, 0.0))
 
     def _cum_work(self, tokens: int) -> float:
-        w = self._work.get(tokens)
+        w = self._works.get(tokens)
         if w is None:
-            w = float(np.asarray(prefill_marginal_s(self._c, float(tokens))))
-            self._work[tokens] = w
+            w = float(self._work(np.asarray([float(tokens)]))[0])
+            self._works[tokens] = w
         return w
 
     def prefill_chunk_s(self, tokens: int, context_before: int) -> float:
@@ -144,7 +175,7 @@ class IterationTimes:
         that a lone prefill of `tokens` tokens pays (and a decode step otherwise covers)."""
         b = self._base.get(tokens)
         if b is None:
-            alone = float(np.asarray(prefill_alone_s(self._c, float(tokens))))
+            alone = float(self._alone(np.asarray([float(tokens)]))[0])
             b = max(alone - self._cum_work(tokens), 0.0)
             self._base[tokens] = b
         return b
@@ -152,3 +183,33 @@ class IterationTimes:
     def lone_prefill_s(self, tokens: int) -> float:
         """Latency of one prompt prefilled alone on an idle replica (within one token budget)."""
         return self.idle_base_s(tokens) + self._cum_work(tokens)
+
+
+class PipelineIterationTimes(IterationTimes):
+    """Iteration latencies of a pipeline replica (`pp` stages of tp GPUs, one instance each), from the
+    estimator's pipeline model (planner.perf.pipeline), in its steady state: the engine keeps `pp`
+    micro-batches in flight, and one simulated iteration is one pass of every request in flight through all
+    stages (each decoding request advances one token):
+
+        decode step(N)   pp x stage_step(b) + (pp - 1) x activation(b),  b = N / pp (one per micro-batch while
+                         N < pp: the bubble, so a lone request pays every stage in turn)
+        prefill work(n)  the stage's marginal prefill of n tokens (each stage spends it once, in parallel)
+        lone prefill(n)  pp x stage's lone prefill(n) + (pp - 1) x activation(n)   (stages one after another)
+
+    The fill and drain of the pipeline between busy and idle periods are not modelled beyond that (the
+    estimator's steady state)."""
+
+    def __init__(self, pl: Pipeline, max_context_tokens: int) -> None:
+        super().__init__(pl.stage, max_context_tokens)
+        self._pl = pl
+
+    def _decode_row(self, batch: int) -> npt.NDArray[np.float64]:
+        pl = self._pl
+        b = micro_batch(pl.pp, np.asarray([float(batch)]))
+        step = np.asarray(decode_step_s(self._c, b, self._ctx_grid), dtype=float)
+        return np.asarray(pl.pp * step + (pl.pp - 1) * activation_s(pl, b), dtype=float)
+
+    def _alone(self, tokens: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        pl = self._pl
+        alone = np.asarray(prefill_alone_s(self._c, tokens), dtype=float)
+        return np.asarray(pl.pp * alone + (pl.pp - 1) * activation_s(pl, tokens), dtype=float)
