@@ -93,24 +93,29 @@ def test_every_report_compares_aggregated_with_disaggregated() -> None:
     assert json_models[0]["comparison"]["saving_pct"] == c.saving_pct
 
 
-@pytest.mark.parametrize("name", ["long-prompt-disagg"])
-def test_simulate_refuses_pools_and_pipeline_replicas_in_one_line(name: str) -> None:
-    # Pools are planned with the estimator's serving models only; pipeline and expert-parallel replicas are
-    # simulated (tests/test_simulate_cli.py).
-    run = gpuplan("simulate", ROOT / "tests" / "golden" / "examples" / f"{name}.plan.json",
-                  "--spec", EXAMPLES / f"{name}.yaml", "--duration", "10")  # fmt: skip
-    assert run.code == 2 and run.out == "" and run.err.count("\n") == 1
-    assert "not simulated yet" in run.err and ("pool of disaggregated" in run.err or "instance(s)" in run.err)
+def test_simulate_refuses_a_shape_it_has_no_model_for_in_one_line(tmp_path: Path) -> None:
+    # a pipeline replica as a prefill pool (hand-edited: the planner plans no pipeline pools)
+    path = ROOT / "tests" / "golden" / "examples" / "llama-405b-multinode.plan.json"
+    env = json.loads(path.read_text(encoding="utf-8"))
+    env["data"]["allocations"][0]["replicas"][0]["role"] = "prefill"
+    edited = tmp_path / "plan.json"
+    edited.write_text(json.dumps(env), encoding="utf-8")
+    run = gpuplan("simulate", edited, "--spec", EXAMPLES / "llama-405b-multinode.yaml", "--duration", "10")
+    assert run.code == 2 and run.out == "" and run.err.count("\n") == 1, run
+    assert "a prefill pool of shape tp8 pp2 ep1 on 2 instance(s)" in run.err
 
 
-def test_percentile_targets_on_a_fleet_simulate_cannot_replay_are_refused(tmp_path: Path) -> None:
+def test_percentile_targets_on_a_disaggregated_fleet_are_checked_by_simulation(tmp_path: Path) -> None:
     doc = yaml.safe_load((EXAMPLES / "long-prompt-disagg.yaml").read_text(encoding="utf-8"))
     doc["models"][0]["slo"]["ttft_ms"] = {"p99": 2500}
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    run = gpuplan("plan", spec)
-    assert run.code == 2 and run.out == "" and run.err.count("\n") == 1, run
-    assert "models[0].slo.ttft_ms" in run.err and "p99 TTFT" in run.err and "decode pool" in run.err
+    run = gpuplan("plan", spec, "-f", "json")
+    assert run.code == 0, run
+    plan = json.loads(run.out)["data"]
+    assert any(r["role"] == "decode" for a in plan["allocations"] for r in a["replicas"])
+    check = plan["slo_check"]
+    assert check["met"] and [t["statistic"] for t in check["targets"]] == ["p99", "mean"]
 
 
 def _spec(tmp_path: Path, **search: object) -> Path:

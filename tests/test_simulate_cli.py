@@ -20,12 +20,7 @@ EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 # Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
 # planning them again here.
-FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode")
-# Example plans whose replicas simulate does not replay yet: the shape it refuses, as its one-line reason
-# names it.
-NOT_REPLAYED = {
-    "long-prompt-disagg": "a decode pool of disaggregated serving",
-}
+FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg")
 GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
 
 
@@ -107,13 +102,32 @@ def test_a_pipeline_replica_over_two_instances_simulates() -> None:
     assert model["latencies"]["tpot"]["mean_ms"] == pytest.approx(planned_tpot, rel=0.1)
 
 
-def test_every_example_is_either_simulated_or_refused_with_its_reason() -> None:
-    """No example is left out silently: those with pipeline or disaggregated replicas are refused, naming the
-    replica group and its shape (one line, exit 2: tests/test_plan_shapes.py); their plans are the goldens."""
-    assert {p.stem for p in EXAMPLES.glob("*.yaml")} == set(NAMES) | set(FROM_GOLDEN) | set(NOT_REPLAYED)
-    for name, shape in NOT_REPLAYED.items():
-        run = simulate(GOLDEN_PLANS / f"{name}.plan.json", EXAMPLES / f"{name}.yaml", "--duration", "10")
-        assert run.code == 2 and run.err.startswith("error: PLAN.json: replica group ") and shape in run.err, run
+def test_prefill_decode_pools_simulate() -> None:
+    """long-prompt-disagg's pairs (H100 prefill pools, A100 decode pool, KV over EFA) are replayed: each
+    paired request in a prefill pool's group and in its decode pool's; every target reported."""
+    name = "long-prompt-disagg"
+    plan = GOLDEN_PLANS / f"{name}.plan.json"
+    run = simulate(plan, EXAMPLES / f"{name}.yaml", "--duration", "30", "-f", "json")
+    assert run.code in (0, 1), run
+    d = data(run)
+    assert d["littles_law"]["relative_error"] < 1e-9
+    [model] = d["models"]
+    assert model["rejected"] == 0 and [t["statistic"] for t in model["slo"]] == ["mean", "mean"]
+    assert all(t["achieved_ms"] is not None for t in model["slo"])
+    decode = [g for g in d["groups"] if g["candidate"].endswith("/decode")]
+    others = [g for g in d["groups"] if not g["candidate"].endswith("/decode")]
+    prefill = [g for g in others if g["candidate"].endswith("/prefill")]
+    assert len(decode) == 1 and len(prefill) == 2 and sum(g["requests"] for g in others) == model["requests"]
+    assert decode[0]["requests"] == sum(g["requests"] for g in prefill) > 0
+    assert any("KV caches over efa" in n for n in d["notes"])
+    other = simulate(plan, EXAMPLES / f"{name}.yaml", "--duration", "10", "--routing", "least-loaded")
+    assert other.code == 2 and other.err.startswith("error: --routing: ") and "pools" in other.err, other
+
+
+def test_every_example_is_simulated() -> None:
+    """No example is left out silently: each is simulated by a test here (the golden plans are the real ones:
+    tests/test_golden_examples.py)."""
+    assert {p.stem for p in EXAMPLES.glob("*.yaml")} == set(NAMES) | set(FROM_GOLDEN)
 
 
 def test_chat_replays_its_trace_timestamps_and_is_deterministic(plans: dict[str, Path]) -> None:

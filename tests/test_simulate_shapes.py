@@ -3,19 +3,30 @@ a prefill/decode pair, takes exactly the estimator's per-iteration times (one pe
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from catalog.loader import load_catalog
 from catalog.types import Catalog
+from planner.capacity.disaggregated import pool_links
+from planner.inputs import load_inputs
 from planner.perf import Deployment, engine_profile
-from planner.perf.network import replica_link
+from planner.perf.disagg import kv_transfer_s
+from planner.perf.network import between, replica_link
 from planner.perf.pipeline import activation_s, pipeline, pipeline_step_s
-from planner.perf.roofline import prefill_chunk_time_s
+from planner.perf.roofline import decode_step_time_s, prefill_chunk_time_s
+from planner.result import Plan
 from planner.simulate.replay import replay
+from planner.simulate.run import SimulationOptions, simulate_plan
 from planner.simulate.timing import PipelineIterationTimes, pipeline_engine_limits
 
 CATALOG: Catalog = load_catalog(())
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = ROOT / "tests" / "golden" / "examples"
 
 
 def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() -> None:
@@ -41,3 +52,33 @@ def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() 
     limits = pipeline_engine_limits(pl)
     assert limits.max_seqs == 2 * int(pl.stage.factor("max_num_seqs"))
     assert r.total_blocks == limits.kv_tokens // 16
+
+
+def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times() -> None:
+    """examples/long-prompt-disagg routes its 6,000-token prompts through p5.48xlarge tp4 prefill replicas and
+    p4d.24xlarge tp8 decode replicas. At a rate low enough that every request is alone, TTFT is the prefill
+    pool's lone prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and
+    TPOT the decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
+    golden = json.loads((GOLDEN / "long-prompt-disagg.plan.json").read_text(encoding="utf-8"))["data"]
+    plan = Plan.model_validate(golden)
+    inputs = load_inputs(EXAMPLES / "long-prompt-disagg.yaml")
+    sim = simulate_plan(plan, inputs, SimulationOptions(arrivals="poisson", rate="0.01", duration_s=3000))
+    [bucket] = [b for b in sim.buckets if b.input_len_range == (6000, 6000)]
+    assert bucket.requests >= 10
+    [planned] = [s for s in plan.routing if s.input_len == 6000]
+    [route] = planned.routes
+
+    model = CATALOG.models["llama-3.3-70b"]
+    h100, a100 = CATALOG.gpus["h100-sxm"], CATALOG.gpus["a100-40gb"]
+    prefill = Deployment(model, h100, 4, "fp8", "bf16", engine_profile(CATALOG, "vllm", h100))
+    decode = Deployment(model, a100, 8, "fp8", "bf16", engine_profile(CATALOG, "vllm", a100))
+    ends = []
+    for itype, gpus in (("p5.48xlarge", 4), ("p4d.24xlarge", 8)):
+        net = CATALOG.network(next(o for o in CATALOG.offerings.values() if o.instance_type == itype))
+        assert net is not None
+        ends.append(pool_links(net, 8, gpus, False)[0])
+    transfer_s = float(kv_transfer_s(model, "bf16", 6000.0, between(*ends)))
+    assert route.kv_transfer_ms == pytest.approx(transfer_s * 1e3, abs=1e-3)
+    assert bucket.ttft_p50_ms == pytest.approx((prefill_chunk_time_s(prefill, 6000, 0) + transfer_s) * 1e3, abs=2e-3)
+    tpot_s = float(np.mean([decode_step_time_s(decode, 1, 6000 + j) for j in range(planned.output_len - 1)]))
+    assert bucket.tpot_p50_ms == pytest.approx(tpot_s * 1e3, rel=2e-3)

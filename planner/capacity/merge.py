@@ -106,10 +106,12 @@ def prune(rows: Sequence[CandidateCapacity]) -> tuple[CandidateCapacity, ...]:
 
 def scaled(rows: tuple[CandidateCapacity, ...], factors: Mapping[str, float]) -> tuple[CandidateCapacity, ...]:
     """Rows with the capacities of the candidates in `factors` multiplied by their factor (a simulation of the
-    fleet found their requests missing a percentile target: planner.simulate.slo_check); the grade says so."""
+    fleet found their requests missing a percentile target: planner.simulate.slo_check); the grade says so.
+    A pair `prefill>decode` takes its prefill pool's factor: its row is that pool's capacity with the KV
+    transfer, and the simulation reports the prefill pool's group."""
     out = []
     for row in rows:
-        f = factors.get(row.id)
+        f = factors.get(row.id, factors.get(row.id.split(">", 1)[0]) if ">" in row.id else None)
         if f is None or f == 1.0:
             out.append(row)
             continue

@@ -16,6 +16,9 @@ Scheduler semantics (continuous batching, as vLLM V1 / SGLang / TensorRT-LLM imp
 - Optional prefix caching: a share of every prompt's tokens (whole blocks) is found in the cache and not
   prefilled.
 - A request whose prompt plus output can never fit the KV cache (or the model's context) is rejected.
+- A decode-only replica (the decode pool of disaggregated serving) receives requests whose prompt was
+  prefilled elsewhere: `arrives_with_kv` marks them; at admission they take the KV blocks of their prompt
+  (the cache sent over the network) and join the decode batch with their first token already produced.
 
 Latencies of iterations come from `IterationTimes` (the estimator). Stretches of iterations that only
 decode a fixed batch are advanced in one step (until the next arrival, completion, KV exhaustion or the
@@ -85,6 +88,15 @@ def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption |
         preemption=preemption or "recompute",
         watermark_share=watermark,
     )
+
+
+def arrives_with_kv(table: RequestTable, rid: int, at_s: float) -> None:
+    """Request `rid` reaches a decode-only replica at `at_s` with its prompt's KV cache and its first token:
+    it is admitted like a request swapped back in, without the swap-in cost."""
+    table.arrival_s[rid] = at_s
+    table.swapped[rid] = True
+    table.transferred[rid] = True
+    table.gen[rid] = 1
 
 
 class Replica(ServerBase):
@@ -369,7 +381,11 @@ class Replica(ServerBase):
             r.blocks[rid] = blocks
             if r.swapped[rid]:
                 r.swapped[rid] = False
-                extra_s += (r.target[rid] + r.gen[rid] - 1) * self.swap_s_per_token
+                if r.transferred[rid]:  # its KV came from a prefill pool: already in the blocks just allocated
+                    r.transferred[rid] = False
+                    self.running_peak = max(self.running_peak, len(self.order))
+                else:
+                    extra_s += (r.target[rid] + r.gen[rid] - 1) * self.swap_s_per_token
                 resumed.append(rid)
                 continue
             if len(self.order) > self.running_peak:

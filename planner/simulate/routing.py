@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.perf import Deployment
+from planner.perf.network import Link
 from planner.perf.pipeline import Pipeline
 from planner.result import Plan, SliceRoute
 from planner.simulate.arrivals import Requests
@@ -65,6 +66,7 @@ class Group:
     timing_source: str
     pipeline: Pipeline | None = None  # a pipeline replica: `deployment` is the whole model on one stage's GPUs
     role: str = "aggregated"  # or a prefill / decode pool of disaggregated serving
+    kv_link: Link | None = None  # a pool: the path one request's KV cache takes out of (or into) a replica
     policy: SchedulerPolicy | None = None
     servers: list[Server] = field(default_factory=list)
 
@@ -132,10 +134,13 @@ def route_plan(
     groups: list[Group],
     models: list[str],
     rng: np.random.Generator,
-) -> tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_], dict[str, BucketLookup]]:
-    """(group, replica within group, slice, unplanned) per request under the plan's routing shares."""
+) -> tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_], dict[str, BucketLookup], IntArray]:
+    """(group, replica within group, slice, unplanned, ..., decode group) per request under the plan's routing
+    shares. A route through a (prefill pool, decode pool) pair (`prefill>decode`) sends the request to the
+    prefill pool's group; its decode group is the last array (-1 for aggregated replicas)."""
     n = req.count
     group = np.full(n, -1, dtype=np.int64)
+    decode = np.full(n, -1, dtype=np.int64)
     slice_ = np.full(n, -1, dtype=np.int64)
     unplanned = np.zeros(n, dtype=bool)
     by_candidate = {g.candidate: g.index for g in groups}
@@ -157,18 +162,27 @@ def route_plan(
             members = sel[s_idx == k]
             if members.size == 0:
                 continue
-            targets = [(by_candidate[r.candidate], r.share) for r in route.routes if r.candidate in by_candidate]
+            targets: list[tuple[int, int, float]] = []
+            for r in route.routes:
+                if r.decode_candidate is None:
+                    if r.candidate in by_candidate:
+                        targets.append((by_candidate[r.candidate], -1, r.share))
+                    continue
+                prefill = r.candidate.split(">", 1)[0]  # a pair's id is the prefill pool's, '>', the decode pool's
+                if prefill in by_candidate and r.decode_candidate in by_candidate:
+                    targets.append((by_candidate[prefill], by_candidate[r.decode_candidate], r.share))
             if not targets:
                 continue
-            shares = np.asarray([s for _, s in targets], dtype=float)
+            shares = np.asarray([s for _, _, s in targets], dtype=float)
             cum = np.cumsum(shares / shares.sum())
             pick = np.minimum(np.searchsorted(cum, u[members], side="right"), len(targets) - 1)
-            group[members] = np.asarray([g for g, _ in targets], dtype=np.int64)[pick]
+            group[members] = np.asarray([g for g, _, _ in targets], dtype=np.int64)[pick]
+            decode[members] = np.asarray([d for _, d, _ in targets], dtype=np.int64)[pick]
     replica = np.zeros(n, dtype=np.int64)
     for g in groups:
         members = np.flatnonzero(group == g.index)
         replica[members] = np.arange(members.size, dtype=np.int64) % g.replicas
-    return group, replica, slice_, unplanned, lookups
+    return group, replica, slice_, unplanned, lookups, decode
 
 
 def route_dynamic(

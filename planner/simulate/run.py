@@ -9,6 +9,10 @@ from, and the options (the seed makes it deterministic). Routers:
 - ``least-loaded``: the replica of the model with the fewest requests in the system at the arrival
   (ties: the first in plan order). Replicas are then simulated in lock-step with the arrivals.
 
+A plan with prefill/decode pools runs its prefill replicas first, then sends each paired request's KV
+cache to its decode pool and runs those (planner.simulate.pools); its requests take the plan's routing
+only, since a dynamic router picks one replica, not a pair.
+
 The options are in planner.simulate.options, the routers in planner.simulate.routing, and the statistics
 of the result in planner.simulate.stats; this module builds the fleet and runs it.
 """
@@ -34,6 +38,7 @@ from planner.simulate.arrivals import ModelTraffic, Requests, generate
 from planner.simulate.engine import Preemption, Replica, scheduler_policy
 from planner.simulate.offload import BlockTimes, OffloadServer
 from planner.simulate.options import SimulationOptions as SimulationOptions  # re-exported for callers
+from planner.simulate.pools import pool_link, pool_tables, run_decode_phase
 from planner.simulate.result import SimulationResult
 from planner.simulate.routing import BucketLookup, Group, Server, route_dynamic, route_plan
 from planner.simulate.server import RequestTable
@@ -65,25 +70,19 @@ def replay_refusal(rg: ReplicaGroup) -> str | None:
     of one instance; expert-parallel replicas (tp = ep GPUs with attention data-parallel, on one instance or
     several: the deployment their candidate was estimated with, one scheduler over the pooled KV cache);
     pipeline replicas (tp GPUs of one instance per stage, pp stages on pp instances: the estimator's pipeline
-    model); and prefill and decode pools of disaggregated serving (prefill-only and decode-only engines
-    joined by the KV transfer). Other shapes (pipeline with expert parallelism, several instances per stage)
-    have no serving model to replay."""
+    model); and such replicas as prefill or decode pools of disaggregated serving (prefill-only and
+    decode-only engines joined by the KV transfer: planner.simulate.pools), pipeline pools excepted (the
+    planner has no serving model for them)."""
     expert_parallel = rg.ep > 1 and rg.tp == rg.ep and rg.pp == 1
     pipelined = rg.pp > 1 and rg.ep == 1 and rg.nodes == rg.pp and rg.role == "aggregated"
     plain = rg.pp == 1 and rg.ep == 1 and rg.nodes == 1
-    if rg.role != "aggregated":
-        return (
-            f"replica group {rg.candidate} is a {rg.role} pool of disaggregated serving; simulate does not replay "
-            "pools yet (they are planned with the estimator's serving models, not simulated yet)"
-        )
-    if expert_parallel:
+    if expert_parallel or pipelined or plain:
         return None
-    if pipelined or plain:
-        return None
+    what = f"a {rg.role} pool" if rg.role != "aggregated" else "a replica"
     return (
-        f"replica group {rg.candidate} is a {rg.role} replica of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on "
-        f"{rg.nodes} instance(s); simulate replays tensor-parallel replicas (also as prefill or decode pools), "
-        "expert-parallel replicas (tp = ep) and pipeline replicas of one instance per stage only"
+        f"replica group {rg.candidate} is {what} of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s); "
+        "simulate replays tensor-parallel replicas (also as prefill or decode pools), expert-parallel replicas "
+        "(tp = ep) and pipeline replicas of one instance per stage only"
     )
 
 
@@ -110,6 +109,7 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
             offload = rg.engine == "offload"
             dep = None
             pl = None
+            link = None
             source = "estimate"
             if not offload:
                 weights, kv = rg.weights, rg.kv
@@ -145,6 +145,8 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                         )
                     g = offering.gpus_per_instance
                     pl = pipeline(dep, rg.pp, replica_link(net, g, g))
+                if rg.role != "aggregated":
+                    link = pool_link(catalog, a.offering, rg, dep.dp_attention)
             else:
                 source = "offload placement"
             groups.append(
@@ -160,6 +162,8 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                     planned_utilisation=rg.utilisation,
                     deployment=dep,
                     pipeline=pl,
+                    role=rg.role,
+                    kv_link=link,
                     offload=offload,
                     timing_source=source,
                 )
@@ -238,15 +242,24 @@ def simulate_plan(plan: Plan, inputs: PlanInputs, options: SimulationOptions | N
             where="--warmup",
         )
     groups = _groups(plan, inputs, model_index)
+    disaggregated = any(g.role != "aggregated" for g in groups)
+    if disaggregated and opts.routing != "plan":
+        raise InputError(
+            f"routing {opts.routing!r} picks one replica per request; this plan has prefill/decode pools, whose "
+            "requests go through a pair of replicas: use --routing plan",
+            where="--routing",
+        )
     window_s = req.duration_s / TIMELINE_WINDOWS
     table = RequestTable(req.arrival_s.tolist(), req.input_len.tolist(), req.output_len.tolist())
+    prefill_table, decode_table = pool_tables(table)
+    tables = {"aggregated": table, "prefill": prefill_table, "decode": decode_table}
     rng = np.random.default_rng([opts.seed, ROUTING_STREAM])
-    group_of, replica_of, slice_of, unplanned, lookups = route_plan(req, plan, groups, labels, rng)
+    group_of, replica_of, slice_of, unplanned, lookups, decode_of = route_plan(req, plan, groups, labels, rng)
     for label in labels:
         if label not in lookups:
             lookups[label] = BucketLookup.build([s for s in plan.routing if s.model == label] or [])
     notes: list[str] = []
-    _build_servers(groups, inputs, pairs, lookups, req, table, opts, window_s, slice_of, notes)
+    _build_servers(groups, inputs, pairs, lookups, req, tables, opts, window_s, slice_of, notes)
     flat: list[Server] = [srv for g in groups for srv in g.servers]
     offsets = np.cumsum([0] + [g.replicas for g in groups])
     if opts.routing == "plan":
@@ -258,8 +271,13 @@ def simulate_plan(plan: Plan, inputs: PlanInputs, options: SimulationOptions | N
             else:
                 table.rejected[rid] = True
                 table.done_s[rid] = table.arrival_s[rid]
-        for srv in flat:
-            srv.run_until()
+        for g in groups:
+            if g.role != "decode":
+                for srv in g.servers:
+                    srv.run_until()
+        if disaggregated:
+            model_of = {g.model: g.deployment.model for g in groups if g.deployment is not None}
+            run_decode_phase(groups, model_of, table, prefill_table, decode_table, group_of, decode_of)
     else:
         server_of = route_dynamic(req, groups, flat, offsets, opts.routing, table)
         group_of = np.searchsorted(offsets, server_of, side="right") - 1
@@ -273,6 +291,7 @@ def simulate_plan(plan: Plan, inputs: PlanInputs, options: SimulationOptions | N
         flat,
         table,
         group_of,
+        decode_of,
         slice_of,
         unplanned,
         lookups,
@@ -290,7 +309,7 @@ def _build_servers(
     pairs: list[tuple[int, ModelSpec]],
     lookups: dict[str, BucketLookup],
     req: Requests,
-    table: RequestTable,
+    tables: dict[str, RequestTable],
     opts: SimulationOptions,
     window_s: float,
     slice_of: npt.NDArray[np.int64],
@@ -305,7 +324,7 @@ def _build_servers(
             look = lookups[g.model]
             blocks = _block_times(g, inputs, look, spec_of[g.model], model_ref[g.model])
             block_of = {rid: blocks[int(slice_of[rid])] for rid in range(req.count) if int(slice_of[rid]) in blocks}
-            g.servers = [OffloadServer(table, block_of, window_s) for _ in range(g.replicas)]
+            g.servers = [OffloadServer(tables["aggregated"], block_of, window_s) for _ in range(g.replicas)]
             continue
         dep = g.deployment
         assert dep is not None
@@ -322,7 +341,7 @@ def _build_servers(
         g.policy = scheduler_policy(g.engine, limits, pre)
         g.servers = [
             Replica(
-                table,
+                tables[g.role],
                 times,
                 limits,
                 g.policy,
@@ -334,3 +353,8 @@ def _build_servers(
         ]
         if g.timing_source != "estimate":
             notes.append(f"{g.candidate}: {g.timing_source}")
+        if g.kv_link is not None:
+            notes.append(
+                f"{g.candidate}: a {g.role} pool ({g.role}-only engine); KV caches over {g.kv_link.describe()} "
+                "per replica"
+            )

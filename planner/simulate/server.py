@@ -32,6 +32,7 @@ class RequestTable:
         self.s0 = [0] * n  # decode step counter when it joined the decode batch
         self.heap_tag = [0] * n  # invalidates stale heap entries after a preemption
         self.swapped = [False] * n
+        self.transferred = [False] * n  # its KV arrives over the network (a decode pool): admitted without I/O
         self.blocks = [0] * n  # blocks held outside the decode-batch aggregate (prefilling / reserved)
 
 

@@ -127,6 +127,7 @@ def simulation_result(
     flat: list[Server],
     table: RequestTable,
     group_of: npt.NDArray[np.int64],
+    decode_of: npt.NDArray[np.int64],
     slice_of: npt.NDArray[np.int64],
     unplanned: npt.NDArray[np.bool_],
     lookups: dict[str, BucketLookup],
@@ -184,7 +185,9 @@ def simulation_result(
     out_groups = []
     slo_of = {ms.label: ms.slo for _, ms in pairs}
     for g in groups:
-        sel = np.flatnonzero(counted & (group_of == g.index))
+        # a decode pool reports the requests it decoded (they are counted in their prefill pool's group too)
+        member = decode_of if g.role == "decode" else group_of
+        sel = np.flatnonzero(counted & (member == g.index))
         g_tpot = tpot[sel]
         g_slo = slo_of[g.model]
         srv = g.servers
