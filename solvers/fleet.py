@@ -82,7 +82,7 @@ SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
 COST_FLOOR_SLACK = 1e-6  # below stage 1's cost by more than this (relative; plus its gap) no plan exists
-TIE_SEARCH_NODES = 50_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
+TIE_SEARCH_NODES = 5_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
 
 
 def solve_fleet(
@@ -408,14 +408,14 @@ def unique_fleet(
 
     def other_exists(k: int, cost: float, used: float, same: bool) -> bool | None:
         nonlocal nodes
-        nodes += 1
-        if nodes > TIE_SEARCH_NODES:
-            return None
         if k == len(p):
             return not same and cost >= lowest
         if cost + reach[k] < lowest:
             return False
         for count in range(int(u[k]), -1, -1):
+            nodes += 1  # every count tried is a node: the cap bounds the whole search
+            if nodes > TIE_SEARCH_NODES:
+                return None
             c, gu = cost + count * p[k], used + count * g[k]
             if c > highest or gu > gpu_cap:
                 continue
