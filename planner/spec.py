@@ -88,12 +88,76 @@ class TraceSource(_Spec):
     use_trace_rate: bool = Field(default=False, description="take the request rate from the trace timestamps")
 
 
+MAX_PERIODS = 1344
+"""Most periods of a rate curve (eight weeks of hours)."""
+HOURS_PER_DAY = 24
+DAYS_PER_WEEK = 7
+
+
+class RateCurve(_Spec):
+    """Demand that changes over time: one mean rate per period, from exactly one of `rates_rps`,
+    `daily_profile` / `weekly_profile` (relative values scaled so the busiest hour is `peak_rps`) or
+    `from_trace` (requests per period of the trace's timestamps, with each period's own length mix).
+
+    Scaling is explicit, never an edit of the data: `rate_scale` multiplies the rates given or counted,
+    `peak_rps` rescales them so that the busiest period has that rate (give at most one). `gpuplan plan`
+    plans the busiest period; `gpuplan schedule` plans every period (commitments, autoscaling, spot)."""
+
+    rates_rps: tuple[NonNegFloat, ...] | None = Field(
+        default=None, max_length=MAX_PERIODS, description="mean rate of each period, requests/s"
+    )
+    daily_profile: tuple[NonNegFloat, ...] | None = Field(
+        default=None, description="24 relative rates, hour 0 to 23 (periods of one hour); needs peak_rps"
+    )
+    weekly_profile: tuple[tuple[NonNegFloat, ...], ...] | None = Field(
+        default=None, description="7 rows (days) of 24 relative rates (168 periods of one hour); needs peak_rps"
+    )
+    from_trace: bool = Field(default=False, description="count the trace's requests per period (its timestamps)")
+    period_s: PositiveFloat = Field(
+        default=3600.0, ge=60, le=MAX_SECONDS, description="length of one period, seconds (profiles: 3600)"
+    )
+    rate_scale: PositiveFloat | None = Field(default=None, le=MAX_RATE_RPS, description="multiplies every rate")
+    peak_rps: PositiveFloat | None = Field(
+        default=None, le=MAX_RATE_RPS, description="rescale so the busiest period has this rate, requests/s"
+    )
+
+    @model_validator(mode="after")
+    def _one_curve(self) -> RateCurve:
+        given = [n for n in ("rates_rps", "daily_profile", "weekly_profile") if getattr(self, n) is not None]
+        given += ["from_trace"] if self.from_trace else []
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of rates_rps, daily_profile, weekly_profile or from_trace: true"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.rate_scale is not None and self.peak_rps is not None:
+            raise ValueError("give rate_scale or peak_rps, not both")
+        if self.daily_profile is not None and len(self.daily_profile) != HOURS_PER_DAY:
+            raise ValueError(f"daily_profile needs {HOURS_PER_DAY} values (hours 0-23), got {len(self.daily_profile)}")
+        if self.weekly_profile is not None and (
+            len(self.weekly_profile) != DAYS_PER_WEEK or any(len(d) != HOURS_PER_DAY for d in self.weekly_profile)
+        ):
+            raise ValueError(f"weekly_profile needs {DAYS_PER_WEEK} rows of {HOURS_PER_DAY} values")
+        profile = self.daily_profile is not None or self.weekly_profile is not None
+        if profile and self.peak_rps is None:
+            raise ValueError("a profile is relative: give peak_rps (the rate of its busiest hour)")
+        if profile and self.period_s != 3600.0:
+            raise ValueError("profiles have periods of one hour; leave period_s out")
+        values = self.rates_rps or self.daily_profile or tuple(v for d in self.weekly_profile or () for v in d)
+        if not self.from_trace and not any(v > 0 for v in values):
+            raise ValueError("every rate is 0: nothing to serve")
+        return self
+
+
 class Workload(_Spec):
     rate_rps: PositiveFloat | None = Field(default=None, description="mean arrival rate, requests/s")
     histogram: tuple[HistogramBin, ...] | None = None
     distribution: ParametricLengths | None = None
     trace: TraceSource | None = None
     buckets_per_decade: Int = Field(default=4, ge=1, le=20, description="log-spaced length buckets")
+    rate_curve: RateCurve | None = Field(
+        default=None, description="rates per period (instead of rate_rps); see RateCurve"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Workload:
@@ -107,8 +171,14 @@ class Workload(_Spec):
             if abs(total - 1.0) > SHARE_TOLERANCE:
                 raise ValueError(f"histogram shares sum to {total:.6g}; they must sum to 1")
         uses_trace_rate = self.trace is not None and self.trace.use_trace_rate
+        if self.rate_curve is not None:
+            if self.rate_rps is not None or uses_trace_rate:
+                raise ValueError("give rate_curve or rate_rps / trace.use_trace_rate, not both")
+            if self.rate_curve.from_trace and self.trace is None:
+                raise ValueError("rate_curve.from_trace needs a trace (workload.trace)")
+            return self
         if self.rate_rps is None and not uses_trace_rate:
-            raise ValueError("rate_rps is required (or set trace.use_trace_rate: true)")
+            raise ValueError("rate_rps is required (or set trace.use_trace_rate: true, or give rate_curve)")
         return self
 
 
@@ -330,6 +400,34 @@ class CatalogSection(_Spec):
     models: tuple[dict[str, object], ...] = ()
 
 
+CommitmentTerm = Literal["1y", "3y"]
+
+
+class ScheduleOptions(_Spec):
+    """Settings of multi-period plans (`gpuplan schedule`): what may be committed, and what starting an
+    instance costs. Committed prices come from the catalog (catalog/data/commitment-prices.csv)."""
+
+    commitment_terms: tuple[CommitmentTerm, ...] = Field(
+        default=("1y", "3y"), description="terms that may be bought; () = no commitments"
+    )
+    min_confidence: Literal["high", "medium", "low"] = Field(
+        default="medium", description="least confidence of a catalog commitment price to use"
+    )
+    commitment_prices: dict[str, dict[CommitmentTerm, Annotated[NonNegFloat, Field(le=MAX_PRICE_USD_PER_HOUR)]]] = (
+        Field(default_factory=dict, description="offering id -> term -> committed $/h per instance (overrides)")
+    )
+    instance_start_s: NonNegFloat = Field(
+        default=300.0, le=MAX_SECONDS, description="from the request for an instance to its engine starting, s"
+    )
+    load_gbps: PositiveFloat = Field(
+        default=1.0,
+        le=1e4,
+        description="GB/s an instance reads the weights at (the offering's disk_read_gbps where the catalog "
+        "knows it)",
+    )
+    cyclic: bool = Field(default=True, description="the horizon repeats: the first period follows the last")
+
+
 class Constraints(_Spec):
     budget_usd_per_hour: PositiveFloat | None = Field(default=None, le=MAX_PRICE_USD_PER_HOUR)
 
@@ -344,6 +442,7 @@ class Spec(_Spec):
     search: Search = Search()
     solver: SolverOptions = SolverOptions()
     constraints: Constraints = Constraints()
+    schedule: ScheduleOptions = ScheduleOptions()
     profiles: tuple[ProfileSource, ...] = ()
     catalog: CatalogSection = CatalogSection()
     allow_paths: tuple[str, ...] = Field(

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +54,7 @@ import numpy.typing as npt
 
 from planner.distributions import Discretised, discretise
 from planner.errors import InputError
+from planner.rate_curve import PeriodRates, spec_curve, trace_curve
 from planner.spec import HistogramBin, Workload
 from planner.traces import read_trace
 
@@ -110,6 +111,7 @@ class WorkloadSlices:
     model: str
     slices: tuple[Slice, ...]  # sorted by (input range, output range)
     summary: WorkloadSummary
+    periods: PeriodRates | None = None  # workload.rate_curve: rates per period and slice (slices: the peak)
 
 
 def bucket_edges(max_len: int, buckets_per_decade: int) -> tuple[int, ...]:
@@ -188,6 +190,24 @@ def _histogram_slices(model: str, bins: Sequence[HistogramBin], rate_rps: float)
 
 
 # ---------------------------------------------------------------- traces
+
+
+def slice_of_requests(
+    ins: npt.NDArray[np.int64], outs: npt.NDArray[np.int64], bpd: int
+) -> npt.NDArray[np.int64]:
+    """For each request, the index of its slice in `slices_from_lengths(..)` (same cells, same order)."""
+    e_in = np.asarray(bucket_edges(int(ins.max()), bpd), dtype=np.int64)
+    e_out = np.asarray(bucket_edges(int(outs.max()), bpd), dtype=np.int64)
+    key = (np.searchsorted(e_in, ins, side="left") - 1) * len(e_out) + np.searchsorted(e_out, outs, side="left") - 1
+    _cells, inverse = np.unique(key, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).reshape(-1)
+
+
+def _with_peak(ws: WorkloadSlices, periods: PeriodRates) -> WorkloadSlices:
+    """The slices at the busiest period's total rate (each at its share), with the per-period rates."""
+    peak = periods.peak_rps
+    slices = tuple(replace(s, rate_rps=s.share * peak) for s in ws.slices)
+    return replace(ws, slices=slices, summary=replace(ws.summary, rate_rps=peak), periods=periods)
 
 
 def slices_from_lengths(
@@ -288,7 +308,8 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
             input_len=_discrete_stats([b.input_len for b in bins], shares),
             output_len=_discrete_stats([b.output_len for b in bins], shares),
         )
-        return WorkloadSlices(model_label, _histogram_slices(model_label, bins, rate), summary)
+        built = WorkloadSlices(model_label, _histogram_slices(model_label, bins, rate), summary)
+        return _curved(built, workload, where)
 
     if workload.distribution is not None:
         rate = _spec_rate(workload, where)
@@ -306,7 +327,8 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
             input_len=_dist_stats(d_in),
             output_len=_dist_stats(d_out),
         )
-        return WorkloadSlices(model_label, _distribution_slices(model_label, d_in, d_out, bpd, rate), summary)
+        built = WorkloadSlices(model_label, _distribution_slices(model_label, d_in, d_out, bpd, rate), summary)
+        return _curved(built, workload, where)
 
     trace = workload.trace
     if trace is None:  # the spec validator guarantees one source
@@ -316,9 +338,14 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
             f"give either rate_rps ({workload.rate_rps}) or trace.use_trace_rate: true, not both",
             where=f"{where}.rate_rps",
         )
-    data = read_trace(trace, base_dir, f"{where}.trace")
+    curve = workload.rate_curve
+    from_trace = curve is not None and curve.from_trace
+    data = read_trace(trace, base_dir, f"{where}.trace", need_timestamps=trace.use_trace_rate or from_trace)
     rate_from: Literal["spec", "trace"] = "spec"
-    if trace.use_trace_rate:
+    if curve is not None:
+        rate = 1.0  # replaced by the curve's peak below
+        rate_from = "trace" if from_trace else "spec"
+    elif trace.use_trace_rate:
         trace_rate = data.mean_rate_rps()
         if trace_rate is None:
             raise InputError(
@@ -341,12 +368,29 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
         input_len=_array_stats(data.input_lens),
         output_len=_array_stats(data.output_lens),
     )
-    return WorkloadSlices(
+    built = WorkloadSlices(
         model_label, slices_from_lengths(model_label, data.input_lens, data.output_lens, bpd, rate), summary
     )
+    if curve is not None and curve.from_trace:
+        if data.timestamps_s is None:  # read with timestamps above
+            raise InputError("the trace's timestamps were not read", where=f"{where}.trace")
+        which = slice_of_requests(data.input_lens, data.output_lens, bpd)
+        periods = trace_curve(curve, data.timestamps_s, which, len(built.slices), f"{where}.rate_curve")
+        return _with_peak(built, periods)
+    return _curved(built, workload, where)
+
+
+def _curved(ws: WorkloadSlices, workload: Workload, where: str) -> WorkloadSlices:
+    """A workload with a rate curve written in the spec: its per-period rates, slices at the peak."""
+    if workload.rate_curve is None:
+        return ws
+    shares = tuple(s.share for s in ws.slices)
+    return _with_peak(ws, spec_curve(workload.rate_curve, shares, f"{where}.rate_curve"))
 
 
 def _spec_rate(workload: Workload, where: str) -> float:
+    if workload.rate_curve is not None:
+        return 1.0  # replaced by the curve's peak (_curved)
     if workload.rate_rps is None:
         raise InputError(
             "rate_rps is required (or, for a trace, set trace.use_trace_rate: true)", where=where
