@@ -1,0 +1,387 @@
+"""The multi-period fleet MILP: commitments held over the whole horizon, on-demand and spot per period.
+
+Every period p (of h hours; H = P h over P periods) is the single-period fleet problem of
+`solvers.fleet_milp` with that period's slice rates, so every period's slices are served within the SLOs
+by exact packing, availability caps, spot share, min replicas and N+1 exactly as in a one-period plan
+(a slice with no traffic in a period has no demand row there). The blocks share nothing but these columns
+and rows, which join them:
+
+Columns (besides each period's block, named `<family>_p<p>_<index>`, indices within period p's problem)
+    instances_p<p>_o   n_op ∈ ℤ≥0   instances of offering o running in period p, committed ones included
+    commit_j           k_j ∈ ℤ≥0    instances committed under commitment j (offering o_j, $/h c_j), held
+                                    for the whole horizon whether used or not
+    start_p<p>_o       s_op ≥ 0     instances of o started for period p (continuous: the objective pushes
+                                    it down to max(0, n_op − n_o,p−1), an integer)
+
+    minimise   Σ_j H c_j k_j + Σ_p Σ_o h p_o (n_op − K_o) + Σ_p Σ_o L_o p_o s_op,    K_o = Σ_{j: o_j = o} k_j
+
+i.e. the committed instances at their committed price all horizon, every other running instance at its
+hourly price (on-demand, or spot for spot offerings) for the periods it runs, and each start billed for
+its lead time L_o (instance start plus model load: a period's capacity is requested L_o before the
+period begins and paid from then). As implemented the K_o term is folded into the costs of k_j:
+cost(k_j) = H (c_j − p_o), cost(n_op) = h p_o, cost(s_op) = L_o p_o.
+
+Rows (besides each period's block)
+    committed_p<p>_o   K_o − n_op ≤ 0                 committed instances run in every period
+    scale_up_p<p>_o    n_op − n_o,p−1 − s_op ≤ 0      starts (p − 1 of period 0: the last period when the
+                                                     horizon is cyclic; else K_o, the horizon starts with
+                                                     the committed instances only); only where L_o > 0
+    constant_p<p>_o    n_op − n_o,p−1 = 0             (baseline "peak-provisioned" only: one fleet for all
+                                                     periods)
+
+Simplifications (said in reports too): a period's rate is its mean (bursts inside a period are not
+planned for); a start is billed for its lead time, and a period's capacity is assumed requestable ahead
+(the curve is known: scheduled scaling); instances stop at a period's end without cost; the lexicographic
+tie-breaks of the single-period optimiser are not applied across periods (HiGHS is deterministic, so the
+same inputs give the same plan); spot interruptions are handled by the spot share of each period
+(`offerings.max_spot_share`), not by a buffer; the budget row is left out (a budget is per hour at one
+rate, not for a horizon).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from solvers.backend import BackendFailure, open_backend
+from solvers.fleet_extract import extract
+from solvers.fleet_milp import FleetMilp, build_milp
+from solvers.sparse import Block, FloatArray, IndexArray, IntArray
+from solvers.types import FleetProblem, FleetSolution, SolveStatus
+
+DROPPED = frozenset({"budget"})
+"""Families of the single-period model left out of every period (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class FleetCommitment:
+    """`price_usd_per_hour` per committed instance of `offering`, paid every hour of the horizon."""
+
+    id: str
+    offering: str  # FleetOffering.id of an on-demand offering
+    term: str
+    price_usd_per_hour: float
+
+
+@dataclass(frozen=True)
+class PeriodsProblem:
+    """`base` gives offerings, candidates, capacities and settings (its slice rates are not used);
+    `rates_rps[p][s]` is slice s's rate in period p. `start_hours[o]`: hours billed per start of o."""
+
+    base: FleetProblem
+    rates_rps: tuple[tuple[float, ...], ...]
+    period_hours: float
+    commitments: tuple[FleetCommitment, ...] = ()
+    start_hours: Mapping[str, float] = field(default_factory=dict)
+    cyclic: bool = True
+    constant_fleet: bool = False
+
+    @property
+    def periods(self) -> int:
+        return len(self.rates_rps)
+
+    @property
+    def horizon_hours(self) -> float:
+        return self.periods * self.period_hours
+
+
+@dataclass(frozen=True)
+class PeriodsSolution:
+    """A multi-period plan: commitments, and each period's fleet (its `instances` include the committed
+    ones), routing of that period's slices, and the instances started for it."""
+
+    status: SolveStatus
+    cost_usd: float  # over the horizon
+    committed: dict[str, int]  # commitment id -> instances (only > 0)
+    periods: tuple[FleetSolution, ...]
+    starts: tuple[dict[str, int], ...]  # per period: offering id -> instances started for it (only > 0)
+    solver: str
+    seconds: float
+    build_seconds: float
+    gap: float | None
+    variables: int
+    constraints: int
+    message: str = ""
+
+
+def period_problem(problem: PeriodsProblem, p: int) -> FleetProblem:
+    """Period p as a single-period problem: the slices with traffic in p, at p's rates."""
+    base = problem.base
+    rates = problem.rates_rps[p]
+    keep = [k for k, r in enumerate(rates) if r > 0]
+    return replace(
+        base,
+        slices=tuple(replace(base.slices[k], rate_rps=rates[k]) for k in keep),
+        capacity_rps=tuple(base.capacity_rps[k] for k in keep),
+        pair_capacity_rps=tuple(base.pair_capacity_rps[k] for k in keep) if base.pairs else (),
+        budget_usd_per_hour=None,
+    )
+
+
+def validate(problem: PeriodsProblem) -> None:
+    """Reject a malformed problem (a bug in whoever built it): ValueError."""
+    n = len(problem.base.slices)
+    if not problem.rates_rps or any(len(r) != n for r in problem.rates_rps):
+        raise ValueError("rates_rps needs one row per period and one rate per slice")
+    if not (math.isfinite(problem.period_hours) and problem.period_hours > 0):
+        raise ValueError(f"period_hours {problem.period_hours} must be > 0")
+    on_demand = {o.id for o in problem.base.offerings if not o.spot}
+    for c in problem.commitments:
+        if c.offering not in on_demand or not (math.isfinite(c.price_usd_per_hour) and c.price_usd_per_hour >= 0):
+            raise ValueError(f"commitment {c.id!r}: offering {c.offering!r}, price {c.price_usd_per_hour}")
+    if any(not (math.isfinite(v) and v >= 0) for v in problem.start_hours.values()):
+        raise ValueError("start_hours must be finite and >= 0")
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    milp: FleetMilp
+    blocks: tuple[tuple[FleetProblem, FleetMilp, int], ...]  # (period problem, its MILP, first column)
+    commit0: int
+    start0: int
+    start_offerings: tuple[int, ...]
+
+
+def _renamed(blocks: tuple[Block, ...], p: int, shift: int) -> list[Block]:
+    return [Block(b.family, b.first + shift, tuple(f"p{p}_{x}" if x else f"p{p}" for x in b.labels)) for b in blocks]
+
+
+def build(problem: PeriodsProblem) -> _Stacked:  # noqa: C901, PLR0915 - the stacked arrays, family by family
+    """The stacked arrays (see the module docstring)."""
+    validate(problem)
+    base = problem.base
+    h = problem.period_hours
+    n_off = len(base.offerings)
+    off_index = {o.id: i for i, o in enumerate(base.offerings)}
+    price = np.array([o.price_usd_per_hour for o in base.offerings], dtype=np.float64)
+    blocks: list[tuple[FleetProblem, FleetMilp, int]] = []
+    costs, lowers, uppers, ints = [], [], [], []
+    r_start, r_index, r_value, r_lo, r_hi = [], [], [], [], []
+    col_blocks: list[Block] = []
+    row_blocks: list[Block] = []
+    n_cols = n_rows = n_nz = 0
+    for p in range(problem.periods):
+        sub = period_problem(problem, p)
+        m = build_milp(sub, DROPPED)
+        blocks.append((sub, m, n_cols))
+        costs.append(m.col_cost * h)
+        lowers.append(m.col_lower)
+        uppers.append(m.col_upper)
+        ints.append(m.integrality)
+        r_start.append(m.a_start[:-1].astype(np.int64) + n_nz)
+        r_index.append(m.a_index.astype(np.int64) + n_cols)
+        r_value.append(m.a_value)
+        r_lo.append(m.row_lower)
+        r_hi.append(m.row_upper)
+        col_blocks += _renamed(m.columns, p, n_cols)
+        row_blocks += _renamed(m.rows, p, n_rows)
+        n_cols += m.num_cols
+        n_rows += m.num_rows
+        n_nz += int(m.a_value.shape[0])
+
+    def inst(p: int, o: int) -> int:
+        return blocks[p][2] + o  # instances_o is the first column family of every block
+
+    # commitments
+    commit0 = n_cols
+    H = problem.horizon_hours
+    com_off = np.array([off_index[c.offering] for c in problem.commitments], dtype=np.int64)
+    com_price = np.array([c.price_usd_per_hour for c in problem.commitments], dtype=np.float64)
+    n_com = len(problem.commitments)
+    costs.append(H * (com_price - price[com_off]) if n_com else np.zeros(0))
+    lowers.append(np.zeros(n_com))
+    uppers.append(np.full(n_com, math.inf))
+    ints.append(np.ones(n_com, np.int32))
+    col_blocks.append(Block("commit", n_cols, tuple(str(j) for j in range(n_com))))
+    n_cols += n_com
+    # starts
+    lead = np.array([problem.start_hours.get(o.id, 0.0) for o in base.offerings], dtype=np.float64)
+    started = tuple(o for o in range(n_off) if lead[o] > 0) if problem.periods > 1 or not problem.cyclic else ()
+    start0 = n_cols
+    P = problem.periods
+    costs.append(np.tile(lead[list(started)] * price[list(started)], P) if started else np.zeros(0))
+    lowers.append(np.zeros(P * len(started)))
+    uppers.append(np.full(P * len(started), math.inf))
+    ints.append(np.zeros(P * len(started), np.int32))
+    col_blocks.append(Block("start", n_cols, tuple(f"p{p}_{o}" for p in range(P) for o in started)))
+    n_cols += P * len(started)
+
+    extra: list[tuple[str, str, list[int], list[float], float, float]] = []
+    for p in range(P):
+        for o in range(n_off):
+            mine = [commit0 + j for j in range(n_com) if com_off[j] == o]
+            if mine:
+                extra.append(("committed", f"p{p}_{o}", [*mine, inst(p, o)], [1.0] * len(mine) + [-1.0], -math.inf, 0))
+    for p in range(P):
+        for i, o in enumerate(started):
+            s_col = start0 + p * len(started) + i
+            if p > 0 or problem.cyclic:
+                prev = inst((p - 1) % P, o)
+                cols, vals = [inst(p, o), prev, s_col], [1.0, -1.0, -1.0]
+            else:
+                mine = [commit0 + j for j in range(n_com) if com_off[j] == o]
+                cols, vals = [inst(p, o), s_col, *mine], [1.0, -1.0] + [-1.0] * len(mine)
+            if cols[0] != cols[1]:
+                extra.append(("scale_up", f"p{p}_{o}", cols, vals, -math.inf, 0.0))
+    if problem.constant_fleet:
+        for p in range(1, P):
+            for o in range(n_off):
+                extra.append(("constant", f"p{p}_{o}", [inst(p, o), inst(p - 1, o)], [1.0, -1.0], 0.0, 0.0))
+    family = None
+    for fam, label, cols, vals, lo, hi in extra:
+        if fam != family:
+            row_blocks.append(Block(fam, n_rows, ()))
+            family = fam
+        last = row_blocks[-1]
+        row_blocks[-1] = Block(last.family, last.first, (*last.labels, label))
+        r_start.append(np.array([n_nz], dtype=np.int64))
+        r_index.append(np.array(cols, dtype=np.int64))
+        r_value.append(np.array(vals, dtype=np.float64))
+        r_lo.append(np.array([lo]))
+        r_hi.append(np.array([hi]))
+        n_rows += 1
+        n_nz += len(cols)
+
+    a_start: IntArray = np.concatenate([*r_start, np.array([n_nz], dtype=np.int64)]).astype(np.int32)
+    empty_i: IndexArray = np.zeros(0, np.int64)
+    empty_f: FloatArray = np.zeros(0)
+    milp = FleetMilp(
+        num_offerings=0,
+        num_candidates=0,
+        col_cost=np.concatenate(costs),
+        col_lower=np.concatenate(lowers),
+        col_upper=np.concatenate(uppers),
+        integrality=np.concatenate(ints).astype(np.int32),
+        row_lower=np.concatenate(r_lo),
+        row_upper=np.concatenate(r_hi),
+        a_start=a_start,
+        a_index=np.concatenate(r_index).astype(np.int32),
+        a_value=np.concatenate(r_value),
+        route_slice=empty_i,
+        route_candidate=empty_i,
+        route_load=empty_f,
+        pair_route_slice=empty_i,
+        pair_route_pair=empty_i,
+        pair_prefill=empty_i,
+        pair_decode=empty_i,
+        pair_load_prefill=empty_f,
+        pair_load_decode=empty_f,
+        nodes=empty_i,
+        columns=tuple(col_blocks),
+        rows=tuple(row_blocks),
+        demand=1.0,
+        gpus=empty_f,
+        fits=np.zeros(0, bool),
+        unservable_slices=(),
+        usable_candidates=(),
+        dedicated_cols={},
+        dropped=DROPPED,
+    )
+    return _Stacked(milp, tuple(blocks), commit0, start0, started)
+
+
+def solve_periods(
+    problem: PeriodsProblem, *, solver: str = "highs", time_limit_s: float = 60.0, mip_gap: float = 0.0
+) -> PeriodsSolution:
+    """The cheapest multi-period plan. A period whose slices nothing serves, or an infeasible period,
+    makes the whole problem infeasible (status "infeasible", the message says which period)."""
+    t0 = time.perf_counter()
+    stacked = build(problem)
+    built = time.perf_counter() - t0
+    milp = stacked.milp
+    for p, (sub, m, _first) in enumerate(stacked.blocks):
+        if m.unservable_slices:
+            names = ", ".join(sub.slices[k].id for k in m.unservable_slices[:3])
+            return _empty(problem, "infeasible", solver, t0, built, milp, f"period {p}: no candidate serves {names}")
+    try:
+        session = open_backend(milp, solver)
+        res = session.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_gap)
+    except BackendFailure as exc:
+        return _empty(problem, "not_solved", solver, t0, built, milp, f"the {solver} solver failed: {exc}")
+    if res.status in ("infeasible", "unbounded", "error", "not_solved") or res.values is None:
+        msg = res.message if res.status != "infeasible" else "the solver proved the multi-period problem infeasible"
+        status: SolveStatus = "infeasible" if res.status == "infeasible" else "not_solved"
+        return _empty(problem, status, solver, t0, built, milp, msg)
+    return _extract(problem, stacked, res.values, res.status, res.gap, solver, t0, built)
+
+
+def _empty(
+    problem: PeriodsProblem, status: SolveStatus, solver: str, t0: float, built: float, milp: FleetMilp, msg: str
+) -> PeriodsSolution:
+    return PeriodsSolution(
+        status, 0.0, {}, (), (), solver, time.perf_counter() - t0, built, None, milp.num_cols, milp.num_rows, msg
+    )
+
+
+def _extract(
+    problem: PeriodsProblem,
+    stacked: _Stacked,
+    values: FloatArray,
+    status: str,
+    gap: float | None,
+    solver: str,
+    t0: float,
+    built: float,
+) -> PeriodsSolution:
+    periods = []
+    for sub, m, first in stacked.blocks:
+        periods.append(extract(sub, m, values[first : first + m.num_cols], status, gap, solver, t0, ""))
+    committed = {
+        c.id: int(round(values[stacked.commit0 + j]))
+        for j, c in enumerate(problem.commitments)
+        if round(values[stacked.commit0 + j]) > 0
+    }
+    starts = tuple(period_starts(problem, committed, tuple(s.instances for s in periods)))
+    sol = PeriodsSolution(
+        status="optimal" if status == "optimal" else "gap",
+        cost_usd=0.0,
+        committed=committed,
+        periods=tuple(periods),
+        starts=starts,
+        solver=solver,
+        seconds=time.perf_counter() - t0,
+        build_seconds=built,
+        gap=gap,
+        variables=stacked.milp.num_cols,
+        constraints=stacked.milp.num_rows,
+    )
+    return replace(sol, cost_usd=horizon_cost(problem, sol))
+
+
+def committed_per_offering(problem: PeriodsProblem, committed: Mapping[str, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in problem.commitments:
+        if committed.get(c.id, 0):
+            out[c.offering] = out.get(c.offering, 0) + committed[c.id]
+    return out
+
+
+def period_starts(
+    problem: PeriodsProblem, committed: Mapping[str, int], instances: tuple[Mapping[str, int], ...]
+) -> list[dict[str, int]]:
+    """Instances started for each period: growth over the period before (cyclic: the last before the
+    first; else the horizon starts with the committed instances)."""
+    k = committed_per_offering(problem, committed)
+    out = []
+    for p, now in enumerate(instances):
+        before = instances[p - 1] if (p > 0 or problem.cyclic) else k
+        grown = {o: n - before.get(o, 0) for o, n in now.items() if n > before.get(o, 0)}
+        out.append(grown)
+    return out
+
+
+def horizon_cost(problem: PeriodsProblem, solution: PeriodsSolution) -> float:
+    """Total cost over the horizon, recomputed from the plan's counts (the formula of the docstring)."""
+    prices = {o.id: o.price_usd_per_hour for o in problem.base.offerings}
+    k = committed_per_offering(problem, solution.committed)
+    by_id = {c.id: c for c in problem.commitments}
+    total = sum(problem.horizon_hours * by_id[j].price_usd_per_hour * n for j, n in solution.committed.items())
+    for period in solution.periods:
+        total += sum(problem.period_hours * prices[o] * (n - k.get(o, 0)) for o, n in period.instances.items())
+    for grown in solution.starts:
+        total += sum(problem.start_hours.get(o, 0.0) * prices[o] * n for o, n in grown.items())
+    return float(total)

@@ -1,0 +1,125 @@
+"""The multi-period MILP against a brute-force oracle on tiny horizons, and against the one-period optimiser.
+
+Oracle cases: offerings a (with a spot twin a#spot in a's pool) and b, one candidate each taking a whole
+instance, one slice, three periods; a 1y commitment on a and a 3y one on b. Every count 0..3 per period
+and 0..3 per commitment is enumerated; a period is served when the replicas' capacity covers its rate and
+the on-demand part covers the share spot may not carry. Rates are at most what three instances of either
+offering carry, and lead times are shorter than a period, so an optimum never needs more than 3.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from planner.verify_periods import verify_periods
+from solvers.fleet import solve_fleet
+from solvers.periods import FleetCommitment, PeriodsProblem, solve_periods
+from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
+
+N_MAX, K_MAX, PERIODS = 3, 3, 3
+
+
+def _case(seed: int) -> PeriodsProblem:
+    rng = np.random.default_rng(seed)
+    pa, pb = (float(v) for v in rng.uniform(1.0, 4.0, 2).round(2))
+    spot = float(round(pa * rng.uniform(0.2, 0.7), 2))
+    ka, kb = (float(v) for v in rng.uniform(0.5, 2.0, 2).round(2))
+    u = float(rng.choice([0.8, 1.0]))
+    top = 3 * u * min(ka, kb)
+    rates = tuple((float(r),) for r in rng.uniform(0.0, top, PERIODS).round(3))
+    cap = int(rng.choice([2, 3, 6]))  # pool a (on-demand and spot together)
+    base = FleetProblem(
+        offerings=(
+            FleetOffering("a", pa, 1, cap, False, "a"),
+            FleetOffering("a#spot", spot, 1, cap, True, "a"),
+            FleetOffering("b", pb, 1),
+        ),
+        candidates=tuple(FleetCandidate(c, o, "m", 1) for c, o in (("ca", "a"), ("cs", "a#spot"), ("cb", "b"))),
+        slices=(FleetSlice("s", "m", 1.0),),
+        capacity_rps=((ka, ka, kb),),
+        target_utilisation=u,
+        min_replicas={"m": 0},
+        max_spot_share=float(rng.choice([0.0, 0.4, 1.0])),
+    )
+    commitments = (
+        FleetCommitment("a-1y", "a", "1y", float(round(pa * rng.uniform(0.3, 0.9), 2))),
+        FleetCommitment("b-3y", "b", "3y", float(round(pb * rng.uniform(0.3, 0.9), 2))),
+    )
+    lead = {o: float(v) for o, v in zip(("a", "a#spot", "b"), rng.uniform(0.0, 0.9, 3).round(2), strict=True)}
+    return PeriodsProblem(base, rates, 1.0, commitments, lead, cyclic=bool(rng.integers(2)))
+
+
+def _oracle(problem: PeriodsProblem) -> float:
+    """The cheapest plan by enumeration (numpy over the periods' count vectors)."""
+    base = problem.base
+    price = np.array([o.price_usd_per_hour for o in base.offerings])
+    lead = np.array([problem.start_hours.get(o.id, 0.0) for o in base.offerings])
+    kap = np.array(base.capacity_rps[0]) * base.target_utilisation
+    cap = base.offerings[0].available
+    vecs = np.array(list(itertools.product(range(N_MAX + 1), repeat=3)), dtype=float)
+    pool_ok = vecs[:, 0] + vecs[:, 1] <= (cap if cap is not None else np.inf)
+    best = np.inf
+    for ka, kb in itertools.product(range(K_MAX + 1), repeat=2):
+        k = np.array([ka, 0, kb], dtype=float)
+        feasible = []
+        for (rate,) in problem.rates_rps:
+            total = vecs @ kap
+            on_demand = vecs[:, 0] * kap[0] + vecs[:, 2] * kap[2]
+            ok = pool_ok & (total >= rate - 1e-9) & (on_demand >= (1 - base.max_spot_share) * rate - 1e-9)
+            ok &= (vecs >= k).all(axis=1)
+            feasible.append(vecs[ok])
+        if any(f.shape[0] == 0 for f in feasible):
+            continue
+        n0, n1, n2 = feasible[0][:, None, None, :], feasible[1][None, :, None, :], feasible[2][None, None, :, :]
+        run = sum(((n - k) * price).sum(-1) for n in (n0, n1, n2))
+        first = n2 if problem.cyclic else k
+        grow = sum(
+            (np.maximum(now - before, 0) * lead * price).sum(-1)
+            for now, before in ((n0, first), (n1, n0), (n2, n1))
+        )
+        ca, cb = (c.price_usd_per_hour for c in problem.commitments)
+        fixed = problem.horizon_hours * (ka * ca + kb * cb)
+        best = min(best, float((run * problem.period_hours + grow).min()) + fixed)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_multi_period_milp_matches_brute_force(seed: int) -> None:
+    problem = _case(seed)
+    solution = solve_periods(problem, time_limit_s=30)
+    want = _oracle(problem)
+    if not np.isfinite(want):
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal", solution.message
+    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert verify_periods(problem, solution) == ()
+
+
+def test_verifier_catches_a_broken_plan() -> None:
+    problem = _case(3)
+    solution = solve_periods(problem, time_limit_s=30)
+    assert solution.status == "optimal"
+    cheaper = replace(solution, cost_usd=solution.cost_usd * 0.9)
+    assert any(v.startswith("cost:") for v in verify_periods(problem, cheaper))
+    busiest = max(range(PERIODS), key=lambda p: problem.rates_rps[p][0])
+    emptied = list(solution.periods)
+    emptied[busiest] = replace(emptied[busiest], instances={}, replicas={}, cost_usd_per_hour=0.0)
+    broken = verify_periods(problem, replace(solution, periods=tuple(emptied)))
+    assert any(v.startswith(f"period {busiest}:") for v in broken)
+
+
+def test_one_period_is_the_single_period_plan() -> None:
+    """A horizon of one period without commitments costs what the one-period optimiser pays for it."""
+    for seed in range(6):
+        problem = _case(seed)
+        rate = max(problem.rates_rps)
+        one = replace(problem, rates_rps=(rate,), commitments=(), period_hours=2.0, cyclic=True)
+        single = solve_fleet(replace(problem.base, slices=(FleetSlice("s", "m", rate[0]),)))
+        multi = solve_periods(one)
+        assert multi.status == single.status == "optimal"
+        assert multi.cost_usd == pytest.approx(2.0 * single.cost_usd_per_hour, rel=1e-9)
