@@ -37,6 +37,7 @@ class Case:
 
 CASES: dict[str, Case] = {
     "plan": Case(("plan", "{spec}"), {"table": "robust: $", "md": "### gpuplan · robust"}),
+    "schedule": Case(("schedule", "{spec}"), {"table": "gpuplan schedule: robust", "md": "# gpuplan schedule: robust"}),
     "validate": Case(("validate", "{spec}"), {"table": "{spec}: valid"}),
     "estimate": Case(
         ("estimate", "--model", "llama-3.1-8b", "--gpu", "l4", "--input-len", "512", "--output-len", "128"),

@@ -1,4 +1,5 @@
-"""`gpuplan plan`, `validate`, `estimate` and `place`: a fleet for a spec, or one model on one GPU.
+"""`gpuplan plan`, `schedule`, `validate`, `estimate` and `place`: a fleet for a spec (for one rate, or
+over its periods), or one model on one GPU.
 """
 
 from __future__ import annotations
@@ -67,6 +68,32 @@ def plan(
         _emit(execute_melange(melange, solver=solver, time_limit_s=time_limit), fmt.value, output)
         return
     assert spec is not None  # noqa: S101 - narrowed by the check above
+    _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
+
+
+@app.command()
+def schedule(
+    spec: Annotated[Path, typer.Argument(help="The YAML spec (workload.rate_curve gives the periods).")],
+    fmt: ReportFormatOpt = ReportFmt.table,
+    output: OutputOpt = None,
+    solver: Annotated[str | None, typer.Option("--solver", help="highs (default) or cbc.")] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            callback=_range("--time-limit", gt=0, le=bounds.MAX_SECONDS),
+            help="Time limit for the whole run (the plan and both baselines), seconds.",
+        ),
+    ] = None,
+    catalog: Annotated[list[Path] | None, typer.Option("--catalog", help="Catalog overlay file(s).")] = None,
+    allow_path: AllowPathOpt = None,
+) -> None:
+    """Plan SPEC over its periods: what to commit, the fleet per period, against two baselines."""
+    from planner.commands.schedule import execute
+
+    _state.update(command="schedule", json=fmt.value == "json")
+    _allow(allow_path)
+    _check_output(output, spec, *(catalog or ()))
     _emit(execute(spec, solver=solver, time_limit_s=time_limit, overlays=tuple(catalog or ())), fmt.value, output)
 
 

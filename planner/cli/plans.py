@@ -274,7 +274,7 @@ def schema(
         list[str],
         typer.Argument(
             metavar="COMMAND",
-            help="plan, estimate, place, sweep, check, simulate, export, or "
+            help="plan, schedule, estimate, place, sweep, check, simulate, export, or "
             "catalog gpus|offerings|models|commitments|refresh.",
         ),
     ],

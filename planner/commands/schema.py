@@ -21,6 +21,7 @@ from planner.listing import CommitmentListing, GpuListing, ModelListing, Offerin
 from planner.outcome import SCHEMA_VERSION, Outcome
 from planner.place import PlaceInfeasible, PlaceResult
 from planner.result import Plan
+from planner.schedule_result import Schedule
 from planner.simulate.result import SimulationResult
 from planner.sweep import SweepResult
 
@@ -44,6 +45,18 @@ class PlanEnvelope(BaseModel):
     command: Literal["plan"]
     status: Literal["ok", "infeasible", "error"]
     data: Plan | _NoData = Field(description="the plan; an empty object when status is error")
+    errors: list[str] = _ERRORS
+
+
+class ScheduleEnvelope(BaseModel):
+    """The JSON that `gpuplan schedule --format json` prints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="gpuplan schedule output")
+
+    schema_version: Literal["1"] = _VERSION
+    command: Literal["schedule"]
+    status: Literal["ok", "infeasible", "error"]
+    data: Schedule | _NoData = Field(description="the multi-period plan; an empty object when status is error")
     errors: list[str] = _ERRORS
 
 
@@ -183,6 +196,7 @@ class CatalogRefreshEnvelope(BaseModel):
 
 ENVELOPES: dict[str, type[BaseModel]] = {
     "plan": PlanEnvelope,
+    "schedule": ScheduleEnvelope,
     "estimate": EstimateEnvelope,
     "place": PlaceEnvelope,
     "sweep": SweepEnvelope,
