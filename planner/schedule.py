@@ -131,7 +131,7 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
         horizon_hours=problem.horizon_hours,
         total_cost_usd=round(total, 4),
         mean_cost_usd_per_hour=round(total / problem.horizon_hours, 4),
-        commitments=_options(problem, plan, auto, options),
+        commitments=_options(problem, plan, options),
         fleet=_fleet(problem, plan),
         baselines=(
             _baseline("peak_provisioned_on_demand", PEAK_BASELINE, peak, total),
@@ -350,19 +350,19 @@ def _fleet(problem: PeriodsProblem, plan: PeriodsSolution) -> tuple[PeriodFleet,
 def _options(
     problem: PeriodsProblem,
     plan: PeriodsSolution,
-    auto: PeriodsSolution,
     info: dict[str, tuple[str, str, str]],
 ) -> tuple[CommitmentOption, ...]:
     prices = {o.id: o.price_usd_per_hour for o in problem.base.offerings}
     k = committed_per_offering(problem, plan.committed)
+    busy = _busy_gpus(problem, plan)
+    gpus = {o.id: o.gpus_per_instance for o in problem.base.offerings}
     out = []
     for c in problem.commitments:
         n = plan.committed.get(c.id, 0)
         used = None
-        if n and auto.periods:
-            have = k.get(c.offering, 0)
-            runs = [min(f.instances.get(c.offering, 0), have) for f in auto.periods]
-            used = round(sum(runs) / (have * len(runs)), 4)
+        if n:
+            have = k[c.offering] * gpus[c.offering]
+            used = round(sum(min(b.get(c.offering, 0.0), have) for b in busy) / (have * len(busy)), 4)
         conf, source, as_of = info.get(c.id, ("", "", ""))
         od = prices[c.offering]
         out.append(
@@ -374,7 +374,7 @@ def _options(
                 on_demand_usd_per_hour=od,
                 break_even_utilisation=round(c.price_usd_per_hour / od, 4) if od > 0 else None,
                 instances=n,
-                autoscaled_utilisation=used,
+                utilisation=used,
                 confidence=conf,
                 source=source,
                 as_of=as_of,
@@ -383,14 +383,39 @@ def _options(
     return tuple(sorted(out, key=lambda x: (-x.instances, x.offering, x.term, x.commitment)))
 
 
+def _busy_gpus(problem: PeriodsProblem, plan: PeriodsSolution) -> list[dict[str, float]]:
+    """Per period: GPUs of each offering the routed load keeps busy at the target utilisation
+    (Σ over its candidates of load / capacity x GPUs per replica / u)."""
+    base = problem.base
+    index = {s.id: k for k, s in enumerate(base.slices)}
+    col = {c.id: j for j, c in enumerate(base.candidates)}
+    out = []
+    for p, fleet in enumerate(plan.periods):
+        busy: dict[str, float] = {}
+        for sid, shares in fleet.routing.items():
+            k = index[sid]
+            for cid, share in shares.items():
+                j = col.get(cid)
+                if j is None or base.capacity_rps[k][j] <= 0:
+                    continue  # a pair: its pools' load is not counted here
+                c = base.candidates[j]
+                load = problem.rates_rps[p][k] * share / base.capacity_rps[k][j]
+                busy[c.offering] = busy.get(c.offering, 0.0) + load * c.tp * c.nodes / base.target_utilisation
+        out.append(busy)
+    return out
+
+
 def _baseline(name: str, description: str, sol: PeriodsSolution, total: float) -> ScheduleBaseline:
     solved = sol.status in ("optimal", "gap")
+    bound = sol.cost_usd * (1 - (sol.gap or 0.0)) if solved else 0.0
     return ScheduleBaseline(
         name=name,  # type: ignore[arg-type]
         description=description,
         status=sol.status,
         cost_usd=round(sol.cost_usd, 4) if solved else None,
+        gap=None if not solved else round(sol.gap or 0.0, 6),
         saving_pct=round(100.0 * (1 - total / sol.cost_usd), 2) if solved and sol.cost_usd > 0 else None,
+        saving_at_least_pct=round(100.0 * (1 - total / bound), 2) if solved and bound > 0 else None,
         max_instances=max((sum(f.instances.values()) for f in sol.periods), default=0),
     )
 

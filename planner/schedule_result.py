@@ -31,9 +31,9 @@ class CommitmentOption(_Result):
         "(null for a free on-demand price)"
     )
     instances: int = Field(description="instances the plan commits")
-    autoscaled_utilisation: float | None = Field(
-        description="share of the horizon the all-on-demand autoscaled baseline runs that many instances of "
-        "the offering (the utilisation to hold against the break-even); null when none is committed"
+    utilisation: float | None = Field(
+        description="mean share of the committed instances' GPUs the plan's load keeps busy (at the target "
+        "utilisation), over the periods: to hold against the break-even; null when none is committed"
     )
     confidence: str = Field(description="the price's confidence in its source (override: the spec's)")
     source: str
@@ -63,7 +63,11 @@ class ScheduleBaseline(_Result):
     description: str
     status: str
     cost_usd: float | None = Field(description="over the horizon; null when not solved")
+    gap: float | None = Field(description="relative MIP gap of the baseline's solve (0: optimal)")
     saving_pct: float | None = Field(description="how much less the plan costs than this baseline, %")
+    saving_at_least_pct: float | None = Field(
+        description="the saving against the baseline's proven lower bound (equals saving_pct when optimal)"
+    )
     max_instances: int = Field(description="most instances running in any one period")
 
 

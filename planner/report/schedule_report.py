@@ -27,9 +27,7 @@ def _bar(p: PeriodFleet, most: int) -> str:
 
 
 def _commit_line(c: CommitmentOption) -> str:
-    used = f"; the autoscaled fleet runs them {f.pct(100 * c.autoscaled_utilisation, decimals=0)} of the time" if (
-        c.autoscaled_utilisation is not None
-    ) else ""
+    used = f"; the plan keeps them {f.pct(100 * c.utilisation, decimals=0)} busy" if c.utilisation is not None else ""
     be = f.pct(100 * c.break_even_utilisation, decimals=0) if c.break_even_utilisation is not None else "n/a"
     return (
         f"{c.instances} x {c.offering} for {c.term} at ${c.price_usd_per_hour:.4g}/h each "
@@ -56,7 +54,12 @@ def _summary(s: Schedule) -> list[str]:
         if b.cost_usd is None:
             lines.append(f"  vs {b.name.replace('_', ' ')}: not solved ({b.status})")
             continue
-        gap = "" if b.status == "optimal" else f", baseline {b.status}"
+        gap = (
+            ""
+            if b.status == "optimal"
+            else f"; baseline within {f.pct(100 * (b.gap or 0), decimals=2)} of its optimum: saves at least "
+            f"{f.pct(b.saving_at_least_pct)}"
+        )
         lines.append(
             f"  vs {b.name.replace('_', ' ')} {f.usd(b.cost_usd)}: saves {f.pct(b.saving_pct)} "
             f"(at most {b.max_instances} instances{gap})"
