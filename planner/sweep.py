@@ -4,6 +4,8 @@ What each flag changes, for every model of the spec:
 - `--rate R`: request rates are scaled proportionally so that the *total* over all models equals R
   (one model: its rate is simply R). A model whose rate comes from its trace (`use_trace_rate`) is
   scaled from that trace rate and then uses the fixed, scaled rate.
+  A model with a `rate_curve` has its curve rescaled so that its busiest period (the one `plan` plans) has
+  that rate.
 - `--tpot-ms T` / `--ttft-ms T`: the TPOT / TTFT SLO of every model is set to T.
 
 Each point is an independent `make_plan` on the modified spec; infeasible points are reported, not
@@ -92,7 +94,12 @@ def apply_value(spec: Spec, swept: Swept, value: float, base_rates: Sequence[flo
         if swept == "rate_rps":
             if total <= 0:
                 raise InputError("the spec's total request rate is 0; cannot scale it", where="--rate")
-            m["workload"]["rate_rps"] = value * base_rates[i] / total
+            rate = value * base_rates[i] / total
+            curve = m["workload"].get("rate_curve")
+            if curve is not None:  # the curve rescaled: its busiest period (what plan plans) at this rate
+                curve["peak_rps"], curve["rate_scale"] = rate, None
+                continue
+            m["workload"]["rate_rps"] = rate
             if m["workload"].get("trace") is not None:
                 m["workload"]["trace"]["use_trace_rate"] = False
         else:

@@ -278,7 +278,9 @@ def test_every_example_exports_to_every_target(  # noqa: C901 - one case, every 
             alloc = next(
                 a
                 for a in plan.allocations
-                if a.instance_type == doc["resources"]["instance_type"] and a.region == doc["resources"]["region"]
+                if a.instance_type == doc["resources"]["instance_type"]
+                and a.region == doc["resources"]["region"]
+                and a.spot == doc["resources"]["use_spot"]  # one instance type may be rented both ways
             )
             assert doc["resources"]["cloud"] == alloc.cloud and doc["resources"]["use_spot"] == alloc.spot
             assert int(doc["resources"]["accelerators"].split(":")[1]) == alloc.gpus_per_instance
@@ -292,7 +294,8 @@ def test_every_example_exports_to_every_target(  # noqa: C901 - one case, every 
                 assert len(starts) == 1
             else:
                 copies = int(re.search(r"Launch once per planned instance \((\d+)\)", f.text).group(1))  # type: ignore[union-attr]
-            instances[alloc.offering] = instances.get(alloc.offering, 0) + copies
+            key = f"{alloc.offering}{'#spot' if alloc.spot else ''}"
+            instances[key] = instances.get(key, 0) + copies
             used: set[int] = set()
             for gpus, _port, path in starts:
                 eid = path.removeprefix("/tmp/gpuplan-").removesuffix(".sh")
@@ -309,7 +312,7 @@ def test_every_example_exports_to_every_target(  # noqa: C901 - one case, every 
             ]
             assert doc["resources"]["disk_size"] >= max(checkpoints_gb)
         assert launched_replicas == {e: g.replicas for e, g in by_endpoint.items()}
-        assert instances == {a.offering: a.instances for a in plan.allocations}
+        assert instances == {f"{a.offering}{'#spot' if a.spot else ''}": a.instances for a in plan.allocations}
     elif target == "k8s":
         for f in result.files:
             docs = [d for d in yaml.safe_load_all(f.text) if d]

@@ -143,3 +143,35 @@ def test_schedule_refuses_a_budget_and_unequal_curves(tmp_path: Path) -> None:
     two["models"].append(other)
     run = gpuplan("schedule", write_spec(tmp_path, two, "two.yaml"))
     assert_user_error(run, "models[1].workload.rate_curve", "same periods")
+
+
+def test_check_compares_schedules(tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    assert gpuplan("schedule", write_spec(tmp_path, _curved()), "--format", "json", "-o", base).code == 0
+    busier = _curved(**{"models.0.workload.rate_curve": {"rates_rps": [2, 1, 8, 16, 12, 4]}})
+    cur = tmp_path / "busier.json"
+    assert gpuplan("schedule", write_spec(tmp_path, busier, "busier.yaml"), "--format", "json", "-o", cur).code == 0
+    same = gpuplan("check", base, "--baseline", base, "--format", "json")
+    assert same.code == 0 and json.loads(same.out)["data"]["kind"] == "schedule", str(same)
+    worse = gpuplan("check", cur, "--baseline", base)
+    assert worse.code == 1 and "mean cost" in worse.out, str(worse)
+    plan = tmp_path / "plan.json"
+    assert gpuplan("plan", write_spec(tmp_path, _curved(), "p.yaml"), "--format", "json", "-o", plan).code == 0
+    assert_user_error(gpuplan("check", cur, "--baseline", plan), "a schedule is checked against a schedule")
+
+
+def test_sweep_rescales_a_curve(tmp_path: Path) -> None:
+    run = gpuplan("sweep", write_spec(tmp_path, _curved()), "--rate", "4,16", "--format", "json")
+    assert run.code == 0, str(run)
+    points = json.loads(run.out)["data"]["points"]
+    assert [p["value"] for p in points] == [4, 16]
+    assert points[0]["total_cost_usd_per_hour"] < points[1]["total_cost_usd_per_hour"]
+
+
+def test_the_example_peak_plan_simulates() -> None:
+    """examples/burstgpt-week.yaml planned by `plan` (its busiest hour, the golden plan) replays in simulate."""
+    plan = ROOT / "tests" / "golden" / "examples" / "burstgpt-week.plan.json"
+    spec = ROOT / "examples" / "burstgpt-week.yaml"
+    run = gpuplan("simulate", plan, "--spec", spec, "--arrivals", "poisson", "--duration", "30", "-f", "json")
+    assert run.code in (0, 1), str(run)
+    assert json.loads(run.out)["data"]["models"][0]["requests"] > 300

@@ -20,7 +20,8 @@ EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 # Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
 # planning them again here.
-FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg")
+FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg", "burstgpt-week")
+# burstgpt-week (its busiest hour) is simulated in tests/test_schedule.py
 GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.refresh import RefreshResult
 from planner.check import CheckResult
+from planner.check_schedule import ScheduleCheckResult
 from planner.errors import InputError
 from planner.estimate import EstimateResult
 from planner.export import ExportResult
@@ -106,7 +107,9 @@ class CheckEnvelope(BaseModel):
     schema_version: Literal["1"] = _VERSION
     command: Literal["check"]
     status: Literal["ok", "error"]
-    data: CheckResult | _NoData = Field(description="the comparison; an empty object when status is error")
+    data: CheckResult | ScheduleCheckResult | _NoData = Field(
+        description="the comparison (of two plans, or of two schedules); an empty object when status is error"
+    )
     errors: list[str] = _ERRORS
 
 
