@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from planner.melange import melange_problem, melange_spec, read_melange
+from planner.melange import melange_problem, melange_spec
+from planner.melange_input import read_melange
 from planner.verify import verify_solution
 from solvers.fleet import best_single_offering, solve_fleet
 from solvers.fleet_milp import build_milp

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import GpuplanError, InputError
-from planner.melange import melange_problem, parse_melange
+from planner.melange import melange_problem
+from planner.melange_input import parse_melange
 from planner.spec import Spec, TraceSource, load_spec, parse_spec
 from planner.traces import read_trace
 from planner.workload import build_slices

@@ -13,7 +13,8 @@ import yaml
 from planner.commands.import_melange import execute
 from planner.commands.plan import execute_melange
 from planner.errors import InputError
-from planner.melange import catalog_gpu_id, melange_problem, melange_spec, opaque_gpu_id, parse_melange, read_melange
+from planner.melange import catalog_gpu_id, melange_problem, melange_spec, opaque_gpu_id
+from planner.melange_input import parse_melange, read_melange
 from planner.report.melange_report import spec_yaml
 from planner.spec import parse_spec
 from planner.verify import verify_solution

@@ -35,7 +35,7 @@ def test_melange_slice_factor_not_finite(tmp_path: Path, value: float) -> None:
 
 
 def test_melange_whole_float_slice_factor_is_accepted() -> None:
-    from planner.melange import parse_melange
+    from planner.melange_input import parse_melange
 
     data = json.loads(MELANGE.read_text())
     data["slice_factor"] = 2.0
@@ -44,7 +44,7 @@ def test_melange_whole_float_slice_factor_is_accepted() -> None:
 
 def test_melange_key_with_a_line_break_stays_on_one_line() -> None:
     """Odd keys (a line break, a control character) are not repeated: the message stays on one line."""
-    from planner.melange import parse_melange
+    from planner.melange_input import parse_melange
 
     data = json.loads(MELANGE.read_text())
     with pytest.raises(InputError) as info:
@@ -54,7 +54,7 @@ def test_melange_key_with_a_line_break_stays_on_one_line() -> None:
 
 
 def test_melange_gpu_name_with_a_line_break_stays_on_one_line() -> None:
-    from planner.melange import parse_melange
+    from planner.melange_input import parse_melange
 
     data = json.loads(MELANGE.read_text())
     name = next(iter(data["gpu_info"]))

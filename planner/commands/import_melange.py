@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from planner.melange import MelangeImport, melange_spec, read_melange
+from planner.melange import MelangeImport, melange_spec
+from planner.melange_input import read_melange
 from planner.outcome import Outcome
 from planner.report.melange_report import render_melange_yaml
 from planner.spec import parse_spec
