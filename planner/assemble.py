@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 from catalog.trust import age_days, reference_date
 from planner.assumptions import assumptions, margin_note, price_trust
-from planner.candidates import Candidate, PricedOffering, offload_dtypes
+from planner.candidates import Candidate, offload_dtypes
 from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
+from planner.offerings import PricedOffering
 from planner.perf import Deployment, memory_breakdown, weights_bytes_total
 from planner.perf.pipeline import stage_model
 from planner.result import (

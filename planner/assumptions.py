@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from catalog.loader import shipped_catalog
 from catalog.trust import Flag, age_days, marks, price_flags, price_overridden, price_reasons, reference_date
-from planner.candidates import PricedOffering, precision_notes, select_offerings
+from planner.candidates import precision_notes
 from planner.capacity import ModelCapacity
 from planner.inputs import PlanInputs
+from planner.offerings import PricedOffering, select_offerings
 from planner.perf import engine_profile
 from planner.perf.profiles import profile_grade
 from planner.result import Allocation

@@ -18,9 +18,9 @@ from typing import Any
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
 from common import files
-from planner.candidates import SPOT_SUFFIX, PricedOffering, drop_dominated, select_offerings
 from planner.errors import InputError, did_you_mean, unknown_id
 from planner.measured_profiles import MeasuredPoint, load_profile_points
+from planner.offerings import SPOT_SUFFIX, PricedOffering, drop_dominated, select_offerings
 from planner.spec import ModelSpec, Search, Spec, parse_spec
 from planner.workload import Slice, WorkloadSlices, build_slices
 
@@ -120,7 +120,7 @@ def named_offerings(spec: Spec, models: Sequence[ModelInputs]) -> set[str]:
 
 
 def without_dominated(spec: Spec, models: Sequence[ModelInputs]) -> list[ModelInputs]:
-    """The models with the offerings no plan needs left out (`planner.candidates.drop_dominated`): the
+    """The models with the offerings no plan needs left out (`planner.offerings.drop_dominated`): the
     optimum is unchanged, the solver no longer breaks ties between identical columns (one Lambda type in
     17 regions at one price), and the plan can say which offering stood in for which."""
     if not models:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from planner.candidates import Candidate, PricedOffering
+from planner.candidates import Candidate
 from planner.capacity import ModelCapacity
 from planner.errors import InputError
+from planner.offerings import PricedOffering
 from planner.spec import Spec
 from solvers.fleet import gpus_per_rps
 from solvers.types import CandidateRole, FleetCandidate, FleetOffering, FleetPair, FleetProblem, FleetSlice

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from catalog.loader import load_catalog
 from catalog.trust import age_days, as_of_start, marks, price_flags, price_reasons
 from catalog.types import Gpu, Offering
-from planner.candidates import PricedOffering, drop_dominated, select_offerings
+from planner.offerings import PricedOffering, drop_dominated, select_offerings
 from planner.spec import OfferingFilter
 from tests.support import gpuplan
 

@@ -136,7 +136,8 @@ def test_tpu_rules_and_engines_that_do_not_run_there() -> None:
 
 
 def test_plan_candidates_use_what_each_family_runs_and_say_so() -> None:
-    from planner.candidates import make_candidates, precision_notes, select_offerings
+    from planner.candidates import make_candidates, precision_notes
+    from planner.offerings import select_offerings
     from planner.spec import OfferingFilter, Search
 
     offerings = select_offerings(CAT, OfferingFilter(gpus=("t4", "tpu-v6e")))

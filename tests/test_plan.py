@@ -37,7 +37,7 @@ def test_every_example_plans_optimally_and_verifies(path: Path) -> None:
 
 def test_chat_example_uses_six_offerings_from_four_clouds() -> None:
     inputs = load_inputs(EXAMPLES / "chat-llama-8b.yaml")
-    from planner.candidates import select_offerings
+    from planner.offerings import select_offerings
 
     offerings = select_offerings(inputs.catalog, inputs.spec.offerings)
     assert len(offerings) >= 6

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from catalog.loader import load_catalog
-from planner.candidates import Candidate, PricedOffering, drop_dominated, price_flagged, select_offerings
+from planner.candidates import Candidate
 from planner.capacity.merge import CandidateCapacity, prune
+from planner.offerings import PricedOffering, drop_dominated, price_flagged, select_offerings
 from planner.spec import OfferingFilter
 
 

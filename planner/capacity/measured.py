@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.candidates import Candidate, PricedOffering
+from planner.candidates import Candidate
 from planner.capacity.source import Answer, CapacityRow
 from planner.inputs import ModelInputs
 from planner.measured_profiles import Target, match_points_to_slices
+from planner.offerings import PricedOffering
 from planner.perf import Deployment, engine_profile
 from planner.result import CapacitySourceName
 
