@@ -255,7 +255,10 @@ def melange_inputs(draw: st.DrawFn) -> tuple[Any, str | None]:  # noqa: C901 - o
     dist = [[weights[i * cols + j] / sum(weights) for j in range(cols)] for i in range(rows)]
     names = draw(
         st.lists(
-            st.sampled_from(["A10G", "A100-80GB", "L4", "H100", "T4", "a100"]), min_size=1, max_size=3, unique=True
+            st.sampled_from(["A10G", "A100-80GB", "L4", "H100", "T4", "a100", "G00", "H100X"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
         )
     )
     tput = st.floats(min_value=0, max_value=50)
@@ -295,8 +298,8 @@ def melange_inputs(draw: st.DrawFn) -> tuple[Any, str | None]:  # noqa: C901 - o
         dist.append([0.0] * (cols + 1))
     elif defect == "shares":
         dist[0][0] += draw(st.sampled_from([0.5, -2.0, 1e-3]))
-    elif defect == "gpu_name":
-        info[draw(st.sampled_from(["H100X", "gpu", "", "B100"]))] = dict(first)
+    elif defect == "gpu_name":  # a known part with a memory size it does not have (unknown names are opaque GPUs)
+        info[draw(st.sampled_from(["A100-90GB", "H100-16GB"]))] = dict(first)
     elif defect == "missing_key":
         del data[draw(st.sampled_from(sorted(data)))]
     elif defect == "extra_key":
