@@ -314,6 +314,10 @@ def open_backend(model: FleetMilp, solver: str) -> Session:
 
 
 # --------------------------------------------------------------------------------------------- HiGHS
+TINY_COEFFICIENT = 1e-6
+"""Below HiGHS's default MIP feasibility tolerance."""
+
+
 class HighsSession:
     """The model passed to highspy in one call (row-wise CSR arrays), kept loaded between stages."""
 
@@ -324,6 +328,12 @@ class HighsSession:
 
         self._hs = highspy
         self.h = new_highs(random_seed=0)
+        nonzero = np.abs(model.a_value[model.a_value != 0])
+        if nonzero.size and float(nonzero.min()) < TINY_COEFFICIENT:
+            # HiGHS 1.16's MIP presolve can discard the optimum of a model with a coefficient below its
+            # feasibility tolerance (a slice's load on a replica that could serve 1e6 times its rate) and
+            # report a dearer plan as optimal (tests/test_fleet_oracle.py): such models are solved unpresolved
+            self.h.setOptionValue("presolve", "off")
         inf = self.h.getInfinity()
         status = self.h.passModel(
             model.num_cols,
