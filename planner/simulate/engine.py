@@ -20,6 +20,9 @@ Scheduler semantics (continuous batching, as vLLM V1 / SGLang / TensorRT-LLM imp
   prefilled elsewhere: `arrives_with_kv` marks them; at admission they take the KV blocks of their prompt
   (the cache sent over the network) and join the decode batch with their first token already produced.
 
+The scheduling policy of each engine is planner.simulate.policy's; the decode batch (held in aggregate) and
+the KV block count are planner.simulate.decode_batch's `DecodeBatch`, which `Replica` extends.
+
 Latencies of iterations come from `IterationTimes` (the estimator). Stretches of iterations that only
 decode a fixed batch are advanced in one step (until the next arrival, completion, KV exhaustion or the
 caller's horizon), which keeps the simulation fast: the work is per request, not per token.
@@ -31,63 +34,14 @@ schedules the request.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
-from planner.simulate.server import RequestTable, ServerBase
+from planner.simulate.decode_batch import DecodeBatch
+from planner.simulate.policy import SchedulerPolicy
+from planner.simulate.server import RequestTable
 from planner.simulate.timing import EngineLimits, IterationTimes
-
-Preemption = Literal["recompute", "swap"]
-
-
-@dataclass(frozen=True)
-class SchedulerPolicy:
-    """How one engine schedules (documented engine defaults; see the module doc)."""
-
-    engine: str
-    mixed_batches: bool  # prefill chunks ride in the decode iteration
-    block_tokens: int  # KV block (page) size in tokens
-    reserve_full: bool  # the whole request's KV is reserved at admission; no preemption
-    preemption: Preemption
-    watermark_share: float  # share of the KV blocks new admissions leave free
-
-    @property
-    def describe(self) -> str:
-        batches = "mixed prefill/decode batches" if self.mixed_batches else "separate prefill and decode batches"
-        kv = (
-            "KV reserved for the whole request at admission"
-            if self.reserve_full
-            else f"KV blocks allocated as sequences grow, preemption by {self.preemption}"
-        )
-        return f"{self.engine}: chunked prefill, {batches}, {self.block_tokens}-token KV blocks, {kv}"
-
-
-# Engine defaults: vLLM V1 (16-token blocks, 1% watermark, recompute), SGLang (token-granular pages,
-# prefill batches separate from decode batches unless --enable-mixed-chunk, retraction = recompute),
-# TensorRT-LLM (inflight batching with chunked context, 64-token blocks).
-_POLICIES: dict[str, tuple[bool, int, float]] = {
-    "vllm": (True, 16, 0.01),
-    "sglang": (False, 1, 0.0),
-    "trtllm": (True, 64, 0.0),
-}
-
-
-def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption | None = None) -> SchedulerPolicy:
-    """The scheduling semantics of `engine`; whether KV is reserved comes from the engine profile."""
-    mixed, block, watermark = _POLICIES.get(engine, _POLICIES["vllm"])
-    reserve = limits.kv_reserve_output_fraction >= 1.0
-    return SchedulerPolicy(
-        engine=engine,
-        mixed_batches=mixed,
-        block_tokens=block,
-        reserve_full=reserve,
-        preemption=preemption or "recompute",
-        watermark_share=watermark,
-    )
 
 
 def arrives_with_kv(table: RequestTable, rid: int, at_s: float) -> None:
@@ -99,7 +53,7 @@ def arrives_with_kv(table: RequestTable, rid: int, at_s: float) -> None:
     table.gen[rid] = 1
 
 
-class Replica(ServerBase):
+class Replica(DecodeBatch):
     """One replica's engine. Feed arrivals with `add` in time order; `run_until` advances time."""
 
     def __init__(
@@ -113,11 +67,8 @@ class Replica(ServerBase):
         window_s: float = 60.0,
         max_position: int | None = None,
     ) -> None:
-        super().__init__(requests, window_s, max(limits.kv_tokens, 1))
+        super().__init__(requests, window_s, limits, policy)
         self.times = times
-        self.policy = policy
-        self.B = policy.block_tokens
-        self.total_blocks = limits.kv_tokens // self.B
         self.watermark = int(policy.watermark_share * self.total_blocks)
         self.budget = limits.max_batched_tokens
         self.max_seqs = min(limits.max_seqs, limits.max_batched_tokens)
@@ -128,13 +79,6 @@ class Replica(ServerBase):
         self.waiting: deque[int] = deque()
         self.order: dict[int, None] = {}  # running requests (prefilling or decoding), in admission order
         self.prefilling: list[int] = []  # running requests with prompt tokens left, in admission order
-        # the decode batch, in aggregate
-        self.S = 0  # decode step counter
-        self.n_dec = 0
-        self.ctx_sum = 0  # KV tokens held by decoding sequences
-        self.heap: list[tuple[int, int, int]] = []  # (finishing step count, tag, request)
-        self.phase = [0] * self.B  # decoding sequences by (tokens - S) mod B
-        self.used_blocks = 0
         # accounting beyond ServerBase
         self.kv_peak_blocks = 0
         self.on_done: Callable[[int, float], None] | None = None  # closed-loop clients send their next request
@@ -194,12 +138,6 @@ class Replica(ServerBase):
 
     # ------------------------------------------------------------------ helpers
 
-    def _blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.B)
-
-    def _free(self) -> int:
-        return self.total_blocks - self.used_blocks
-
     def _head_admissible(self) -> bool:
         if len(self.order) >= self.max_seqs:
             return False
@@ -225,82 +163,6 @@ class Replica(ServerBase):
         else:
             blocks = self._blocks_for(start + n)
         return blocks, n, start
-
-    def _kv_tokens(self) -> float:
-        return self.used_blocks * self.B
-
-    def _new_blocks(self, steps: int) -> int:
-        """Blocks the decode batch allocates over the next `steps` steps (on-demand allocation)."""
-        if self.policy.reserve_full or steps <= 0 or self.n_dec == 0:
-            return 0
-        B = self.B
-        full, rest = divmod(steps, B)
-        total = full * self.n_dec
-        S = self.S
-        ph = self.phase
-        for j in range(rest):
-            total += ph[(-(S + j)) % B]
-        return total
-
-    def _steps_until_kv_full(self, limit: int) -> int:
-        """Largest k <= limit such that the decode batch's next k steps find their blocks free."""
-        if self.policy.reserve_full:
-            return limit
-        free = self._free()
-        n = self.n_dec
-        B = self.B
-        if free >= n * (limit // B + 1):
-            return limit
-        S = self.S
-        ph = self.phase
-        k = 0
-        cycles = free // n if n else limit
-        if cycles > 0:
-            k = min(cycles * B, limit // B * B)
-            free -= (k // B) * n
-        while k < limit:
-            need = ph[(-(S + k)) % B]
-            if need > free:
-                return k
-            free -= need
-            k += 1
-        return limit
-
-    # ------------------------------------------------------------------ decode batch membership
-
-    def _join(self, rid: int, tokens: int) -> None:
-        """`rid` (holding KV for `tokens` tokens) starts decoding at the current step count."""
-        r = self.r
-        S = self.S
-        r.s0[rid] = S
-        key = S + r.output_len[rid] - r.gen[rid]
-        heapq.heappush(self.heap, (key, r.heap_tag[rid], rid))
-        self.n_dec += 1
-        self.ctx_sum += tokens
-        r.target[rid] = tokens  # KV tokens at join (base of the decode phase)
-        if not self.policy.reserve_full:
-            self.phase[(tokens - S) % self.B] += 1
-            # blocks move from the per-request count into the aggregate
-            r.blocks[rid] = 0
-
-    def _decode_tokens(self, rid: int) -> int:
-        r = self.r
-        return r.target[rid] + (self.S - r.s0[rid])
-
-    def _drop_from_decode(self, rid: int) -> int:
-        """Remove a decoding request from the batch; returns the blocks it held."""
-        r = self.r
-        tokens = self._decode_tokens(rid)
-        self.n_dec -= 1
-        self.ctx_sum -= tokens
-        r.heap_tag[rid] += 1
-        if self.policy.reserve_full:
-            blocks = r.blocks[rid]
-        else:
-            self.phase[(r.target[rid] - r.s0[rid]) % self.B] -= 1
-            blocks = self._blocks_for(tokens)
-        r.blocks[rid] = 0
-        return blocks
 
     def _preempt_one(self) -> float:
         """Preempt the most recently admitted running request; returns swap-out seconds (0 for recompute)."""
@@ -440,26 +302,6 @@ class Replica(ServerBase):
             self._pop_finished(done)
         self._finish(done, t1)
 
-    def _into_decode(self, rid: int, tokens: int) -> None:
-        r = self.r
-        if not self.policy.reserve_full:
-            self.used_blocks -= r.blocks[rid]
-            self.used_blocks += self._blocks_for(tokens)  # same blocks, now counted in the aggregate
-        self._join(rid, tokens)
-
-    def _pop_finished(self, done: list[int]) -> None:
-        heap = self.heap
-        r = self.r
-        S = self.S
-        while heap and heap[0][0] <= S:
-            _, tag, rid = heapq.heappop(heap)
-            if tag != r.heap_tag[rid]:
-                continue
-            blocks = self._drop_from_decode(rid)
-            self.used_blocks -= blocks
-            r.gen[rid] = r.output_len[rid]
-            done.append(rid)
-
     def _finish(self, done: list[int], t: float) -> None:
         if not done:
             return
@@ -477,13 +319,6 @@ class Replica(ServerBase):
                 self.on_done(rid, t)
 
     # ------------------------------------------------------------------ decode-only stretches
-
-    def _top_key(self) -> int:
-        heap = self.heap
-        tags = self.r.heap_tag
-        while heap and heap[0][1] != tags[heap[0][2]]:
-            heapq.heappop(heap)
-        return heap[0][0]
 
     def _stretch(self, t_stop: float) -> None:
         """Decode a fixed batch for as many steps as nothing else can happen: until the first completion,

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.perf import Deployment
-from planner.simulate.engine import Preemption, Replica, scheduler_policy
+from planner.simulate.engine import Replica
+from planner.simulate.policy import Preemption, scheduler_policy
 from planner.simulate.server import RequestTable
 from planner.simulate.timing import EngineLimits, IterationTimes, engine_limits
 

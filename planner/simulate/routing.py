@@ -21,8 +21,8 @@ from planner.perf.network import Link
 from planner.perf.pipeline import Pipeline
 from planner.result import Plan, SliceRoute
 from planner.simulate.arrivals import Requests
-from planner.simulate.engine import SchedulerPolicy
 from planner.simulate.options import Routing
+from planner.simulate.policy import SchedulerPolicy
 from planner.simulate.server import RequestTable
 
 IntArray = npt.NDArray[np.int64]

@@ -35,9 +35,10 @@ from planner.perf.network import replica_link
 from planner.perf.pipeline import pipeline
 from planner.result import Plan, ReplicaGroup
 from planner.simulate.arrivals import ModelTraffic, Requests, generate
-from planner.simulate.engine import Preemption, Replica, scheduler_policy
+from planner.simulate.engine import Replica
 from planner.simulate.offload import BlockTimes, OffloadServer
 from planner.simulate.options import SimulationOptions as SimulationOptions  # re-exported for callers
+from planner.simulate.policy import Preemption, scheduler_policy
 from planner.simulate.pools import pool_link, pool_tables, run_decode_phase
 from planner.simulate.result import SimulationResult
 from planner.simulate.routing import BucketLookup, Group, Server, route_dynamic, route_plan
