@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("rich", "pydantic", "numpy", "yaml", "highspy", "pulp", "planner.report.table", "solvers.backend")
 PROBE = """
@@ -40,3 +41,10 @@ def test_estimate_json_loads_no_solver_and_no_rich() -> None:
     loaded = _loaded(*est, "-f", "json")
     assert "planner.estimate" in loaded  # the probe ran the command
     assert not {m for m in ("rich", "highspy", "pulp", "solvers.backend") if m in loaded}
+
+
+def test_plan_json_loads_no_rich() -> None:
+    spec = Path(__file__).resolve().parent.parent / "examples" / "chat-llama-8b.yaml"
+    loaded = _loaded("plan", str(spec), "-f", "json")
+    assert "planner.plan" in loaded  # the probe ran the command
+    assert not {m for m in ("rich", "planner.report.table", "planner.report.markdown") if m in loaded}

@@ -6,10 +6,10 @@ import dataclasses
 import datetime
 from pathlib import Path
 
+from planner import report  # its renderers load on first use (PEP 562): `-f json` never loads rich
 from planner.inputs import load_inputs, spec_errors
 from planner.melange import melange_inputs
 from planner.outcome import Outcome
-from planner.report import render_plan_markdown, render_plan_table
 from planner.result import Plan
 from planner.simulate.slo_check import plan_checked
 
@@ -44,7 +44,7 @@ def outcome_of(plan: Plan) -> Outcome:
         if feasible and plan.verification.passed
         else ("infeasible" if not (feasible or unsolved) else "error"),
         data=plan,
-        renderers={"table": lambda: render_plan_table(plan), "md": lambda: render_plan_markdown(plan)},
+        renderers={"table": lambda: report.render_plan_table(plan), "md": lambda: report.render_plan_markdown(plan)},
         exit_code=0 if feasible and plan.verification.passed else 1,
         errors=tuple(errors),
     )
