@@ -8,7 +8,6 @@ from pathlib import Path
 
 from planner import report  # its renderers load on first use (PEP 562): `-f json` never loads rich
 from planner.inputs import load_inputs, spec_errors
-from planner.melange import melange_inputs
 from planner.outcome import Outcome
 from planner.result import Plan
 from planner.simulate.slo_check import plan_checked
@@ -28,6 +27,8 @@ def execute_melange(
     input_json: Path, *, solver: str | None = None, time_limit_s: float | None = None, as_of: str | None = None
 ) -> Outcome:
     """`gpuplan plan --melange INPUT.json`: plan a Mélange input directly (planner.melange.melange_inputs)."""
+    from planner.melange import melange_inputs  # noqa: PLC0415 - only --melange needs the Mélange reader
+
     inputs, notices = melange_inputs(input_json, as_of=as_of or datetime.date.today().isoformat())
     outcome = outcome_of(plan_checked(inputs, solver=solver, time_limit_s=time_limit_s))
     return dataclasses.replace(outcome, notices=(*notices, *outcome.notices))

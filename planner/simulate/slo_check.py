@@ -25,15 +25,16 @@ value. Plans whose targets are all means are planned once, as before.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.plan import make_plan
 from planner.result import Plan, SimulatedTarget, SloCheck
-from planner.simulate.result import SimulationResult
-from planner.simulate.run import SimulationOptions, replay_refusal, simulate_plan
 from planner.spec import statistic_quantile
+
+if TYPE_CHECKING:
+    from planner.simulate.result import SimulationResult
 
 MAX_ROUNDS = 6
 CHECK_SEED = 0
@@ -61,6 +62,8 @@ def _replayable(plan: Plan, inputs: PlanInputs) -> None:
     """Refuse, naming the percentile target, a fleet the simulator cannot replay (`replay_refusal`): its
     percentiles cannot be checked, and a plan that claims them unchecked
     would mislead."""
+    from planner.simulate.run import replay_refusal  # noqa: PLC0415 - the simulator loads only for percentile targets
+
     for a in plan.allocations:
         for rg in a.replicas:
             refused = replay_refusal(rg)
@@ -77,6 +80,8 @@ def _replayable(plan: Plan, inputs: PlanInputs) -> None:
 
 
 def _simulate(plan: Plan, inputs: PlanInputs, requests: int) -> SimulationResult:
+    from planner.simulate.run import SimulationOptions, simulate_plan  # noqa: PLC0415 - as in _replayable
+
     _replayable(plan, inputs)
     total_rps = sum(m.rate_rps for m in plan.models)
     duration = requests / ((1.0 - WARMUP_SHARE) * total_rps)
