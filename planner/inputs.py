@@ -57,6 +57,9 @@ class PlanInputs:
     # capacities worked out for plans of this spec at other rates (planner.sweep; key -> a ModelCapacity, see
     # planner.capacity.memoised_capacity); None: nothing is kept between plans
     capacity_memo: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # trace files read for plans of this spec at other values (planner.sweep; see
+    # planner.workload._read_memoised); None: every plan reads its traces
+    trace_memo: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def load_inputs(spec_path: Path, overlays: tuple[Path, ...] = ()) -> PlanInputs:
@@ -144,7 +147,7 @@ def load_model(inputs: PlanInputs, index: int, offerings: tuple[PricedOffering, 
         if not exclusive:
             raise
         arch = None
-    workload = build_slices(ms.label, ms.workload, inputs.base_dir, where=f"{where}.workload")
+    workload = build_slices(ms.label, ms.workload, inputs.base_dir, f"{where}.workload", inputs.trace_memo)
     points: list[MeasuredPoint] = []
     for j, p in profiles:
         points.extend(load_profile_points(p, inputs.base_dir, f"profiles[{j}]", ms.slo))

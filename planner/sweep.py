@@ -149,7 +149,8 @@ def run_sweep(
     command's planner (`make_plan`, and for percentile targets the simulation check of
     planner.simulate.slo_check) without the comparison of serving shapes, which no point reports.
 
-    A rate sweep works out capacities once and reuses them at every rate (planner.capacity.memoised_capacity):
+    Every point reuses the trace files the first one read (planner.workload._read_memoised). A rate sweep
+    works out capacities once and reuses them at every rate (planner.capacity.memoised_capacity):
     they are req/s per replica, independent of the rate. `jobs` > 1 plans the points in that many worker
     processes (each keeps its own capacities); every point is planned exactly as in a serial run, so the
     result is the same. `on_point(done)` and `on_result(index, point)` are called in the caller's process
@@ -159,6 +160,8 @@ def run_sweep(
     base_rates = model_rates(inputs) if swept == "rate_rps" else ()
     if swept == "rate_rps" and inputs.capacity_memo is None:
         inputs = dataclasses.replace(inputs, capacity_memo={})
+    if inputs.trace_memo is None:  # every point reads the same trace files: once is enough
+        inputs = dataclasses.replace(inputs, trace_memo={})
     job = _Job(inputs, swept, tuple(base_rates), plan_fn)
     points: list[SweepPoint] = []
     for k, point in enumerate(_points(job, tuple(values), jobs)):

@@ -43,6 +43,7 @@ of a distribution is taken on a ``STATS_GRID``-point quantile grid.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -55,8 +56,8 @@ import numpy.typing as npt
 from planner.distributions import Discretised, discretise
 from planner.errors import InputError
 from planner.rate_curve import PeriodRates, spec_curve, trace_curve
-from planner.spec import HistogramBin, Workload
-from planner.traces import read_trace
+from planner.spec import HistogramBin, TraceSource, Workload
+from planner.traces import TraceData, read_trace
 
 MIN_DISTRIBUTION_SHARE = 1e-9
 STATS_GRID = 4096
@@ -288,9 +289,27 @@ def _distribution_slices(
 # ---------------------------------------------------------------- entry point
 
 
-def build_slices(model_label: str, workload: Workload, base_dir: Path, where: str) -> WorkloadSlices:
+def _read_memoised(
+    source: TraceSource, base_dir: Path, where: str, need_timestamps: bool, memo: dict[str, TraceData] | None
+) -> TraceData:
+    """read_trace, kept in `memo` under everything that decides what it reads (the source, the directory
+    a relative path resolves against, whether timestamps are parsed). TraceData is frozen with read-only
+    arrays, so sharing it is safe; a failed read raises and keeps nothing."""
+    if memo is None:
+        return read_trace(source, base_dir, where, need_timestamps=need_timestamps)
+    key = json.dumps([source.model_dump(mode="json"), str(base_dir), need_timestamps], sort_keys=True)
+    data = memo.get(key)
+    if data is None:
+        data = memo[key] = read_trace(source, base_dir, where, need_timestamps=need_timestamps)
+    return data
+
+
+def build_slices(
+    model_label: str, workload: Workload, base_dir: Path, where: str, trace_memo: dict[str, TraceData] | None = None
+) -> WorkloadSlices:
     """The slices of one model's workload. `where` is the YAML path of the workload (for messages);
-    `base_dir` resolves a relative trace path (the spec file's directory)."""
+    `base_dir` resolves a relative trace path (the spec file's directory). `trace_memo` keeps traces read
+    for other plans of the same spec (a sweep's points all read the same file; see `_read_memoised`)."""
     bpd = workload.buckets_per_decade
     if workload.histogram is not None:
         rate = _spec_rate(workload, where)
@@ -340,7 +359,7 @@ def build_slices(model_label: str, workload: Workload, base_dir: Path, where: st
         )
     curve = workload.rate_curve
     from_trace = curve is not None and curve.from_trace
-    data = read_trace(trace, base_dir, f"{where}.trace", need_timestamps=trace.use_trace_rate or from_trace)
+    data = _read_memoised(trace, base_dir, f"{where}.trace", trace.use_trace_rate or from_trace, trace_memo)
     rate_from: Literal["spec", "trace"] = "spec"
     if curve is not None:
         rate = 1.0  # replaced by the curve's peak below

@@ -23,6 +23,7 @@ from planner.result import Plan
 from planner.simulate.slo_check import plan_checked
 from planner.spec import Spec, parse_spec
 from planner.sweep import SweepResult, apply_value, model_rates, point_of, run_sweep
+from planner.traces import read_trace
 from tests.support import gpuplan
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class FakeInputs:
     base_dir: Path
     spec_sha256: str
     capacity_memo: dict[str, Any] | None = None
+    trace_memo: dict[str, Any] | None = None
 
 
 def _inputs(data: dict[str, Any] = TWO_MODELS) -> PlanInputs:
@@ -384,3 +386,25 @@ def test_cli_sweep_prints_a_line_per_point_and_jobs_change_nothing(small_spec: P
         assert r.code == 0, r.err
         assert [line.split(":")[0] for line in r.err.splitlines()] == [f"sweep --rate {v}" for v in (1, 2, 4)]
     assert json.loads(runs[0].out) == json.loads(runs[1].out)
+
+
+def test_a_sweep_reads_each_trace_once_and_gives_the_plans_of_fresh_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = load_inputs(ROOT / "examples" / "chat-llama-8b.yaml")  # one model, slices from a trace
+    assert inputs.spec.models[0].workload.trace is not None
+    reads: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(str(args[2]))
+        return read_trace(*args, **kwargs)
+
+    monkeypatch.setattr("planner.workload.read_trace", counted)
+    rates = (4.0, 12.0)
+    swept = run_sweep(inputs, "rate_rps", rates, jobs=1)
+    assert reads == ["models[0].workload.trace"]  # one read, shared by every point
+    base = model_rates(inputs)
+    fresh = [
+        point_of(v, plan_checked(dataclasses.replace(inputs, spec=apply_value(inputs.spec, "rate_rps", v, base))))
+        for v in rates
+    ]
+    assert len(reads) == 1 + len(rates)  # fresh plans read the trace each
+    assert list(swept.points) == fresh
