@@ -653,12 +653,11 @@ def test_failed_run_keeps_the_previous_output(tmp_path: Path) -> None:
 
 def test_error_while_rendering_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception after planning, while the output is produced, leaves neither the file nor a temp file."""
-    import planner.commands.plan as cmd
-
     def broken(plan: object) -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cmd, "render_plan_markdown", broken)
+    # planner.commands.plan reads the renderer from planner.report at render time (loaded on first use)
+    monkeypatch.setattr("planner.report.markdown.render_plan_markdown", broken)
     out = tmp_path / "plan.md"
     r = gpuplan("plan", write_spec(tmp_path, BASE_SPEC), "-f", "md", "-o", out)
     assert r.code == 130, str(r)
