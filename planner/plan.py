@@ -26,7 +26,7 @@ from planner.compare import compare_shapes
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
 from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
-from planner.solve import not_run, solve, solve_settings
+from planner.solve import BASELINES_KEPT, not_run, solve, solve_settings
 from planner.verify import VERIFY_CHECKS, publishable, verify_published
 
 
@@ -37,17 +37,24 @@ def make_plan(
     time_limit_s: float | None = None,
     capacity_scale: Mapping[str, float] | None = None,
     compare: bool = True,
+    baselines_kept: int = BASELINES_KEPT,
 ) -> Plan:
     """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception.
 
     `capacity_scale` (candidate id -> factor on its capacities) is how planner.simulate.slo_check tightens
     candidates whose requests missed a percentile target in a simulation of the fleet. `compare` False
     leaves out the comparison of serving shapes (each model alone, aggregated vs disaggregated: more
-    solves), which a sweep's headline figures do not use.
+    solves), which a sweep's headline figures do not use. `baselines_kept`: how many single-offering baselines
+    the plan lists (the cheapest, exactly; a sweep's point reports only the first).
     """
     with limits.run_scope():  # a library call is a run of its own; under the CLI, the command's run
         return _make_plan(
-            inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=capacity_scale, compare=compare
+            inputs,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            capacity_scale=capacity_scale,
+            compare=compare,
+            baselines_kept=baselines_kept,
         )
 
 
@@ -58,6 +65,7 @@ def _make_plan(
     time_limit_s: float | None,
     capacity_scale: Mapping[str, float] | None = None,
     compare: bool = True,
+    baselines_kept: int = BASELINES_KEPT,
 ) -> Plan:
     spec = inputs.spec
     settings = solve_settings(spec, solver, time_limit_s)
@@ -80,7 +88,7 @@ def _make_plan(
         return infeasible_plan(inputs, capacities, reasons, not_run(settings))
     problem, by_id = build_problem(spec, capacities)
     check_fleet_size(problem, capacities)
-    solved = solve(problem, settings)
+    solved = solve(problem, settings, baselines_kept)
     if solved.reason is not None:
         return infeasible_plan(inputs, capacities, (solved.reason,), solved.stats, solved.note)
     solved = replace(solved, solution=publishable(problem, solved.solution))

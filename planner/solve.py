@@ -78,8 +78,9 @@ class Solved:
         return self.reason is None
 
 
-def solve(problem: FleetProblem, settings: SolveSettings) -> Solved:
-    """Solve `problem`; after an early stop, a single-offering solution may replace the incumbent."""
+def solve(problem: FleetProblem, settings: SolveSettings, baselines_kept: int = BASELINES_KEPT) -> Solved:
+    """Solve `problem`; after an early stop, a single-offering solution may replace the incumbent. Only the
+    `baselines_kept` cheapest single-offering plans are solved for (the first is the same for any count)."""
     name, limit = settings.solver, settings.time_limit_s
     with solver_errors():
         solution = solve_fleet(problem, solver=name, time_limit_s=limit, mip_gap=settings.mip_gap)
@@ -88,7 +89,7 @@ def solve(problem: FleetProblem, settings: SolveSettings) -> Solved:
     if solution.status in ("gap", "not_solved"):
         # Stopped by the time limit: a single-offering plan is a valid plan of the whole problem too.
         with solver_errors():
-            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
+            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=baselines_kept)
         solution, note = _better_of(problem, solution, singles)
         notes.append(note)
     stats = SolverStats(
@@ -104,7 +105,7 @@ def solve(problem: FleetProblem, settings: SolveSettings) -> Solved:
         return Solved(solution, stats, (), note_text, _status_reason(solution, limit))
     if singles is None:
         with solver_errors():
-            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=BASELINES_KEPT)
+            singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=baselines_kept)
     return Solved(solution, stats, tuple(singles), note_text, None)
 
 

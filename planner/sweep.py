@@ -155,8 +155,9 @@ def run_sweep(
     processes (each keeps its own capacities); every point is planned exactly as in a serial run, so the
     result is the same. `on_point(done)` and `on_result(index, point)` are called in the caller's process
     as points finish, in order."""
-    if plan_fn is None:  # a point reports headline figures only: no comparison of serving shapes
-        plan_fn = functools.partial(plan_checked, compare=False)
+    if plan_fn is None:  # a point reports headline figures only: no comparison of serving shapes, and of the
+        # baselines only the cheapest (solvers.fleet.best_single_offering finds the same first one for any count)
+        plan_fn = functools.partial(plan_checked, compare=False, baselines_kept=1)
     base_rates = model_rates(inputs) if swept == "rate_rps" else ()
     if swept == "rate_rps" and inputs.capacity_memo is None:
         inputs = dataclasses.replace(inputs, capacity_memo={})

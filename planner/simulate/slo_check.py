@@ -31,6 +31,7 @@ from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.plan import make_plan
 from planner.result import Plan, SimulatedTarget, SloCheck
+from planner.solve import BASELINES_KEPT
 from planner.spec import statistic_quantile
 
 if TYPE_CHECKING:
@@ -97,16 +98,23 @@ def _worst_ratio(targets: tuple[tuple[float | None, float], ...]) -> float:
 
 
 def plan_checked(
-    inputs: PlanInputs, *, solver: str | None = None, time_limit_s: float | None = None, compare: bool = True
+    inputs: PlanInputs,
+    *,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    compare: bool = True,
+    baselines_kept: int = BASELINES_KEPT,
 ) -> Plan:
     """The cheapest plan found whose fleet meets every percentile target in simulation (module doc);
-    `compare` as in make_plan."""
+    `compare` and `baselines_kept` as in make_plan."""
     if not any(m.slo.has_percentiles for m in inputs.spec.models):
-        return make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare)
+        return make_plan(
+            inputs, solver=solver, time_limit_s=time_limit_s, compare=compare, baselines_kept=baselines_kept
+        )
     requests = check_requests(inputs)
     capacity_scale: dict[str, float] = {}
     rounds = 1
-    plan = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare)
+    plan = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare, baselines_kept=baselines_kept)
     if plan.status == "infeasible":
         return plan
     sim = _simulate(plan, inputs, requests)
@@ -119,7 +127,12 @@ def plan_checked(
                 capacity_scale[g.candidate] = capacity_scale.get(g.candidate, 1.0) * step
         rounds += 1
         tightened = make_plan(
-            inputs, solver=solver, time_limit_s=time_limit_s, capacity_scale=dict(capacity_scale), compare=compare
+            inputs,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            capacity_scale=dict(capacity_scale),
+            compare=compare,
+            baselines_kept=baselines_kept,
         )
         if tightened.status == "infeasible":
             break  # tightened beyond what the offerings can serve: the last plan (missed) is the answer
