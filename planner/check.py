@@ -306,13 +306,18 @@ def _slice_diffs(baseline: Plan, current: Plan) -> list[SliceDiff]:
     return slices
 
 
-def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> CheckResult:
-    """The check verdict of `current` against `baseline` (pure; see the module docstring for the rules)."""
+def check_cost_tolerance(cost_tolerance: float) -> None:
+    """--cost-tolerance is a finite fraction from 0 to MAX_COST_TOLERANCE (plans and schedules alike)."""
     if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
         raise InputError(
             f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
             where="--cost-tolerance",
         )
+
+
+def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> CheckResult:
+    """The check verdict of `current` against `baseline` (pure; see the module docstring for the rules)."""
+    check_cost_tolerance(cost_tolerance)
     regressions: list[str] = []
     base_ok, cur_ok = baseline.status != "infeasible", current.status != "infeasible"
     if base_ok and not cur_ok:

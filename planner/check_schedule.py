@@ -13,12 +13,11 @@ baseline of another horizon (a day against a week) still compares like with like
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from planner.check import MAX_COST_TOLERANCE, CostDiff, CountDiff, _check_numbers, _Frozen, _json_path
+from planner.check import CostDiff, CountDiff, _check_numbers, _Frozen, _json_path, check_cost_tolerance
 from planner.errors import InputError
 from planner.outcome import SCHEMA_VERSION
 from planner.schedule_result import Schedule
@@ -90,11 +89,7 @@ def _max_instances(s: Schedule) -> int:
 
 def compare_schedules(current: Schedule, baseline: Schedule, cost_tolerance: float = 0.02) -> ScheduleCheckResult:
     """The check verdict of `current` against `baseline` (pure; see the module docstring)."""
-    if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
-        raise InputError(
-            f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
-            where="--cost-tolerance",
-        )
+    check_cost_tolerance(cost_tolerance)
     regressions: list[str] = []
     base_ok, cur_ok = baseline.status != "infeasible", current.status != "infeasible"
     if base_ok and not cur_ok:
