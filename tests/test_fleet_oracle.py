@@ -30,6 +30,34 @@ TOLERANCE = 1e-6  # relative load a replica may carry beyond its capacity within
 
 
 # ----------------------------------------------------------------------------------------- oracle
+def feasible_lp(dense: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether lo <= dense @ x <= hi has a solution with 0 <= x <= 1 (the oracles' routing check)."""
+    cols = dense.shape[1]
+    h = new_highs()
+    lp = highspy.HighsLp()
+    lp.num_col_ = cols
+    lp.num_row_ = dense.shape[0]
+    lp.col_cost_ = np.zeros(cols)
+    lp.col_lower_ = np.zeros(cols)
+    lp.col_upper_ = np.ones(cols)
+    lp.row_lower_ = lo
+    lp.row_upper_ = hi
+    starts, index, value = [0], [], []
+    for k in range(cols):
+        nz = np.nonzero(dense[:, k])[0]
+        index += nz.tolist()
+        value += dense[nz, k].tolist()
+        starts.append(len(index))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    h.passModel(lp)
+    run_highs(h)
+    status: object = h.getModelStatus()
+    return status == highspy.HighsModelStatus.kOptimal
+
+
 def _lp_routable(p: FleetProblem, limit: dict[str, float]) -> bool:
     """Is there x >= 0 with sum_c x_sc = 1 and sum_s rate_s x_sc / cap_sc <= limit_c, routing only to
     candidates with limit_c > 0 (and the spot limit)? (highspy LP)"""
@@ -61,29 +89,7 @@ def _lp_routable(p: FleetProblem, limit: dict[str, float]) -> bool:
         dense = np.vstack([dense, row])
         lo = np.append(lo, -highspy.kHighsInf)
         hi = np.append(hi, p.max_spot_share)
-    h = new_highs()
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(pairs)
-    lp.num_row_ = dense.shape[0]
-    lp.col_cost_ = np.zeros(len(pairs))
-    lp.col_lower_ = np.zeros(len(pairs))
-    lp.col_upper_ = np.ones(len(pairs))
-    lp.row_lower_ = lo
-    lp.row_upper_ = hi
-    starts, index, value = [0], [], []
-    for k in range(len(pairs)):
-        nz = np.nonzero(dense[:, k])[0]
-        index += nz.tolist()
-        value += dense[nz, k].tolist()
-        starts.append(len(index))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = starts
-    lp.a_matrix_.index_ = index
-    lp.a_matrix_.value_ = value
-    h.passModel(lp)
-    run_highs(h)
-    status: object = h.getModelStatus()
-    return status == highspy.HighsModelStatus.kOptimal
+    return feasible_lp(dense, lo, hi)
 
 
 def _compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.verify import verify_solution
-from solvers.backend import new_highs, run_highs
 from solvers.fleet import best_single_offering, solve_fleet
 from solvers.types import FleetCandidate, FleetOffering, FleetPair, FleetProblem, FleetSlice
+from tests.test_fleet_oracle import feasible_lp
 
 BOX = 7  # instances tried per offering: 0..BOX-1 (generated problems never need more)
 
@@ -57,29 +57,7 @@ def _routable(p: FleetProblem, r: dict[str, int]) -> bool:
             dense[-1, k] = p.slices[i].rate_rps / total
     lo = np.concatenate([np.ones(n_s), np.full(len(cands) + 1, -highspy.kHighsInf)])
     hi = np.concatenate([np.ones(n_s), [p.target_utilisation * r[c] for c in cands], [p.max_spot_share]])
-    h = new_highs()
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(routes)
-    lp.num_row_ = dense.shape[0]
-    lp.col_cost_ = np.zeros(len(routes))
-    lp.col_lower_ = np.zeros(len(routes))
-    lp.col_upper_ = np.ones(len(routes))
-    lp.row_lower_ = lo
-    lp.row_upper_ = hi
-    starts, index, value = [0], [], []
-    for k in range(len(routes)):
-        nz = np.nonzero(dense[:, k])[0]
-        index += nz.tolist()
-        value += dense[nz, k].tolist()
-        starts.append(len(index))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = starts
-    lp.a_matrix_.index_ = index
-    lp.a_matrix_.value_ = value
-    h.passModel(lp)
-    run_highs(h)
-    status: object = h.getModelStatus()
-    return status == highspy.HighsModelStatus.kOptimal
+    return feasible_lp(dense, lo, hi)
 
 
 def _packings(gpus: int, sizes: list[int], instances: int) -> set[tuple[int, ...]]:
