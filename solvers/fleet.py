@@ -82,7 +82,7 @@ SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
 COST_FLOOR_SLACK = 1e-6  # below stage 1's cost by more than this (relative; plus its gap) no plan exists
-TIE_SEARCH_NODES = 5_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
+TIE_SEARCH_NODES = 50_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
 
 
 def solve_fleet(
@@ -326,27 +326,10 @@ def _tie_break(
     if n_off == 1 and price[0] > 0:
         return values, "tie-breaks: cost fixes the fleet"
     lowest = cost1 * (1.0 - mip_gap) - COST_FLOOR_SLACK * max(1.0, cost1)
-    if unique_fleet(price, milp.gpus, np.rint(values[:n_off]), ub, lowest, limit):
-        return values, "tie-breaks: no other fleet costs as little with as few GPUs"
-    objectives: list[tuple[FloatArray, str]] = []
-    rank = np.empty(n_off)
-    rank[np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")] = np.arange(n_off)
-    gpus = milp.gpus
-    if np.all(np.isfinite(ub)):
-        n_ub = float(ub.sum())
-        g_ub = float(np.dot(gpus, ub))
-        w = n_ub + 1.0
-        primary = w * gpus + 1.0  # W·GPUs + instances
-        p_ub = w * g_ub + n_ub
-        lex_ub = float(np.dot(rank, ub))
-        if (p_ub + 1.0) * (lex_ub + 1.0) < MAX_EXACT_OBJECTIVE:
-            objectives.append(((lex_ub + 1.0) * primary + rank, "fewest GPUs, then instances, then offering id"))
-        elif p_ub < MAX_EXACT_OBJECTIVE:
-            objectives.append((primary, "fewest GPUs, then instances"))
-        else:
-            objectives += [(gpus.copy(), "fewest GPUs"), (np.ones(n_off), "then instances")]
-    else:
-        objectives += [(gpus.copy(), "fewest GPUs"), (np.ones(n_off), "then instances")]
+    objectives, ranked = _tie_objectives(problem, milp.gpus, ub)
+    fleet1 = np.rint(values[:n_off])
+    if unique_fleet(price, milp.gpus, fleet1, ub, lowest, limit, _offering_rank(problem) if ranked else None):
+        return values, "tie-breaks: no other fleet costs as little and ranks as well"
 
     session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(p) for p in price), -math.inf, limit))
     # Valid for every stage (the stage-1 plan is feasible for each and the first minimises GPUs): no more
@@ -383,52 +366,102 @@ def _tie_break(
     return best, _tie_note(done, "")
 
 
-def unique_fleet(
-    price: FloatArray, gpus: FloatArray, fleet: FloatArray, ub: FloatArray, lowest: float, highest: float
-) -> bool:
-    """True when no instance vector other than `fleet` costs within [lowest, highest] with no more GPUs:
-    then no tie-break stage can change the fleet, and it is skipped (exactly, not by a time budget).
+def _offering_rank(problem: FleetProblem) -> FloatArray:
+    """Each offering's position in id order (0 first): the last tie-break prefers ids that sort first."""
+    rank: FloatArray = np.empty(len(problem.offerings))
+    order = np.argsort(np.array([o.id for o in problem.offerings], dtype=object), kind="stable")
+    rank[order] = np.arange(len(problem.offerings))
+    return rank
 
-    Every plan the tie-break stages may return costs at most `highest` (their cost row) and, as the stage-1
-    plan is feasible for them, has no more GPUs than it; no plan costs below `lowest` (stage 1's proven
-    bound). So only instance vectors n with cost in the band and GPUs(n) <= GPUs(fleet) matter, capacity
-    aside (a relaxation: if even without capacity rows no other n exists, none exists with them). A
-    depth-first search over offerings, most expensive per GPU first, prunes on cost and on the GPUs still
-    needed to reach `lowest`; it gives up (False: run the stages) after TIE_SEARCH_NODES nodes, an
+
+def _tie_objectives(
+    problem: FleetProblem, gpus: FloatArray, ub: FloatArray
+) -> tuple[list[tuple[FloatArray, str]], bool]:
+    """The tie-break stages' objectives on the instance columns, and whether the offering rank is among them
+    (else plans equal in GPUs and instances are left for HiGHS to choose between)."""
+    n_off = len(problem.offerings)
+    if not np.all(np.isfinite(ub)):
+        return [(gpus.copy(), "fewest GPUs"), (np.ones(n_off), "then instances")], False
+    rank = _offering_rank(problem)
+    n_ub = float(ub.sum())
+    g_ub = float(np.dot(gpus, ub))
+    w = n_ub + 1.0
+    primary = w * gpus + 1.0  # W·GPUs + instances
+    p_ub = w * g_ub + n_ub
+    lex_ub = float(np.dot(rank, ub))
+    if (p_ub + 1.0) * (lex_ub + 1.0) < MAX_EXACT_OBJECTIVE:
+        return [((lex_ub + 1.0) * primary + rank, "fewest GPUs, then instances, then offering id")], True
+    if p_ub < MAX_EXACT_OBJECTIVE:
+        return [(primary, "fewest GPUs, then instances")], False
+    return [(gpus.copy(), "fewest GPUs"), (np.ones(n_off), "then instances")], False
+
+
+def unique_fleet(
+    price: FloatArray,
+    gpus: FloatArray,
+    fleet: FloatArray,
+    ub: FloatArray,
+    lowest: float,
+    highest: float,
+    rank: FloatArray | None = None,
+) -> bool:
+    """True when no instance vector other than `fleet` costs within [lowest, highest] and ranks as well in
+    the tie-break order (no more GPUs; as many: no more instances; as many, and `rank` given: no greater
+    rank sum): then the tie-break stages can only return `fleet`, and they are skipped (exactly, not by a
+    time budget).
+
+    Every plan the tie-break stages may return costs at most `highest` (their cost row) and none costs
+    below `lowest` (stage 1's proven bound); the stages minimise (GPUs, instances[, Σ rank·n]) in that
+    order, exactly, from the stage-1 plan, so they end on `fleet` unless another vector is feasible and
+    ranks at least as well (with `rank` None, a vector equal in GPUs and instances may be chosen instead).
+    Capacity is left aside (a relaxation: if even without capacity rows no such n exists, none exists with
+    them). A depth-first search over offerings, most expensive per GPU first, prunes on cost and on the GPUs
+    still needed to reach `lowest`; it gives up (False: run the stages) after TIE_SEARCH_NODES nodes, an
     offering without a finite bound, or a free one."""
     if not (np.isfinite(ub).all() and (price > 0).all() and (gpus > 0).all()):
         return False
     per_gpu = price / gpus
     order = np.argsort(-per_gpu, kind="stable")
     p, g, u, n_star = price[order], gpus[order], ub[order].astype(np.int64), fleet[order].astype(np.int64)
+    r = np.zeros(len(p)) if rank is None else rank[order]
     per_gpu_sorted = per_gpu[order]
-    gpu_cap = float(np.dot(gpus, fleet)) + 1e-9
+    gpus1, count1, rank1 = float(np.dot(gpus, fleet)), int(fleet.sum()), float(np.dot(r, n_star))
+    gpu_cap = gpus1 + 1e-9
     reach = np.concatenate([np.cumsum((p * u)[::-1])[::-1], [0.0]])  # cost reachable from offering k on
     nodes = 0
 
-    def other_exists(k: int, cost: float, used: float, same: bool) -> bool | None:
+    def ranks_as_well(used: float, count: int, ranked: float) -> bool:
+        if used < gpus1 - 0.5:
+            return True
+        if count != count1:
+            return count < count1
+        return rank is None or ranked <= rank1 + 0.5
+
+    def other_exists(k: int, cost: float, used: float, count: int, ranked: float, same: bool) -> bool | None:
         nonlocal nodes
         if k == len(p):
-            return not same and cost >= lowest
-        if cost + reach[k] < lowest:
-            return False
-        for count in range(int(u[k]), -1, -1):
+            return not same and cost >= lowest and ranks_as_well(used, count, ranked)
+        if cost + min(reach[k], (gpu_cap - used) * per_gpu_sorted[k]) < lowest:
+            return False  # `lowest` is out of reach with the offerings and GPUs left
+        # counts above what the cost band and the GPU cap leave are never tried (not even as nodes)
+        top = min(int(u[k]), math.floor((highest - cost) / p[k] + 1e-9), math.floor((gpu_cap - used) / g[k]))
+        for n in range(top, -1, -1):
             nodes += 1  # every count tried is a node: the cap bounds the whole search
             if nodes > TIE_SEARCH_NODES:
                 return None
-            c, gu = cost + count * p[k], used + count * g[k]
+            c, gu = cost + n * p[k], used + n * g[k]
             if c > highest or gu > gpu_cap:
                 continue
             # the offerings after k are no dearer per GPU than k + 1: reaching `lowest` takes GPUs
             short = max(0.0, lowest - c)
             if short > 0 and (k + 1 == len(p) or gu + short / per_gpu_sorted[k + 1] > gpu_cap):
                 continue
-            found = other_exists(k + 1, c, gu, same and count == n_star[k])
+            found = other_exists(k + 1, c, gu, count + n, ranked + n * r[k], same and n == n_star[k])
             if found is None or found:
                 return found
         return False
 
-    return other_exists(0, 0.0, 0.0, True) is False
+    return other_exists(0, 0.0, 0.0, 0, 0.0, True) is False
 
 
 def _misreported(res: MipResult, cost: FloatArray) -> bool:

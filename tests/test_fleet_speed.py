@@ -5,6 +5,7 @@ both, against brute force; these check each piece on its own.)"""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -18,17 +19,24 @@ from solvers.fleet_start import feasible, starting_point
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 
-def _brute_unique(price: list[float], gpus: list[int], fleet_: list[int], ub: list[int], lo: float, hi: float) -> bool:
-    cap = sum(g * n for g, n in zip(gpus, fleet_, strict=True))
+def _brute_unique(
+    price: list[float], gpus: list[int], fleet_: list[int], ub: list[int], lo: float, hi: float, rank: list[int] | None
+) -> bool:
+    """No other vector in the cost band ranks as well: no more GPUs, then no more instances, then (ranked) no
+    greater rank sum."""
+
+    def key(n: Sequence[int]) -> tuple[int, int, int]:
+        ranked = 0 if rank is None else sum(r * k for r, k in zip(rank, n, strict=True))
+        return sum(g * k for g, k in zip(gpus, n, strict=True)), sum(n), ranked
+
     for n in itertools.product(*(range(u + 1) for u in ub)):
         cost = sum(p * k for p, k in zip(price, n, strict=True))
-        used = sum(g * k for g, k in zip(gpus, n, strict=True))
-        if list(n) != fleet_ and lo <= cost <= hi and used <= cap:
+        if list(n) != fleet_ and lo <= cost <= hi and key(n) <= key(fleet_):
             return False
     return True
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_unique_fleet_matches_brute_force(data: st.DataObject) -> None:
     k = data.draw(st.integers(1, 4))
@@ -36,11 +44,13 @@ def test_unique_fleet_matches_brute_force(data: st.DataObject) -> None:
     gpus = [data.draw(st.sampled_from([1, 2, 4, 8])) for _ in range(k)]
     ub = [data.draw(st.integers(0, 4)) for _ in range(k)]
     fleet_ = [data.draw(st.integers(0, u)) for u in ub]
+    rank = data.draw(st.none() | st.permutations(list(range(k))))
     cost = sum(p * n for p, n in zip(price, fleet_, strict=True))
     lo, hi = cost - 1e-6, cost * (1 + 1e-9)
     arrays = (np.array(price), np.array(gpus, float), np.array(fleet_, float), np.array(ub, float))
-    got = fleet.unique_fleet(*arrays, lo, hi)
-    assert got == _brute_unique(price, gpus, fleet_, ub, lo, hi)
+    ranks = None if rank is None else np.array(rank, float)
+    got = fleet.unique_fleet(*arrays, lo, hi, ranks)
+    assert got == _brute_unique(price, gpus, fleet_, ub, lo, hi, rank)
 
 
 def test_unique_fleet_gives_up_rather_than_guess(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,14 +62,16 @@ def test_unique_fleet_gives_up_rather_than_guess(monkeypatch: pytest.MonkeyPatch
     assert not fleet.unique_fleet(args[0], args[1], args[2], np.array([np.inf, 1.0]), 3.0, 3.0)
 
 
-def _problem(seed: int) -> FleetProblem:
-    """A random problem with ties on purpose: per-GPU prices drawn from a few values, 1/2/4/8-GPU shapes."""
+def _problem(seed: int, tied: bool = True) -> FleetProblem:
+    """A random problem, 1/2/4/8-GPU shapes; `tied`: with ties on purpose (per-GPU prices drawn from a few
+    values), else per-GPU prices drawn from a range (the skip's case: real catalogs mix both)."""
     rng = np.random.default_rng(seed)
     offerings = []
     candidates = []
     for k in range(5):
         g = int(rng.choice([1, 2, 4, 8]))
-        offerings.append(FleetOffering(f"o{k}", float(rng.choice([1.0, 1.5, 2.0])) * g, g))
+        per_gpu = float(rng.choice([1.0, 1.5, 2.0])) if tied else round(float(rng.uniform(0.8, 2.4)), 2)
+        offerings.append(FleetOffering(f"o{k}", per_gpu * g, g))
         for tp in (t for t in (1, 2, 4) if t <= g):
             candidates.append(FleetCandidate(f"o{k}-tp{tp}", f"o{k}", "m", tp))
     slices = tuple(FleetSlice(f"s{i}", "m", float(rng.uniform(0.5, 6.0))) for i in range(12))
@@ -72,22 +84,26 @@ def _problem(seed: int) -> FleetProblem:
                         min_replicas={"m": int(rng.integers(0, 3))})
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_the_start_and_the_skip_change_no_answer(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    p = _problem(seed)
+@pytest.mark.parametrize(("seed", "tied"), [(s, True) for s in range(8)] + [(s, False) for s in range(8)])
+def test_the_start_and_the_skip_change_no_answer(seed: int, tied: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same cost, and the same fleet (the stages' objective ranks offerings, so their fleet is unique): with
+    the skip and the start, with the stages forced, and with neither."""
+    p = _problem(seed, tied)
     milp = build_milp(p)
     start = starting_point(p, milp)
     assert start is not None and feasible(milp, start)
     fast = fleet.solve_fleet(p)
     assert fast.status == "optimal" and verify_solution(p, fast) == ()
     assert float(np.dot(milp.col_cost, start)) >= fast.cost_usd_per_hour - 1e-9
-    monkeypatch.setattr(fleet, "starting_point", lambda *a: None)
     monkeypatch.setattr(fleet, "unique_fleet", lambda *a: False)
+    forced = fleet.solve_fleet(p)
+    assert "no other fleet" not in forced.message
+    monkeypatch.setattr(fleet, "starting_point", lambda *a: None)
     slow = fleet.solve_fleet(p)
-    assert fast.cost_usd_per_hour == pytest.approx(slow.cost_usd_per_hour, abs=1e-9)
 
-    def gpus_and_instances(sol: FleetSolution) -> tuple[int, int]:
-        gpus = {o.id: o.gpus_per_instance for o in p.offerings}
-        return sum(gpus[o] * n for o, n in sol.instances.items()), sum(sol.instances.values())
+    def fleet_of(sol: FleetSolution) -> dict[str, int]:
+        return {o: n for o, n in sol.instances.items() if n > 0}
 
-    assert gpus_and_instances(fast) == gpus_and_instances(slow)
+    for other in (forced, slow):
+        assert fast.cost_usd_per_hour == pytest.approx(other.cost_usd_per_hour, abs=1e-9)
+        assert fleet_of(fast) == fleet_of(other)
