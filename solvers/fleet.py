@@ -82,7 +82,7 @@ SOLVERS = ("highs", "cbc")
 COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
 COST_FLOOR_SLACK = 1e-6  # below stage 1's cost by more than this (relative; plus its gap) no plan exists
-TIE_SEARCH_NODES = 50_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
+TIE_SEARCH_NODES = 20_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
 
 
 def solve_fleet(
