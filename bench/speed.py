@@ -41,7 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).parent / "gpuplan"
-SECTIONS = ("startup", "sweep", "melange", "prune", "solver")
+SECTIONS = ("startup", "breakdown", "sweep", "melange", "prune", "solver")
 MELANGE_SHIPPED = ("example_head.json", "example_f8b586e.json", "example_c83e4ae.json", "mainpy_d461c5e.json")
 GRID_GPUS = ("l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200")
 
@@ -127,6 +127,17 @@ def startup(quick: bool) -> Table:
 
     ref_wall, ref_cpu = best_of(n, py)
     t.add(command="python -c pass (reference)", wall_s=ref_wall, cpu_s=ref_cpu, target_cpu_s="", verdict="")
+
+    def floor() -> tuple[float, float]:  # what every subcommand loads before gpuplan's own code runs
+        cpu, w = _child_cpu(), time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import numpy, pydantic.main, typer, typer._adapters"], check=True,
+                       env=CHILD_ENV)
+        return time.perf_counter() - w, _child_cpu() - cpu
+
+    fl_wall, fl_cpu = best_of(n, floor)
+    t.add(command="import numpy, pydantic, typer (+ typer._adapters, which loads pydantic for every subcommand's "
+          "flags): the floor of estimate and plan", wall_s=fl_wall, cpu_s=fl_cpu, target_cpu_s="",
+          x_python=fl_cpu / ref_cpu, verdict="")
     est = ["estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "1000", "--output-len", "200"]
     cases: list[tuple[str, list[str], float | None]] = [
         ("gpuplan --help", ["--help"], 0.15),
@@ -134,7 +145,8 @@ def startup(quick: bool) -> Table:
         ("gpuplan estimate -f json", [*est, "-f", "json"], 0.25),
     ]
     examples = sorted((ROOT / "examples").glob("*.yaml"))
-    for ex in examples[:2] if quick else examples:
+    chosen = [e for e in examples if e.stem in QUICK_EXAMPLES] if quick else examples
+    for ex in chosen:
         cases.append((f"plan {ex.name} -f json", ["plan", str(ex), "-f", "json"], 0.5))
     for label, args, target in cases:
         wall, cpu = best_of(n, lambda a=args: run_cli(a)[:2])  # type: ignore[misc]
@@ -144,6 +156,98 @@ def startup(quick: bool) -> Table:
         if args[0] == "plan":  # the main solve's wall time, as the plan reports it (baselines not included)
             row["main_solve_wall_s"] = json.loads(run_cli(args)[2].stdout)["data"]["solver"]["seconds"]
         t.add(**row)
+    return t
+
+
+QUICK_EXAMPLES = ("chat-llama-8b", "chat-percentiles")
+
+
+class _Breakdown:
+    """CPU seconds (this process, all threads: HiGHS runs in a worker thread) of each part of a plan: the
+    capacities, the main solve's first stage and its tie-break stages, the single-offering baselines, the
+    comparison of serving shapes; and how many tie-break stages ran or were skipped."""
+
+    PARTS = ("capacities", "main_stage1", "tie_breaks", "baselines", "comparison")
+
+    def __init__(self) -> None:
+        self.cpu = dict.fromkeys(self.PARTS, 0.0)
+        self.ties_run = self.ties_skipped = 0
+        self._undo: list[tuple[Any, str, Any]] = []
+        self._where: list[str] = []
+
+    def _wrap(self, module: Any, name: str, part: str | None) -> None:
+        real = getattr(module, name)
+        clock = self
+
+        def timed(*a: Any, **k: Any) -> Any:
+            clock._where.append(part or (clock._where[-1] if clock._where else "main_stage1"))
+            t = time.process_time()
+            try:
+                return real(*a, **k)
+            finally:
+                spent = time.process_time() - t
+                clock._where.pop()
+                if part is not None and not clock._where:
+                    clock.cpu[part] += spent
+                elif part is None:  # a tie-break: counted apart, taken out of whatever called it
+                    where = clock._where[-1] if clock._where else "main_stage1"
+                    if where == "main_stage1":
+                        clock.cpu["tie_breaks"] += spent
+                        clock.cpu["main_stage1"] -= spent
+
+        self._undo.append((module, name, real))
+        setattr(module, name, timed)
+
+    def __enter__(self) -> _Breakdown:
+        import planner.compare  # noqa: PLC0415 - the bench patches the planner's own names
+        import planner.plan  # noqa: PLC0415
+        import planner.solve  # noqa: PLC0415
+        import solvers.fleet  # noqa: PLC0415
+
+        for name in ("model_capacity", "memoised_capacity"):
+            self._wrap(planner.plan, name, "capacities")
+        self._wrap(planner.solve, "solve_fleet", "main_stage1")
+        self._wrap(planner.solve, "best_single_offering", "baselines")
+        self._wrap(planner.compare, "_solve", "comparison")
+        self._wrap(solvers.fleet, "_tie_break", None)
+        real_tb = solvers.fleet._tie_break
+        clock = self
+
+        def counted(*a: Any, **k: Any) -> Any:
+            out = real_tb(*a, **k)
+            if clock._where and clock._where[-1] == "main_stage1":
+                if "no other fleet" in out[1]:
+                    clock.ties_skipped += 1
+                elif "cost fixes" not in out[1]:
+                    clock.ties_run += 1
+            return out
+
+        solvers.fleet._tie_break = counted
+        self._undo.append((solvers.fleet, "_tie_break", real_tb))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module, name, real in reversed(self._undo):
+            setattr(module, name, real)
+
+
+def plan_breakdown(quick: bool) -> Table:
+    """Where an example plan's CPU goes, in this process (modules loaded, one warm-up plan first), so that
+    what is left above the 0.5 s target can be named: imports (the start-up table's fresh process minus this
+    total), the estimator, a solve."""
+    from planner.inputs import load_inputs  # noqa: PLC0415
+    from planner.simulate.slo_check import plan_checked  # noqa: PLC0415
+
+    t = Table("example plans in one process (warm): CPU per part (main_stage1 excludes its tie-break stages)")
+    examples = sorted((ROOT / "examples").glob("*.yaml"))
+    for ex in [e for e in examples if e.stem in QUICK_EXAMPLES] if quick else examples:
+        inputs = load_inputs(ex)
+        plan_checked(inputs)
+        with _Breakdown() as b:
+            _, cpu, plan = in_process(lambda i=inputs: plan_checked(i))  # type: ignore[misc]
+        other = cpu - sum(b.cpu.values())
+        t.add(example=ex.stem, cpu_s=cpu, **{k: round(v, 3) for k, v in b.cpu.items()},
+              other_s=other, tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped, status=plan.status)
     return t
 
 
@@ -160,9 +264,19 @@ def sweep(quick: bool) -> Table:
         outputs[jobs] = json.loads(proc.stdout)["data"]
         ratio = wall / one_wall
         verdict = _met(ratio, 3.0) if jobs == "2" else ""
-        t.add(run=f"20-point sweep --jobs {jobs}", wall_s=wall, cpu_s=cpu, x_one_plan_wall=ratio, target="< 3x",
-              verdict=verdict)
+        t.add(run=f"20-point sweep --jobs {jobs}", wall_s=wall, cpu_s=cpu, x_one_plan_wall=ratio,
+              x_one_plan_cpu=cpu / one_cpu, target="< 3x", verdict=verdict)
     t.add(run="--jobs 2 result == --jobs 1 result", verdict=str(outputs["1"] == outputs["2"]))
+    # where a point's CPU goes (in this process, one worker): the main solve is most of it
+    from planner.inputs import load_inputs  # noqa: PLC0415
+    from planner.sweep import run_sweep  # noqa: PLC0415
+
+    values = [5.0 * (k + 1) for k in range(20)]
+    inputs = load_inputs(Path(spec))
+    with _Breakdown() as b:
+        _, cpu, _ = in_process(lambda: run_sweep(inputs, "rate_rps", values))
+    t.add(run="20 points in one process: CPU by part", cpu_s=cpu, **{k: round(v, 3) for k, v in b.cpu.items()},
+          other_s=cpu - sum(b.cpu.values()), tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped)
     return t
 
 
@@ -456,9 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown section(s) {bad}; valid: {', '.join(SECTIONS)}")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    print(f"# bench/speed.py{' --quick' if args.quick else ''} on {os.cpu_count()} cores; CPU = user + system")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"# bench/speed.py{' --quick' if args.quick else ''} on {os.cpu_count()} cores (load average {load}); "
+          "CPU = user + system")
     runners: dict[str, Callable[[], Table]] = {
         "startup": lambda: startup(args.quick),
+        "breakdown": lambda: plan_breakdown(args.quick),
         "sweep": lambda: sweep(args.quick),
         "melange": lambda: melange(args.quick),
         "prune": lambda: prune_section(args.quick),
