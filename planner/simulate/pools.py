@@ -18,6 +18,8 @@ Little's law holds over the whole fleet.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -25,12 +27,15 @@ import numpy.typing as npt
 from catalog.types import Catalog, ModelArch
 from planner.capacity.disaggregated import pool_links
 from planner.errors import InputError
+from planner.perf import Deployment
 from planner.perf.disagg import kv_transfer_s
 from planner.perf.network import Link, between
 from planner.result import ReplicaGroup
-from planner.simulate.engine import arrives_with_kv
-from planner.simulate.routing import Group
+from planner.simulate.engine import Replica, arrives_with_kv
+from planner.simulate.policy import scheduler_policy
+from planner.simulate.routing import Group, Server
 from planner.simulate.server import RequestTable
+from planner.simulate.timing import IterationTimes, engine_limits
 
 
 def pool_link(catalog: Catalog, offering_id: str, rg: ReplicaGroup, dp_attention: bool) -> Link:
@@ -77,10 +82,38 @@ def run_decode_phase(
 ) -> None:
     """After every prefill replica ran: send each paired request's cache to a replica of its decode pool, run
     the decode pools, and write the whole request's outcome into `table`."""
+    turn = dict.fromkeys((g.index for g in groups if g.role == "decode"), 0)
+
+    def pick(rid: int) -> Server:
+        g = groups[int(decode_of[rid])]
+        srv = g.servers[turn[g.index] % g.replicas]
+        turn[g.index] += 1
+        return srv
+
+    _decode_phase(
+        table,
+        prefill_table,
+        decode_table,
+        np.flatnonzero(decode_of >= 0).tolist(),
+        lambda rid: transfer_s(groups, model_of, int(group_of[rid]), int(decode_of[rid]), table.input_len[rid]),
+        pick,
+    )
+
+
+def _decode_phase(
+    table: RequestTable,
+    pre: RequestTable,
+    dec: RequestTable,
+    paired: list[int],
+    transfer: Callable[[int], float],
+    pick: Callable[[int], Server],
+) -> None:
+    """Send each paired request's cache (`transfer(rid)` seconds) once its prefill ended, give it to the decode
+    replica `pick(rid)` (called in the order the caches arrive), run those replicas, and write the whole
+    request's outcome into `table`."""
     ready: list[tuple[float, int]] = []
     sent: dict[int, float] = {}
-    pre, dec = prefill_table, decode_table
-    for rid in np.flatnonzero(decode_of >= 0).tolist():
+    for rid in paired:
         table.sched_s[rid] = pre.sched_s[rid]
         table.preemptions[rid] = pre.preemptions[rid]
         if pre.rejected[rid]:
@@ -90,25 +123,93 @@ def run_decode_phase(
         if table.output_len[rid] <= 1:
             table.first_s[rid] = table.done_s[rid] = pre.first_s[rid]
             continue
-        kv_s = transfer_s(groups, model_of, int(group_of[rid]), int(decode_of[rid]), table.input_len[rid])
+        kv_s = transfer(rid)
         at = pre.first_s[rid] + kv_s
         table.first_s[rid] = at
         arrives_with_kv(dec, rid, at)
         sent[rid] = kv_s
         ready.append((at, rid))
     ready.sort()
-    turn = dict.fromkeys((g.index for g in groups if g.role == "decode"), 0)
+    used: dict[int, Server] = {}
     for _, rid in ready:
-        g = groups[int(decode_of[rid])]
-        srv = g.servers[turn[g.index] % g.replicas]
-        turn[g.index] += 1
+        srv = pick(rid)
+        used.setdefault(id(srv), srv)
         srv.add(rid)
         srv.area += sent[rid]  # in the system (in transfer to it) from the end of its prefill
-    for g in groups:
-        if g.role == "decode":
-            for srv in g.servers:
-                srv.run_until()
+    for srv in used.values():
+        srv.run_until()
     for _, rid in ready:
         table.done_s[rid] = dec.done_s[rid]
         table.rejected[rid] = dec.rejected[rid]
         table.preemptions[rid] += dec.preemptions[rid]
+
+
+@dataclass(frozen=True, eq=False)
+class PoolReplay:
+    """Per-request latencies of a pools replay (seconds; inf for rejected requests, TPOT NaN for one-token
+    outputs)."""
+
+    ttft_s: npt.NDArray[np.float64]
+    tpot_s: npt.NDArray[np.float64]
+    rejected: npt.NDArray[np.bool_]
+
+
+def replay_pools(
+    prefill: Deployment,
+    decode: Deployment,
+    prefill_replicas: int,
+    decode_replicas: int,
+    link: Link,
+    arrival_s: npt.ArrayLike,
+    input_len: npt.ArrayLike,
+    output_len: npt.ArrayLike,
+) -> PoolReplay:
+    """Replay given requests (in arrival order) on `prefill_replicas` prefill-only replicas of `prefill` and
+    `decode_replicas` decode-only replicas of `decode`, joined by `link` (no plan, no router: the building
+    block of the disaggregation validation, as `replay` is for one aggregated replica). Requests go
+    round-robin over the prefill replicas in arrival order and over the decode replicas in the order their
+    caches arrive, as a plan's pair routes them (module doc)."""
+    if prefill_replicas < 1 or decode_replicas < 1:
+        raise ValueError("a pair needs at least one prefill and one decode replica")
+    arr = np.asarray(arrival_s, dtype=float)
+    ins = np.asarray(input_len, dtype=np.int64)
+    outs = np.asarray(output_len, dtype=np.int64)
+    table = RequestTable(arr.tolist(), ins.tolist(), outs.tolist())
+    pre, dec = pool_tables(table)
+    longest = int((ins + outs).max()) if ins.size else 1
+
+    def servers(dep: Deployment, requests: RequestTable, count: int) -> list[Replica]:
+        limits = engine_limits(dep)
+        times = IterationTimes(dep, longest)
+        times.prime(ins)
+        policy = scheduler_policy(dep.engine.engine, limits)
+        return [
+            Replica(requests, times, limits, policy, window_s=1e12, max_position=dep.context_window)
+            for _ in range(count)
+        ]
+
+    prefills = servers(prefill, pre, prefill_replicas)
+    for rid in range(arr.size):
+        prefills[rid % prefill_replicas].add(rid)
+    for srv in prefills:
+        srv.run_until()
+    decodes = servers(decode, dec, decode_replicas)
+    turn = [0]
+
+    def pick(_rid: int) -> Server:
+        srv = decodes[turn[0] % decode_replicas]
+        turn[0] += 1
+        return srv
+
+    kv = kv_transfer_s(prefill.model, prefill.kv, ins.astype(float), link)
+    _decode_phase(table, pre, dec, list(range(arr.size)), lambda rid: float(kv[rid]), pick)
+    first = np.asarray(table.first_s, dtype=float)
+    done = np.asarray(table.done_s, dtype=float)
+    rej = np.asarray(table.rejected, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outs >= 2, (done - first) / np.maximum(outs - 1, 1), np.nan)
+    return PoolReplay(
+        ttft_s=np.where(rej, np.inf, first - arr),
+        tpot_s=np.where(rej & (outs >= 2), np.inf, tpot),
+        rejected=rej,
+    )
