@@ -37,6 +37,19 @@ hold for every feasible plan (n_op includes the committed instances; each is the
 serves period p costs at those prices). Without them the LP bound sums
 every period's rounding gap and branch and bound must close them all at once: on the BurstGPT week
 (168 periods) HiGHS stalled at a 5 % gap for minutes; with them the bound starts close to the optimum.
+Each period is solved to optimality (gap 0) and, where every price is a whole multiple of a step δ
+(cents, tenths of a cent: `price_grid`), its bound is raised to the next multiple of δ, which a fleet's
+cost Σ_o p_o n_o over whole instances cannot undercut. The cuts then sum to the exact optimum when
+nothing couples the periods, and HiGHS proves a plan at its root instead of branching over sub-cent
+tolerance gaps (24 periods x 10 offerings x 10 slices without commitments or starts: 6.3 s → 1.5 s CPU).
+
+Exact reductions: of several commitments on one offering only the cheapest (the first of equals) may be
+bought (`commit_j` of the others is fixed at 0): moving committed instances to it never costs more.
+
+Warm start: every period alone (above); commitments chosen greedily from those fleets; then every
+period whose fleet the commitments raised is solved again given them (n_op ≥ K_o, hourly prices: the
+committed instances are paid anyway, so that period's best fleet uses them); the cheaper of the two
+passes' points starts HiGHS.
 
 Simplifications (said in reports too): a period's rate is its mean (bursts inside a period are not
 planned for); a start is billed for its lead time, and a period's capacity is assumed requestable ahead
@@ -64,7 +77,9 @@ from solvers.types import FleetProblem, FleetSolution, SolveStatus
 
 DROPPED = frozenset({"budget"})
 WARM_SHARE = 0.8
-WARM_GAP = 1e-4
+WARM_GAP = 0.0
+GRID_TOLERANCE = 1e-3
+"""A bound this close (in grid steps) below a multiple of the step is taken for it (solver tolerances)."""
 VALUE_CUT_SLACK = 1e-7
 """The value cuts sit this much (relative) below each period's proven bound, for the solvers' tolerances."""
 """Share of the time limit the warm start (every period solved alone) may take."""
@@ -208,7 +223,8 @@ def build(problem: PeriodsProblem) -> _Stacked:  # noqa: C901, PLR0915 - the sta
     n_com = len(problem.commitments)
     costs.append(H * (com_price - price[com_off]) if n_com else np.zeros(0))
     lowers.append(np.zeros(n_com))
-    uppers.append(np.full(n_com, math.inf))
+    kept = set(j for _price, j in _cheapest_commitments(problem).values())
+    uppers.append(np.array([math.inf if j in kept else 0.0 for j in range(n_com)]))
     ints.append(np.ones(n_com, np.int32))
     col_blocks.append(Block("commit", n_cols, tuple(str(j) for j in range(n_com))))
     n_cols += n_com
@@ -320,9 +336,7 @@ def solve_periods(
             for first, bound in zip((b[2] for b in stacked.blocks), lower, strict=True):
                 session.add_row(ExtraRow(tuple(range(first, first + n_off)), prices, bound, math.inf))
         left = max(deadline - time.perf_counter(), 1e-3)
-        res = session.solve(
-            time_limit_s=left, mip_rel_gap=mip_gap, start=warm.values if warm is not None else None
-        )
+        res = session.solve(time_limit_s=left, mip_rel_gap=mip_gap, start=warm.values if warm is not None else None)
     except BackendFailure as exc:
         return _empty(problem, "not_solved", solver, t0, built, milp, f"the {solver} solver failed: {exc}")
     if res.status in ("infeasible", "unbounded", "error", "not_solved") or res.values is None:
@@ -361,14 +375,19 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     passes = [price] + ([effective] if (effective < price).any() else [])
     starts: list[FloatArray] = []
     bounds: list[list[float]] = []
+    previous: FloatArray | None = None
     for i, prices in enumerate(passes):
         t = time.perf_counter()
-        solved = _solve_blocks(problem, stacked, solver, prices, t + (deadline - t) / (len(passes) - i))
+        solved = _solve_blocks(problem, stacked, solver, prices, t + (deadline - t) / (len(passes) - i), previous)
         if solved is None:
             return None
         values, lower = solved
-        starts.append(_committed_start(problem, stacked, values, cheapest))
+        previous = values
         bounds.append(lower)
+        committed = _committed_start(problem, stacked, values, cheapest)
+        t = time.perf_counter()
+        until = t + (deadline - t) / (2 * (len(passes) - i))
+        starts.append(_refined(problem, stacked, solver, values, committed, until))
     best = min(starts, key=lambda v: float(stacked.milp.col_cost @ v))
     rows = tuple((tuple(price), b) for b in bounds[0:1]) + tuple((tuple(effective), b) for b in bounds[1:2])
     return WarmStart(best, rows)
@@ -385,11 +404,36 @@ def _cheapest_commitments(problem: PeriodsProblem) -> dict[int, tuple[float, int
     return best
 
 
+def price_grid(prices: FloatArray) -> float | None:
+    """The largest step δ in 10⁻¹ … 10⁻⁶ of which every price is a whole multiple (None if none is):
+    a fleet's cost Σ_o p_o n_o over whole instances is then a multiple of δ too."""
+    for digits in range(1, 7):
+        step = 10.0**-digits
+        scaled = np.asarray(prices, dtype=np.float64) / step
+        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-6):
+            return step
+    return None
+
+
+def _on_grid(bound: float, step: float | None) -> float:
+    """A proven lower bound on a cost that is a multiple of `step`, raised to the next multiple (the
+    cost cannot lie between); without a step, lowered a little for the solvers' tolerances."""
+    if step is None:
+        return bound - VALUE_CUT_SLACK * max(1.0, abs(bound))
+    return float(math.ceil(bound / step - GRID_TOLERANCE) * step)
+
+
 def _solve_blocks(
-    problem: PeriodsProblem, stacked: _Stacked, solver: str, prices: FloatArray, deadline: float
+    problem: PeriodsProblem,
+    stacked: _Stacked,
+    solver: str,
+    prices: FloatArray,
+    deadline: float,
+    previous: FloatArray | None = None,
 ) -> tuple[FloatArray, list[float]] | None:
     """Every period alone with `prices` on its instances: the blocks' points side by side (integers
-    rounded) and per period a proven lower bound on Σ_o prices_o n_op."""
+    rounded) and per period a proven lower bound on Σ_o prices_o n_op. `previous`: a point of the
+    stacked model whose blocks are feasible, each block's MIP start."""
     n_off = len(problem.base.offerings)
     values = np.zeros(stacked.milp.num_cols)
     bounds: list[float] = []
@@ -399,16 +443,66 @@ def _solve_blocks(
             return None
         cost = m.col_cost.copy()
         cost[:n_off] = prices
-        res = open_backend(replace(m, col_cost=cost), solver).solve(time_limit_s=left, mip_rel_gap=WARM_GAP)
+        start = None if previous is None else previous[first : first + m.num_cols]
+        res = open_backend(replace(m, col_cost=cost), solver).solve(
+            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start
+        )
         if res.values is None or res.status not in ("optimal", "gap"):
             return None
         proven = (res.objective or 0.0) * (1.0 - (res.gap or 0.0))
-        bounds.append(max(0.0, proven - VALUE_CUT_SLACK * max(1.0, abs(proven))))
+        step = price_grid(prices) if not cost[n_off:].any() else None
+        bounds.append(max(0.0, _on_grid(proven, step)))
         vals = np.asarray(res.values, dtype=np.float64).copy()
         ints = m.integrality == 1
         vals[ints] = np.rint(vals[ints])
         values[first : first + m.num_cols] = vals
     return values, bounds
+
+
+def _refined(
+    problem: PeriodsProblem, stacked: _Stacked, solver: str, solved: FloatArray, start: FloatArray, deadline: float
+) -> FloatArray:
+    """`start` (the periods' fleets `solved`, commitments added) with every period the commitments raised
+    re-solved given them: at hourly prices with
+    n_op ≥ K_o (the committed instances are paid anyway, so the period's best fleet uses them); the
+    starts recomputed. A period not solved in time keeps its raised fleet (feasible)."""
+    n_off = len(problem.base.offerings)
+    k = np.zeros(n_off)
+    off_index = {o.id: i for i, o in enumerate(problem.base.offerings)}
+    for j, c in enumerate(problem.commitments):
+        k[off_index[c.offering]] += start[stacked.commit0 + j]
+    if not k.any():
+        return start
+    values: FloatArray = start.copy()
+    raised = [p for p, (_s, _m, first) in enumerate(stacked.blocks) if (solved[first : first + n_off] < k).any()]
+    for i, p in enumerate(raised):
+        _sub, m, first = stacked.blocks[p]
+        left = (deadline - time.perf_counter()) / (len(raised) - i)
+        if left <= 0:
+            break
+        lower = m.col_lower.copy()
+        lower[:n_off] = np.maximum(lower[:n_off], k)
+        res = open_backend(replace(m, col_lower=lower), solver).solve(
+            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start[first : first + m.num_cols]
+        )
+        if res.values is not None and res.status in ("optimal", "gap"):
+            vals = np.asarray(res.values, dtype=np.float64).copy()
+            ints = m.integrality == 1
+            vals[ints] = np.rint(vals[ints])
+            values[first : first + m.num_cols] = vals
+    _set_starts(problem, stacked, values, k)
+    return values
+
+
+def _set_starts(problem: PeriodsProblem, stacked: _Stacked, values: FloatArray, k: FloatArray) -> None:
+    """Fill the start columns of `values` (in place) with the growth its fleets imply."""
+    n_off = len(problem.base.offerings)
+    counts = np.array([values[first : first + n_off] for _s, _m, first in stacked.blocks])
+    width = len(stacked.start_offerings)
+    for p in range(problem.periods):
+        for i, o in enumerate(stacked.start_offerings):
+            before = counts[p - 1, o] if (p > 0 or problem.cyclic) else k[o]
+            values[stacked.start0 + p * width + i] = max(0.0, counts[p, o] - before)
 
 
 def _committed_start(
@@ -429,14 +523,9 @@ def _committed_start(
             level += 1
         k[o] = level
         values[stacked.commit0 + j] = level
-    for p, first in enumerate(firsts):
+    for first in firsts:
         values[first : first + n_off] = np.maximum(values[first : first + n_off], k)
-        counts[p] = values[first : first + n_off]
-    width = len(stacked.start_offerings)
-    for p in range(problem.periods):
-        for i, o in enumerate(stacked.start_offerings):
-            before = counts[p - 1, o] if (p > 0 or problem.cyclic) else k[o]
-            values[stacked.start0 + p * width + i] = max(0.0, counts[p, o] - before)
+    _set_starts(problem, stacked, values, k)
     return values
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from planner.verify_periods import verify_periods
 from solvers.fleet import solve_fleet
-from solvers.periods import FleetCommitment, PeriodsProblem, solve_periods
+from solvers.periods import FleetCommitment, PeriodsProblem, price_grid, solve_periods
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 N_MAX, K_MAX, PERIODS = 3, 3, 3
@@ -78,8 +78,7 @@ def _oracle(problem: PeriodsProblem) -> float:
         run = sum(((n - k) * price).sum(-1) for n in (n0, n1, n2))
         first = n2 if problem.cyclic else k
         grow = sum(
-            (np.maximum(now - before, 0) * lead * price).sum(-1)
-            for now, before in ((n0, first), (n1, n0), (n2, n1))
+            (np.maximum(now - before, 0) * lead * price).sum(-1) for now, before in ((n0, first), (n1, n0), (n2, n1))
         )
         ca, cb = (c.price_usd_per_hour for c in problem.commitments)
         fixed = problem.horizon_hours * (ka * ca + kb * cb)
@@ -123,3 +122,41 @@ def test_one_period_is_the_single_period_plan() -> None:
         multi = solve_periods(one)
         assert multi.status == single.status == "optimal"
         assert multi.cost_usd == pytest.approx(2.0 * single.cost_usd_per_hour, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_dearer_commitment_on_the_same_offering_is_never_bought(seed: int) -> None:
+    """Only the cheapest commitment of an offering enters the MILP (the others are dominated): adding a
+    dearer one changes neither the cost nor what is bought; with prices off the cent grid the value cuts
+    fall back to a tolerance below their bound and the oracle still agrees."""
+    problem = _case(seed)
+    a_1y = problem.commitments[0]
+    dearer = FleetCommitment("a-3y-dear", "a", "3y", a_1y.price_usd_per_hour + 0.013)
+    more = replace(problem, commitments=(*problem.commitments, dearer))
+    solution = solve_periods(more, time_limit_s=30)
+    want = _oracle(problem)
+    if not np.isfinite(want):
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal", solution.message
+    assert "a-3y-dear" not in solution.committed
+    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
+    odd = replace(
+        problem,
+        base=replace(
+            problem.base,
+            offerings=tuple(
+                replace(o, price_usd_per_hour=o.price_usd_per_hour + 1e-7 * (i + 1))
+                for i, o in enumerate(problem.base.offerings)
+            ),
+        ),
+    )
+    assert price_grid(np.array([o.price_usd_per_hour for o in odd.base.offerings])) is None
+    assert solve_periods(odd, time_limit_s=30).cost_usd == pytest.approx(_oracle(odd), rel=1e-6, abs=1e-6)
+
+
+def test_price_grid() -> None:
+    assert price_grid(np.array([1.25, 3.5, 0.0])) == pytest.approx(0.01)
+    assert price_grid(np.array([2.0, 4.1])) == pytest.approx(0.1)
+    assert price_grid(np.array([1.234567])) == pytest.approx(1e-6)
+    assert price_grid(np.array([1 / 3])) is None
