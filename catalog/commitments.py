@@ -167,20 +167,35 @@ def load_commitments(path: Path, offerings: Mapping[str, Offering]) -> tuple[Com
     return parse_commitments(read_text(path, "commitment prices", "CSV", CatalogError), str(path), offerings)
 
 
+def committed_price(commitment: Commitment, on_demand_usd_per_hour: float | None) -> float | None:
+    """The committed $/h of one instance: the row's price, else (a row that publishes only a discount
+    rate) on-demand x (1 - discount_rate). An "up to" discount (`discount_rate_max`) is a bound, not a
+    price, and gives none."""
+    if commitment.price_usd_per_hour is not None:
+        return commitment.price_usd_per_hour
+    if commitment.discount_rate is None or on_demand_usd_per_hour is None:
+        return None
+    return round(on_demand_usd_per_hour * (1.0 - commitment.discount_rate), 6)
+
+
 def find_commitments(
     catalog: Catalog, offering_id: str, term_months: int | None = None, min_confidence: str = "medium"
 ) -> tuple[Commitment, ...]:
     """Commitments priced for one catalog offering (optionally one term), best confidence, then price first.
 
-    Only rows with a price are returned; low-confidence third-party claims are left out unless
+    Only rows with a price are returned: a published price, or a published discount rate, which prices
+    the offering at its on-demand price x (1 - rate) (`committed_price`: callers price the rows with it;
+    a row keeps its source and confidence); low-confidence third-party claims are left out unless
     `min_confidence="low"`.
     """
     floor = CONFIDENCE_ORDER[min_confidence]
-    hits = [
-        c for c in catalog.commitments
-        if c.offering == offering_id
-        and (term_months is None or c.term_months == term_months)
-        and CONFIDENCE_ORDER[c.confidence] <= floor
-        and c.price_usd_per_hour is not None
-    ]
-    return tuple(sorted(hits, key=lambda c: (CONFIDENCE_ORDER[c.confidence], c.price_usd_per_hour or 0.0, c.id)))
+    offering = catalog.offerings.get(offering_id)
+    on_demand = offering.price_usd_per_hour if offering is not None else None
+    hits: list[tuple[int, float, str, Commitment]] = []
+    for c in catalog.commitments:
+        if c.offering != offering_id or (term_months is not None and c.term_months != term_months):
+            continue
+        price = committed_price(c, on_demand)
+        if CONFIDENCE_ORDER[c.confidence] <= floor and price is not None:
+            hits.append((CONFIDENCE_ORDER[c.confidence], price, c.id, c))
+    return tuple(c for *_key, c in sorted(hits, key=lambda h: h[:3]))

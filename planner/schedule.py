@@ -4,9 +4,9 @@
                                   the rate, so they are estimated once and serve every period
     periods                       every model's rates per period and slice (planner.rate_curve); a model
                                   without a curve has its rate in every period
-    commitments                   per on-demand offering and term, the spec's override or the catalog's best-
-                                  confidence price (catalog.commitments.find_commitments)
-    lead times                    instance start + the largest model's weights over the load bandwidth
+    commitments, lead times       planner.schedule_prices: per on-demand offering and term, the spec's override
+                                  or the catalog's best-confidence price; instance start + the largest model's
+                                  weights over the load bandwidth
     solve                         solvers.periods: the plan, and two baselines on the same inputs without
                                   spot or commitments: one fleet for every period (peak-provisioned) and a
                                   fleet per period (autoscaled)
@@ -22,15 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from catalog.commitments import find_commitments
 from common import limits
-from planner.candidates import Candidate
 from planner.capacity import ModelCapacity, model_capacity
 from planner.errors import InputError
 from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
-from planner.perf import weights_bytes_total
 from planner.problem import build_problem, check_fleet_size
 from planner.result import SolverStats, Verification
+from planner.schedule_prices import PriceInfo, commitment_options, lead_times
 from planner.schedule_result import (
     CommitmentOption,
     CurveSummary,
@@ -41,13 +39,11 @@ from planner.schedule_result import (
 )
 from planner.solve import solve_settings, solver_errors
 from planner.verify_periods import PERIOD_CHECKS, verify_periods
-from solvers.periods import FleetCommitment, PeriodsProblem, PeriodsSolution, committed_per_offering, solve_periods
+from solvers.periods import PeriodsProblem, PeriodsSolution, committed_per_offering, solve_periods
 from solvers.types import FleetProblem
 
-TERM_MONTHS = {"1y": 12, "3y": 36}
 PLAN_SHARE = 0.6
 """Share of the time limit for the plan itself; the two baselines share the rest."""
-GB = 1e9
 
 ASSUMPTIONS = (
     "a period's rate is its mean: bursts inside a period are not planned for",
@@ -87,8 +83,8 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
     base, by_id = build_problem(spec, models_of)
     check_fleet_size(base, models_of)
     rates = _rates(models_of)
-    lead = _lead_times(inputs, base, by_id)
-    commitments, options = _commitments(inputs, base)
+    lead = lead_times(inputs, base, by_id)
+    commitments, options = commitment_options(inputs, base)
     problem = PeriodsProblem(
         base=base,
         rates_rps=rates,
@@ -256,66 +252,6 @@ def without_spot(problem: FleetProblem) -> FleetProblem:
     )
 
 
-# ------------------------------------------------------------------------------ commitments, lead
-def _commitments(
-    inputs: PlanInputs, base: FleetProblem
-) -> tuple[tuple[FleetCommitment, ...], dict[str, tuple[str, str, str]]]:
-    """Commitments for the problem's on-demand offerings (spec overrides first), and per commitment id its
-    (confidence, source, as_of)."""
-    opts = inputs.spec.schedule
-    known = {o.pool_id for o in base.offerings}
-    for oid in opts.commitment_prices:
-        if oid not in inputs.catalog.offerings:
-            raise InputError(f"unknown offering {oid!r}", where=f"schedule.commitment_prices[{oid!r}]")
-    out: list[FleetCommitment] = []
-    info: dict[str, tuple[str, str, str]] = {}
-    for o in base.offerings:
-        if o.spot or o.pool_id not in known:
-            continue
-        for term in opts.commitment_terms:
-            override = opts.commitment_prices.get(o.pool_id, {}).get(term)
-            if override is not None:
-                cid = f"override:{o.pool_id}:{term}"
-                out.append(FleetCommitment(cid, o.id, term, override))
-                info[cid] = ("spec", "schedule.commitment_prices", "spec")
-                continue
-            found = find_commitments(inputs.catalog, o.pool_id, TERM_MONTHS[term], opts.min_confidence)
-            price = found[0].price_usd_per_hour if found else None
-            if found and price is not None:
-                c = found[0]
-                out.append(FleetCommitment(c.id, o.id, term, price))
-                info[c.id] = (c.confidence, c.source, c.as_of)
-    return tuple(out), info
-
-
-def _lead_times(inputs: PlanInputs, base: FleetProblem, by_id: Mapping[str, Candidate]) -> tuple[LeadTime, ...]:
-    """Per offering: instance start + the largest weights of a candidate on it / the load bandwidth (the
-    replicas of one instance read the same files; one copy is counted)."""
-    opts = inputs.spec.schedule
-    biggest: dict[str, float] = {}
-    for fc in base.candidates:
-        c = by_id.get(fc.id)
-        dep = c.deployment if c is not None else None
-        if dep is not None:
-            size = weights_bytes_total(dep.model, dep.weights)
-            biggest[fc.offering] = max(biggest.get(fc.offering, 0.0), size)
-    out = []
-    for o in base.offerings:
-        cat = inputs.catalog.offerings.get(o.pool_id)
-        gbps = cat.disk_read_gbps if cat is not None and cat.disk_read_gbps else opts.load_gbps
-        load_s = biggest.get(o.id, 0.0) / (gbps * GB)
-        out.append(
-            LeadTime(
-                offering=o.id,
-                lead_s=round(opts.instance_start_s + load_s, 3),
-                instance_start_s=opts.instance_start_s,
-                model_load_s=round(load_s, 3),
-                load_gbps=gbps,
-            )
-        )
-    return tuple(out)
-
-
 # ------------------------------------------------------------------------------------------ report
 def _fleet(problem: PeriodsProblem, plan: PeriodsSolution) -> tuple[PeriodFleet, ...]:
     k = committed_per_offering(problem, plan.committed)
@@ -350,7 +286,7 @@ def _fleet(problem: PeriodsProblem, plan: PeriodsSolution) -> tuple[PeriodFleet,
 def _options(
     problem: PeriodsProblem,
     plan: PeriodsSolution,
-    info: dict[str, tuple[str, str, str]],
+    info: Mapping[str, PriceInfo],
 ) -> tuple[CommitmentOption, ...]:
     prices = {o.id: o.price_usd_per_hour for o in problem.base.offerings}
     k = committed_per_offering(problem, plan.committed)
@@ -363,7 +299,7 @@ def _options(
         if n:
             have = k[c.offering] * gpus[c.offering]
             used = round(sum(min(b.get(c.offering, 0.0), have) for b in busy) / (have * len(busy)), 4)
-        conf, source, as_of = info.get(c.id, ("", "", ""))
+        where = info.get(c.id, PriceInfo("", "", "", "price"))
         od = prices[c.offering]
         out.append(
             CommitmentOption(
@@ -375,9 +311,10 @@ def _options(
                 break_even_utilisation=round(c.price_usd_per_hour / od, 4) if od > 0 else None,
                 instances=n,
                 utilisation=used,
-                confidence=conf,
-                source=source,
-                as_of=as_of,
+                confidence=where.confidence,
+                source=where.source,
+                as_of=where.as_of,
+                price_from=where.price_from,
             )
         )
     return tuple(sorted(out, key=lambda x: (-x.instances, x.offering, x.term, x.commitment)))

@@ -35,6 +35,11 @@ class CommitmentOption(_Result):
         description="mean share of the committed instances' GPUs the plan's load keeps busy (at the target "
         "utilisation), over the periods: to hold against the break-even; null when none is committed"
     )
+    price_from: Literal["price", "discount_rate", "spec"] = Field(
+        default="price",
+        description="price: the source's committed $/h; discount_rate: the source publishes only a discount, "
+        "applied to the on-demand price (price = on-demand x (1 - rate)); spec: schedule.commitment_prices",
+    )
     confidence: str = Field(description="the price's confidence in its source (override: the spec's)")
     source: str
     as_of: str
