@@ -160,3 +160,17 @@ def test_price_grid() -> None:
     assert price_grid(np.array([2.0, 4.1])) == pytest.approx(0.1)
     assert price_grid(np.array([1.234567])) == pytest.approx(1e-6)
     assert price_grid(np.array([1 / 3])) is None
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_cbc_agrees_with_the_brute_force(seed: int) -> None:
+    problem = _case(seed)
+    solution = solve_periods(problem, solver="cbc", time_limit_s=30)
+    want = _oracle(problem)
+    assert solution.solver == "cbc"
+    if not np.isfinite(want):
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal", solution.message
+    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert verify_periods(problem, solution) == ()

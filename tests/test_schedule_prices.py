@@ -56,3 +56,21 @@ def test_schedule_reports_where_a_commitment_price_comes_from(tmp_path: Path) ->
     assert run.code == 0, str(run)
     options = json.loads(run.out)["data"]["commitments"]
     assert options and all(c["price_from"] == "price" for c in options)
+
+
+def test_schedule_with_cbc_matches_highs(tmp_path: Path) -> None:
+    data = spec_with(
+        {"models[0].workload.rate_curve": {"rates_rps": [1, 4, 8, 2]}, "offerings.spot": True},
+        drop=("models[0].workload.rate_rps",),
+    )
+    spec = write_spec(tmp_path, data)
+    runs = {s: gpuplan("schedule", spec, "--solver", s, "--format", "json") for s in ("highs", "cbc")}
+    out = {}
+    for s, run in runs.items():
+        assert run.code == 0, str(run)
+        out[s] = json.loads(run.out)["data"]
+        assert out[s]["solver"]["name"] == s and out[s]["status"] == "optimal", out[s]["solver"]
+        assert out[s]["verification"]["passed"], out[s]["verification"]
+    assert out["cbc"]["total_cost_usd"] == pytest.approx(out["highs"]["total_cost_usd"], rel=1e-6)
+    for b_cbc, b_highs in zip(out["cbc"]["baselines"], out["highs"]["baselines"], strict=True):
+        assert b_cbc["cost_usd"] == pytest.approx(b_highs["cost_usd"], rel=1e-6)
