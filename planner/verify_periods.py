@@ -17,7 +17,7 @@ from solvers.types import FleetProblem, FleetSlice
 
 PERIOD_CHECKS = (
     "every period: demand, capacity, packing, availability, spot share, min replicas, N+1 (planner.verify)",
-    "committed instances run in every period",
+    "committed instances run in every period; owned-only offerings run no more than committed; caps",
     "starts are the growth over the period before",
     "horizon cost recomputed from counts and prices",
 )
@@ -60,11 +60,20 @@ def verify_periods(problem: PeriodsProblem, solution: PeriodsSolution, tol: floa
             out.append(f"commitment {j!r}: unknown, or count {n!r} not a whole number >= 0")
             continue
         committed[by_id[j].offering] = committed.get(by_id[j].offering, 0) + n
+        cap = by_id[j].max_instances
+        if cap is not None and n > cap:
+            out.append(f"commitment {j!r}: {n} committed, at most {cap} may be")
     for p, fleet in enumerate(solution.periods):
         out += [f"period {p}: {v}" for v in verify_solution(_period(problem, p), fleet, tol)]
         for o, k in sorted(committed.items()):
             if fleet.instances.get(o, 0) < k:
                 out.append(f"period {p}: {fleet.instances.get(o, 0)} instance(s) of {o}, {k} committed")
+        for o in sorted(problem.owned_only):
+            if fleet.instances.get(o, 0) > committed.get(o, 0):
+                out.append(
+                    f"period {p}: {fleet.instances[o]} instance(s) of {o}, only {committed.get(o, 0)} owned "
+                    "(it is not rented by the hour)"
+                )
     if problem.constant_fleet and any(f.instances != solution.periods[0].instances for f in solution.periods):
         out.append("constant fleet: the instances differ between periods")
     prices = {o.id: o.price_usd_per_hour for o in problem.base.offerings}

@@ -28,6 +28,9 @@ Rows (besides each period's block)
                                                      the committed instances only); only where L_o > 0
     constant_p<p>_o    n_op − n_o,p−1 = 0             (baseline "peak-provisioned" only: one fleet for all
                                                      periods)
+    owned_p<p>_o       n_op − K_o ≤ 0                 offerings that run only as committed instances
+                                                     (`owned_only`: on-prem machines, not rentable by the hour)
+    and k_j ≤ M_j where commitment j caps its count (`max_instances`: the machines that can be owned).
 
 Value cuts (added before the solve, valid for every plan): each period is first solved alone, which gives
 a warm start and a proven lower bound v_p on what period p's instances cost at their hourly prices, and
@@ -43,8 +46,8 @@ cost Σ_o p_o n_o over whole instances cannot undercut. The cuts then sum to the
 nothing couples the periods, and HiGHS proves a plan at its root instead of branching over sub-cent
 tolerance gaps (24 periods x 10 offerings x 10 slices without commitments or starts: 6.3 s → 1.5 s CPU).
 
-Exact reductions: of several commitments on one offering only the cheapest (the first of equals) may be
-bought (`commit_j` of the others is fixed at 0): moving committed instances to it never costs more.
+Exact reductions: a commitment is never bought (`commit_j` fixed at 0) where its offering has an uncapped
+one that is cheaper (or as cheap and listed first): moving committed instances there never costs more.
 
 Warm start: every period alone (above); commitments chosen greedily from those fleets; then every
 period whose fleet the commitments raised is solved again given them (n_op ≥ K_o, hourly prices: the
@@ -68,6 +71,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from solvers.backend import BackendFailure, ExtraRow, open_backend
 from solvers.fleet_extract import extract
@@ -94,6 +98,7 @@ class FleetCommitment:
     offering: str  # FleetOffering.id of an on-demand offering
     term: str
     price_usd_per_hour: float
+    max_instances: int | None = None  # at most this many may be committed (on-prem: what can be owned)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class PeriodsProblem:
     start_hours: Mapping[str, float] = field(default_factory=dict)
     cyclic: bool = True
     constant_fleet: bool = False
+    owned_only: frozenset[str] = frozenset()  # offerings that run only as committed instances (on-prem)
 
     @property
     def periods(self) -> int:
@@ -164,6 +170,10 @@ def validate(problem: PeriodsProblem) -> None:
             raise ValueError(f"commitment {c.id!r}: offering {c.offering!r}, price {c.price_usd_per_hour}")
     if any(not (math.isfinite(v) and v >= 0) for v in problem.start_hours.values()):
         raise ValueError("start_hours must be finite and >= 0")
+    if any(c.max_instances is not None and c.max_instances < 0 for c in problem.commitments):
+        raise ValueError("max_instances must be >= 0")
+    if not problem.owned_only <= on_demand:
+        raise ValueError(f"owned_only {sorted(problem.owned_only - on_demand)} are not on-demand offerings")
 
 
 @dataclass(frozen=True)
@@ -223,8 +233,15 @@ def build(problem: PeriodsProblem) -> _Stacked:  # noqa: C901, PLR0915 - the sta
     n_com = len(problem.commitments)
     costs.append(H * (com_price - price[com_off]) if n_com else np.zeros(0))
     lowers.append(np.zeros(n_com))
-    kept = set(j for _price, j in _cheapest_commitments(problem).values())
-    uppers.append(np.array([math.inf if j in kept else 0.0 for j in range(n_com)]))
+    kept = _undominated_commitments(problem)
+    uppers.append(
+        np.array(
+            [
+                (math.inf if c.max_instances is None else float(c.max_instances)) if j in kept else 0.0
+                for j, c in enumerate(problem.commitments)
+            ]
+        )
+    )
     ints.append(np.ones(n_com, np.int32))
     col_blocks.append(Block("commit", n_cols, tuple(str(j) for j in range(n_com))))
     n_cols += n_com
@@ -257,6 +274,10 @@ def build(problem: PeriodsProblem) -> _Stacked:  # noqa: C901, PLR0915 - the sta
                 cols, vals = [inst(p, o), s_col, *mine], [1.0, -1.0] + [-1.0] * len(mine)
             if cols[0] != cols[1]:
                 extra.append(("scale_up", f"p{p}_{o}", cols, vals, -math.inf, 0.0))
+    for p in range(P):
+        for o in sorted(off_index[x] for x in problem.owned_only):
+            mine = [commit0 + j for j in range(n_com) if com_off[j] == o]
+            extra.append(("owned", f"p{p}_{o}", [inst(p, o), *mine], [1.0] + [-1.0] * len(mine), -math.inf, 0.0))
     if problem.constant_fleet:
         for p in range(1, P):
             for o in range(n_off):
@@ -393,6 +414,21 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     return WarmStart(best, rows)
 
 
+def _undominated_commitments(problem: PeriodsProblem) -> set[int]:
+    """Commitments that may be bought: not one whose offering has an uncapped commitment that is cheaper
+    (or as cheap and listed first) — moving its instances there never costs more."""
+    out = set()
+    for j, c in enumerate(problem.commitments):
+        if not any(
+            d.offering == c.offering
+            and d.max_instances is None
+            and (d.price_usd_per_hour, i) < (c.price_usd_per_hour, j)
+            for i, d in enumerate(problem.commitments)
+        ):
+            out.add(j)
+    return out
+
+
 def _cheapest_commitments(problem: PeriodsProblem) -> dict[int, tuple[float, int]]:
     """Offering index -> (cheapest committed $/h, its commitment's index)."""
     off_index = {o.id: i for i, o in enumerate(problem.base.offerings)}
@@ -473,16 +509,22 @@ def _refined(
         k[off_index[c.offering]] += start[stacked.commit0 + j]
     if not k.any():
         return start
+    owned = _owned_mask(problem)
     values: FloatArray = start.copy()
-    raised = [p for p, (_s, _m, first) in enumerate(stacked.blocks) if (solved[first : first + n_off] < k).any()]
+    raised = [
+        p
+        for p, (_s, _m, first) in enumerate(stacked.blocks)
+        if (solved[first : first + n_off] < k).any() or (owned & (solved[first : first + n_off] > k)).any()
+    ]
     for i, p in enumerate(raised):
         _sub, m, first = stacked.blocks[p]
         left = (deadline - time.perf_counter()) / (len(raised) - i)
         if left <= 0:
             break
-        lower = m.col_lower.copy()
+        lower, upper = m.col_lower.copy(), m.col_upper.copy()
         lower[:n_off] = np.maximum(lower[:n_off], k)
-        res = open_backend(replace(m, col_lower=lower), solver).solve(
+        upper[:n_off] = np.where(owned, np.minimum(upper[:n_off], k), upper[:n_off])
+        res = open_backend(replace(m, col_lower=lower, col_upper=upper), solver).solve(
             time_limit_s=left, mip_rel_gap=WARM_GAP, start=start[first : first + m.num_cols]
         )
         if res.values is not None and res.status in ("optimal", "gap"):
@@ -514,19 +556,29 @@ def _committed_start(
     price = np.array([o.price_usd_per_hour for o in problem.base.offerings])
     firsts = [first for _sub, _m, first in stacked.blocks]
     counts = np.array([values[f : f + n_off] for f in firsts]).reshape(len(firsts), n_off)
+    owned = _owned_mask(problem)
     k = np.zeros(n_off)
     for o, (c_price, j) in cheapest.items():
-        if price[o] <= 0:
+        cap = problem.commitments[j].max_instances
+        if owned[o]:  # the owned instances must cover every period
+            level = int(counts[:, o].max())
+        elif price[o] <= 0:
             continue
-        level = 0
-        while level < counts[:, o].max() and np.mean(counts[:, o] >= level + 1) > c_price / price[o]:
-            level += 1
-        k[o] = level
-        values[stacked.commit0 + j] = level
+        else:
+            level = 0
+            while level < counts[:, o].max() and np.mean(counts[:, o] >= level + 1) > c_price / price[o]:
+                level += 1
+        k[o] = level if cap is None else min(level, cap)
+        values[stacked.commit0 + j] = k[o]
     for first in firsts:
-        values[first : first + n_off] = np.maximum(values[first : first + n_off], k)
+        fleet = np.maximum(values[first : first + n_off], k)
+        values[first : first + n_off] = np.where(owned, np.minimum(fleet, k), fleet)
     _set_starts(problem, stacked, values, k)
     return values
+
+
+def _owned_mask(problem: PeriodsProblem) -> npt.NDArray[np.bool_]:
+    return np.array([o.id in problem.owned_only for o in problem.base.offerings], dtype=bool)
 
 
 def _empty(

@@ -63,7 +63,8 @@ def _oracle(problem: PeriodsProblem) -> float:
     vecs = np.array(list(itertools.product(range(N_MAX + 1), repeat=3)), dtype=float)
     pool_ok = vecs[:, 0] + vecs[:, 1] <= (cap if cap is not None else np.inf)
     best = np.inf
-    for ka, kb in itertools.product(range(K_MAX + 1), repeat=2):
+    caps = [K_MAX if c.max_instances is None else min(K_MAX, c.max_instances) for c in problem.commitments]
+    for ka, kb in itertools.product(range(caps[0] + 1), range(caps[1] + 1)):
         k = np.array([ka, 0, kb], dtype=float)
         feasible = []
         for (rate,) in problem.rates_rps:
@@ -71,6 +72,8 @@ def _oracle(problem: PeriodsProblem) -> float:
             on_demand = vecs[:, 0] * kap[0] + vecs[:, 2] * kap[2]
             ok = pool_ok & (total >= rate - 1e-9) & (on_demand >= (1 - base.max_spot_share) * rate - 1e-9)
             ok &= (vecs >= k).all(axis=1)
+            if "b" in problem.owned_only:
+                ok &= vecs[:, 2] <= kb
             feasible.append(vecs[ok])
         if any(f.shape[0] == 0 for f in feasible):
             continue
@@ -174,3 +177,25 @@ def test_cbc_agrees_with_the_brute_force(seed: int) -> None:
     assert solution.status == "optimal", solution.message
     assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
     assert verify_periods(problem, solution) == ()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_an_owned_offering_matches_brute_force(seed: int) -> None:
+    """b is on-prem: it runs only as owned (committed) instances, at most 2 of them, at its amortised
+    price; a is rented by the hour, on spot or committed as before."""
+    problem = _case(seed)
+    owned = FleetCommitment("b-on-prem", "b", "on_prem", problem.commitments[1].price_usd_per_hour, max_instances=2)
+    problem = replace(problem, commitments=(problem.commitments[0], owned), owned_only=frozenset({"b"}))
+    solution = solve_periods(problem, time_limit_s=30)
+    want = _oracle(problem)
+    if not np.isfinite(want):
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal", solution.message
+    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert verify_periods(problem, solution) == ()
+    k = solution.committed.get("b-on-prem", 0)
+    assert k <= 2 and all(p.instances.get("b", 0) == k for p in solution.periods)
+    if k:
+        over = replace(solution, committed={**solution.committed, "b-on-prem": 3})
+        assert any("at most 2" in v for v in verify_periods(problem, over))
