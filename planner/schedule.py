@@ -25,10 +25,17 @@ from pathlib import Path
 from common import limits
 from planner.capacity import ModelCapacity, model_capacity
 from planner.errors import InputError
-from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for, without_dominated
+from planner.inputs import PlanInputs, check_profiles, load_inputs, load_model, offerings_for
 from planner.problem import build_problem, check_fleet_size
 from planner.result import SolverStats, Verification
-from planner.schedule_prices import PriceInfo, commitment_options, lead_times
+from planner.schedule_prices import (
+    ON_PREM,
+    PriceInfo,
+    commitment_options,
+    lead_times,
+    on_prem_offerings,
+    schedule_offerings,
+)
 from planner.schedule_result import (
     CommitmentOption,
     CurveSummary,
@@ -38,6 +45,7 @@ from planner.schedule_result import (
     ScheduleBaseline,
 )
 from planner.solve import solve_settings, solver_errors
+from planner.spec import ScheduleOptions
 from planner.verify_periods import PERIOD_CHECKS, verify_periods
 from solvers.periods import PeriodsProblem, PeriodsSolution, committed_per_offering, solve_periods
 from solvers.types import FleetProblem
@@ -73,8 +81,8 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
         )
     settings = solve_settings(spec, solver, time_limit_s)
     check_profiles(spec, inputs.catalog)
-    offerings = offerings_for(inputs)
-    models = without_dominated(spec, [load_model(inputs, i, offerings) for i in range(len(spec.models))])
+    offerings = on_prem_offerings(inputs, offerings_for(inputs))
+    models = schedule_offerings(inputs, [load_model(inputs, i, offerings) for i in range(len(spec.models))])
     period_s, curves = _curves(models_of := [model_capacity(m) for m in models])
     reasons = tuple(r for m in models_of for r in m.reasons)
     stats = SolverStats(name=settings.solver, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0)
@@ -92,6 +100,7 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
         commitments=commitments,
         start_hours={t.offering: t.lead_s / 3600.0 for t in lead},
         cyclic=spec.schedule.cyclic,
+        owned_only=frozenset(spec.schedule.on_prem) & {o.id for o in base.offerings},
     )
     limit, gap = settings.time_limit_s, settings.mip_gap
     t0 = time.perf_counter()
@@ -108,7 +117,9 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
     if plan.status not in ("optimal", "gap"):
         reason = plan.message or f"the multi-period problem is {plan.status}"
         return _infeasible(inputs, period_s, curves, (reason,), stats, lead)
-    on_demand = replace(problem, base=without_spot(base), commitments=())
+    on_demand = replace(
+        problem, base=rented_on_demand(base, problem.owned_only), commitments=(), owned_only=frozenset()
+    )
     with solver_errors():  # the baselines share what the plan left of the time limit
         left = limit - (time.perf_counter() - t0)
         auto = solve_periods(on_demand, solver=settings.solver, time_limit_s=max(left / 2, 1e-3), mip_gap=gap)
@@ -135,7 +146,7 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
         ),
         curves=curves,
         lead_times=lead,
-        assumptions=_assumptions(spec.schedule.cyclic),
+        assumptions=_assumptions(spec.schedule),
         solver=stats,
         build_seconds=round(plan.build_seconds, 4),
         verification=Verification(passed=not violations, checks=PERIOD_CHECKS, violations=violations),
@@ -144,13 +155,20 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
     )
 
 
-def _assumptions(cyclic: bool) -> tuple[str, ...]:
-    if cyclic:
-        return ASSUMPTIONS
-    return tuple(
-        "the horizon starts with the committed instances only (schedule.cyclic: false)" if "cyclic" in a else a
-        for a in ASSUMPTIONS
-    )
+ON_PREM_ASSUMPTION = (
+    "on-prem instances cost purchase / (lifetime x 8760 h) + power x $/kWh + opex / 8760 h every hour, "
+    "powered on, used or not; none is rented by the hour"
+)
+
+
+def _assumptions(options: ScheduleOptions) -> tuple[str, ...]:
+    out: tuple[str, ...] = ASSUMPTIONS
+    if not options.cyclic:
+        out = tuple(
+            "the horizon starts with the committed instances only (schedule.cyclic: false)" if "cyclic" in a else a
+            for a in ASSUMPTIONS
+        )
+    return out + ((ON_PREM_ASSUMPTION,) if options.on_prem else ())
 
 
 def _infeasible(
@@ -174,7 +192,7 @@ def _infeasible(
         baselines=(),
         curves=curves,
         lead_times=lead,
-        assumptions=_assumptions(inputs.spec.schedule.cyclic),
+        assumptions=_assumptions(inputs.spec.schedule),
         infeasible_reasons=reasons,
         solver=stats,
         build_seconds=0.0,
@@ -233,9 +251,10 @@ def _rates(models: Sequence[ModelCapacity]) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-def without_spot(problem: FleetProblem) -> FleetProblem:
-    """The problem with its spot offerings (and the candidates and pairs on them) left out."""
-    offerings = tuple(o for o in problem.offerings if not o.spot)
+def rented_on_demand(problem: FleetProblem, owned: frozenset[str] = frozenset()) -> FleetProblem:
+    """The problem with its spot offerings and the `owned` ones (and the candidates and pairs on them)
+    left out: what the on-demand baselines may rent."""
+    offerings = tuple(o for o in problem.offerings if not o.spot and o.id not in owned)
     ids = {o.id for o in offerings}
     keep = [j for j, c in enumerate(problem.candidates) if c.offering in ids]
     kept = {problem.candidates[j].id for j in keep}
@@ -308,7 +327,7 @@ def _options(
                 term=c.term,
                 price_usd_per_hour=c.price_usd_per_hour,
                 on_demand_usd_per_hour=od,
-                break_even_utilisation=round(c.price_usd_per_hour / od, 4) if od > 0 else None,
+                break_even_utilisation=round(c.price_usd_per_hour / od, 4) if od > 0 and c.term != ON_PREM else None,
                 instances=n,
                 utilisation=used,
                 confidence=where.confidence,

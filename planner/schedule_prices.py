@@ -1,22 +1,29 @@
-"""What instances cost over a multi-period plan besides their hourly price: commitments and lead times.
+"""What instances cost over a multi-period plan besides their hourly price: commitments, on-prem
+machines and lead times.
 
     commitments     per on-demand offering and term: the spec's override (schedule.commitment_prices), else
                     the catalog's best-confidence row (catalog.commitments.find_commitments), priced by
                     `committed_price` (the row's $/h, or on-demand x (1 - discount rate) for a row that
                     publishes only a discount)
+    on-prem         schedule.on_prem: an offering the user owns, at its amortised $/h (planner.spec_schedule.OnPrem),
+                    committed over the horizon and never rented by the hour (its spot twin is left out)
+    offerings       the spec's offerings less the dominated ones (planner.offerings.drop_dominated), keeping
+                    every offering with a commitment (a dearer hourly twin may be cheaper committed) and
+                    leaving on-prem ones out of the comparison (owned, they stand in for nothing rented)
     lead times      per offering: instance start + the largest model's weights / the load bandwidth
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from catalog.commitments import committed_price, find_commitments
 from planner.candidates import Candidate
-from planner.errors import InputError
-from planner.inputs import PlanInputs
+from planner.errors import InputError, did_you_mean
+from planner.inputs import ModelInputs, PlanInputs, named_offerings
+from planner.offerings import SPOT_SUFFIX, PricedOffering, drop_dominated
 from planner.perf import weights_bytes_total
 from planner.schedule_result import LeadTime
 from solvers.periods import FleetCommitment
@@ -25,7 +32,8 @@ from solvers.types import FleetProblem
 TERM_MONTHS = {"1y": 12, "3y": 36}
 GB = 1e9
 
-PriceFrom = Literal["price", "discount_rate", "spec"]
+PriceFrom = Literal["price", "discount_rate", "spec", "on_prem"]
+ON_PREM = "on_prem"
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,15 @@ def commitment_options(
             raise InputError(f"unknown offering {oid!r}", where=f"schedule.commitment_prices[{oid!r}]")
     out: list[FleetCommitment] = []
     info: dict[str, PriceInfo] = {}
+    in_problem = {o.id for o in base.offerings}
+    for oid, owned in sorted(opts.on_prem.items()):
+        if oid not in in_problem:
+            continue  # no candidate on it serves anything: nothing to own
+        cid = f"on-prem:{oid}"
+        out.append(FleetCommitment(cid, oid, ON_PREM, round(owned.price_usd_per_hour(), 6), owned.max_instances))
+        info[cid] = PriceInfo("spec", "schedule.on_prem", "spec", "on_prem")
     for o in base.offerings:
-        if o.spot or o.pool_id not in known:
+        if o.spot or o.pool_id not in known or o.id in opts.on_prem:
             continue
         for term in opts.commitment_terms:
             override = opts.commitment_prices.get(o.pool_id, {}).get(term)
@@ -96,3 +111,57 @@ def lead_times(inputs: PlanInputs, base: FleetProblem, by_id: Mapping[str, Candi
             )
         )
     return tuple(out)
+
+
+def on_prem_offerings(inputs: PlanInputs, offerings: tuple[PricedOffering, ...]) -> tuple[PricedOffering, ...]:
+    """The spec's offerings with each on-prem one at its amortised price and without its spot twin; an
+    on-prem id that is no catalog offering, or that the spec's filters leave out, is an input error."""
+    owned = inputs.spec.schedule.on_prem
+    if not owned:
+        return offerings
+    rentable = {o.id for o in offerings if not o.spot}
+    for oid in owned:
+        where = f"schedule.on_prem[{oid!r}]"
+        if oid not in inputs.catalog.offerings:
+            raise InputError(f"unknown offering {oid!r}; {did_you_mean(oid, inputs.catalog.offerings)}", where=where)
+        if oid not in rentable:
+            raise InputError(
+                f"offering {oid!r} is not among the offerings the spec's `offerings` filters let the plan use; "
+                "add it to offerings.include (or widen the filters)",
+                where=where,
+            )
+    return tuple(
+        replace(o, price_usd_per_hour=round(owned[o.id].price_usd_per_hour(), 6)) if o.id in owned else o
+        for o in offerings
+        if not (o.spot and o.id.removesuffix(SPOT_SUFFIX) in owned)
+    )
+
+
+def committable(inputs: PlanInputs, offerings: tuple[PricedOffering, ...]) -> set[str]:
+    """Ids of the on-demand offerings that some allowed commitment (catalog or spec) prices."""
+    opts = inputs.spec.schedule
+    months = [TERM_MONTHS[t] for t in opts.commitment_terms]
+    out = set()
+    for o in offerings:
+        if o.spot:
+            continue
+        overridden = any(t in opts.commitment_prices.get(o.id, {}) for t in opts.commitment_terms)
+        found = overridden or any(find_commitments(inputs.catalog, o.id, m, opts.min_confidence) for m in months)
+        if o.id in opts.on_prem or found:
+            out.add(o.id)
+    return out
+
+
+def schedule_offerings(inputs: PlanInputs, models: list[ModelInputs]) -> list[ModelInputs]:
+    """`planner.inputs.without_dominated` for a schedule: offerings with a commitment are kept, and
+    on-prem ones neither stand in for nor are replaced by rented ones (see the module docstring)."""
+    if not models:
+        return []
+    offerings = models[0].offerings
+    owned = set(inputs.spec.schedule.on_prem)
+    rented = tuple(o for o in offerings if o.id not in owned)
+    keep = named_offerings(inputs.spec, models) | committable(inputs, offerings)
+    kept, dropped = drop_dominated(rented, keep=keep)
+    ids = {o.id for o in kept} | owned
+    pairs = tuple(sorted(dropped.items()))
+    return [replace(m, offerings=tuple(o for o in offerings if o.id in ids), dropped=pairs) for m in models]

@@ -23,22 +23,26 @@ class CommitmentOption(_Result):
 
     commitment: str = Field(description="catalog commitment id, or override:<offering>:<term> from the spec")
     offering: str
-    term: str = Field(description="1y or 3y")
+    term: str = Field(description="1y or 3y; on_prem for a machine owned over the horizon (schedule.on_prem)")
     price_usd_per_hour: float = Field(description="committed $/h per instance, every hour of the term")
-    on_demand_usd_per_hour: float = Field(description="the offering's hourly price in this plan")
+    on_demand_usd_per_hour: float = Field(
+        description="the offering's hourly price in this plan (on-prem: its amortised price; it is not rented)"
+    )
     break_even_utilisation: float | None = Field(
         description="committed / on-demand price: committing pays where an instance would run more of the time "
-        "(null for a free on-demand price)"
+        "(null for a free on-demand price, and on-prem: nothing is rented by the hour)"
     )
     instances: int = Field(description="instances the plan commits")
     utilisation: float | None = Field(
         description="mean share of the committed instances' GPUs the plan's load keeps busy (at the target "
         "utilisation), over the periods: to hold against the break-even; null when none is committed"
     )
-    price_from: Literal["price", "discount_rate", "spec"] = Field(
+    price_from: Literal["price", "discount_rate", "spec", "on_prem"] = Field(
         default="price",
         description="price: the source's committed $/h; discount_rate: the source publishes only a discount, "
-        "applied to the on-demand price (price = on-demand x (1 - rate)); spec: schedule.commitment_prices",
+        "applied to the on-demand price (price = on-demand x (1 - rate)); spec: schedule.commitment_prices; "
+        "on_prem: schedule.on_prem, purchase / (lifetime_years x 8760) + power_kw x usd_per_kwh + "
+        "opex_usd_per_year / 8760",
     )
     confidence: str = Field(description="the price's confidence in its source (override: the spec's)")
     source: str

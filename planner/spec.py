@@ -18,6 +18,7 @@ from planner.bounds import MAX_COUNT, MAX_PRICE_USD_PER_HOUR, MAX_RATE_RPS, MAX_
 from planner.errors import InputError
 from planner.spec_errors import describe_value, format_validation_error
 from planner.spec_fields import Float, Int, NonNegFloat, PositiveFloat, SpecModel, Tokens
+from planner.spec_schedule import OnPrem
 from planner.spec_workload import (
     DAYS_PER_WEEK,
     HOURS_PER_DAY,
@@ -49,6 +50,7 @@ __all__ = [
     "LengthDistribution",
     "MeasuredCapacity",
     "ModelSpec",
+    "OnPrem",
     "OfferingFilter",
     "ParametricLengths",
     "ProfileSource",
@@ -252,6 +254,11 @@ class ScheduleOptions(SpecModel):
         "knows it)",
     )
     cyclic: bool = Field(default=True, description="the horizon repeats: the first period follows the last")
+    on_prem: dict[str, OnPrem] = Field(
+        default_factory=dict,
+        description="offering id -> an instance you own or would buy: amortised $/h every hour, not rented "
+        "by the hour (see OnPrem)",
+    )
 
 
 class Constraints(SpecModel):

@@ -11,7 +11,7 @@ import pytest
 from catalog.commitments import committed_price, find_commitments
 from catalog.loader import load_catalog
 from catalog.types import Catalog, Commitment
-from tests.support import gpuplan, spec_with, write_spec
+from tests.support import assert_user_error, gpuplan, spec_with, write_spec
 
 A2 = "gcp:us-central1:a2-highgpu-1g"
 
@@ -74,3 +74,56 @@ def test_schedule_with_cbc_matches_highs(tmp_path: Path) -> None:
     assert out["cbc"]["total_cost_usd"] == pytest.approx(out["highs"]["total_cost_usd"], rel=1e-6)
     for b_cbc, b_highs in zip(out["cbc"]["baselines"], out["highs"]["baselines"], strict=True):
         assert b_cbc["cost_usd"] == pytest.approx(b_highs["cost_usd"], rel=1e-6)
+
+
+OWNED = "aws:us-east-1:g5.2xlarge"
+AMORTISED = {  # 876 / (1 x 8760) + 0.5 x 0.2 + 876 / 8760 = 0.1 + 0.1 + 0.1 $/h
+    "purchase_usd": 876,
+    "lifetime_years": 1,
+    "power_kw": 0.5,
+    "usd_per_kwh": 0.2,
+    "opex_usd_per_year": 876,
+    "max_instances": 1,
+}
+
+
+def _on_prem_spec(tmp_path: Path, on_prem: object, **more: object) -> Path:
+    changes = {
+        "models[0].workload.rate_curve": {"rates_rps": [1, 4, 8, 2]},
+        "offerings.spot": True,
+        "schedule": {"commitment_terms": [], "on_prem": on_prem},
+        **more,
+    }
+    return write_spec(tmp_path, spec_with(changes, drop=("models[0].workload.rate_rps",)))
+
+
+def test_an_owned_machine_costs_its_amortised_price_every_hour_and_is_never_rented(tmp_path: Path) -> None:
+    run = gpuplan("schedule", _on_prem_spec(tmp_path, {OWNED: AMORTISED}), "--format", "json")
+    assert run.code == 0, str(run)
+    data = json.loads(run.out)["data"]
+    assert data["status"] == "optimal" and data["verification"]["passed"], data["verification"]
+    (option,) = data["commitments"]
+    assert option["commitment"] == f"on-prem:{OWNED}" and option["term"] == "on_prem"
+    assert option["price_usd_per_hour"] == pytest.approx(0.3) and option["price_from"] == "on_prem"
+    assert option["break_even_utilisation"] is None
+    assert option["instances"] == 1, "owning at $0.30/h beats renting (spot from $0.64/h) in every period"
+    for period in data["fleet"]:
+        assert period["instances"].get(OWNED) == 1 and f"{OWNED}#spot" not in period["instances"]
+    assert any("on-prem" in a for a in data["assumptions"])
+    assert all(b["cost_usd"] for b in data["baselines"])  # the baselines rent other offerings
+
+
+@pytest.mark.parametrize(
+    ("on_prem", "more", "needles"),
+    [
+        ({OWNED: {**AMORTISED, "lifetime_years": 0}}, {}, ("schedule.on_prem", "lifetime_years", "greater than 0")),
+        ({OWNED: {**AMORTISED, "power_kw": -1}}, {}, ("schedule.on_prem", "power_kw")),
+        ({OWNED: {"purchase_usd": 1000}}, {}, ("schedule.on_prem", "lifetime_years", "missing")),
+        ({"aws:us-east-1:g5.2xlargee": AMORTISED}, {}, ("schedule.on_prem['aws:us-east-1:g5.2xlargee']", "unknown")),
+        ({OWNED: AMORTISED}, {"offerings.gpus": ["l4"]}, ("schedule.on_prem['aws:us-east-1:g5.2xlarge']", "filters")),
+    ],
+)
+def test_bad_on_prem_entries_are_input_errors(
+    tmp_path: Path, on_prem: object, more: dict[str, object], needles: tuple[str, ...]
+) -> None:
+    assert_user_error(gpuplan("schedule", _on_prem_spec(tmp_path, on_prem, **more)), *needles)
