@@ -48,6 +48,7 @@ def build_problem(
             for k, v in enumerate(r.capacity_rps):
                 target[row0 + k][j] = v
         row0 += len(m.slices)
+    _spot_buffer(spec.offerings.spot_buffer, cands, pairs, matrix, pair_matrix)
     problem = FleetProblem(
         offerings=tuple(
             # pool: on-demand and spot of one catalog offering share its availability cap
@@ -78,6 +79,29 @@ def build_problem(
         pair_capacity_rps=tuple(tuple(r) for r in pair_matrix) if pairs else (),
     )
     return problem, by_id
+
+
+def _spot_buffer(
+    buffer: float,
+    cands: Sequence[Candidate],
+    pairs: Sequence[Candidate],
+    matrix: list[list[float]],
+    pair_matrix: list[list[float]],
+) -> None:
+    """Spot replicas count at (1 - buffer) of their capacity (offerings.spot_buffer), in place: a pair's
+    capacity is its prefill pool's, so it is derated where that pool is on spot (its decode pool's own
+    capacity is a candidate's)."""
+    if buffer <= 0:
+        return
+    keep = 1.0 - buffer
+    spot = [j for j, c in enumerate(cands) if c.priced.spot]
+    spot_pairs = [j for j, q in enumerate(pairs) if q.prefill is not None and q.prefill.priced.spot]
+    for row in matrix:
+        for j in spot:
+            row[j] *= keep
+    for row in pair_matrix:
+        for j in spot_pairs:
+            row[j] *= keep
 
 
 def _role(kind: str) -> CandidateRole:

@@ -58,7 +58,8 @@ ASSUMPTIONS = (
     "capacity for a period is requested ahead (the curve is known); each start is billed for its lead time",
     "committed instances are paid every hour of the horizon, used or not; the horizon stands for the whole term",
     "the horizon repeats (cyclic): the first period follows the last",
-    "spot capacity is limited by offerings.max_spot_share in every period; interruptions are not simulated",
+    "spot capacity is limited by offerings.max_spot_share (and offerings.spot_buffer) in every period; "
+    "interruptions are not simulated",
     "baselines use on-demand instances only (no spot, no commitments), on the same capacities and caps",
 )
 

@@ -107,6 +107,13 @@ class OfferingFilter(SpecModel):
     max_spot_share: Float = Field(
         default=1.0, ge=0, le=1, description="max share of the traffic (req/s) served on spot"
     )
+    spot_buffer: Float = Field(
+        default=0.0,
+        ge=0,
+        le=0.9,
+        description="count a spot replica's capacity at (1 - spot_buffer): headroom for interrupted spot "
+        "instances, beside max_spot_share (plan and schedule, every period)",
+    )
     include_uncertain: bool = Field(
         default=False,
         description="also rent offerings whose price or shape their source flags as uncertain (off by "

@@ -11,6 +11,10 @@ import pytest
 from catalog.commitments import committed_price, find_commitments
 from catalog.loader import load_catalog
 from catalog.types import Catalog, Commitment
+from planner.capacity import model_capacity
+from planner.inputs import load_inputs, load_model, offerings_for, without_dominated
+from planner.problem import build_problem
+from solvers.types import FleetProblem
 from tests.support import assert_user_error, gpuplan, spec_with, write_spec
 
 A2 = "gcp:us-central1:a2-highgpu-1g"
@@ -127,3 +131,33 @@ def test_bad_on_prem_entries_are_input_errors(
     tmp_path: Path, on_prem: object, more: dict[str, object], needles: tuple[str, ...]
 ) -> None:
     assert_user_error(gpuplan("schedule", _on_prem_spec(tmp_path, on_prem, **more)), *needles)
+
+
+def _problem(tmp_path: Path, buffer: float) -> FleetProblem:
+    spec = write_spec(tmp_path, spec_with({"offerings.spot": True, "offerings.spot_buffer": buffer}))
+    inputs = load_inputs(spec)
+    offerings = offerings_for(inputs)
+    models = without_dominated(inputs.spec, [load_model(inputs, 0, offerings)])
+    return build_problem(inputs.spec, [model_capacity(m) for m in models])[0]
+
+
+def test_a_spot_buffer_counts_spot_replicas_at_part_of_their_capacity(tmp_path: Path) -> None:
+    plain, buffered = _problem(tmp_path, 0.0), _problem(tmp_path, 0.25)
+    spot = {o.id for o in plain.offerings if o.spot}
+    assert spot, "the spec allows spot"
+    for j, c in enumerate(plain.candidates):
+        for row, more in zip(plain.capacity_rps, buffered.capacity_rps, strict=True):
+            assert more[j] == pytest.approx(row[j] * (0.75 if c.offering in spot else 1.0))
+
+
+def test_a_spot_buffer_costs_at_least_as_much_and_is_checked(tmp_path: Path) -> None:
+    costs = []
+    for buffer in (0.0, 0.6):
+        run = gpuplan("schedule", _on_prem_spec(tmp_path, {}, **{"offerings.spot_buffer": buffer}), "--format", "json")
+        assert run.code == 0, str(run)
+        data = json.loads(run.out)["data"]
+        assert data["status"] == "optimal" and data["verification"]["passed"]
+        costs.append(data["total_cost_usd"])
+    assert costs[1] >= costs[0] - 1e-9
+    bad = _on_prem_spec(tmp_path, {}, **{"offerings.spot_buffer": 1.0})
+    assert_user_error(gpuplan("schedule", bad), "offerings.spot_buffer", "0.9")
