@@ -1,7 +1,8 @@
 """Rate curves: a model's demand per period, per slice (`workload.rate_curve`).
 
 Sources (exactly one):
-    rates_rps        one mean rate per period, as written; every period has the workload's length mix
+    rates_rps        one mean rate per period, as written; every period has the workload's length mix, or
+                     its own (`mix`: per period, a share of each workload.histogram entry; profiles too)
     daily_profile    24 relative rates (hours 0-23); weekly_profile: 7 x 24 (168 hours); scaled so the busiest
                      hour is `peak_rps`, with the workload's length mix
     from_trace       the trace's requests counted per period of `period_s` seconds: period k holds the
@@ -74,11 +75,17 @@ def _scale(curve: RateCurve, peak: float, where: str) -> float:
     return curve.rate_scale if curve.rate_scale is not None else 1.0
 
 
-def spec_curve(curve: RateCurve, shares: tuple[float, ...], where: str) -> PeriodRates:
-    """A curve written in the spec: each period's total split over the slices by their shares."""
+def spec_curve(
+    curve: RateCurve,
+    shares: tuple[float, ...],
+    where: str,
+    mix: tuple[tuple[float, ...], ...] | None = None,
+) -> PeriodRates:
+    """A curve written in the spec: each period's total split over the slices by their shares, or by
+    that period's own shares `mix[p]` (rate_curve.mix, mapped onto the slices)."""
     source, totals = curve_totals(curve)
     scale = _scale(curve, max(totals), where)
-    rows = tuple(tuple(t * scale * sh for sh in shares) for t in totals)
+    rows = tuple(tuple(t * scale * sh for sh in (shares if mix is None else mix[p])) for p, t in enumerate(totals))
     return PeriodRates(source, curve.period_s, rows, scale)
 
 

@@ -89,6 +89,35 @@ class RateCurve(SpecModel):
     peak_rps: PositiveFloat | None = Field(
         default=None, le=MAX_RATE_RPS, description="rescale so the busiest period has this rate, requests/s"
     )
+    mix: tuple[tuple[NonNegFloat, ...], ...] | None = Field(
+        default=None,
+        max_length=MAX_PERIODS,
+        description="the length mix of each period: one row per period, one share per workload.histogram "
+        "entry (in its order), each row summing to 1; default: the histogram's shares in every period",
+    )
+
+    @property
+    def periods(self) -> int | None:
+        """How many periods a written curve has (None for from_trace: the trace decides)."""
+        if self.rates_rps is not None:
+            return len(self.rates_rps)
+        if self.daily_profile is not None:
+            return len(self.daily_profile)
+        if self.weekly_profile is not None:
+            return sum(len(d) for d in self.weekly_profile)
+        return None
+
+    def _check_mix(self) -> None:
+        if self.mix is None:
+            return
+        if self.from_trace:
+            raise ValueError("mix: a curve counted from the trace keeps each period's own mix; leave mix out")
+        if len(self.mix) != self.periods:
+            raise ValueError(f"mix has {len(self.mix)} row(s); the curve has {self.periods} periods (one row each)")
+        for p, row in enumerate(self.mix):
+            total = sum(row)
+            if abs(total - 1.0) > SHARE_TOLERANCE:
+                raise ValueError(f"mix[{p}] sums to {total:.6g}; each period's shares must sum to 1")
 
     @model_validator(mode="after")
     def _one_curve(self) -> RateCurve:
@@ -115,6 +144,7 @@ class RateCurve(SpecModel):
         values = self.rates_rps or self.daily_profile or tuple(v for d in self.weekly_profile or () for v in d)
         if not self.from_trace and not any(v > 0 for v in values):
             raise ValueError("every rate is 0: nothing to serve")
+        self._check_mix()
         return self
 
 
@@ -145,6 +175,15 @@ class Workload(SpecModel):
                 raise ValueError("give rate_curve or rate_rps / trace.use_trace_rate, not both")
             if self.rate_curve.from_trace and self.trace is None:
                 raise ValueError("rate_curve.from_trace needs a trace (workload.trace)")
+            mix = self.rate_curve.mix
+            if mix is not None and self.histogram is None:
+                raise ValueError("rate_curve.mix gives shares of workload.histogram entries: it needs a histogram")
+            for p, row in enumerate(mix or ()):
+                if self.histogram is not None and len(row) != len(self.histogram):
+                    raise ValueError(
+                        f"rate_curve.mix[{p}] has {len(row)} share(s); workload.histogram has "
+                        f"{len(self.histogram)} entries (one share each)"
+                    )
             return self
         if self.rate_rps is None and not uses_trace_rate:
             raise ValueError("rate_rps is required (or set trace.use_trace_rate: true, or give rate_curve)")

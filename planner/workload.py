@@ -404,7 +404,21 @@ def _curved(ws: WorkloadSlices, workload: Workload, where: str) -> WorkloadSlice
     if workload.rate_curve is None:
         return ws
     shares = tuple(s.share for s in ws.slices)
-    return _with_peak(ws, spec_curve(workload.rate_curve, shares, f"{where}.rate_curve"))
+    mix = None
+    if workload.rate_curve.mix is not None and workload.histogram is not None:
+        mix = tuple(_bin_shares(workload.histogram, row) for row in workload.rate_curve.mix)
+    return _with_peak(ws, spec_curve(workload.rate_curve, shares, f"{where}.rate_curve", mix))
+
+
+def _bin_shares(bins: Sequence[HistogramBin], shares: Sequence[float]) -> tuple[float, ...]:
+    """Shares given per histogram entry, as shares of `_histogram_slices`' slices (entries with the same
+    lengths merged, in length order)."""
+    merged: dict[tuple[int, int], float] = {}
+    for b, share in zip(bins, shares, strict=True):
+        key = (b.input_len, b.output_len)
+        merged[key] = merged.get(key, 0.0) + share
+    total = sum(merged.values())
+    return tuple(v / total for _key, v in sorted(merged.items()))
 
 
 def _spec_rate(workload: Workload, where: str) -> float:

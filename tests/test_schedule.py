@@ -11,9 +11,9 @@ import pytest
 
 from planner.errors import InputError
 from planner.rate_curve import spec_curve, trace_curve
-from planner.spec import RateCurve, TraceSource
+from planner.spec import RateCurve, TraceSource, Workload
 from planner.traces import read_trace
-from planner.workload import slice_of_requests, slices_from_lengths
+from planner.workload import build_slices, slice_of_requests, slices_from_lengths
 from tests.support import ROOT, assert_user_error, gpuplan, spec_with, write_spec
 
 BURSTGPT = ROOT / "examples" / "traces" / "burstgpt-first7d.csv.gz"
@@ -51,6 +51,10 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ({"rates_rps": [1, 2], "rate_scale": 2, "peak_rps": 3}, "rate_scale or peak_rps"),
         ({"rates_rps": [0, 0]}, "every rate is 0"),
         ({"from_trace": True}, "needs a trace"),
+        ({"rates_rps": [1, 2], "mix": [[1.0]]}, "mix has 1 row(s); the curve has 2 periods"),
+        ({"rates_rps": [1, 2], "mix": [[1.0], [0.5]]}, "mix[1] sums to 0.5"),
+        ({"rates_rps": [1, 2], "mix": [[0.5, 0.5], [1.0, 0.0]]}, "rate_curve.mix[0] has 2 share(s)"),
+        ({"rates_rps": [1], "mix": [[-1.0]]}, "mix"),
     ],
 )
 def test_bad_curves_are_input_errors(tmp_path: Path, curve: dict[str, Any], needle: str) -> None:
@@ -72,6 +76,34 @@ def test_profiles_scale_to_their_peak_and_keep_the_mix() -> None:
     assert all(row[1] == pytest.approx(3 * row[0]) for row in rates.rates_rps)
     scaled = spec_curve(RateCurve(rates_rps=(1.0, 2.0), rate_scale=3.0), (1.0,), "w")
     assert scaled.totals_rps == (3.0, 6.0)
+
+
+def test_a_written_curve_takes_a_length_mix_per_period(tmp_path: Path) -> None:
+    bins = [
+        {"input_len": 2000, "output_len": 100, "share": 0.5},
+        {"input_len": 200, "output_len": 300, "share": 0.25},
+        {"input_len": 2000, "output_len": 100, "share": 0.25},  # the same lengths as the first: one slice
+    ]
+    mix = [[1.0, 0.0, 0.0], [0.1, 0.8, 0.1], [0.0, 0.5, 0.5]]
+    workload = Workload.model_validate({"histogram": bins, "rate_curve": {"rates_rps": [2.0, 4.0, 1.0], "mix": mix}})
+    built = build_slices("m", workload, tmp_path, "models[0].workload")
+    assert [(s.input_len, s.output_len) for s in built.slices] == [(200, 300), (2000, 100)]
+    assert built.periods is not None
+    assert np.allclose(built.periods.rates_rps, [[0.0, 2.0], [3.2, 0.8], [0.5, 0.5]])
+    assert [s.rate_rps for s in built.slices] == pytest.approx([1.0, 3.0])  # the busiest period, overall mix
+    spec = write_spec(
+        tmp_path, _curved(**{"models.0.workload.rate_curve": {"rates_rps": [1, 4], "mix": [[1.0], [1.0]]}})
+    )
+    assert gpuplan("validate", spec).code == 0
+    data = spec_with({"models[0].workload.rate_curve": {"rates_rps": [1, 4], "mix": [[1.0], [1.0]]}})
+    data["models"][0]["workload"] = {
+        "distribution": {
+            "input": {"kind": "lognormal", "median": 500, "sigma": 1},
+            "output": {"kind": "lognormal", "median": 100, "sigma": 1},
+        },
+        "rate_curve": {"rates_rps": [1, 4], "mix": [[1.0], [1.0]]},
+    }
+    assert_user_error(gpuplan("validate", write_spec(tmp_path, data)), "models[0].workload", "needs a histogram")
 
 
 def test_a_trace_is_counted_per_period_with_its_own_mix() -> None:
