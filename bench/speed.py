@@ -247,7 +247,9 @@ def plan_breakdown(quick: bool) -> Table:
             _, cpu, plan = in_process(lambda i=inputs: plan_checked(i))  # type: ignore[misc]
         other = cpu - sum(b.cpu.values())
         t.add(example=ex.stem, cpu_s=cpu, **{k: round(v, 3) for k, v in b.cpu.items()},
-              other_s=other, tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped, status=plan.status)
+              other_s=other, tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped,
+              tie_x_stage1=b.cpu["tie_breaks"] / b.cpu["main_stage1"] if b.cpu["main_stage1"] else None,
+              status=plan.status)
     return t
 
 
@@ -276,7 +278,8 @@ def sweep(quick: bool) -> Table:
     with _Breakdown() as b:
         _, cpu, _ = in_process(lambda: run_sweep(inputs, "rate_rps", values))
     t.add(run="20 points in one process: CPU by part", cpu_s=cpu, **{k: round(v, 3) for k, v in b.cpu.items()},
-          other_s=cpu - sum(b.cpu.values()), tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped)
+          other_s=cpu - sum(b.cpu.values()), tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped,
+          tie_x_stage1=b.cpu["tie_breaks"] / b.cpu["main_stage1"] if b.cpu["main_stage1"] else None)
     return t
 
 
@@ -504,7 +507,8 @@ def solver_section(quick: bool, time_limit_s: float) -> Table:
     for o, b, m in cases:
         problem = grid_problem(o, b, m)
         stages = _StageClock()
-        with stages:
+        ties = _TieClock()
+        with stages, ties:
             wall, cpu, sol = in_process(lambda p=problem: solve_fleet(p, time_limit_s=time_limit_s))  # type: ignore[misc]
         single = best_single_offering(problem, time_limit_s=time_limit_s, limit=1)
         single_cost = single[0][1].cost_usd_per_hour if single else None
@@ -515,6 +519,7 @@ def solver_section(quick: bool, time_limit_s: float) -> Table:
               wall_s=wall, cpu_s=cpu, status=sol.status, gap=sol.gap, cost=round(sol.cost_usd_per_hour, 3),
               best_single=single_cost, stage1_s=stages.first, tie_break_s=stages.rest,
               tie_break_x_stage1=stages.rest / stages.first if stages.first else None,
+              tie_break_cpu_s=ties.cpu, tie_break_cpu_x_rest=ties.cpu / (cpu - ties.cpu) if cpu > ties.cpu else None,
               tie_break=_tie_share(sol.message), target=target, verdict="met" if ok else "NOT met")
     return t
 
@@ -550,6 +555,34 @@ class _StageClock:
 
     def __exit__(self, *exc: object) -> None:
         self._cls.solve = self._real  # type: ignore[method-assign]
+
+
+class _TieClock:
+    """CPU seconds of the whole tie-break (the search for another fleet that ranks as well, and the stages
+    when it finds one or gives up): solvers.fleet._tie_break."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+
+    def __enter__(self) -> None:
+        import solvers.fleet  # noqa: PLC0415
+
+        self._real = solvers.fleet._tie_break
+        clock = self
+
+        def timed(*a: Any, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return clock._real(*a, **k)
+            finally:
+                clock.cpu += time.process_time() - t
+
+        solvers.fleet._tie_break = timed
+
+    def __exit__(self, *exc: object) -> None:
+        import solvers.fleet  # noqa: PLC0415
+
+        solvers.fleet._tie_break = self._real
 
 
 def _tie_share(message: str) -> str:
