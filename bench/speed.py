@@ -370,10 +370,12 @@ def prune_section(quick: bool) -> Table:
     solver = _SolverClock()
     with solver:
         wall, cpu, plan = in_process(lambda: make_plan(inputs))
-    outside = wall - solver.seconds
+    outside, outside_cpu = wall - solver.seconds, cpu - solver.cpu
+    # the verdict reads CPU: on a loaded machine wall time counts other processes' turns too
     t.add(case="plan over 5,000 offerings (catalog in memory, as the cached shipped catalog)", wall_s=wall,
-          cpu_s=cpu, solver_s=solver.seconds, outside_solver_s=outside, target="< 0.5 s outside",
-          verdict=_met(outside, 0.5), status=plan.status, offerings_left=len(plan.allocations))
+          cpu_s=cpu, solver_s=solver.seconds, outside_solver_s=outside, outside_solver_cpu_s=outside_cpu,
+          target="< 0.5 s CPU outside", verdict=_met(outside_cpu, 0.5), status=plan.status,
+          offerings_left=len(plan.allocations))
     from catalog.loader import load_catalog  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -386,10 +388,12 @@ def prune_section(quick: bool) -> Table:
 
 
 class _SolverClock:
-    """Wall time spent inside HiGHS (every solve goes through solvers.backend.run_highs)."""
+    """Wall and CPU time spent inside HiGHS (every solve goes through solvers.backend.run_highs; CPU of the
+    whole process, as HiGHS runs in a worker thread)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu = 0.0
 
     def __enter__(self) -> None:
         import solvers.backend as backend  # noqa: PLC0415
@@ -397,11 +401,12 @@ class _SolverClock:
         self._backend, self._real = backend, backend.run_highs
 
         def timed(h: Any) -> Any:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             try:
                 return self._real(h)
             finally:
                 self.seconds += time.perf_counter() - t
+                self.cpu += time.process_time() - c
 
         backend.run_highs = timed
 
