@@ -18,8 +18,9 @@ model's gain (planner.perf, targets as bounds on the mean, as before) is printed
    i.e. the size of the interference, and the per-GPU gain of 2 prefill + 1 decode GPUs (paper: 3.3, 2.1x).
 1. DistServe (Zhong et al., OSDI 2024, arXiv 2401.09670, section 6.2, Figure 8): OPT-13B/66B/175B chatbots
    (ShareGPT), OPT-66B code completion (HumanEval) and OPT-66B summarisation (LongBench) on A100-80GB, fp16,
-   KV over NVLink inside a node (DistServe's placement keeps each pair's transfer within a node), budget one
-   8-GPU node (two for OPT-175B, whose replica takes a whole node). Their SLOs (TTFT / TPOT, 90 %
+   KV over NVLink inside a node (DistServe's placement keeps each pair's transfer within a node), budget two
+   8-GPU nodes (four for OPT-175B, whose replica takes a whole node), so the ratio of prefill to decode
+   replicas has room to balance the phases. Their SLOs (TTFT / TPOT, 90 %
    attainment of both): chatbot 13B 0.25 s / 0.1 s, 66B 2.5 s / 0.15 s, 175B 4.0 s / 0.2 s; code completion
    0.125 s / 0.2 s; summarisation 15 s / 0.15 s. The paper reports 2.0-4.6x (chatbot), 5.7x (code
    completion) and 4.3x (summarisation) higher per-GPU goodput than vLLM. Lengths here are each dataset's
@@ -71,7 +72,7 @@ from planner.simulate.timing import IterationTimes
 
 ROOT = Path(__file__).resolve().parent.parent
 TPS = (1, 2, 4, 8)
-MAX_POOL = 4  # replicas per pool searched (m, n <= MAX_POOL)
+MAX_POOL = 8  # replicas per pool searched (m, n <= MAX_POOL)
 ATTAINMENT = 0.9  # DistServe's: 90 % of requests within both targets
 WARMUP_SHARE = 0.1  # the requests of the first tenth of a point's span are left out (warm-up) ...
 WARMUP_LIVES = 5.0  # ... or of its first 5 lone-request lifetimes, whichever is longer
@@ -387,6 +388,13 @@ def mean_value_gain(deps: dict[int, Deployment], i: int, o: int, ttft_ms: float,
     return pair / agg if agg > 0 else math.inf
 
 
+def prefill_ceiling(deps: dict[int, Deployment], i: int) -> float:
+    """Req/s per GPU of prompts of `i` tokens prefilled back to back, with no target and no decode work at all
+    (the serving model's saturation rate of one-token requests, best tp): an upper bound on any shape's
+    goodput per GPU, disaggregated or not."""
+    return max(capacity_rps_many(d, [(i, 1)], 1e12, 1e12)[0] / tp for tp, d in deps.items())
+
+
 def _binds(pt: Point) -> str:
     """How close each target is at the goodput: p90 of latency / target, TTFT/TPOT."""
     return f"{pt.ttft_ratio:.2f}/{pt.tpot_ratio:.2f}"
@@ -410,7 +418,7 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     pre = goodput(pools_run(dep, dep, 1, 1, link, load, prefill_only=True), only_ttft, 1, 1.0, "", start, tol)
     dec = goodput(pools_run(dep, dep, 4 * MAX_POOL, 1, link, load), only_tpot, 1, 1.0, "", start, tol)
     best = max(colocated.values(), key=lambda pt: pt.rate_rps)
-    per_gpu = max(min(m * pre.rate_rps, n * dec.rate_rps) / (m + n) for m in range(1, 5) for n in range(1, 5))
+    per_gpu = max(min(m * pre.rate_rps, n * dec.rate_rps) / (m + n) for m in range(1, 9) for n in range(1, 9))
     print("1a. DistServe Figure 1: OPT-13B, one A100, 512/64 tokens, P90 TTFT 0.4 s, P90 TPOT 0.04 s (req/s)")
     print(f"{'':<34} {'paper':>7} {'gpuplan':>8}")
     print(f"{'colocated, chunked (vLLM V1)':<34} {'1.6':>7} {colocated['vllm'].rate_rps:>8.2f}")
@@ -420,6 +428,7 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     print(f"{'colocated / prefill-only':<34} {'0.29':>7} {best.rate_rps / pre.rate_rps:>8.2f}")
     print(f"{'disaggregated per GPU (best m:n)':<34} {'3.3':>7} {per_gpu:>8.2f}")
     print(f"{'gain per GPU':<34} {'2.1x':>7} {per_gpu / best.rate_rps:>7.2f}x")
+    print(f"{'ceiling (prefill back to back)':<34} {'':>7} {prefill_ceiling(deps, 512):>8.2f}")
     print()
 
 
@@ -428,16 +437,16 @@ def distserve(catalog: Catalog, requests: int, tol: float) -> None:
     m13, m66 = opt(catalog, "opt-13b", 40, 5120, 40), opt(catalog, "opt-66b", 64, 9216, 72)
     m175 = catalog.models["opt-175b"]
     cases = [
-        ("chatbot", m13, 750, 200, 250, 100, 8, "2.0-4.6x"),
-        ("chatbot", m66, 750, 200, 2500, 150, 8, "2.0-4.6x"),
-        ("chatbot", m175, 750, 200, 4000, 200, 16, "2.0-4.6x"),
-        ("code completion", m66, 150, 100, 125, 200, 8, "5.7x"),
-        ("summarisation", m66, 1800, 100, 15000, 150, 8, "4.3x"),
+        ("chatbot", m13, 750, 200, 250, 100, 16, "2.0-4.6x"),
+        ("chatbot", m66, 750, 200, 2500, 150, 16, "2.0-4.6x"),
+        ("chatbot", m175, 750, 200, 4000, 200, 32, "2.0-4.6x"),
+        ("code completion", m66, 150, 100, 125, 200, 16, "5.7x"),
+        ("summarisation", m66, 1800, 100, 15000, 150, 16, "4.3x"),
     ]
     head = (
         f"{'application':<15} {'model':<8} {'in/out':>8} {'SLO ms':>10} {'slack':>9} | {'agg chunked':>17} "
         f"{'agg separate':>17} {'disaggregated':>26} | {'agg p90':>9} {'dis p90':>9} | {'gain':>5} "
-        f"{'mean-model':>10} {'paper':>8} {'agrees':>6}"
+        f"{'mean-model':>10} {'ceiling':>7} {'paper':>8} {'agrees':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -449,7 +458,9 @@ def distserve(catalog: Catalog, requests: int, tol: float) -> None:
         "req/s per GPU; agg chunked = vLLM V1 scheduler, agg separate = separate prefill batches (2023 vLLM); "
         "slack = target / a lone request's latency on the best aggregated shape (TTFT/TPOT); p90/SLO = p90 of "
         "latency / target at the goodput (TTFT/TPOT); gain = disaggregated / the better aggregated; mean-model = "
-        "the serving model's gain (targets as bounds on the mean); agrees = gain > 1.05. Rows with scaled SLOs: "
+        "the serving model's gain (targets as bounds on the mean); ceiling = prompts prefilled back to back with "
+        "no decode and no target, per GPU, over the better aggregated: no shape can gain more; agrees = gain > "
+        "1.05. Rows with scaled SLOs: "
         "DistServe's SLO-scale axis (Figure 8), both targets times the scale"
     )
     print()
@@ -480,6 +491,7 @@ def distserve_row(
     dis = best_pools(side, side, budget, load, targets, tol)
     gain = dis.per_gpu / agg.per_gpu if agg.per_gpu > 0 else math.inf
     mv = mean_value_gain(deps, i, o, ttft, tpot, nvlink)
+    ceiling = prefill_ceiling(deps, i) / agg.per_gpu if agg.per_gpu > 0 else math.inf
     agg_tp = int(agg.shape.split("tp")[1].split()[0]) if "tp" in agg.shape else min(deps)
     lone = predict(deps[agg_tp], i, o)
     slack = f"{ttft / lone.ttft_ms:.1f}/{tpot / lone.tpot_ms:.1f}"
@@ -488,7 +500,8 @@ def distserve_row(
         f"{f'{aggs[0].per_gpu:.2f} {aggs[0].shape.strip()}':>17} "
         f"{f'{aggs[1].per_gpu:.2f} {aggs[1].shape.strip()}':>17} "
         f"{f'{dis.per_gpu:.2f} {dis.shape}':>26} | {_binds(agg):>9} {_binds(dis):>9} | "
-        f"{gain:>4.2f}x {mv:>9.2f}x {paper:>8} {('yes' if gain > 1.05 else 'no') if paper != '-' else '':>6}"
+        f"{gain:>4.2f}x {mv:>9.2f}x {ceiling:>6.2f}x {paper:>8} "
+        f"{('yes' if gain > 1.05 else 'no') if paper != '-' else '':>6}"
     )
 
 
@@ -533,7 +546,7 @@ def splitwise(catalog: Catalog, requests: int, tol: float) -> None:
     }
     papers = {"HH": "2.35x", "HA": "1.75x"}
     head = (
-        f"{'trace':<13} {'fleet':<15} {'SLO p90 ms':>12} {'req/s':>7} {'$/h':>8} {'req/s per $/h':>13} "
+        f"{'trace':<13} {'fleet':<15} {'SLO slowdown':>12} {'req/s':>7} {'$/h':>8} {'req/s per $/h':>13} "
         f"{'p90/SLO':>9} {'gain':>6} {'paper':>6} {'agrees':>6}  shape"
     )
     print(head)

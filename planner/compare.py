@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from common import limits
 from planner.candidates import Candidate
@@ -123,6 +124,54 @@ def _compare(spec: Spec, m: ModelCapacity, settings: SolveSettings, aggregated: 
         saving_pct=saving,
         disaggregated_shape=shape,
         verdict=_verdict(agg, dis, saving, only_candidates(problem, agg_ids), dis_problem),
+    )
+
+
+Side = Literal["aggregated", "disaggregated"]
+
+
+@dataclass(frozen=True)
+class CheckedSide:
+    """One side of the comparison checked against percentile targets in simulation
+    (planner.simulate.slo_check): its cost, whether its fleet met the targets, the fleet solves it took (0:
+    not simulated, `cost_usd_per_hour` is then its cost at the targets as means, a lower bound)."""
+
+    cost_usd_per_hour: float | None
+    met: bool
+    rounds: int
+    shape: str  # the pools, for the disaggregated side
+
+
+def checked_comparison(mean: ShapeComparison, agg: CheckedSide, dis: CheckedSide) -> ShapeComparison:
+    """The comparison with both sides' costs checked against percentile targets (`mean`: the comparison at
+    the targets as bounds on the mean, for the shape of a side that was not simulated)."""
+    if agg.cost_usd_per_hour is None or dis.cost_usd_per_hour is None:
+        side = "aggregated" if agg.cost_usd_per_hour is None else "disaggregated"
+        return mean.model_copy(
+            update={"verdict": f"{mean.verdict}; the {side} side has no plan once checked in simulation"}
+        )
+    a, d = agg.cost_usd_per_hour, dis.cost_usd_per_hour
+    saving = round(100.0 * (a - d) / a, 2) if a > 0 else None
+
+    def said(name: str, x: CheckedSide) -> str:
+        if x.rounds == 0:
+            return f"{name} at least ${x.cost_usd_per_hour:,.2f}/h (at the targets as means; not simulated)"
+        met = "met" if x.met else f"MISSED after {x.rounds} solves"
+        return f"{name} ${x.cost_usd_per_hour:,.2f}/h ({met} in simulation)"
+
+    if saving is not None and saving > 0:
+        head = f"disaggregated saves {'at least ' if agg.rounds == 0 else ''}{saving:.1f}%"
+    elif saving is not None and saving < 0:
+        head = f"aggregated wins (disaggregated costs {'at least ' if dis.rounds == 0 else ''}{-saving:.1f}% more)"
+    else:
+        head = "a tie"
+    verdict = f"{head} at the percentile targets: {said('aggregated', agg)}, {said('disaggregated', dis)}"
+    return ShapeComparison(
+        aggregated_usd_per_hour=round(a, 6),
+        disaggregated_usd_per_hour=round(d, 6),
+        saving_pct=saving,
+        disaggregated_shape=dis.shape or mean.disaggregated_shape,
+        verdict=verdict,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from common import limits
 from planner.assemble import Solution, assemble, infeasible_plan, with_comparisons
@@ -28,6 +29,9 @@ from planner.problem import build_problem, check_fleet_size
 from planner.result import Plan, Verification
 from planner.solve import BASELINES_KEPT, not_run, solve, solve_settings
 from planner.verify import VERIFY_CHECKS, publishable, verify_published
+from solvers.fleet import only_candidates
+
+Shapes = Literal["any", "aggregated", "disaggregated"]
 
 
 def make_plan(
@@ -38,6 +42,7 @@ def make_plan(
     capacity_scale: Mapping[str, float] | None = None,
     compare: bool = True,
     baselines_kept: int = BASELINES_KEPT,
+    shapes: Shapes = "any",
 ) -> Plan:
     """Plan the cheapest fleet for the spec; infeasibility is a Plan with reasons, not an exception.
 
@@ -45,7 +50,9 @@ def make_plan(
     candidates whose requests missed a percentile target in a simulation of the fleet. `compare` False
     leaves out the comparison of serving shapes (each model alone, aggregated vs disaggregated: more
     solves), which a sweep's headline figures do not use. `baselines_kept`: how many single-offering baselines
-    the plan lists (the cheapest, exactly; a sweep's point reports only the first).
+    the plan lists (the cheapest, exactly; a sweep's point reports only the first). `shapes`: "aggregated"
+    or "disaggregated" plans with those replicas only (pairs whatever the spec's search.disaggregated says):
+    the two sides of the comparison, which planner.simulate.slo_check checks against percentile targets.
     """
     with limits.run_scope():  # a library call is a run of its own; under the CLI, the command's run
         return _make_plan(
@@ -55,6 +62,7 @@ def make_plan(
             capacity_scale=capacity_scale,
             compare=compare,
             baselines_kept=baselines_kept,
+            shapes=shapes,
         )
 
 
@@ -66,6 +74,7 @@ def _make_plan(
     capacity_scale: Mapping[str, float] | None = None,
     compare: bool = True,
     baselines_kept: int = BASELINES_KEPT,
+    shapes: Shapes = "any",
 ) -> Plan:
     spec = inputs.spec
     settings = solve_settings(spec, solver, time_limit_s)
@@ -86,7 +95,12 @@ def _make_plan(
     reasons = tuple(r for m in capacities for r in m.reasons)
     if reasons:
         return infeasible_plan(inputs, capacities, reasons, not_run(settings))
-    problem, by_id = build_problem(spec, capacities)
+    if shapes == "any":
+        problem, by_id = build_problem(spec, capacities)
+    else:
+        whole, by_id = build_problem(spec, capacities, disaggregated=shapes == "disaggregated")
+        keep = {c.id for c in whole.candidates if (c.role == "aggregated") == (shapes == "aggregated")}
+        problem = only_candidates(whole, keep)
     check_fleet_size(problem, capacities)
     solved = solve(problem, settings, baselines_kept)
     if solved.reason is not None:

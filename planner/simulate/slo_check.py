@@ -19,14 +19,19 @@ mean-value model, bench/simulate_accuracy.py) is off by 10-50 % per cell; tighte
 the fleet's simulation finds missing gave cheaper plans in fewer rounds.
 
 The result carries `slo_check`: met or not, the rounds, what was tightened, and every target's simulated
-value. Plans whose targets are all means are planned once, as before.
+value. Plans whose targets are all means are planned once, as before. The comparison of aggregated against
+disaggregated serving of a one-model spec is checked the same way, side by side (`_checked_comparison`):
+interference between the phases shows in the tail, which is where disaggregation wins.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from planner.compare import COMPARE_MIP_GAP, CheckedSide, Side, checked_comparison
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.plan import make_plan
@@ -106,17 +111,49 @@ def plan_checked(
     baselines_kept: int = BASELINES_KEPT,
 ) -> Plan:
     """The cheapest plan found whose fleet meets every percentile target in simulation (module doc);
-    `compare` and `baselines_kept` as in make_plan."""
+    `compare` and `baselines_kept` as in make_plan. With `compare`, the comparison of serving shapes of a
+    one-model spec is checked the same way (`_checked_comparison`)."""
     if not any(m.slo.has_percentiles for m in inputs.spec.models):
         return make_plan(
             inputs, solver=solver, time_limit_s=time_limit_s, compare=compare, baselines_kept=baselines_kept
         )
     requests = check_requests(inputs)
+
+    def plan_with(scale: dict[str, float]) -> Plan:
+        return make_plan(
+            inputs,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            capacity_scale=scale or None,
+            compare=compare,
+            baselines_kept=baselines_kept,
+        )
+
+    checked = _tightened(inputs, requests, plan_with)
+    if checked.sim is None:
+        return checked.plan
+    plan = checked.plan.model_copy(update={"slo_check": _check(checked.sim, checked.rounds, checked.scale)})
+    if compare:
+        plan = _checked_comparison(inputs, plan, requests, solver, time_limit_s)
+    return plan
+
+
+@dataclass(frozen=True)
+class _Checked:
+    plan: Plan
+    sim: SimulationResult | None  # None: the first plan was infeasible (nothing simulated)
+    rounds: int
+    scale: dict[str, float]
+
+
+def _tightened(inputs: PlanInputs, requests: int, plan_with: Callable[[dict[str, float]], Plan]) -> _Checked:
+    """Plan (`plan_with(capacity scale)`), simulate, tighten the candidates that miss, until met or MAX_ROUNDS
+    (steps 1-3 of the module doc)."""
     capacity_scale: dict[str, float] = {}
     rounds = 1
-    plan = make_plan(inputs, solver=solver, time_limit_s=time_limit_s, compare=compare, baselines_kept=baselines_kept)
+    plan = plan_with({})
     if plan.status == "infeasible":
-        return plan
+        return _Checked(plan, None, rounds, capacity_scale)
     sim = _simulate(plan, inputs, requests)
     while not sim.slo_met and rounds < MAX_ROUNDS:
         missing = {m.model for m in sim.models if not m.slo_met}
@@ -126,20 +163,81 @@ def plan_checked(
                 step = min(MAX_STEP, max(MIN_STEP, 1.0 / ratio))
                 capacity_scale[g.candidate] = capacity_scale.get(g.candidate, 1.0) * step
         rounds += 1
-        tightened = make_plan(
-            inputs,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            capacity_scale=dict(capacity_scale),
-            compare=compare,
-            baselines_kept=baselines_kept,
-        )
+        tightened = plan_with(dict(capacity_scale))
         if tightened.status == "infeasible":
             break  # tightened beyond what the offerings can serve: the last plan (missed) is the answer
         if tightened.allocations == plan.allocations and tightened.routing == plan.routing:
             continue  # the same fleet: tighten the same candidates again, no need to simulate it again
         plan, sim = tightened, _simulate(tightened, inputs, requests)
-    return plan.model_copy(update={"slo_check": _check(sim, rounds, capacity_scale)})
+    return _Checked(plan, sim, rounds, capacity_scale)
+
+
+def _checked_comparison(
+    inputs: PlanInputs, plan: Plan, requests: int, solver: str | None, time_limit_s: float | None
+) -> Plan:
+    """The comparison of serving shapes with both sides checked like the plan: each side (aggregated replicas
+    only, prefill/decode pools only) planned, simulated and tightened until it meets the percentile targets.
+
+    Without it the comparison would set the plan's checked cost beside the other side's cost at the targets
+    as bounds on the mean, which is where the two shapes look alike: the prefill chunks that stretch an
+    aggregated replica's decode iterations show in the tail (bench/disagg_validation.py), and only a
+    simulation sees them. Work is saved where the answer is known: a side the plan itself is (all aggregated,
+    or all pools, and met) costs what the plan costs; and a side whose cost at the targets as means (a lower
+    bound, up to the comparison's MIP gap: tightening only lowers capacities) is already at or above the other
+    side's checked cost is not simulated (it cannot win; the report says "at least"). One-model specs only:
+    a model's side of a multi-model plan is not a fleet of its own to simulate."""
+    if len(plan.models) != 1 or plan.slo_check is None or plan.total_cost_usd_per_hour is None:
+        return plan
+    summary = plan.models[0]
+    cmp = summary.comparison
+    if cmp is None or cmp.aggregated_usd_per_hour is None or cmp.disaggregated_usd_per_hour is None:
+        return plan
+    roles = {rg.role for a in plan.allocations for rg in a.replicas}
+    sides: dict[Side, CheckedSide] = {}
+    if plan.slo_check.met:
+        shape = summary.shape.removeprefix("disaggregated: ")
+        if roles == {"aggregated"}:
+            sides["aggregated"] = CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, "")
+        elif "aggregated" not in roles:
+            sides["disaggregated"] = CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, shape)
+    mean: dict[Side, float] = {
+        "aggregated": cmp.aggregated_usd_per_hour,
+        "disaggregated": cmp.disaggregated_usd_per_hour,
+    }
+    for side in sorted(mean, key=lambda k: mean[k]):  # the cheaper side first: its cost may spare the other
+        if side in sides:
+            continue
+        other = sides.get("disaggregated" if side == "aggregated" else "aggregated")
+        bound = None if other is None or not other.met else other.cost_usd_per_hour
+        if bound is not None and mean[side] * (1.0 - COMPARE_MIP_GAP) >= bound:
+            sides[side] = CheckedSide(mean[side], False, 0, cmp.disaggregated_shape if side == "disaggregated" else "")
+            continue
+        sides[side] = _checked_side(inputs, requests, side, solver, time_limit_s)
+    checked = checked_comparison(cmp, sides["aggregated"], sides["disaggregated"])
+    models = (summary.model_copy(update={"comparison": checked}),)
+    return plan.model_copy(update={"models": models})
+
+
+def _checked_side(
+    inputs: PlanInputs, requests: int, side: Side, solver: str | None, time_limit_s: float | None
+) -> CheckedSide:
+    def plan_with(scale: dict[str, float]) -> Plan:
+        return make_plan(
+            inputs,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            capacity_scale=scale or None,
+            compare=False,
+            baselines_kept=1,
+            shapes=side,
+        )
+
+    checked = _tightened(inputs, requests, plan_with)
+    cost = checked.plan.total_cost_usd_per_hour
+    if checked.sim is None or cost is None:
+        return CheckedSide(None, False, checked.rounds, "")
+    shape = checked.plan.models[0].shape.removeprefix("disaggregated: ") if side == "disaggregated" else ""
+    return CheckedSide(cost, checked.sim.slo_met, checked.rounds, shape)
 
 
 def _check(sim: SimulationResult, rounds: int, capacity_scale: dict[str, float]) -> SloCheck:
