@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 # Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
 # planning them again here.
-FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg", "burstgpt-week")
+FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg", "burstgpt-week", "splitwise-coding")
 # burstgpt-week (its busiest hour) is simulated in tests/test_schedule.py
 GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
 
@@ -123,6 +123,23 @@ def test_prefill_decode_pools_simulate() -> None:
     assert any("KV caches over efa" in n for n in d["notes"])
     other = simulate(plan, EXAMPLES / f"{name}.yaml", "--duration", "10", "--routing", "least-loaded")
     assert other.code == 2 and other.err.startswith("error: --routing: ") and "pools" in other.err, other
+
+
+def test_a_fleet_of_pools_beside_aggregated_replicas_simulates_at_its_percentile_targets() -> None:
+    """splitwise-coding's plan (at its p90 targets as means: the golden) holds H100 prefill/decode pools beside
+    A100 aggregated replicas; every request goes through one or the other, and the p90 targets are reported.
+    (tests/test_plan_shapes.py checks the plan that `gpuplan plan` makes of it, which simulation tightens.)"""
+    name = "splitwise-coding"
+    run = simulate(GOLDEN_PLANS / f"{name}.plan.json", EXAMPLES / f"{name}.yaml", "--duration", "60", "-f", "json")
+    assert run.code in (0, 1), run
+    d = data(run)
+    assert d["littles_law"]["relative_error"] < 1e-9
+    [model] = d["models"]
+    assert model["rejected"] == 0 and [t["statistic"] for t in model["slo"]] == ["p90", "p90"]
+    roles = {g["candidate"].rsplit("/", 1)[-1] for g in d["groups"]}
+    assert {"prefill", "decode"} <= roles and len(roles) == 3  # and the aggregated group (its dtype suffix)
+    served = sum(g["requests"] for g in d["groups"] if not g["candidate"].endswith("/decode"))
+    assert served == model["requests"] > 0
 
 
 def test_every_example_is_simulated() -> None:
@@ -310,7 +327,14 @@ def test_schema_simulate_prints_the_envelope_schema() -> None:
 
 def test_stdout_is_only_the_document(plans: dict[str, Path]) -> None:
     r = gpuplan(
-        "simulate", plans["llama-70b-tp"], "--spec", EXAMPLES / "llama-70b-tp.yaml", "--duration", "60", "-f", "json",
+        "simulate",
+        plans["llama-70b-tp"],
+        "--spec",
+        EXAMPLES / "llama-70b-tp.yaml",
+        "--duration",
+        "60",
+        "-f",
+        "json",
         process=True,
     )
     assert r.code == 0, r.err
