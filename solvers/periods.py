@@ -382,8 +382,9 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     its instances cost at least however they are paid for). Each pass gives a start: its fleets, then
     commitments chosen greedily (commit the k-th instance of an offering where the periods running k
     or more of it outnumber the break-even share, at the cheapest term), the committed instances added
-    to every period, the starts counted; the cheaper start is kept. None when a period is not solved in
-    time (the solver then starts cold, without value cuts).
+    to every period, the starts counted; the cheaper start is kept. When the second pass runs out of
+    time the first one's start and cuts are used; None when the first does (the solver then starts
+    cold, without value cuts).
 
     Why: the periods are independent but for the commitments and the starts, and branch and bound over
     their sum closes each period's small rounding gap only together with all the others; without a start
@@ -400,8 +401,10 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     for i, prices in enumerate(passes):
         t = time.perf_counter()
         solved = _solve_blocks(problem, stacked, solver, prices, t + (deadline - t) / (len(passes) - i), previous)
-        if solved is None:
-            return None
+        if solved is None:  # out of time: the passes done so far still give a start and cuts
+            if not starts:
+                return None
+            break
         values, lower = solved
         previous = values
         bounds.append(lower)
