@@ -16,8 +16,14 @@ Columns: build_s (the stacked arrays), solve_s (build + warm start + HiGHS + ext
 verifier's verdict (planner.verify_periods). The target: 168 x 40 x 50 to optimality in <= 10 s.
 
 `--breakdown` then prints, for the largest row, what the time goes to: building the arrays, one period
-solved alone (the warm start solves every period twice when there are commitments), and the LP
-relaxation of the whole stacked model (HiGHS with integrality dropped).
+solved alone to optimality (the warm start solves every period once, twice with commitments, and again
+those the commitments raise), and the LP relaxation of the whole stacked model (HiGHS with integrality
+dropped).
+
+`--couplings P O S` solves one size four times: periods joined by nothing, by the starts only, by the
+commitments only, and by both (the bench's problem) — which coupling the time goes to.
+
+    .venv/bin/python bench/periods_scaling.py --couplings 24 10 10 --limit 120
 """
 
 from __future__ import annotations
@@ -140,11 +146,12 @@ def breakdown(periods: int, offerings: int, slices: int, seed: int) -> None:
     sample = range(0, periods, max(1, periods // 8))
     c0, t0 = time.process_time(), time.perf_counter()
     for p in sample:
-        open_backend(build_milp(period_problem(problem, p), DROPPED), "highs").solve(time_limit_s=60, mip_rel_gap=1e-4)
+        open_backend(build_milp(period_problem(problem, p), DROPPED), "highs").solve(time_limit_s=60, mip_rel_gap=0.0)
     n = len(sample)
     wall, cpu = (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-    print(f"one period alone: {wall:.2f} s wall, {cpu:.2f} s CPU (mean of {n}); x {periods} periods x 2 passes = "
-          f"{2 * periods * cpu:.0f} s CPU of warm start")
+    print(f"one period alone (gap 0): {wall:.3f} s wall, {cpu:.3f} s CPU (mean of {n}); one pass over {periods} "
+          f"periods = {periods * cpu:.1f} s CPU, two passes {2 * periods * cpu:.1f} s; a 10 s target leaves "
+          f"{10 / periods * 1000:.0f} ms per period for one pass")
     relaxed = replace(stacked.milp, integrality=stacked.milp.integrality * 0)
     c0, t0 = time.process_time(), time.perf_counter()
     res = open_backend(relaxed, "highs").solve(time_limit_s=600, mip_rel_gap=0.0)
@@ -153,13 +160,37 @@ def breakdown(periods: int, offerings: int, slices: int, seed: int) -> None:
           "commitment constant)")
 
 
+def couplings(periods: int, offerings: int, slices: int, seed: int, limit: float) -> None:
+    """The same size with the periods joined by nothing, the starts, the commitments, or both."""
+    problem = random_periods(periods, offerings, slices, seed)
+    variants = (
+        ("none (decomposable)", replace(problem, start_hours={}, commitments=())),
+        ("starts only", replace(problem, commitments=())),
+        ("commitments only", replace(problem, start_hours={})),
+        ("starts + commitments", problem),
+    )
+    print(f"{periods} x {offerings} x {slices}, limit {limit:g} s")
+    for name, variant in variants:
+        c0, t0 = time.process_time(), time.perf_counter()
+        sol = solve_periods(variant, time_limit_s=limit)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        gap = "-" if sol.gap is None else f"{sol.gap:.5f}"
+        print(f"  {name:<22} {sol.status:>10} gap {gap:>8}  {wall:7.2f} s wall  {cpu:7.2f} s CPU  "
+              f"${sol.cost_usd:,.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few small rows and the target row")
     ap.add_argument("--limit", type=float, default=120.0, help="solver time limit per row, s")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--breakdown", action="store_true", help="where the time of the largest row goes")
+    ap.add_argument("--couplings", type=int, nargs=3, metavar=("P", "O", "S"), help="one size, by coupling")
     args = ap.parse_args()
+    if args.couplings:
+        p, o, s = args.couplings
+        couplings(p, o, s, args.seed, args.limit)
+        return
     rows = [(24, 10, 10), (168, 10, 10), (168, 40, 50)] if args.quick else [
         (24, 10, 10), (24, 40, 50), (72, 40, 50), (168, 10, 10), (168, 20, 25), (168, 40, 50), (336, 40, 50),
     ]
