@@ -553,7 +553,9 @@ def _set_starts(problem: PeriodsProblem, stacked: _Stacked, values: FloatArray, 
 def _committed_start(
     problem: PeriodsProblem, stacked: _Stacked, solved: FloatArray, cheapest: dict[int, tuple[float, int]]
 ) -> FloatArray:
-    """The periods' own fleets with commitments chosen greedily and the starts they imply."""
+    """The periods' own fleets with commitments chosen greedily and the starts they imply (a constant
+    fleet: every period's fleet raised to the largest count of each offering, which serves each period
+    with that period's own replicas and routing)."""
     values: FloatArray = np.array(solved, dtype=np.float64)
     n_off = len(problem.base.offerings)
     price = np.array([o.price_usd_per_hour for o in problem.base.offerings])
@@ -573,8 +575,11 @@ def _committed_start(
                 level += 1
         k[o] = level if cap is None else min(level, cap)
         values[stacked.commit0 + j] = k[o]
+    floor = k
+    if problem.constant_fleet:  # one fleet for every period: each period's own, raised to the largest
+        floor = np.maximum(k, counts.max(axis=0))
     for first in firsts:
-        fleet = np.maximum(values[first : first + n_off], k)
+        fleet = np.maximum(values[first : first + n_off], floor)
         values[first : first + n_off] = np.where(owned, np.minimum(fleet, k), fleet)
     _set_starts(problem, stacked, values, k)
     return values

@@ -199,3 +199,32 @@ def test_an_owned_offering_matches_brute_force(seed: int) -> None:
     if k:
         over = replace(solution, committed={**solution.committed, "b-on-prem": 3})
         assert any("at most 2" in v for v in verify_periods(problem, over))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_constant_fleet_baseline_matches_brute_force(seed: int) -> None:
+    """One fleet for every period (the peak-provisioned baseline): the cheapest count vector that serves
+    every period, paid every period (and started once when the horizon is not cyclic)."""
+    problem = replace(_case(seed), commitments=(), constant_fleet=True)
+    base = problem.base
+    price = np.array([o.price_usd_per_hour for o in base.offerings])
+    lead = np.array([problem.start_hours.get(o.id, 0.0) for o in base.offerings])
+    kap = np.array(base.capacity_rps[0]) * base.target_utilisation
+    cap = base.offerings[0].available
+    best = np.inf
+    for n in itertools.product(range(N_MAX + 1), repeat=3):
+        v = np.array(n, dtype=float)
+        if cap is not None and v[0] + v[1] > cap:
+            continue
+        total, on_demand = v @ kap, v[0] * kap[0] + v[2] * kap[2]
+        if all(total >= r - 1e-9 and on_demand >= (1 - base.max_spot_share) * r - 1e-9 for (r,) in problem.rates_rps):
+            cost = problem.horizon_hours * float(v @ price) + (0.0 if problem.cyclic else float((v * lead) @ price))
+            best = min(best, cost)
+    solution = solve_periods(problem, time_limit_s=30)
+    if not np.isfinite(best):
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal", solution.message
+    assert solution.cost_usd == pytest.approx(best, rel=1e-6, abs=1e-6)
+    assert verify_periods(problem, solution) == ()
+    assert len({tuple(sorted(p.instances.items())) for p in solution.periods}) == 1
