@@ -36,6 +36,9 @@ model's gain (planner.perf, targets as bounds on the mean, as before) is printed
    SLOs in Splitwise's form, the slowdown of each request over itself alone on the reference machine (here
    the A100, tp8): 90 % of requests within 3x their lone TTFT and 1.5x their lone TPOT. Llama-2's context is
    4,096 tokens: longer prompts of the traces are cut to fit (the share is printed).
+   2b. The same traces through `gpuplan plan` at p90 targets (plan_checked: simulated, tightened where they
+   miss): the plan with aggregated replicas only against the plan that may use prefill/decode pools, on
+   llama-3.3-70b (Llama-2-70B's layers, width and GQA, a 128k context so that no prompt is cut), 20 req/s.
 3. The multi-node measurements of catalog/data/measured-calibration-2.csv (DeepSeek-V3 at TP16 over two
    H200 nodes; prefill-only EP32 and decode-only EP72 H100 nodes of SGLang's disaggregated deployment):
    measured against estimated, with the estimator's default network and with the catalog network of an
@@ -51,12 +54,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 
 from catalog.loader import load_catalog
 from catalog.types import Catalog, ModelArch
@@ -587,6 +592,70 @@ def splitwise(catalog: Catalog, requests: int, tol: float) -> None:
     print()
 
 
+def splitwise_plans(catalog: Catalog) -> None:
+    """Part 2b: the same two traces through `gpuplan plan` itself (plan_checked: planned, simulated and
+    tightened at p90 targets), aggregated only against with prefill/decode pools."""
+    from planner.inputs import load_inputs  # noqa: PLC0415 - only this part plans
+    from planner.plan import make_plan  # noqa: PLC0415 - as above
+    from planner.simulate.slo_check import plan_checked  # noqa: PLC0415 - as the plan command loads it
+
+    print("2b. Splitwise's traces through `gpuplan plan` at p90 targets (llama-3.3-70b: Llama-2-70B's layers,")
+    print("    width and GQA with a 128k context, so no prompt is cut), AWS p5.48xlarge + p4de.24xlarge, 20 req/s")
+    ref = _deps(catalog, catalog.models["llama-3.3-70b"], "a100-80gb", "bf16")[8]
+    head = (
+        f"{'trace':<13} {'p90 SLO ms':>11} {'aggregated $/h':>15} {'rounds':>6} {'with pools $/h':>15} {'rounds':>6} "
+        f"{'gain per $':>10} {'mean view':>9}  plan with pools"
+    )
+    print(head)
+    print("-" * len(head))
+    traces = {
+        "coding": ROOT / "tests/data/traces/azure-2023-code-excerpt.csv",
+        "conversation": ROOT / "examples/traces/azure-2023-conv-excerpt.csv",
+    }
+    for trace, path in traces.items():
+        lengths = trace_lengths(path)
+        i90 = int(np.percentile([x for x, _ in lengths], 90))
+        i50, o50 = (int(np.median([x[k] for x in lengths])) for k in (0, 1))
+        ttft = round(TTFT_SLOWDOWN * predict(ref, i90, 2).ttft_ms)
+        tpot = round(TPOT_SLOWDOWN * predict(ref, i50, max(o50, 2)).tpot_ms)
+        costs = {}
+        means: dict[object, float | None] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "trace.csv").write_bytes(path.read_bytes())
+            for mode in ("compare", True):
+                doc = {
+                    "models": [
+                        {
+                            "model": "llama-3.3-70b",
+                            "workload": {"rate_rps": 20, "trace": {"path": "trace.csv", "format": "azure-2023"}},
+                            "slo": {"ttft_ms": {"p90": ttft}, "tpot_ms": {"p90": tpot}},
+                        }
+                    ],
+                    "offerings": {"include": ["aws:us-east-1:p5.48xlarge", "aws:us-east-1:p4de.24xlarge"]},
+                    "search": {"tp": [2, 4, 8], "weights": ["bf16"], "disaggregated": mode},
+                }
+                spec = Path(tmp) / "spec.yaml"
+                spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
+                costs[mode] = plan_checked(load_inputs(spec))
+                means[mode] = make_plan(load_inputs(spec)).total_cost_usd_per_hour  # the targets as means
+        agg, split = costs["compare"], costs[True]
+        a, d = agg.total_cost_usd_per_hour, split.total_cost_usd_per_hour
+        if a is None or d is None or agg.slo_check is None or split.slo_check is None:
+            print(f"{trace:<13} no plan")
+            continue
+        ma, md = means["compare"], means[True]
+        mean = f"{ma / md:.2f}x" if ma and md else "-"
+        print(
+            f"{trace:<13} {f'{ttft}/{tpot}':>11} {a:>15,.2f} {agg.slo_check.rounds:>6} {d:>15,.2f} "
+            f"{split.slo_check.rounds:>6} {a / d:>9.2f}x {mean:>9}  {split.models[0].shape}"
+        )
+    print(
+        "targets: p90 TTFT 3x a lone p90 prompt's, p90 TPOT 1.5x a lone median request's, on the A100 (tp8); "
+        "mean view = the same two plans at the targets as bounds on the mean (no simulation)"
+    )
+    print()
+
+
 def multinode(catalog: Catalog) -> None:
     print("3. Multi-node rows of measured-calibration-2.csv: measured against estimated")
     rows = [r for r in load_rows() if r.nodes > 1]
@@ -632,6 +701,7 @@ def main() -> None:
         distserve(catalog, requests, tol)
     if 2 in parts:
         splitwise(catalog, requests, tol)
+        splitwise_plans(catalog)
     if 3 in parts:
         multinode(catalog)
 
