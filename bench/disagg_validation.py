@@ -414,7 +414,7 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     deps = _deps(catalog, model, "a100-80gb", "fp16")
     dep = deps[1]
     gpu = catalog.gpus["a100-80gb"]
-    link = Link((gpu.interconnect_gbps or gpu.pcie_gbps) * 1e9 * NETWORK_EFFICIENCY, 5e-6, "nvlink")
+    link = Link((gpu.interconnect_gb_per_s or gpu.pcie_gb_per_s) * 1e9 * NETWORK_EFFICIENCY, 5e-6, "nvlink")
     load = Load.make(requests, [(512, 64)], lone_e2e_s(deps, 512, 64))
     targets = Targets(0.4, 0.04)
     start = _mean_capacity(dep, load)
@@ -485,7 +485,7 @@ def distserve_row(
     tol: float,
 ) -> None:
     gpu = catalog.gpus["a100-80gb"]
-    nvlink = Link((gpu.interconnect_gbps or gpu.pcie_gbps) * 1e9 * NETWORK_EFFICIENCY, 5e-6, "nvlink")
+    nvlink = Link((gpu.interconnect_gb_per_s or gpu.pcie_gb_per_s) * 1e9 * NETWORK_EFFICIENCY, 5e-6, "nvlink")
     deps = _deps(catalog, model, "a100-80gb", "fp16")
     # a pool's KV leaves its tp GPUs in parallel, each over its own NVLink share
     side = Side(deps, 1.0, lambda tp: replace(nvlink, bytes_per_s=nvlink.bytes_per_s * tp), "")
@@ -674,7 +674,7 @@ def multinode(catalog: Catalog) -> None:
             row,
             replace(
                 dep,
-                scale_out_gbps=net.bandwidth_gbit_s / 8.0 / 8,
+                scale_out_gb_per_s=net.bandwidth_gbit_s / 8.0 / 8,
                 scale_out_latency_us=net.latency_us,
                 gpus_per_node=8,
             ),

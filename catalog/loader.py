@@ -36,12 +36,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from catalog import cache
 from catalog.hf import load_hf_config
 from catalog.skypilot import import_skypilot_csv
-from catalog.types import Catalog, Commitment, EngineProfile, Gpu, HostProfile, InstanceNetwork, ModelArch, Offering
+from catalog.types import (
+    Catalog,
+    CatalogEntry,
+    Commitment,
+    EngineProfile,
+    Gpu,
+    HostProfile,
+    InstanceNetwork,
+    ModelArch,
+    Offering,
+)
 from common.errors import CatalogError, InputError, did_you_mean
 from common.files import parse_yaml, read_text, spec_path
 
@@ -68,7 +78,7 @@ REQUIRED_FILES = ("gpus.yaml", "offerings.yaml", "models.yaml")
 SECTIONS = ("gpus", "offerings", "models", "engines", "hosts", "networks", "skypilot_csv", "replace_clouds")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound=CatalogEntry)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,8 +221,9 @@ def _merge(
 
     A merged entry keeps the existing `source` with a note of what the overlay changed, unless the
     overlay gives its own; a new overlay entry without `source`/`as_of` is attributed to the overlay.
+    An entry may use a field's former name (`pcie_gbps`); it overrides the field under today's name.
     """
-    data = dict(entry)
+    data = cls.current_names(entry)
     if existing is None:
         if not shipped:
             data.setdefault("source", f"user catalog overlay {label}")

@@ -6,8 +6,9 @@ from a HF config.json and one from the shipped catalog are treated identically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,14 +31,36 @@ MAX_CATALOG_NUMBER = 1e15
 Interconnect = Literal["nvlink", "xgmi", "pcie", "none"]
 
 
-class _Frozen(BaseModel):
+class CatalogEntry(BaseModel):
     """Immutable, no unknown fields, and no NaN/inf in any float (a YAML `.inf` memory or price would
     otherwise reach the estimator and the solver)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    LEGACY_NAMES: ClassVar[Mapping[str, str]] = {}
+    """Former field name -> today's, still accepted in data files and overlays (`*_gbps` meant GB/s)."""
+
+    @classmethod
+    def current_names(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`data` with each former field name replaced by today's (kept as is when both are given)."""
+        out = dict(data)
+        for old, new in cls.LEGACY_NAMES.items():
+            if old in out and new not in out:
+                out[new] = out.pop(old)
+        return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: object) -> object:
+        if not isinstance(data, Mapping) or not cls.LEGACY_NAMES:
+            return data
+        both = [old for old, new in cls.LEGACY_NAMES.items() if old in data and new in data]
+        if both:
+            raise ValueError(f"give {cls.LEGACY_NAMES[both[0]]} or its former name {both[0]}, not both")
+        return cls.current_names(data)
+
     @model_validator(mode="after")
-    def _no_absurd_numbers(self) -> _Frozen:
+    def _no_absurd_numbers(self) -> CatalogEntry:
         """No catalog number is beyond 1e15 (bytes of a GPU, parameters of a model, prices, bandwidths are
         all far below it): a larger one is a typo or a hostile overlay, refused by field name."""
         for name, value in self.__dict__.items():
@@ -48,7 +71,7 @@ class _Frozen(BaseModel):
         return self
 
 
-class Gpu(_Frozen):
+class Gpu(CatalogEntry):
     """One accelerator model. TFLOPS are dense (no sparsity) per compute dtype."""
 
     id: str
@@ -61,16 +84,22 @@ class Gpu(_Frozen):
         gt=0,
         description="per-GPU memory as the device reports it (nvidia-smi memory.total); default memory_gb GiB",
     )
-    mem_bandwidth_gbps: float = Field(gt=0, description="HBM/GDDR bandwidth in GB/s")
+    mem_bandwidth_gb_per_s: float = Field(gt=0, description="HBM/GDDR bandwidth in GB/s")
     tflops: dict[str, float] = Field(description="dense peak TFLOPS per dtype: bf16, fp16, fp8, int8, fp4")
     interconnect: Interconnect = "none"
-    interconnect_gbps: float | None = Field(default=None, description="per-GPU GPU-to-GPU bandwidth, GB/s")
-    pcie_gbps: float = Field(gt=0, description="host link bandwidth per direction, GB/s")
+    interconnect_gb_per_s: float | None = Field(default=None, description="per-GPU GPU-to-GPU bandwidth, GB/s")
+    pcie_gb_per_s: float = Field(gt=0, description="host link bandwidth per direction, GB/s")
     tdp_w: float | None = None
     source: str
     as_of: str
     confidence: Literal["high", "medium", "low"] = "medium"
     notes: str = ""
+
+    LEGACY_NAMES: ClassVar[Mapping[str, str]] = {
+        "mem_bandwidth_gbps": "mem_bandwidth_gb_per_s",
+        "interconnect_gbps": "interconnect_gb_per_s",
+        "pcie_gbps": "pcie_gb_per_s",
+    }
 
     @property
     def device_memory_bytes(self) -> int:
@@ -92,14 +121,14 @@ class Gpu(_Frozen):
                 return self.tflops[d]
         raise ValueError(f"gpu {self.id} has no usable TFLOPS figure")
 
-    def link_gbps(self) -> float:
+    def link_gb_per_s(self) -> float:
         """GPU-to-GPU bandwidth per direction used by tensor-parallel all-reduce."""
-        if self.interconnect in ("nvlink", "xgmi") and self.interconnect_gbps:
-            return self.interconnect_gbps
-        return self.pcie_gbps
+        if self.interconnect in ("nvlink", "xgmi") and self.interconnect_gb_per_s:
+            return self.interconnect_gb_per_s
+        return self.pcie_gb_per_s
 
 
-class Offering(_Frozen):
+class Offering(CatalogEntry):
     """What a user rents: a whole instance with `gpus_per_instance` GPUs, priced as a whole."""
 
     id: str = Field(description="cloud:region:instance_type, unique in the catalog")
@@ -114,7 +143,7 @@ class Offering(_Frozen):
     vcpus: int | None = None
     cpu_mem_gb: float | None = Field(default=None, description="host RAM")
     disk_gb: float | None = None
-    disk_read_gbps: float | None = None
+    disk_read_gb_per_s: float | None = Field(default=None, description="local disk read bandwidth, GB/s")
     available_instances: int | None = Field(default=None, ge=0, description="capacity limit, None = unlimited")
     uncertain: bool = Field(default=False, description="price or shape flagged as doubtful by its source")
     price_suspect: str = Field(
@@ -131,8 +160,10 @@ class Offering(_Frozen):
     as_of: str
     notes: str = ""
 
+    LEGACY_NAMES: ClassVar[Mapping[str, str]] = {"disk_read_gbps": "disk_read_gb_per_s"}
 
-class ModelArch(_Frozen):
+
+class ModelArch(CatalogEntry):
     """A decoder-only transformer, described by the fields of its HF config.json."""
 
     id: str
@@ -256,7 +287,7 @@ class ModelArch(_Frozen):
         return 2 * self.layers * self.kv_heads * self.head_dim
 
 
-class EngineProfile(_Frozen):
+class EngineProfile(CatalogEntry):
     """Global efficiency factors of a serving engine on a GPU family, fitted to published measurements.
 
     These are the only free parameters of the estimator; `fit` says how they were obtained.
@@ -273,27 +304,32 @@ class EngineProfile(_Frozen):
     as_of: str
 
 
-class HostProfile(_Frozen):
+class HostProfile(CatalogEntry):
     """The host around a GPU, for offloading: RAM, disk and measured link bandwidths."""
 
     id: str
     cpu_mem_gb: float = Field(gt=0)
     disk_gb: float = Field(ge=0)
-    cpu_to_gpu_gbps: float = Field(gt=0)
-    gpu_to_cpu_gbps: float = Field(gt=0)
-    disk_to_cpu_gbps: float = Field(ge=0)
-    cpu_to_disk_gbps: float = Field(ge=0)
+    cpu_to_gpu_gb_per_s: float = Field(gt=0, description="host-to-device copies, GB/s")
+    gpu_to_cpu_gb_per_s: float = Field(gt=0, description="device-to-host copies, GB/s")
+    disk_to_cpu_gb_per_s: float = Field(ge=0, description="disk reads, GB/s")
+    cpu_to_disk_gb_per_s: float = Field(ge=0, description="disk writes, GB/s")
     cpu_tflops: float = Field(gt=0)
-    cpu_mem_bandwidth_gbps: float = Field(gt=0)
+    cpu_mem_bandwidth_gb_per_s: float = Field(gt=0, description="host RAM bandwidth, GB/s")
     source: str
     as_of: str
     notes: str = ""
+
+    LEGACY_NAMES: ClassVar[Mapping[str, str]] = {
+        f"{name}_gbps": f"{name}_gb_per_s"
+        for name in ("cpu_to_gpu", "gpu_to_cpu", "disk_to_cpu", "cpu_to_disk", "cpu_mem_bandwidth")
+    }
 
 
 Fabric = Literal["efa", "infiniband", "roce", "ethernet"]
 
 
-class InstanceNetwork(_Frozen):
+class InstanceNetwork(CatalogEntry):
     """The network between instances of one instance type (all regions of a cloud share it): what a replica
     spanning instances (pipeline or expert parallel) and a KV-cache transfer between a prefill and a decode
     instance run over. `bandwidth_gbit_s` is the instance's total for GPU traffic (all its NICs), in Gbit/s
@@ -316,7 +352,7 @@ class InstanceNetwork(_Frozen):
         return self.bandwidth_gbit_s * 1e9 / 8.0 / gpus_per_instance
 
 
-class Commitment(_Frozen):
+class Commitment(CatalogEntry):
     """A published price or discount for committed capacity (reservation, CUD, capacity block).
 
     Prices are effective $/h of the committed instance (or per GPU where the source prices per GPU);
@@ -357,7 +393,7 @@ class Commitment(_Frozen):
         return None if self.discount_rate is None else 1 - self.discount_rate
 
 
-class Catalog(_Frozen):
+class Catalog(CatalogEntry):
     """Everything gpuplan knows about the market, loaded once and passed explicitly."""
 
     version: str = Field(description="catalog data version, reported in every plan")

@@ -117,7 +117,7 @@ def ep_deployment(
         ep=ep,
         dp_attention=True,
         nodes=nodes,
-        scale_out_gbps=net.bandwidth_gbit_s / 8.0 / g if net is not None and nodes > 1 else None,
+        scale_out_gb_per_s=net.bandwidth_gbit_s / 8.0 / g if net is not None and nodes > 1 else None,
         scale_out_latency_us=net.latency_us if net is not None and nodes > 1 else None,
         gpus_per_node=g,
     )

@@ -96,7 +96,7 @@ class LongContext(_Frozen):
     decode_ms_per_token: float
     decode_ms_per_step_at_full_kv: float | None
     kv_swap_s_per_request: float
-    pcie_gbps: float
+    pcie_gb_per_s: float
 
 
 class PoolEstimate(_Frozen):
@@ -236,8 +236,8 @@ def _long_context(dep: Deployment, input_len: int) -> LongContext:
         if fit
         else None,
         # each GPU moves its shard over its own host link, in parallel
-        kv_swap_s_per_request=round(per_gpu_bytes / (dep.gpu.pcie_gbps * 1e9), 4),
-        pcie_gbps=dep.gpu.pcie_gbps,
+        kv_swap_s_per_request=round(per_gpu_bytes / (dep.gpu.pcie_gb_per_s * 1e9), 4),
+        pcie_gb_per_s=dep.gpu.pcie_gb_per_s,
     )
 
 

@@ -83,7 +83,7 @@ def spanning_deployment(catalog: Catalog, dep: Deployment, offering: str | None)
         ep=dep.ep,
         dp_attention=dep.dp_attention,
         nodes=dep.tp // g,
-        scale_out_gbps=net.bandwidth_gbit_s / 8.0 / g,
+        scale_out_gb_per_s=net.bandwidth_gbit_s / 8.0 / g,
         scale_out_latency_us=net.latency_us,
         gpus_per_node=g,
     )

@@ -134,7 +134,7 @@ def drop_dominated(
     return tuple(po for po in offerings if po.id not in dropped), dropped
 
 
-HOST_FIELDS = ("cpu_mem_gb", "disk_gb", "disk_read_gbps", "vcpus")
+HOST_FIELDS = ("cpu_mem_gb", "disk_gb", "disk_read_gb_per_s", "vcpus")
 
 
 def _host(o: Offering) -> tuple[float, ...]:

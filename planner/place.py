@@ -46,10 +46,10 @@ class HostReport(_Frozen):
     id: str
     cpu_mem_gb: float
     disk_gb: float
-    cpu_to_gpu_gbps: float
-    gpu_to_cpu_gbps: float
-    disk_to_cpu_gbps: float
-    cpu_to_disk_gbps: float
+    cpu_to_gpu_gb_per_s: float
+    gpu_to_cpu_gb_per_s: float
+    disk_to_cpu_gb_per_s: float
+    cpu_to_disk_gb_per_s: float
     source: str
 
 
@@ -156,10 +156,10 @@ def _report(r: PlacementResult, host: HostProfile, notes: tuple[str, ...]) -> Pl
             id=host.id,
             cpu_mem_gb=host.cpu_mem_gb,
             disk_gb=host.disk_gb,
-            cpu_to_gpu_gbps=host.cpu_to_gpu_gbps,
-            gpu_to_cpu_gbps=host.gpu_to_cpu_gbps,
-            disk_to_cpu_gbps=host.disk_to_cpu_gbps,
-            cpu_to_disk_gbps=host.cpu_to_disk_gbps,
+            cpu_to_gpu_gb_per_s=host.cpu_to_gpu_gb_per_s,
+            gpu_to_cpu_gb_per_s=host.gpu_to_cpu_gb_per_s,
+            disk_to_cpu_gb_per_s=host.disk_to_cpu_gb_per_s,
+            cpu_to_disk_gb_per_s=host.cpu_to_disk_gb_per_s,
             source=host.source,
         ),
         input_len=r.input_len,

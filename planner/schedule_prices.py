@@ -99,15 +99,15 @@ def lead_times(inputs: PlanInputs, base: FleetProblem, by_id: Mapping[str, Candi
     out = []
     for o in base.offerings:
         cat = inputs.catalog.offerings.get(o.pool_id)
-        gbps = cat.disk_read_gbps if cat is not None and cat.disk_read_gbps else opts.load_gbps
-        load_s = biggest.get(o.id, 0.0) / (gbps * GB)
+        gb_per_s = cat.disk_read_gb_per_s if cat is not None and cat.disk_read_gb_per_s else opts.load_gb_per_s
+        load_s = biggest.get(o.id, 0.0) / (gb_per_s * GB)
         out.append(
             LeadTime(
                 offering=o.id,
                 lead_s=round(opts.instance_start_s + load_s, 3),
                 instance_start_s=opts.instance_start_s,
                 model_load_s=round(load_s, 3),
-                load_gbps=gbps,
+                load_gb_per_s=gb_per_s,
             )
         )
     return tuple(out)

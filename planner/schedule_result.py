@@ -98,7 +98,7 @@ class LeadTime(_Result):
     lead_s: float
     instance_start_s: float
     model_load_s: float = Field(description="the largest model's weights over the load bandwidth")
-    load_gbps: float
+    load_gb_per_s: float
 
 
 class Schedule(_Result):

@@ -254,10 +254,10 @@ class ScheduleOptions(SpecModel):
     instance_start_s: NonNegFloat = Field(
         default=300.0, le=MAX_SECONDS, description="from the request for an instance to its engine starting, s"
     )
-    load_gbps: PositiveFloat = Field(
+    load_gb_per_s: PositiveFloat = Field(
         default=1.0,
         le=1e4,
-        description="GB/s an instance reads the weights at (the offering's disk_read_gbps where the catalog "
+        description="GB/s an instance reads the weights at (the offering's disk_read_gb_per_s where the catalog "
         "knows it)",
     )
     cyclic: bool = Field(default=True, description="the horizon repeats: the first period follows the last")
@@ -266,6 +266,18 @@ class ScheduleOptions(SpecModel):
         description="offering id -> an instance you own or would buy: amortised $/h every hour, not rented "
         "by the hour (see OnPrem)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_name(cls, data: object) -> object:
+        """`load_gbps` is the former name of `load_gb_per_s` (GB/s, not Gbit/s); still accepted."""
+        if not isinstance(data, dict) or "load_gbps" not in data:
+            return data
+        if "load_gb_per_s" in data:
+            raise ValueError("give load_gb_per_s or its former name load_gbps, not both")
+        out = dict(data)
+        out["load_gb_per_s"] = out.pop("load_gbps")
+        return out
 
 
 class Constraints(SpecModel):

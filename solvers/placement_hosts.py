@@ -4,10 +4,10 @@ A cloud catalog tells the instance's RAM, vCPUs and GPU, rarely its measured lin
 host whose speeds were measured end to end by an offloading runtime is FlexGen's GCP T4 machine
 (arXiv 2303.06865, its cost-model constants). A derived host therefore assumes:
 
-* host link: the GPU's nominal per-direction PCIe bandwidth (catalog `pcie_gbps`) times the efficiency
+* host link: the GPU's nominal per-direction PCIe bandwidth (catalog `pcie_gb_per_s`) times the efficiency
   FlexGen measured on its PCIe Gen3 x16 T4 (12.89 GB/s host->device of a nominal 16; 4.82 GB/s
   device->host for contiguous activations, the runtime copying into pageable memory);
-* disk: the offering's `disk_read_gbps` when the catalog has it, else FlexGen's cost-model constants,
+* disk: the offering's `disk_read_gb_per_s` when the catalog has it, else FlexGen's cost-model constants,
   0.473 GB/s read and 2.015 GB/s write, as a conservative default (cloud local NVMe is usually faster: FlexGen's
   own OPT-175B runs read at about its four NVMe devices' rated 2.65 GB/s, see `flexgen_t4_host`);
 * CPU: FlexGen's host is an n1-highmem-32 (32 vCPUs, 208 GB; Intel Skylake at 2.0 GHz). Its DRAM
@@ -21,19 +21,19 @@ from __future__ import annotations
 from catalog.types import Gpu, HostProfile, Offering
 from solvers.errors import SolverArgumentError
 
-FLEXGEN_PCIE_NOMINAL_GBPS = 16.0  # PCIe Gen3 x16 per direction, as the catalog states it for the T4
-FLEXGEN_H2D_GBPS = 12.89
-FLEXGEN_D2H_GBPS = 4.82
-FLEXGEN_DISK_READ_GBPS = 0.473
+FLEXGEN_PCIE_NOMINAL_GB_PER_S = 16.0  # PCIe Gen3 x16 per direction, as the catalog states it for the T4
+FLEXGEN_H2D_GB_PER_S = 12.89
+FLEXGEN_D2H_GB_PER_S = 4.82
+FLEXGEN_DISK_READ_GB_PER_S = 0.473
 # GCP local SSD, 4 x 375 GB NVMe devices (the T4 machine's 1.5 TB): rated 2,650 MB/s read (GCP "Local SSD
 # performance" table). FlexGen's measured OPT-175B throughput (0.69 tok/s at prompt 512, 0.35 at 1024)
 # needs ~2.2-3 GB/s of disk reads: at its cost-model constant of 0.473 GB/s even the best placement the
 # LP finds reaches 0.16 / 0.08 tok/s, and the page cache cannot help (the CPU half of the weights fills most
 # of the 208 GB of RAM). So the runs read at the devices' rated speed, not at the cost model's constant.
-FLEXGEN_DISK_READ_DEVICE_GBPS = 2.65
-FLEXGEN_DISK_WRITE_GBPS = 2.015
+FLEXGEN_DISK_READ_DEVICE_GB_PER_S = 2.65
+FLEXGEN_DISK_WRITE_GB_PER_S = 2.015
 FLEXGEN_VCPUS = 32
-FLEXGEN_CPU_MEM_BANDWIDTH_GBPS = 128.0
+FLEXGEN_CPU_MEM_BANDWIDTH_GB_PER_S = 128.0
 FLEXGEN_CPU_TFLOPS = 2.05
 
 
@@ -43,12 +43,12 @@ def flexgen_t4_host() -> HostProfile:
         id="flexgen-t4",
         cpu_mem_gb=208.0,
         disk_gb=1500.0,
-        cpu_to_gpu_gbps=FLEXGEN_H2D_GBPS,
-        gpu_to_cpu_gbps=FLEXGEN_D2H_GBPS,
-        disk_to_cpu_gbps=FLEXGEN_DISK_READ_DEVICE_GBPS,
-        cpu_to_disk_gbps=FLEXGEN_DISK_WRITE_GBPS,
+        cpu_to_gpu_gb_per_s=FLEXGEN_H2D_GB_PER_S,
+        gpu_to_cpu_gb_per_s=FLEXGEN_D2H_GB_PER_S,
+        disk_to_cpu_gb_per_s=FLEXGEN_DISK_READ_DEVICE_GB_PER_S,
+        cpu_to_disk_gb_per_s=FLEXGEN_DISK_WRITE_GB_PER_S,
         cpu_tflops=FLEXGEN_CPU_TFLOPS,
-        cpu_mem_bandwidth_gbps=FLEXGEN_CPU_MEM_BANDWIDTH_GBPS,
+        cpu_mem_bandwidth_gb_per_s=FLEXGEN_CPU_MEM_BANDWIDTH_GB_PER_S,
         source="FlexGen (Sheng et al., ICML 2023, arXiv 2303.06865): GCP T4 machine and its cost-model constants; "
         "disk read: GCP local SSD 4 x 375 GB NVMe rated 2,650 MB/s",
         as_of="2023-03",
@@ -79,19 +79,19 @@ def host_from_offering(
         )
     disk_total = local_disk_gb if local_disk_gb is not None else (offering.disk_gb or 0.0)
     vcpus = (offering.vcpus or FLEXGEN_VCPUS) / gpus
-    link = gpu.pcie_gbps / FLEXGEN_PCIE_NOMINAL_GBPS
-    read = offering.disk_read_gbps if offering.disk_read_gbps else FLEXGEN_DISK_READ_GBPS
+    link = gpu.pcie_gb_per_s / FLEXGEN_PCIE_NOMINAL_GB_PER_S
+    read = offering.disk_read_gb_per_s if offering.disk_read_gb_per_s else FLEXGEN_DISK_READ_GB_PER_S
     per_vcpu = vcpus / FLEXGEN_VCPUS
     return HostProfile(
         id=host_id(offering),
         cpu_mem_gb=round(offering.cpu_mem_gb / gpus, 1),
         disk_gb=round(disk_total / gpus, 1),
-        cpu_to_gpu_gbps=round(FLEXGEN_H2D_GBPS * link, 3),
-        gpu_to_cpu_gbps=round(FLEXGEN_D2H_GBPS * link, 3),
-        disk_to_cpu_gbps=read,
-        cpu_to_disk_gbps=FLEXGEN_DISK_WRITE_GBPS,
+        cpu_to_gpu_gb_per_s=round(FLEXGEN_H2D_GB_PER_S * link, 3),
+        gpu_to_cpu_gb_per_s=round(FLEXGEN_D2H_GB_PER_S * link, 3),
+        disk_to_cpu_gb_per_s=read,
+        cpu_to_disk_gb_per_s=FLEXGEN_DISK_WRITE_GB_PER_S,
         cpu_tflops=round(FLEXGEN_CPU_TFLOPS * per_vcpu, 3),
-        cpu_mem_bandwidth_gbps=round(FLEXGEN_CPU_MEM_BANDWIDTH_GBPS * per_vcpu, 1),
+        cpu_mem_bandwidth_gb_per_s=round(FLEXGEN_CPU_MEM_BANDWIDTH_GB_PER_S * per_vcpu, 1),
         source=f"derived from offering {offering.id} ({offering.source}) and gpu {gpu.id} by "
         "gpuplan solvers.placement_hosts.host_from_offering (FlexGen-measured link/disk efficiencies)",
         as_of=as_of or offering.as_of,

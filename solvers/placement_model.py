@@ -347,14 +347,14 @@ def build_forms(case: Case, segments: int = 4) -> CaseForms:
     act_home_bytes = bls * s * act_el_tok * 2.0
 
     peak = g.peak_tflops("fp16") * 1e12 * rt.gemm_efficiency
-    hbm = g.mem_bandwidth_gbps * GB * rt.hbm_efficiency
-    h2d = host.cpu_to_gpu_gbps * GB
-    d2h_act = host.gpu_to_cpu_gbps * GB
+    hbm = g.mem_bandwidth_gb_per_s * GB * rt.hbm_efficiency
+    h2d = host.cpu_to_gpu_gb_per_s * GB
+    d2h_act = host.gpu_to_cpu_gb_per_s * GB
     d2h_kv = d2h_act * rt.kv_store_d2h_efficiency
-    dread = max(host.disk_to_cpu_gbps, 1e-9) * GB
-    dwrite_act = max(host.cpu_to_disk_gbps, 1e-9) * GB
+    dread = max(host.disk_to_cpu_gb_per_s, 1e-9) * GB
+    dwrite_act = max(host.cpu_to_disk_gb_per_s, 1e-9) * GB
     dwrite_kv = dwrite_act * rt.kv_store_disk_efficiency
-    cpu_bw = host.cpu_mem_bandwidth_gbps * GB * rt.cpu_attention_efficiency
+    cpu_bw = host.cpu_mem_bandwidth_gb_per_s * GB * rt.cpu_attention_efficiency
     cpu_flops = host.cpu_tflops * 1e12 * rt.cpu_attention_efficiency
 
     linear_el_per_token = (

@@ -93,9 +93,9 @@ def _gpu(id_: str, mem: float, bw: float, fp16: float, pcie: float, family: str)
         vendor="nvidia",
         family=family,
         memory_gb=mem,
-        mem_bandwidth_gbps=bw,
+        mem_bandwidth_gb_per_s=bw,
         tflops={"fp16": fp16, "bf16": fp16},
-        pcie_gbps=pcie,
+        pcie_gb_per_s=pcie,
         source="test fixture (datasheet values)",
         as_of="2024-01",
     )

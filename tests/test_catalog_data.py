@@ -220,17 +220,17 @@ def test_gpu_conventions(cat: Catalog) -> None:
             assert g.tflops["fp8"] == pytest.approx(2 * g.tflops["bf16"], rel=0.02), g.id
         assert g.interconnect in ("nvlink", "xgmi", "pcie", "none")
         if g.interconnect == "nvlink":
-            assert g.interconnect_gbps is not None
-        assert g.pcie_gbps in (16, 32, 64) or g.id == "gh200", g.id
+            assert g.interconnect_gb_per_s is not None
+        assert g.pcie_gb_per_s in (16, 32, 64) or g.id == "gh200", g.id
 
 
 def test_bandwidths_are_per_direction(cat: Catalog) -> None:
     # NVIDIA quotes H100 NVLink 900 GB/s and PCIe Gen5 128 GB/s as both-direction sums.
-    assert cat.gpus["h100-sxm"].link_gbps() == 450
-    assert cat.gpus["h100-sxm"].pcie_gbps == 64
-    assert cat.gpus["a100-80gb"].link_gbps() == 300
-    assert cat.gpus["b200"].link_gbps() == 900
-    assert cat.gpus["l4"].link_gbps() == cat.gpus["l4"].pcie_gbps == 32
+    assert cat.gpus["h100-sxm"].link_gb_per_s() == 450
+    assert cat.gpus["h100-sxm"].pcie_gb_per_s == 64
+    assert cat.gpus["a100-80gb"].link_gb_per_s() == 300
+    assert cat.gpus["b200"].link_gb_per_s() == 900
+    assert cat.gpus["l4"].link_gb_per_s() == cat.gpus["l4"].pcie_gb_per_s == 32
 
 
 def test_offerings_are_consistent(cat: Catalog) -> None:

@@ -22,6 +22,7 @@ from common import files
 from planner.errors import CatalogError, InputError
 from planner.spec import CatalogSection
 from tests.conftest import ROOT
+from tests.support import gpuplan
 
 HF = ROOT / "tests" / "data" / "catalog" / "hf"
 SKY = ROOT / "tests" / "data" / "catalog" / "skypilot"
@@ -38,11 +39,11 @@ ONPREM_GPU = {
     "vendor": "nvidia",
     "family": "hopper",
     "memory_gb": 80,
-    "mem_bandwidth_gbps": 3350,
+    "mem_bandwidth_gb_per_s": 3350,
     "tflops": {"bf16": 989.4, "fp8": 1978.9},
     "interconnect": "nvlink",
-    "interconnect_gbps": 450,
-    "pcie_gbps": 64,
+    "interconnect_gb_per_s": 450,
+    "pcie_gb_per_s": 64,
 }
 ONPREM_OFFERING = {
     "cloud": "onprem",
@@ -255,12 +256,12 @@ def test_shipped_engines_and_hosts_are_optional(tmp_path: Path) -> None:
                     "id": "flexgen-t4",
                     "cpu_mem_gb": 208,
                     "disk_gb": 1500,
-                    "cpu_to_gpu_gbps": 12.89,
-                    "gpu_to_cpu_gbps": 0.97,
-                    "disk_to_cpu_gbps": 0.473,
-                    "cpu_to_disk_gbps": 0.746,
+                    "cpu_to_gpu_gb_per_s": 12.89,
+                    "gpu_to_cpu_gb_per_s": 0.97,
+                    "disk_to_cpu_gb_per_s": 0.473,
+                    "cpu_to_disk_gb_per_s": 0.746,
                     "cpu_tflops": 1.0,
-                    "cpu_mem_bandwidth_gbps": 100,
+                    "cpu_mem_bandwidth_gb_per_s": 100,
                     "source": "FlexGen cost model",
                     "as_of": "2023",
                 }
@@ -335,3 +336,46 @@ def test_resolve_model(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no config.json"):
         resolve_model(cat, "empty", "--model", base_dir=tmp_path)
+
+
+FORMER_GPU_NAMES = {"mem_bandwidth_gb_per_s": "mem_bandwidth_gbps", "interconnect_gb_per_s": "interconnect_gbps",
+                    "pcie_gb_per_s": "pcie_gbps"}
+
+
+def test_an_overlay_with_the_former_gbps_names_gives_the_same_estimate(tmp_path: Path) -> None:
+    """`*_gbps` (GB/s) became `*_gb_per_s`; an overlay written with the former names still loads, as the
+    same numbers, through the CLI."""
+    former = {FORMER_GPU_NAMES.get(k, k): v for k, v in ONPREM_GPU.items()}
+    assert set(former) - set(ONPREM_GPU) == set(FORMER_GPU_NAMES.values())
+    runs = []
+    for name, gpu in (("new.yaml", ONPREM_GPU), ("former.yaml", former)):
+        overlay = write(tmp_path / name, {"schema_version": 1, "gpus": [gpu]})
+        args = ("estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm-onprem", "--input-len", "1000")
+        runs.append(gpuplan(*args, "--output-len", "200", "--rate", "2", "-f", "json", "--catalog", overlay))
+    assert runs[0].code == runs[1].code == 0, runs
+    assert runs[0].out == runs[1].out
+    assert '"pcie_gb_per_s": 64.0' in runs[0].out and "gbps" not in runs[0].out
+
+
+def test_a_former_name_overrides_a_shipped_field_and_both_names_are_refused(tmp_path: Path) -> None:
+    overlay = write(tmp_path / "o.yaml", {"schema_version": 1, "gpus": [{"id": "h100-sxm", "pcie_gbps": 10}],
+                                          "offerings": [{"id": "aws:us-east-1:p5.48xlarge", "disk_read_gbps": 2.5}]})
+    cat = load_catalog(overlays=(overlay,))
+    assert cat.gpus["h100-sxm"].pcie_gb_per_s == 10
+    assert "(pcie_gb_per_s)" in cat.gpus["h100-sxm"].source
+    assert cat.offerings["aws:us-east-1:p5.48xlarge"].disk_read_gb_per_s == 2.5
+    both = write(tmp_path / "both.yaml",
+                 {"schema_version": 1, "gpus": [{**ONPREM_GPU, "pcie_gbps": 64}]})
+    run = gpuplan("catalog", "gpus", "--catalog", both)
+    assert run.code == 2, run
+    assert "both.yaml" in run.err and "give pcie_gb_per_s or its former name pcie_gbps, not both" in run.err
+
+
+def test_a_host_profile_with_the_former_names_loads_as_the_same_host(tmp_path: Path) -> None:
+    shipped = load_catalog().hosts["flexgen-t4"]
+    fields = shipped.model_dump(exclude={"id", "source"})
+    former = {k.replace("_gb_per_s", "_gbps"): v for k, v in fields.items()}
+    assert sum(k.endswith("_gbps") for k in former) == 5
+    overlay = write(tmp_path / "h.yaml", {"schema_version": 1, "hosts": [{"id": "t4-copy", **former}]})
+    host = load_catalog(overlays=(overlay,)).hosts["t4-copy"]
+    assert host.model_dump(exclude={"id", "source"}) == fields

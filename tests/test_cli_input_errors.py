@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from planner.spec import load_spec
 from tests.support import BASE_SPEC, assert_user_error, gpuplan, spec_with, write_spec
 
 NAN, INF = math.nan, math.inf
@@ -26,6 +27,15 @@ WL = "models[0].workload"
 def test_the_base_spec_is_valid(tmp_path: Path) -> None:
     r = gpuplan("validate", write_spec(tmp_path, BASE_SPEC))
     assert r.code == 0, str(r)
+
+
+def test_the_former_name_load_gbps_is_accepted_but_not_beside_load_gb_per_s(tmp_path: Path) -> None:
+    """`schedule.load_gbps` (GB/s) became `load_gb_per_s`; a spec with the former name still validates."""
+    former = write_spec(tmp_path, spec_with({"schedule": {"load_gbps": 2.5}}), "former.yaml")
+    assert load_spec(former).schedule.load_gb_per_s == 2.5
+    assert gpuplan("validate", former).code == 0
+    both = write_spec(tmp_path, spec_with({"schedule": {"load_gbps": 2.5, "load_gb_per_s": 2.5}}), "both.yaml")
+    assert_user_error(gpuplan("validate", both), "both.yaml", "schedule", "give load_gb_per_s or its former name")
 
 
 # ----------------------------------------------------------------------------------------- files

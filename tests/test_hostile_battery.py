@@ -59,7 +59,7 @@ HF_CONFIG: dict[str, Any] = json.loads((ROOT / "tests/data/catalog/hf/llama-3.1-
 BENCH: dict[str, Any] = json.loads((ROOT / "tests/data/profiles/a-rate2.json").read_text())
 OVERLAY: dict[str, Any] = {
     "schema_version": 1,
-    "gpus": [{"id": "l4", "memory_gb": 24, "mem_bandwidth_gbps": 300, "tflops": {"bf16": 121}}],
+    "gpus": [{"id": "l4", "memory_gb": 24, "mem_bandwidth_gb_per_s": 300, "tflops": {"bf16": 121}}],
     "offerings": [
         {
             "cloud": "onprem",

@@ -119,7 +119,7 @@ def test_hf_config_with_a_bad_number(tmp_path: Path, value: float) -> None:
     ("entry", "field", "shown"),
     [
         ("{id: l4, memory_gb: .inf}", "memory_gb", "inf"),
-        ("{id: l4, mem_bandwidth_gbps: .nan}", "mem_bandwidth_gbps", "nan"),
+        ("{id: l4, mem_bandwidth_gb_per_s: .nan}", "mem_bandwidth_gb_per_s", "nan"),
         ("{id: l4, tflops: {bf16: .inf}}", "tflops.bf16", "inf"),
     ],
 )

@@ -134,9 +134,9 @@ def test_memory_from_constructed_objects() -> None:
         vendor="nvidia",
         family="hopper",
         memory_gb=80,
-        mem_bandwidth_gbps=3350,
+        mem_bandwidth_gb_per_s=3350,
         tflops={"bf16": 989},
-        pcie_gbps=64,
+        pcie_gb_per_s=64,
         source="test",
         as_of="2025",
     )

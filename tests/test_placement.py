@@ -73,7 +73,7 @@ def test_decode_of_a_model_that_fits_is_bounded_by_gpu_memory_bandwidth() -> Non
     pol = Policy(1, 1, Placement(1, 0, 0), Placement(1, 0, 0), Placement(1, 0, 0), False)
     cost = evaluate_policy(m, T4, FLEXGEN_T4, pol, 512, 32)
     step_s = cost.decode_s / 31
-    weight_read_s = m.total_params * 2 / (T4.mem_bandwidth_gbps * 1e9)
+    weight_read_s = m.total_params * 2 / (T4.mem_bandwidth_gb_per_s * 1e9)
     assert step_s >= weight_read_s
     assert step_s <= 1.5 * weight_read_s / FLEXGEN_RUNTIME.hbm_efficiency
 
@@ -102,7 +102,7 @@ def test_moe_decode_reads_only_touched_experts() -> None:
     x = np.array([1, 0, 0, 1, 0, 0, 1, 0, 0], dtype=float)
     gpu_s = evaluate_passes(build_forms(dense_like), x)[1].channels["gpu"]
     m = MODELS["mixtral-8x7b"]
-    all_experts_s = m.total_params * 2 / (GPUS["t4"].mem_bandwidth_gbps * 1e9 * FLEXGEN_RUNTIME.hbm_efficiency)
+    all_experts_s = m.total_params * 2 / (GPUS["t4"].mem_bandwidth_gb_per_s * 1e9 * FLEXGEN_RUNTIME.hbm_efficiency)
     assert gpu_s < 0.5 * all_experts_s  # top-2 of 8 experts for one token
 
 
@@ -274,7 +274,7 @@ def test_flexgen_measurements(model: str, input_len: int, dtype: str, measured: 
 def test_flexgen_opt_175b_read_its_disk_faster_than_the_cost_model_constant() -> None:
     """At FlexGen's cost-model disk read of 0.473 GB/s the best placement the LP finds stays far below the
     measured 0.69 tok/s (an upper bound: it is the optimum), so the run read at the devices' speed."""
-    slow = FLEXGEN_T4.model_copy(update={"disk_to_cpu_gbps": 0.473})
+    slow = FLEXGEN_T4.model_copy(update={"disk_to_cpu_gb_per_s": 0.473})
     assert place(MODELS["opt-175b"], T4, slow, 512, 32).cost.output_tokens_per_s < 0.3
     assert place(MODELS["opt-175b"], T4, FLEXGEN_T4, 512, 32).cost.output_tokens_per_s > 0.5
 

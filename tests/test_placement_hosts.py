@@ -45,8 +45,8 @@ def test_shipped_hosts_file_is_valid_and_cited() -> None:
     assert "2303.06865" in fg.source
     assert fg == flexgen_t4_host()
     # the FlexGen paper machine: 208 GB DRAM, 1.5 TB NVMe, the cost model's measured bandwidths
-    assert (fg.cpu_mem_gb, fg.disk_gb, fg.cpu_to_gpu_gbps, fg.gpu_to_cpu_gbps) == (208, 1500, 12.89, 4.82)
-    assert (fg.disk_to_cpu_gbps, fg.cpu_to_disk_gbps) == (2.65, 2.015)  # read: the NVMe devices' rated speed
+    assert (fg.cpu_mem_gb, fg.disk_gb, fg.cpu_to_gpu_gb_per_s, fg.gpu_to_cpu_gb_per_s) == (208, 1500, 12.89, 4.82)
+    assert (fg.disk_to_cpu_gb_per_s, fg.cpu_to_disk_gb_per_s) == (2.65, 2.015)  # read: the NVMe devices' rated speed
     assert fg == FLEXGEN_T4.model_copy(update={"source": fg.source, "notes": fg.notes})
 
 
@@ -67,18 +67,18 @@ def test_catalog_loads_the_hosts_and_derived_ones_match_their_offering() -> None
 def test_derived_t4_host_reproduces_flexgen_link_and_shares_a_multi_gpu_instance() -> None:
     h = host_from_offering(_offering(), GPUS["t4"], local_disk_gb=900)
     assert h.id == "aws-g4dn-12xlarge"
-    assert h.cpu_to_gpu_gbps == pytest.approx(12.89)  # PCIe Gen3 x16, FlexGen's measured efficiency
+    assert h.cpu_to_gpu_gb_per_s == pytest.approx(12.89)  # PCIe Gen3 x16, FlexGen's measured efficiency
     assert h.cpu_mem_gb == pytest.approx(206.2 / 4, abs=0.05)
     assert h.disk_gb == pytest.approx(225)
-    assert h.disk_to_cpu_gbps == pytest.approx(0.473)  # no catalog figure: FlexGen's conservative default
+    assert h.disk_to_cpu_gb_per_s == pytest.approx(0.473)  # no catalog figure: FlexGen's conservative default
 
 
 def test_derived_gen4_host_has_twice_the_link_and_uses_a_stated_disk_speed() -> None:
-    off = _offering(gpu="a10g", gpus_per_instance=1, vcpus=16, cpu_mem_gb=68.7, disk_gb=600, disk_read_gbps=2.0)
+    off = _offering(gpu="a10g", gpus_per_instance=1, vcpus=16, cpu_mem_gb=68.7, disk_gb=600, disk_read_gb_per_s=2.0)
     h = host_from_offering(off, GPUS["a10g"])
-    assert h.cpu_to_gpu_gbps == pytest.approx(2 * 12.89)
-    assert h.disk_gb == 600 and h.disk_to_cpu_gbps == 2.0
-    assert h.cpu_mem_bandwidth_gbps == pytest.approx(128 * 16 / 32)
+    assert h.cpu_to_gpu_gb_per_s == pytest.approx(2 * 12.89)
+    assert h.disk_gb == 600 and h.disk_to_cpu_gb_per_s == 2.0
+    assert h.cpu_mem_bandwidth_gb_per_s == pytest.approx(128 * 16 / 32)
 
 
 def test_offering_without_ram_asks_for_the_flag() -> None:
@@ -88,7 +88,7 @@ def test_offering_without_ram_asks_for_the_flag() -> None:
 
 def test_size_flags_override_the_profile_but_keep_its_bandwidths() -> None:
     h = host_with_sizes(FLEXGEN_T4, 64.0, None)
-    assert (h.cpu_mem_gb, h.disk_gb, h.cpu_to_gpu_gbps) == (64.0, 1500, 12.89)
+    assert (h.cpu_mem_gb, h.disk_gb, h.cpu_to_gpu_gb_per_s) == (64.0, 1500, 12.89)
     assert host_with_sizes(FLEXGEN_T4, None, None) is FLEXGEN_T4
     with pytest.raises(SolverArgumentError) as info:
         host_with_sizes(FLEXGEN_T4, None, -1.0)

@@ -55,7 +55,7 @@ def _drop_by_definition(offerings: Sequence[PricedOffering], keep: set[str]) -> 
     """Each offering against every kept one before it (the quadratic definition of drop_dominated)."""
 
     def at_least(a: PricedOffering, b: PricedOffering) -> bool:
-        fields = ("cpu_mem_gb", "disk_gb", "disk_read_gbps", "vcpus")
+        fields = ("cpu_mem_gb", "disk_gb", "disk_read_gb_per_s", "vcpus")
         return all(
             (getattr(a.offering, f) if getattr(a.offering, f) is not None else -1.0)
             >= (getattr(b.offering, f) if getattr(b.offering, f) is not None else -1.0)

@@ -59,7 +59,7 @@ EXTRA_DEFAULTS: dict[str, float] = {
 
 # Per-GPU bandwidth and latency of the network between nodes (a replica spanning nodes): one 400 Gb/s
 # NIC per GPU (ConnectX-7 / InfiniBand NDR, the H100/H200 cluster norm) and NCCL's inter-node latency.
-SCALE_OUT_GBPS = 50.0
+SCALE_OUT_GB_PER_S = 50.0
 SCALE_OUT_LATENCY_US = 25.0
 GPUS_PER_NODE = 8
 
@@ -87,7 +87,7 @@ class Deployment:
     MoE models may split their routed experts over `ep` of the `tp` GPUs (expert parallelism) and run
     attention data-parallel (`dp_attention`: each request's KV on one GPU, attention weights on every
     GPU). `eager` runs without CUDA graphs; `nodes` > 1 puts the replica's GPUs on several nodes (of
-    `gpus_per_node`, joined by `scale_out_gbps` per GPU and `scale_out_latency_us`: the instance type's
+    `gpus_per_node`, joined by `scale_out_gb_per_s` per GPU and `scale_out_latency_us`: the instance type's
     network from the catalog, SCALE_OUT_* when not given);
     `max_num_seqs` overrides the engine's sequence limit; `scheduler_steps` > 1 is multi-step scheduling
     (vLLM --num-scheduler-steps): decode runs that many steps per scheduling round, so a new request
@@ -109,7 +109,7 @@ class Deployment:
     max_num_seqs: int | None = None
     scheduler_steps: int = 1
     # the network between the replica's nodes (catalog networks, per GPU): None = the SCALE_OUT_* defaults
-    scale_out_gbps: float | None = None
+    scale_out_gb_per_s: float | None = None
     scale_out_latency_us: float | None = None
     gpus_per_node: int | None = None
 
@@ -133,7 +133,7 @@ class Deployment:
                 self.nodes,
                 self.max_num_seqs,
                 self.scheduler_steps,
-                self.scale_out_gbps,
+                self.scale_out_gb_per_s,
                 self.scale_out_latency_us,
                 self.gpus_per_node,
             )
@@ -141,8 +141,8 @@ class Deployment:
 
     @property
     def scale_out_bps(self) -> float:
-        """Per-GPU bytes/s between the replica's nodes: the instance network's, else SCALE_OUT_GBPS."""
-        return (self.scale_out_gbps if self.scale_out_gbps is not None else SCALE_OUT_GBPS) * 1e9
+        """Per-GPU bytes/s between the replica's nodes: the instance network's, else SCALE_OUT_GB_PER_S."""
+        return (self.scale_out_gb_per_s if self.scale_out_gb_per_s is not None else SCALE_OUT_GB_PER_S) * 1e9
 
     @property
     def scale_out_latency_s(self) -> float:

@@ -113,9 +113,9 @@ def _link_bandwidth_bps(dep: Deployment) -> float:
     g = dep.gpu
     if dep.nodes > 1:
         return dep.scale_out_bps
-    if g.interconnect in ("nvlink", "xgmi") and g.interconnect_gbps:
-        return g.interconnect_gbps * 1e9
-    return g.pcie_gbps * 1e9
+    if g.interconnect in ("nvlink", "xgmi") and g.interconnect_gb_per_s:
+        return g.interconnect_gb_per_s * 1e9
+    return g.pcie_gb_per_s * 1e9
 
 
 def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
@@ -135,7 +135,7 @@ def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
         off_node = max(ep - dep.node_gpus, 0) / ep
         on_node = (min(ep, dep.node_gpus) - 1) / ep
         g = dep.gpu
-        nvl = (g.interconnect_gbps or g.pcie_gbps) * 1e9
+        nvl = (g.interconnect_gb_per_s or g.pcie_gb_per_s) * 1e9
         seconds = per_token * (off_node / dep.scale_out_bps + on_node / nvl) / eff / tp
         return 2 * moe_layers, seconds, latency
     ring = 2.0 * (tp - 1) / tp * m.hidden * ACT_BYTES / (_link_bandwidth_bps(dep) * eff)
@@ -187,8 +187,8 @@ def coefficients(dep: Deployment) -> Coeffs:
     max_seqs = float(dep.max_num_seqs) if dep.max_num_seqs else dep.factor("max_num_seqs")
     return Coeffs(
         tp=tp,
-        bw_bps=g.mem_bandwidth_gbps * 1e9 * be,
-        kv_bw_bps=g.mem_bandwidth_gbps * 1e9 * dep.factor("kv_bandwidth_efficiency"),
+        bw_bps=g.mem_bandwidth_gb_per_s * 1e9 * be,
+        kv_bw_bps=g.mem_bandwidth_gb_per_s * 1e9 * dep.factor("kv_bandwidth_efficiency"),
         gemm_flops=gemm,
         moe_flops=gemm * dep.factor("moe_gemm_efficiency"),
         attn_flops=g.peak_tflops("bf16") * 1e12 * dep.factor("attention_efficiency"),

@@ -55,10 +55,10 @@ def _columns(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[lis
         cells = []
         for r in rows:
             tf = r["tflops"]
-            link = r["interconnect"] + (f" {_num(r['interconnect_gbps'])}" if r["interconnect_gbps"] else "")
-            cells.append([r["id"], r["family"], _num(r["memory_gb"]), _num(r["mem_bandwidth_gbps"], 0),
+            link = r["interconnect"] + (f" {_num(r['interconnect_gb_per_s'])}" if r["interconnect_gb_per_s"] else "")
+            cells.append([r["id"], r["family"], _num(r["memory_gb"]), _num(r["mem_bandwidth_gb_per_s"], 0),
                           _num(tf.get("bf16", tf.get("fp16"))), _num(tf.get("fp8")), _num(tf.get("fp4")),
-                          link, _num(r["pcie_gbps"]), _num(r["tdp_w"])])
+                          link, _num(r["pcie_gb_per_s"]), _num(r["tdp_w"])])
     elif kind == "offerings":
         headers = ["id", "gpu", "GPUs", "$/h", "$/GPU-h", "spot $/h", "host GB", "flag"]
         cells = [[r["id"], r["gpu"], str(r["gpus_per_instance"]), _usd(r["price_usd_per_hour"]),

@@ -82,12 +82,12 @@ def _sections(s: Schedule) -> list[tuple[str, list[str]]]:
         for c in s.curves
     ]
     out.append(("Demand", curves))
-    leads = sorted({(t.lead_s, t.instance_start_s, t.model_load_s, t.load_gbps) for t in s.lead_times})
+    leads = sorted({(t.lead_s, t.instance_start_s, t.model_load_s, t.load_gb_per_s) for t in s.lead_times})
     out.append(
         (
             "Scale-up lead time",
-            [f"{lead:g} s = start {start:g} s + weights {load:g} s at {gbps:g} GB/s"
-             for lead, start, load, gbps in leads],
+            [f"{lead:g} s = start {start:g} s + weights {load:g} s at {gb_per_s:g} GB/s"
+             for lead, start, load, gb_per_s in leads],
         )
     )
     out.append(("Assumptions", list(s.assumptions)))

@@ -67,7 +67,7 @@ def engine_limits(dep: Deployment) -> EngineLimits:
         kv_tokens=int(mem.max_tokens_in_kv),
         kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
         kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp, dep.dp_attention),
-        host_link_bytes_per_s=dep.gpu.pcie_gbps * 1e9,
+        host_link_bytes_per_s=dep.gpu.pcie_gb_per_s * 1e9,
         window_tokens=dep.model.sliding_window or None,
     )
 
@@ -85,7 +85,7 @@ def pipeline_engine_limits(pl: Pipeline) -> EngineLimits:
         kv_tokens=int(mem.max_tokens_in_kv),
         kv_reserve_output_fraction=stage.factor("kv_reserve_output_fraction"),
         kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(stage.model, stage.kv, stage.tp, stage.dp_attention),
-        host_link_bytes_per_s=stage.gpu.pcie_gbps * 1e9,
+        host_link_bytes_per_s=stage.gpu.pcie_gb_per_s * 1e9,
         window_tokens=stage.model.sliding_window or None,
     )
 
