@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import csv
 import datetime
+import difflib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from catalog import cache
 from catalog.hf import load_hf_config
@@ -146,17 +147,33 @@ def _normalise(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validation_message(err: ValidationError) -> str:
+def _field_names_at(cls: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names of the model that `loc` (an error location without its last key) points into:
+    `cls`'s own for a top-level key, EngineFactors' for `extra.<key>` of an EngineProfile."""
+    model = cls
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def _validation_message(err: ValidationError, cls: type[BaseModel]) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(entry)"
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "finite_number":
-            msg = "must be a finite number"
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
+        if e["type"] == "extra_forbidden":
+            names = _field_names_at(cls, e["loc"][:-1])
+            close = difflib.get_close_matches(str(e["loc"][-1]), names, n=1, cutoff=0.6)
+            hint = (f"; did you mean {close[0]!r}?" if close else ";") + " valid: " + ", ".join(names)
+            parts.append(f"{loc}: unknown field{shown}" + (hint if names else ""))
+            continue
+        if e["type"] == "finite_number":
+            msg = "must be a finite number"
         parts.append(f"{loc}: {msg}{shown}")
     return "; ".join(parts)
 
@@ -165,7 +182,7 @@ def _validate(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     try:
         return cls.model_validate(dict(data))
     except ValidationError as err:
-        raise CatalogError(_validation_message(err), where=where) from None
+        raise CatalogError(_validation_message(err, cls), where=where) from None
 
 
 def _check_id(value: object, kind: str, where: str) -> str:

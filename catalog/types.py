@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0,
@@ -287,6 +287,46 @@ class ModelArch(CatalogEntry):
         return 2 * self.layers * self.kv_heads * self.head_dim
 
 
+def _factor(meaning: str) -> Any:
+    """An optional engine factor: None (not given) means perf's default (planner/perf/deployment.py
+    EXTRA_DEFAULTS) applies."""
+    return Field(default=None, ge=0, description=meaning)
+
+
+class EngineFactors(CatalogEntry):
+    """The named factors of an EngineProfile beyond its three main ones (engines.yaml `extra`). Each is
+    optional: a factor not given takes perf's documented default (planner/perf/deployment.py EXTRA_DEFAULTS,
+    one entry per field here; tests/test_catalog_types.py checks they match). A misspelt name is an error,
+    never a silently ignored factor."""
+
+    kv_bandwidth_efficiency: float | None = _factor("achieved/peak HBM bandwidth of decode attention over the KV cache")
+    attention_efficiency: float | None = _factor("achieved/16-bit peak TFLOPS of prefill attention kernels")
+    moe_gemm_efficiency: float | None = _factor("grouped-GEMM efficiency of routed experts relative to a dense GEMM")
+    moe_imbalance: float | None = _factor("busiest expert-parallel rank's routed tokens / the mean (1 = even)")
+    layer_overhead_us: float | None = _factor("fixed time per layer per forward pass, microseconds")
+    eager_kernel_us: float | None = _factor("launch cost per kernel without CUDA graphs (eager mode), microseconds")
+    seq_overhead_us: float | None = _factor("per sequence per decode step (scheduling, sampling), microseconds")
+    attn_seq_overhead_us: float | None = _factor("per sequence per layer in decode attention, microseconds")
+    request_overhead_ms: float | None = _factor("per request before its first forward pass (added to TTFT), ms")
+    allreduce_latency_us: float | None = _factor("latency of one small tensor-parallel all-reduce, microseconds")
+    gqa_kv_reload_share: float | None = _factor("share of a GQA group's query heads that re-read their KV head")
+    allreduce_bw_efficiency: float | None = _factor("achieved/peak link bandwidth of the ring all-reduce")
+    runtime_reserve_gb: float | None = _factor("CUDA context, workspaces and CUDA graphs per GPU, GB")
+    max_num_batched_tokens: float | None = _factor("tokens per forward pass the engine sizes activations for")
+    max_num_seqs: float | None = _factor("most sequences the scheduler runs at once")
+    kv_reserve_output_fraction: float | None = _factor("share of a request's output KV reserved at admission")
+    # Runtime factors of the 2023 TensorRT-LLM rows: nuisance parameters of the fit, kept so the accuracy
+    # table is reproducible (planner/perf/calibration.py LEGACY_FACTORS), never used for estimates.
+    legacy_step_overhead_ms: float | None = _factor("2023 TensorRT-LLM rows only: step overhead, ms")
+    legacy_allreduce_latency_us: float | None = _factor("2023 TensorRT-LLM rows only: all-reduce latency, us")
+    legacy_gqa_kv_reload_share: float | None = _factor("2023 TensorRT-LLM rows only: GQA KV re-read share")
+    legacy_allreduce_bw_efficiency: float | None = _factor("2023 TensorRT-LLM rows only: all-reduce efficiency")
+
+    def given(self) -> dict[str, float]:
+        """The factors this profile sets, by name in sorted order (as engines.yaml holds them)."""
+        return {k: v for k, v in sorted(self.__dict__.items()) if v is not None}
+
+
 class EngineProfile(CatalogEntry):
     """Global efficiency factors of a serving engine on a GPU family, fitted to published measurements.
 
@@ -298,10 +338,15 @@ class EngineProfile(CatalogEntry):
     compute_efficiency: float = Field(gt=0, le=1, description="achieved/peak TFLOPS in prefill GEMMs")
     bandwidth_efficiency: float = Field(gt=0, le=1, description="achieved/peak HBM bandwidth in decode")
     step_overhead_ms: float = Field(ge=0, description="fixed per-decode-step cost (scheduling, launches)")
-    extra: dict[str, float] = Field(default_factory=dict, description="further fitted factors, named")
+    extra: EngineFactors = Field(default_factory=EngineFactors, description="further named factors")
     fit: str = Field(description="how the values were obtained (data, rows, command)")
     source: str
     as_of: str
+
+    @field_serializer("extra")
+    def _given_factors(self, extra: EngineFactors) -> dict[str, float]:
+        """Dumped as engines.yaml writes it: only the factors given."""
+        return extra.given()
 
 
 class HostProfile(CatalogEntry):

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.loader import load_catalog
-from catalog.types import Catalog
+from catalog.types import Catalog, EngineFactors
 from planner.perf import Deployment, engine_profile, memory_breakdown, predict
 from planner.perf.roofline import coefficients, decode_step_s
 from planner.simulate.replay import ReplayResult, replay
@@ -31,7 +31,7 @@ def deployment(gpu: str = "h100-sxm", weights: str = "bf16", engine: str = "vllm
     g = CATALOG.gpus[gpu]
     prof = engine_profile(CATALOG, engine, g)
     if extra:
-        prof = prof.model_copy(update={"extra": {**prof.extra, **extra}})
+        prof = prof.model_copy(update={"extra": EngineFactors.model_validate({**prof.extra.given(), **extra})})
     return Deployment(CATALOG.models["llama-3.1-8b"], g, 1, weights, "bf16", prof)
 
 

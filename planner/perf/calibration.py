@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from catalog.types import Catalog, EngineProfile
+from catalog.types import Catalog, EngineFactors, EngineProfile
 from planner.perf.deployment import Deployment
 from planner.perf.measured import MeasuredRow, load_rows
 from planner.perf.profiles import engine_profile
@@ -50,7 +50,7 @@ def profile_for_row(row: MeasuredRow, profile: EngineProfile) -> EngineProfile:
     """The profile to predict `row` with: legacy rows swap in the legacy runtime factors."""
     if not row.legacy:
         return profile
-    extra = dict(profile.extra)
+    extra = profile.extra.given()
     overhead = extra.get(LEGACY_PREFIX + "step_overhead_ms", profile.step_overhead_ms)
     for name in LEGACY_FACTORS[1:]:
         if LEGACY_PREFIX + name in extra:
@@ -58,7 +58,7 @@ def profile_for_row(row: MeasuredRow, profile: EngineProfile) -> EngineProfile:
     # the 2023 static runtime had no per-sequence scheduler work or request handling to speak of
     extra["seq_overhead_us"] = 0.0
     extra["request_overhead_ms"] = 0.0
-    return profile.model_copy(update={"step_overhead_ms": overhead, "extra": extra})
+    return profile.model_copy(update={"step_overhead_ms": overhead, "extra": EngineFactors.model_validate(extra)})
 
 
 def deployment_for(row: MeasuredRow, catalog: Catalog, profile: EngineProfile) -> Deployment:

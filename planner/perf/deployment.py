@@ -13,7 +13,8 @@ from catalog.types import EngineProfile, Gpu, ModelArch
 WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 KV_DTYPES = ("bf16", "fp16", "fp8")
 
-# Defaults of the `extra` factors of an EngineProfile (engines.yaml overrides them per engine x family).
+# Defaults of the `extra` factors of an EngineProfile (engines.yaml overrides them per engine x family);
+# each key is a field of catalog.types.EngineFactors (tests/test_engine_factors.py checks both lists match).
 # The fitted ones are the estimator's named physical terms (planner/perf/roofline.py uses each once).
 EXTRA_DEFAULTS: dict[str, float] = {
     # Achieved/peak HBM bandwidth of decode attention over the paged KV cache (fitted).
@@ -163,4 +164,5 @@ class Deployment:
 
     def factor(self, name: str) -> float:
         """An engine `extra` factor, or its documented default."""
-        return float(self.engine.extra.get(name, EXTRA_DEFAULTS[name]))
+        value = getattr(self.engine.extra, name)
+        return float(EXTRA_DEFAULTS[name] if value is None else value)

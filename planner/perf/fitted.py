@@ -28,7 +28,7 @@ from typing import Literal
 import yaml
 
 from catalog.loader import DATA_DIR
-from catalog.types import Catalog, EngineProfile
+from catalog.types import Catalog, EngineFactors, EngineProfile
 from planner.perf.calibration import (
     LEGACY_FACTORS,
     LEGACY_PREFIX,
@@ -154,7 +154,7 @@ def compose_profile(
         compute_efficiency=round(factor_value(z, "compute_efficiency", engine, family), 6),
         bandwidth_efficiency=round(factor_value(z, "bandwidth_efficiency", engine, family), 6),
         step_overhead_ms=round(factor_value(z, "step_overhead_ms", engine, family), 6),
-        extra=dict(sorted(extra.items())),
+        extra=EngineFactors.model_validate(extra),
         fit=fit,
         source=source,
         as_of=as_of,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from catalog.types import Catalog, EngineProfile, Gpu
+from catalog.types import Catalog, EngineFactors, EngineProfile, Gpu
 from planner.errors import CatalogError, did_you_mean
 
 ENGINES = ("vllm", "trtllm", "sglang")
@@ -77,7 +77,7 @@ def fallback_profile(
     base = next((calibrated[(e, f)] for e in engines for f in families if (e, f) in calibrated), None)
     if base is None:
         return None
-    extra = {k: v for k, v in base.extra.items() if not k.startswith("legacy_")}
+    extra = {k: v for k, v in base.extra.given().items() if not k.startswith("legacy_")}
     if constants is not None:
         extra = {k: v for k, v in extra.items() if k in FITTED_EXTRA}
         extra.update(constants)
@@ -91,7 +91,7 @@ def fallback_profile(
         compute_efficiency=base.compute_efficiency,
         bandwidth_efficiency=base.bandwidth_efficiency,
         step_overhead_ms=base.step_overhead_ms,
-        extra=dict(sorted(extra.items())),
+        extra=EngineFactors.model_validate(extra),
         fit=fit,
         source=f"copied from the {base.engine}/{base.family} profile",
         as_of=base.as_of,
