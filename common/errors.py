@@ -7,7 +7,7 @@ valid, so a user can fix the input without reading a traceback.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class GpuplanError(Exception):
@@ -26,6 +26,29 @@ class GpuplanError(Exception):
 
 class InputError(GpuplanError):
     """A spec, flag or file the user gave is invalid (exit code 2)."""
+
+
+class ArgumentError(InputError):
+    """A value passed to a domain function is invalid. `argument` names the parameter (`rate_factor`,
+    `duration_s`, ...), never how a user typed it: only the command layer knows that a parameter is the
+    flag `--rate-factor`, and turns the error into its user-facing form with `spelled(flags)`. The
+    message may mention the parameters listed in `mentions` as `{name}`; unspelled, they read as names."""
+
+    def __init__(self, argument: str, message: str, mentions: tuple[str, ...] = ()) -> None:
+        self.argument = argument
+        self.template = message
+        self.mentions = mentions
+        super().__init__(self._text({}), where=argument)
+
+    def _text(self, names: Mapping[str, str]) -> str:
+        text = self.template
+        for name in self.mentions:
+            text = text.replace("{" + name + "}", names.get(name, name))
+        return text
+
+    def spelled(self, names: Mapping[str, str]) -> InputError:
+        """The same error with each parameter written as `names` spells it (a flag), else by its name."""
+        return InputError(self._text(names), where=names.get(self.argument, self.argument))
 
 
 class CatalogError(InputError):

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.errors import InputError
+from planner.errors import ArgumentError, InputError
 from planner.outcome import SCHEMA_VERSION
 from planner.result import Plan, SliceRoute
 
@@ -307,11 +307,10 @@ def _slice_diffs(baseline: Plan, current: Plan) -> list[SliceDiff]:
 
 
 def check_cost_tolerance(cost_tolerance: float) -> None:
-    """--cost-tolerance is a finite fraction from 0 to MAX_COST_TOLERANCE (plans and schedules alike)."""
+    """The cost tolerance is a finite fraction from 0 to MAX_COST_TOLERANCE (plans and schedules alike)."""
     if not (math.isfinite(cost_tolerance) and 0 <= cost_tolerance <= MAX_COST_TOLERANCE):
-        raise InputError(
-            f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}",
-            where="--cost-tolerance",
+        raise ArgumentError(
+            "cost_tolerance", f"must be a finite number from 0 to 10 (a fraction: 0.02 = 2%), got {cost_tolerance}"
         )
 
 

@@ -2,6 +2,7 @@
 raise the same errors the CLI catches once)."""
 
 from common.errors import (
+    ArgumentError,
     CatalogError,
     GpuplanError,
     InfeasibleError,
@@ -11,4 +12,6 @@ from common.errors import (
     unknown_id,
 )
 
-__all__ = ["CatalogError", "GpuplanError", "InfeasibleError", "InputError", "SolverError", "did_you_mean", "unknown_id"]
+__all__ = [
+    "ArgumentError",
+    "CatalogError", "GpuplanError", "InfeasibleError", "InputError", "SolverError", "did_you_mean", "unknown_id"]

@@ -2,7 +2,7 @@
 
 Rows carry every catalog field (with `source` and `as_of`) plus derived figures: per-GPU prices
 for offerings, `total_params_b`/`active_params_b` for models. A filter value that matches nothing
-in the catalog (e.g. `--gpu h1000`) is an input error with the closest valid values, not an empty list.
+in the catalog (e.g. gpu `h1000`) is an input error with the closest valid values, not an empty list.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.loader import hint
 from catalog.types import Catalog, Commitment, Gpu, ModelArch, Offering
-from planner.errors import InputError
+from planner.errors import ArgumentError, InputError
 
 KINDS = ("gpus", "offerings", "models", "commitments")
 FILTERS: dict[str, tuple[str, ...]] = {
@@ -23,18 +23,6 @@ FILTERS: dict[str, tuple[str, ...]] = {
     "offerings": ("gpu", "cloud", "region", "vendor", "family", "max_price", "min_memory_gb"),
     "models": ("model", "family"),
     "commitments": ("cloud", "gpu", "term", "min_confidence"),
-}
-_FLAG = {
-    "gpu": "--gpu",
-    "cloud": "--cloud",
-    "region": "--region",
-    "vendor": "--vendor",
-    "family": "--family",
-    "max_price": "--max-price",
-    "min_memory_gb": "--min-memory-gb",
-    "model": "--model",
-    "term": "--term",
-    "min_confidence": "--min-confidence",
 }
 CONFIDENCE = ("high", "medium", "low")
 
@@ -48,19 +36,19 @@ def model_family(model: ModelArch) -> str:
     return head.group(0) if head else model.architecture.lower().removesuffix("forcausallm")
 
 
-def _choice(value: object, valid: Iterable[str], flag: str) -> str:
-    """`value` normalised to lower case, which must be one of `valid`."""
+def _choice(value: object, valid: Iterable[str], argument: str) -> str:
+    """`value` of filter `argument`, normalised to lower case, which must be one of `valid`."""
     text = str(value).strip()
     options = sorted(set(valid))
     folded = {o.lower(): o for o in options}
     if text.lower() in folded:
         return folded[text.lower()]
-    raise InputError(f"no {flag.lstrip('-')} {text!r} in the catalog; {hint(text, options)}", where=flag)
+    raise ArgumentError(argument, f"no {argument.replace('_', '-')} {text!r} in the catalog; {hint(text, options)}")
 
 
-def _number(value: object, flag: str) -> float:
+def _number(value: object, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
-        raise InputError(f"must be a number >= 0, got {value!r}", where=flag)
+        raise ArgumentError(argument, f"must be a number >= 0, got {value!r}")
     return float(value)
 
 
@@ -68,8 +56,8 @@ def active_filters(kind: str, filters: Mapping[str, Any]) -> dict[str, Any]:
     given = {k: v for k, v in filters.items() if v is not None}
     for key in sorted(given):
         if key not in FILTERS[kind]:
-            raise InputError(f"filter {key!r} does not apply to `catalog {kind}`; valid: "
-                             + ", ".join(FILTERS[kind]), where=_FLAG.get(key, key))
+            valid = ", ".join(FILTERS[kind])
+            raise ArgumentError(key, f"filter {key!r} does not apply to `catalog {kind}`; valid: {valid}")
     return given
 
 
@@ -148,16 +136,16 @@ def _fields(entry: BaseModel) -> dict[str, Any]:
 def _gpu_rows(cat: Catalog, f: Mapping[str, Any]) -> list[GpuRow]:
     gpus = list(cat.gpus.values())
     if "gpu" in f:
-        gid = _choice(f["gpu"], cat.gpus, "--gpu")
+        gid = _choice(f["gpu"], cat.gpus, "gpu")
         gpus = [g for g in gpus if g.id == gid]
     if "vendor" in f:
-        vendor = _choice(f["vendor"], (g.vendor for g in cat.gpus.values()), "--vendor")
+        vendor = _choice(f["vendor"], (g.vendor for g in cat.gpus.values()), "vendor")
         gpus = [g for g in gpus if g.vendor == vendor]
     if "family" in f:
-        family = _choice(f["family"], (g.family for g in cat.gpus.values()), "--family")
+        family = _choice(f["family"], (g.family for g in cat.gpus.values()), "family")
         gpus = [g for g in gpus if g.family == family]
     if "min_memory_gb" in f:
-        mem = _number(f["min_memory_gb"], "--min-memory-gb")
+        mem = _number(f["min_memory_gb"], "min_memory_gb")
         gpus = [g for g in gpus if g.memory_gb >= mem]
     return [GpuRow(**_fields(g)) for g in sorted(gpus, key=lambda g: g.id)]
 
@@ -175,25 +163,25 @@ def _offering_row(o: Offering, gpu: Gpu) -> OfferingRow:
 def _offering_rows(cat: Catalog, f: Mapping[str, Any]) -> list[OfferingRow]:
     offs = list(cat.offerings.values())
     if "gpu" in f:
-        gid = _choice(f["gpu"], cat.gpus, "--gpu")
+        gid = _choice(f["gpu"], cat.gpus, "gpu")
         offs = [o for o in offs if o.gpu == gid]
     if "cloud" in f:
-        cloud = _choice(f["cloud"], (o.cloud for o in cat.offerings.values()), "--cloud")
+        cloud = _choice(f["cloud"], (o.cloud for o in cat.offerings.values()), "cloud")
         offs = [o for o in offs if o.cloud == cloud]
     if "region" in f:
-        region = _choice(f["region"], (o.region for o in cat.offerings.values()), "--region")
+        region = _choice(f["region"], (o.region for o in cat.offerings.values()), "region")
         offs = [o for o in offs if o.region == region]
     if "vendor" in f:
-        vendor = _choice(f["vendor"], (g.vendor for g in cat.gpus.values()), "--vendor")
+        vendor = _choice(f["vendor"], (g.vendor for g in cat.gpus.values()), "vendor")
         offs = [o for o in offs if cat.gpus[o.gpu].vendor == vendor]
     if "family" in f:
-        family = _choice(f["family"], (g.family for g in cat.gpus.values()), "--family")
+        family = _choice(f["family"], (g.family for g in cat.gpus.values()), "family")
         offs = [o for o in offs if cat.gpus[o.gpu].family == family]
     if "max_price" in f:
-        price = _number(f["max_price"], "--max-price")
+        price = _number(f["max_price"], "max_price")
         offs = [o for o in offs if o.price_usd_per_hour <= price]
     if "min_memory_gb" in f:
-        mem = _number(f["min_memory_gb"], "--min-memory-gb")
+        mem = _number(f["min_memory_gb"], "min_memory_gb")
         offs = [o for o in offs if cat.gpus[o.gpu].memory_gb >= mem]
     return [_offering_row(o, cat.gpus[o.gpu]) for o in sorted(offs, key=lambda o: o.id)]
 
@@ -213,10 +201,10 @@ def _model_row(m: ModelArch) -> ModelRow:
 def _model_rows(cat: Catalog, f: Mapping[str, Any]) -> list[ModelRow]:
     models = list(cat.models.values())
     if "model" in f:
-        mid = _choice(f["model"], cat.models, "--model")
+        mid = _choice(f["model"], cat.models, "model")
         models = [m for m in models if m.id == mid]
     if "family" in f:
-        family = _choice(f["family"], (model_family(m) for m in cat.models.values()), "--family")
+        family = _choice(f["family"], (model_family(m) for m in cat.models.values()), "family")
         models = [m for m in models if model_family(m) == family]
     return [_model_row(m) for m in sorted(models, key=lambda m: m.id)]
 
@@ -224,16 +212,16 @@ def _model_rows(cat: Catalog, f: Mapping[str, Any]) -> list[ModelRow]:
 def _commitment_rows(cat: Catalog, f: Mapping[str, Any]) -> list[CommitmentRow]:
     rows = list(cat.commitments)
     if "cloud" in f:
-        cloud = _choice(f["cloud"], (c.cloud for c in cat.commitments), "--cloud")
+        cloud = _choice(f["cloud"], (c.cloud for c in cat.commitments), "cloud")
         rows = [c for c in rows if c.cloud == cloud]
     if "gpu" in f:
-        gid = _choice(f["gpu"], cat.gpus, "--gpu")
+        gid = _choice(f["gpu"], cat.gpus, "gpu")
         rows = [c for c in rows if c.gpu == gid]
     if "term" in f:
-        term = _choice(f["term"], (c.term for c in cat.commitments), "--term")
+        term = _choice(f["term"], (c.term for c in cat.commitments), "term")
         rows = [c for c in rows if c.term == term]
     if "min_confidence" in f:
-        level = _choice(f["min_confidence"], CONFIDENCE, "--min-confidence")
+        level = _choice(f["min_confidence"], CONFIDENCE, "min_confidence")
         rows = [c for c in rows if CONFIDENCE.index(c.confidence) <= CONFIDENCE.index(level)]
     return [CommitmentRow(**_fields(c)) for c in sorted(rows, key=lambda c: c.id)]
 

@@ -256,6 +256,7 @@ def test_plot(plans: dict[str, Path], tmp_path: Path) -> None:
         (("--prefix-cache-hit", "1"), "--prefix-cache-hit: must be a share in [0, 1)"),
         (("--arrivals", "gamma"), "--arrivals: gamma arrivals need --burstiness"),
         (("--rate", "1e7", "--duration", "100"), "--duration: 1e+07 req/s over 100 s is about 1e+09 requests"),
+        (("--rate", "1e7", "--duration", "100"), "give a --duration of at most 0.2 s or a lower rate"),
     ],
 )
 def test_bad_flags(plans: dict[str, Path], args: tuple[str, ...], message: str) -> None:
@@ -278,6 +279,7 @@ def test_a_plan_with_more_replicas_than_a_simulation_holds_is_refused(plans: dic
 def test_trace_arrivals_need_timestamps(plans: dict[str, Path]) -> None:
     run = simulate(plans["llama-70b-tp"], EXAMPLES / "llama-70b-tp.yaml", "--arrivals", "trace")
     assert run.code == 2 and "has no trace with timestamps" in run.err, run
+    assert run.err.startswith("error: --arrivals: ") and "use --arrivals poisson or gamma" in run.err, run
 
 
 def test_the_spec_must_be_the_plans_own(plans: dict[str, Path]) -> None:

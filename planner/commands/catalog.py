@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from catalog.loader import load_catalog
+from planner.commands.flags import spelled_as_flags
 from planner.errors import InputError
 from planner.listing import KINDS, active_filters, list_catalog
 from planner.outcome import Outcome
 from planner.report.catalog_report import render_catalog_csv, render_catalog_markdown, render_catalog_table
 
 
+@spelled_as_flags
 def execute(kind: str, filters: dict[str, Any], overlays: tuple[Path, ...] = ()) -> Outcome:
     """List catalog `kind` (gpus, offerings, models, commitments) matching `filters` (None values are ignored)."""
     if kind not in KINDS:

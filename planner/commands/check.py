@@ -11,6 +11,7 @@ from pathlib import Path
 from common.files import read_json
 from planner.check import CheckResult, compare, parse_plan_envelope
 from planner.check_schedule import compare_schedules, envelope_command, parse_schedule_envelope, render_schedule_check
+from planner.commands.flags import spelled_as_flags
 from planner.errors import InputError
 from planner.outcome import Outcome
 from planner.report.check_report import render_check_markdown, render_check_table
@@ -23,6 +24,7 @@ def read_plan(path: Path, what: str) -> Plan:
     return parse_plan_envelope(obj, str(path))
 
 
+@spelled_as_flags
 def execute(plan_json: Path, baseline: Path, cost_tolerance: float = 0.02) -> Outcome:
     """Compare the plan in `plan_json` with the one in `baseline`; exit code 1 on a regression.
     Two schedules (`gpuplan schedule --format json`) are compared as multi-period plans."""

@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 
 from planner import report  # its renderers load on first use (PEP 562): `-f json` never loads rich
+from planner.commands.flags import spelled_as_flags
 from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.result import Plan
@@ -15,6 +16,7 @@ from planner.simulate.slo_check import plan_checked
 UNSOLVED = ("not_solved", "unbounded")
 
 
+@spelled_as_flags
 def execute(
     spec: Path, *, solver: str | None = None, time_limit_s: float | None = None, overlays: tuple[Path, ...] = ()
 ) -> Outcome:
@@ -23,6 +25,7 @@ def execute(
     return outcome_of(plan)
 
 
+@spelled_as_flags
 def execute_melange(
     input_json: Path, *, solver: str | None = None, time_limit_s: float | None = None, as_of: str | None = None
 ) -> Outcome:

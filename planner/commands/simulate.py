@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.commands.check import read_plan
+from planner.commands.flags import spelled_as_flags
 from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.report.plot import check_plot_target
@@ -16,6 +17,7 @@ from planner.report.simulate_report import plot_simulation, render_simulation_ma
 from planner.simulate.run import SimulationOptions, simulate_plan
 
 
+@spelled_as_flags
 def execute(
     plan_json: Path,
     spec: Path,

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from planner.commands.flags import spelled_as_flags
 from planner.errors import InputError
 from planner.inputs import PlanInputs, load_inputs, spec_errors
 from planner.outcome import Outcome
@@ -60,6 +61,7 @@ def choose_sweep(rate: str | None, tpot_ms: str | None, ttft_ms: str | None) -> 
     return swept, values
 
 
+@spelled_as_flags
 def execute(
     spec: Path,
     *,

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.distributions import distribution_lengths
-from planner.errors import InputError
+from planner.errors import ArgumentError, InputError
 from planner.spec import Workload
 from planner.traces import read_trace
 
@@ -35,7 +35,7 @@ DEFAULT_REQUESTS = 10_000  # default duration: long enough for this many request
 MIN_DURATION_S = 60.0
 MAX_REQUESTS = 2_000_000
 """Requests one simulation may generate (about 0.5 GB of per-request state); more is an input error that
-says how long a run fits, not an out-of-memory crash (`--rate 1e7 --duration 100` asked for 1.1e9)."""
+says how long a run fits, not an out-of-memory crash (1e7 req/s for 100 s asked for 1.1e9)."""
 
 
 @dataclass(frozen=True)
@@ -181,16 +181,21 @@ def generate(
     if burstiness_cv is not None and process in ("auto", "poisson"):
         process = "gamma" if process == "auto" or abs(burstiness_cv - 1.0) > 1e-12 else "poisson"
     if process == "gamma" and burstiness_cv is None:
-        raise InputError("gamma arrivals need --burstiness CV (the gaps' coefficient of variation)", where="--arrivals")
+        raise ArgumentError(
+            "arrivals",
+            "gamma arrivals need {burstiness_cv} CV (the gaps' coefficient of variation)",
+            ("burstiness_cv",),
+        )
     cv = 1.0 if burstiness_cv is None else burstiness_cv
     chosen: list[str] = []
     for m in models:
         has = trace_has_timestamps(m.workload)
         if process == "trace" and not has:
-            raise InputError(
+            raise ArgumentError(
+                "arrivals",
                 f"model {m.label!r} has no trace with timestamps to replay ({m.where}); "
-                "use --arrivals poisson or gamma",
-                where="--arrivals",
+                "use {arrivals} poisson or gamma",
+                ("arrivals",),
             )
         if process == "trace" or (process == "auto" and has):
             chosen.append("trace")
@@ -252,10 +257,11 @@ def _check_size(rate_rps: float, duration_s: float) -> None:
     """Refuse a run of more than MAX_REQUESTS requests before allocating anything for it."""
     expected = rate_rps * duration_s
     if expected > MAX_REQUESTS:
-        raise InputError(
+        raise ArgumentError(
+            "duration_s",
             f"{rate_rps:.4g} req/s over {duration_s:g} s is about {expected:.3g} requests; a simulation replays at "
-            f"most {MAX_REQUESTS:,}: give a --duration of at most {MAX_REQUESTS / rate_rps:.3g} s or a lower rate",
-            where="--duration",
+            f"most {MAX_REQUESTS:,}: give a {{duration_s}} of at most {MAX_REQUESTS / rate_rps:.3g} s or a lower rate",
+            ("duration_s",),
         )
 
 

@@ -1,6 +1,7 @@
 """What a `gpuplan simulate` run is asked for: arrivals, rate, duration, seed, routing, preemption, prefix cache.
 
-Each value a user typed is checked here with the flag that set it (`SimulationOptions.check`).
+Each value is checked here (`SimulationOptions.check`); an error names the option (`ArgumentError`), which
+the command layer spells as the flag that set it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from planner.errors import InputError
+from planner.errors import ArgumentError
 from planner.simulate.arrivals import ArrivalProcess
 
 Routing = Literal["plan", "least-loaded", "round-robin"]
@@ -30,39 +31,39 @@ class SimulationOptions:
     prefix_cache_hit: float = 0.0
 
     def total_rate_rps(self) -> float | None:
-        """The --rate value as req/s (None when absent or 'trace')."""
+        """The `rate` value as req/s (None when absent or 'trace')."""
         if self.rate is None or self.rate == "trace":
             return None
         try:
             value = float(self.rate)
         except ValueError:
-            raise InputError(f"must be a rate in req/s or 'trace', got {self.rate!r}", where="--rate") from None
+            raise ArgumentError("rate", f"must be a rate in req/s or 'trace', got {self.rate!r}") from None
         if not (math.isfinite(value) and value > 0):
-            raise InputError(f"must be a positive rate in req/s or 'trace', got {self.rate!r}", where="--rate")
+            raise ArgumentError("rate", f"must be a positive rate in req/s or 'trace', got {self.rate!r}")
         return value
 
     def check(self) -> None:
-        """Flag values a user typed: each problem names its flag."""
+        """Values a user typed: each problem names its option."""
         if self.burstiness_cv is not None and not (math.isfinite(self.burstiness_cv) and self.burstiness_cv > 0):
-            raise InputError(f"must be a positive number (1 = Poisson), got {self.burstiness_cv}", where="--burstiness")
+            raise ArgumentError("burstiness_cv", f"must be a positive number (1 = Poisson), got {self.burstiness_cv}")
         if not (math.isfinite(self.rate_factor) and self.rate_factor > 0):
-            raise InputError(f"must be a positive number, got {self.rate_factor}", where="--rate-factor")
+            raise ArgumentError("rate_factor", f"must be a positive number, got {self.rate_factor}")
         if self.rate is not None:
             self.total_rate_rps()
             if self.rate_factor != 1.0:
-                raise InputError("give --rate or --rate-factor, not both", where="--rate")
+                raise ArgumentError("rate", "give {rate} or {rate_factor}, not both", ("rate", "rate_factor"))
         if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
-            raise InputError(f"must be a positive number of seconds, got {self.duration_s}", where="--duration")
+            raise ArgumentError("duration_s", f"must be a positive number of seconds, got {self.duration_s}")
         if not (math.isfinite(self.warmup_s) and self.warmup_s >= 0):
-            raise InputError(f"must be a number of seconds >= 0, got {self.warmup_s}", where="--warmup")
+            raise ArgumentError("warmup_s", f"must be a number of seconds >= 0, got {self.warmup_s}")
         if self.duration_s is not None and self.warmup_s >= self.duration_s:
-            raise InputError(
+            raise ArgumentError(
+                "warmup_s",
                 f"the warm-up ({self.warmup_s:g} s) must be shorter than the duration ({self.duration_s:g} s)",
-                where="--warmup",
             )
         if not (0.0 <= self.prefix_cache_hit < 1.0):
-            raise InputError(f"must be a share in [0, 1), got {self.prefix_cache_hit}", where="--prefix-cache-hit")
+            raise ArgumentError("prefix_cache_hit", f"must be a share in [0, 1), got {self.prefix_cache_hit}")
         if self.routing not in ROUTINGS:
-            raise InputError(f"unknown routing {self.routing!r}; valid: {', '.join(ROUTINGS)}", where="--routing")
+            raise ArgumentError("routing", f"unknown routing {self.routing!r}; valid: {', '.join(ROUTINGS)}")
         if not (0 <= self.seed < 2**63):
-            raise InputError(f"must be an integer >= 0, got {self.seed}", where="--seed")
+            raise ArgumentError("seed", f"must be an integer >= 0, got {self.seed}")

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from catalog.types import Catalog, ModelArch
 from planner.capacity.disaggregated import pool_links
-from planner.errors import InputError
+from planner.errors import ArgumentError
 from planner.perf import Deployment
 from planner.perf.disagg import kv_transfer_s
 from planner.perf.network import Link, between
@@ -44,10 +44,10 @@ def pool_link(catalog: Catalog, offering_id: str, rg: ReplicaGroup, dp_attention
     offering = catalog.offerings[offering_id.removesuffix("#spot")]
     net = catalog.network(offering)
     if net is None:
-        raise InputError(
+        raise ArgumentError(
+            "catalog",
             f"the plan's pool {rg.candidate} needs the network of {offering_id} for its KV transfers, which the "
             "catalog does not have",
-            where="--catalog",
         )
     link, _nic = pool_links(net, offering.gpus_per_instance, rg.tp * rg.pp, dp_attention)
     return link

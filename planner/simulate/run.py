@@ -28,7 +28,7 @@ import numpy.typing as npt
 from catalog.loader import resolve_model
 from planner.candidates import ep_deployment
 from planner.capacity.offloaded import offload_placement
-from planner.errors import InputError
+from planner.errors import ArgumentError, InputError
 from planner.inputs import PlanInputs
 from planner.perf import Deployment, engine_profile
 from planner.perf.network import replica_link
@@ -58,9 +58,8 @@ def _model_specs(plan: Plan, spec_models: Sequence[ModelSpec]) -> list[tuple[int
     out = []
     for ms in plan.models:
         if ms.model not in by_label:
-            raise InputError(
-                f"the plan's model {ms.model!r} is not in the spec; pass the spec the plan was made from",
-                where="--spec",
+            raise ArgumentError(
+                "spec", f"the plan's model {ms.model!r} is not in the spec; pass the spec the plan was made from"
             )
         out.append(by_label[ms.model])
     return out
@@ -94,11 +93,11 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
     for a in plan.allocations:
         gpu = catalog.gpus.get(a.gpu)
         if gpu is None:
-            raise InputError(f"the plan's GPU {a.gpu!r} is not in the catalog", where="--catalog")
+            raise ArgumentError("catalog", f"the plan's GPU {a.gpu!r} is not in the catalog")
         for rg in a.replicas:
             i = next((j for j, m in enumerate(spec.models) if m.label == rg.model), None)
             if i is None:
-                raise InputError(f"the plan's model {rg.model!r} is not in the spec", where="--spec")
+                raise ArgumentError("spec", f"the plan's model {rg.model!r} is not in the spec")
             if i not in archs:
                 archs[i] = resolve_model(
                     catalog, spec.models[i].model, where=f"models[{i}].model", base_dir=inputs.base_dir
@@ -119,7 +118,7 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                     source = "estimate (the plan used a measured capacity)"
                 offering = catalog.offerings.get(a.offering.removesuffix("#spot"))
                 if offering is None:
-                    raise InputError(f"the plan's offering {a.offering!r} is not in the catalog", where="--catalog")
+                    raise ArgumentError("catalog", f"the plan's offering {a.offering!r} is not in the catalog")
                 if expert_parallel:
                     # experts over ep GPUs, attention data-parallel, over the instances' network: the
                     # deployment the plan's candidate was estimated with (one scheduler, one pooled KV cache)
@@ -139,10 +138,10 @@ def _groups(plan: Plan, inputs: PlanInputs, model_index: dict[str, int]) -> list
                     # pipeline the plan's candidate was estimated with (planner.candidates)
                     net = catalog.network(offering)
                     if net is None:
-                        raise InputError(
+                        raise ArgumentError(
+                            "catalog",
                             f"the plan's pipeline replica {rg.candidate} needs the network of {a.offering}, which "
                             "the catalog does not have",
-                            where="--catalog",
                         )
                     g = offering.gpus_per_instance
                     pl = pipeline(dep, rg.pp, replica_link(net, g, g))
@@ -207,10 +206,10 @@ def _check_plan(plan: Plan, inputs: PlanInputs) -> None:
             f"the plan has {replicas:,} replicas; a simulation replays at most {MAX_REPLICAS:,}", where="PLAN.json"
         )
     if plan.spec_sha256 != inputs.spec_sha256:
-        raise InputError(
+        raise ArgumentError(
+            "spec",
             f"is not the spec this plan was made from (its SHA-256 starts {inputs.spec_sha256[:12]}, the plan's "
             f"{plan.spec_sha256[:12]}); pass the plan's own spec",
-            where="--spec",
         )
 
 
@@ -238,17 +237,17 @@ def simulate_plan(plan: Plan, inputs: PlanInputs, options: SimulationOptions | N
         seed=opts.seed,
     )
     if opts.warmup_s >= req.duration_s:
-        raise InputError(
-            f"the warm-up ({opts.warmup_s:g} s) must be shorter than the duration ({req.duration_s:g} s)",
-            where="--warmup",
+        raise ArgumentError(
+            "warmup_s", f"the warm-up ({opts.warmup_s:g} s) must be shorter than the duration ({req.duration_s:g} s)"
         )
     groups = _groups(plan, inputs, model_index)
     disaggregated = any(g.role != "aggregated" for g in groups)
     if disaggregated and opts.routing != "plan":
-        raise InputError(
+        raise ArgumentError(
+            "routing",
             f"routing {opts.routing!r} picks one replica per request; this plan has prefill/decode pools, whose "
-            "requests go through a pair of replicas: use --routing plan",
-            where="--routing",
+            "requests go through a pair of replicas: use {routing} plan",
+            ("routing",),
         )
     window_s = req.duration_s / TIMELINE_WINDOWS
     table = RequestTable(req.arrival_s.tolist(), req.input_len.tolist(), req.output_len.tolist())
