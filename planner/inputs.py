@@ -18,7 +18,7 @@ from typing import Any
 from catalog.loader import load_catalog, resolve_model
 from catalog.types import Catalog, ModelArch
 from common import files
-from planner.errors import InputError, did_you_mean, unknown_id
+from planner.errors import ArgumentError, InputError, did_you_mean, unknown_id
 from planner.measured_profiles import MeasuredPoint, load_profile_points
 from planner.offerings import SPOT_SUFFIX, PricedOffering, drop_dominated, select_offerings
 from planner.spec import ModelSpec, Search, Spec, parse_spec
@@ -32,6 +32,8 @@ def spec_errors(spec_path: Path) -> Iterator[None]:
     """An input error located by a YAML path of the spec (`models[0].workload`) also names the spec file."""
     try:
         yield
+    except ArgumentError:  # names an argument (`solver`, `catalog`), not a YAML path, even where they match
+        raise
     except InputError as err:
         where = err.where or ""
         head = re.match(r"[A-Za-z_]\w*", where)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from common import limits
-from planner.errors import InputError, SolverError
+from planner.errors import ArgumentError, InputError, SolverError
 from planner.result import SolverStats
 from planner.spec import Spec
 from planner.verify import verify_solution
@@ -24,17 +24,20 @@ from solvers.types import FleetProblem, FleetSolution
 SOLVERS = ("highs", "cbc")
 BASELINES_KEPT = 5
 """Single-offering baselines reported (the cheapest, solved exactly; dearer ones are pruned by a bound)."""
-SOLVER_ARGUMENTS = {"solver": "--solver", "time_limit_s": "--time-limit", "mip_gap": "solver.mip_gap"}
-"""Where a user sets each solver argument: solver errors name the argument, the planner the flag."""
+SPEC_ONLY_ARGUMENTS = {"mip_gap": "solver.mip_gap"}
+"""Solver arguments only the spec sets, by YAML path; the others (solver, time_limit_s) the command line may
+override, so their errors name the argument and the command layer spells the flag (planner/commands/flags.py)."""
 
 
 @contextmanager
 def solver_errors() -> Iterator[None]:
-    """The solvers' own errors as the application's: an argument names the flag or field that sets it."""
+    """The solvers' own errors as the application's: an argument names the field or option that sets it."""
     try:
         yield
     except SolverArgumentError as err:
-        raise InputError(err.message, where=SOLVER_ARGUMENTS.get(err.argument, err.argument)) from None
+        if err.argument in SPEC_ONLY_ARGUMENTS:
+            raise InputError(err.message, where=SPEC_ONLY_ARGUMENTS[err.argument]) from None
+        raise ArgumentError(err.argument, err.message) from None
     except SolverFailure as err:
         raise SolverError(str(err)) from None
 
@@ -51,9 +54,9 @@ def solve_settings(spec: Spec, solver: str | None, time_limit_s: float | None) -
     name = solver or spec.solver.name
     limit = time_limit_s if time_limit_s is not None else spec.solver.time_limit_s
     if name not in SOLVERS:
-        raise InputError(f"unknown solver {name!r}; valid: {', '.join(SOLVERS)}", where="--solver")
+        raise ArgumentError("solver", f"unknown solver {name!r}; valid: {', '.join(SOLVERS)}")
     if not (math.isfinite(limit) and limit > 0):
-        raise InputError(f"must be a positive number of seconds, e.g. 60 (got {limit:g})", where="--time-limit")
+        raise ArgumentError("time_limit_s", f"must be a positive number of seconds, e.g. 60 (got {limit:g})")
     limits.arm(limit)  # one deadline for the whole run: every solve, baseline and diagnosis shares it
     return SolveSettings(name, limit, spec.solver.mip_gap)
 

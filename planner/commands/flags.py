@@ -26,6 +26,9 @@ FLAGS: dict[str, str] = {
     "seed": "--seed",
     "spec": "--spec",
     "catalog": "--catalog",
+    # plan, sweep, schedule (planner/solve.py)
+    "solver": "--solver",
+    "time_limit_s": "--time-limit",
     # check (planner/check.py)
     "cost_tolerance": "--cost-tolerance",
     # catalog listings (planner/listing.py)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from planner.commands.flags import spelled_as_flags
 from planner.inputs import load_inputs, spec_errors
 from planner.outcome import Outcome
 from planner.report.schedule_report import render_schedule_markdown, render_schedule_text
@@ -11,6 +12,7 @@ from planner.schedule import make_schedule
 from planner.schedule_result import Schedule
 
 
+@spelled_as_flags
 def execute(
     spec: Path, *, solver: str | None = None, time_limit_s: float | None = None, overlays: tuple[Path, ...] = ()
 ) -> Outcome:
