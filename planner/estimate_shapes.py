@@ -17,7 +17,7 @@ from typing import Literal
 
 from catalog.loader import unknown
 from catalog.types import Catalog, Gpu, InstanceNetwork, Offering
-from planner.errors import InputError
+from planner.errors import ArgumentError
 from planner.estimate import DisaggEstimate, EstimateResult, PoolEstimate, estimate
 from planner.perf import Deployment
 from planner.perf.disagg import decode_point, kv_bytes_per_token, prefill_point
@@ -27,28 +27,31 @@ from planner.perf.pipeline import pipeline, pipeline_memory, pipeline_point
 from planner.perf.precision import Precision
 
 
-def instance_for(catalog: Catalog, gpu: Gpu, gpus: int, offering: str | None, where: str) -> Offering:
+def instance_for(catalog: Catalog, gpu: Gpu, gpus: int, offering: str | None, argument: str) -> Offering:
     """The offering whose instances (and network) a replica uses: the one named, else the first by id of
-    this GPU with a known network and at least `gpus` GPUs per instance (or the largest instances)."""
+    this GPU with a known network and at least `gpus` GPUs per instance (or the largest instances).
+    `argument` names the parameter that gave `offering` (offering or decode_offering), for errors."""
     if offering is not None:
         off = catalog.offerings.get(offering)
         if off is None:
-            raise unknown("offering", offering, catalog.offerings, where)
+            raise ArgumentError(argument, unknown("offering", offering, catalog.offerings, None).message)
         if off.gpu != gpu.id:
-            raise InputError(f"offering {offering} has {off.gpu} GPUs, not {gpu.id}", where=where)
+            raise ArgumentError(argument, f"offering {offering} has {off.gpu} GPUs, not {gpu.id}")
         if catalog.network(off) is None:
-            raise InputError(
-                f"the catalog knows no network for {off.cloud} {off.instance_type}; add one to a --catalog "
+            raise ArgumentError(
+                argument,
+                f"the catalog knows no network for {off.cloud} {off.instance_type}; add one to a {{catalog}} "
                 "overlay (networks:) or name another offering",
-                where=where,
+                ("catalog",),
             )
         return off
     known = [o for o in catalog.offerings.values() if o.gpu == gpu.id and catalog.network(o) is not None]
     if not known:
-        raise InputError(
-            f"no offering of {gpu.id} has a known network between instances; name one with a --catalog overlay "
+        raise ArgumentError(
+            argument,
+            f"no offering of {gpu.id} has a known network between instances; name one with a {{catalog}} overlay "
             "(networks:)",
-            where=where,
+            ("catalog",),
         )
     big = [o for o in known if o.gpus_per_instance >= gpus]
     if big:
@@ -64,12 +67,12 @@ def _net(catalog: Catalog, off: Offering) -> InstanceNetwork:
 
 def spanning_deployment(catalog: Catalog, dep: Deployment, offering: str | None) -> tuple[Deployment, str]:
     """`dep` as a replica over tp / GPUs-per-instance instances of an offering, with that network."""
-    off = instance_for(catalog, dep.gpu, dep.tp, offering, "--offering")
+    off = instance_for(catalog, dep.gpu, dep.tp, offering, "offering")
     g = off.gpus_per_instance
     if dep.tp <= g:
         return dep, ""
     if dep.tp % g:
-        raise InputError(f"--tp {dep.tp} over instances of {g} GPUs must be a multiple of {g}", where="--tp")
+        raise ArgumentError("tp", f"{{tp}} {dep.tp} over instances of {g} GPUs must be a multiple of {g}", ("tp",))
     net = _net(catalog, off)
     spanned = Deployment(
         dep.model,
@@ -119,12 +122,13 @@ def estimate_pipeline(
     rate_rps: float | None,
 ) -> EstimateResult:
     """`pp` stages of `dep` (tp GPUs of one instance each) at `rate_rps`, or one lone request."""
-    off = instance_for(catalog, dep.gpu, dep.tp, offering, "--offering")
+    off = instance_for(catalog, dep.gpu, dep.tp, offering, "offering")
     if dep.tp > off.gpus_per_instance:
-        raise InputError(
-            f"a pipeline stage runs on one instance: --tp {dep.tp} exceeds the {off.gpus_per_instance} GPUs of "
+        raise ArgumentError(
+            "tp",
+            f"a pipeline stage runs on one instance: {{tp}} {dep.tp} exceeds the {off.gpus_per_instance} GPUs of "
             f"{off.id}",
-            where="--tp",
+            ("tp",),
         )
     link = replica_link(_net(catalog, off), off.gpus_per_instance, dep.tp)
     pl = pipeline(dep, pp, link)
@@ -189,8 +193,8 @@ def parse_disagg(value: str) -> tuple[tuple[str, int], tuple[str, int]]:
             break
         out.append((gpu, int(tp)))
     if len(parts) != 2 or len(out) != 2:
-        raise InputError(
-            f"must be PREFILL_GPU:TP,DECODE_GPU:TP (e.g. h100-sxm:4,a100-80gb:4), got {value!r}", where="--disagg"
+        raise ArgumentError(
+            "disagg", f"must be PREFILL_GPU:TP,DECODE_GPU:TP (e.g. h100-sxm:4,a100-80gb:4), got {value!r}"
         )
     return out[0], out[1]
 
@@ -219,11 +223,11 @@ def estimate_disagg(
     rate_rps: float | None,
 ) -> DisaggEstimate:
     """A prefill replica and a decode replica of one model, each receiving `rate_rps` (or a lone request)."""
-    p_off = instance_for(catalog, prefill.gpu, prefill.tp, prefill_offering, "--offering")
-    d_off = instance_for(catalog, decode.gpu, decode.tp, decode_offering, "--decode-offering")
-    for dep, off, flag in ((prefill, p_off, "--offering"), (decode, d_off, "--decode-offering")):
+    p_off = instance_for(catalog, prefill.gpu, prefill.tp, prefill_offering, "offering")
+    d_off = instance_for(catalog, decode.gpu, decode.tp, decode_offering, "decode_offering")
+    for dep, off, argument in ((prefill, p_off, "offering"), (decode, d_off, "decode_offering")):
         if dep.tp > off.gpus_per_instance:
-            raise InputError(f"tp {dep.tp} exceeds the {off.gpus_per_instance} GPUs of {off.id}", where=flag)
+            raise ArgumentError(argument, f"tp {dep.tp} exceeds the {off.gpus_per_instance} GPUs of {off.id}")
     p_link = replica_link(_net(catalog, p_off), p_off.gpus_per_instance, prefill.tp)
     d_link = replica_link(_net(catalog, d_off), d_off.gpus_per_instance, decode.tp)
     link = between(p_link, d_link)

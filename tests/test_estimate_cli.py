@@ -190,3 +190,19 @@ def test_every_catalog_model_and_gpu_answers() -> None:
                 assert d["_status"] == "ok"
             else:
                 assert d["reason"] and d["_status"] == "infeasible" and d["_exit"] == 1, (model, gpu)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tp", "12"), "error: --tp: --tp 12 over instances of 8 GPUs must be a multiple of 8"),
+        (("--tp", "16", "--pp", "2"), "error: --tp: a pipeline stage runs on one instance: --tp 16 exceeds the 8 GPUs"),
+        (("--tp", "16", "--offering", "nope"), "error: --offering: unknown offering 'nope'"),
+        (("--disagg", "foo"), "error: --disagg: must be PREFILL_GPU:TP,DECODE_GPU:TP"),
+    ],
+)
+def test_shape_errors_name_the_flag(args: tuple[str, ...], message: str) -> None:
+    """planner/estimate_shapes.py names arguments (ArgumentError); the command layer spells the flags."""
+    r = gpuplan("estimate", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--input-len", "1000",
+                "--output-len", "200", *args)
+    assert r.code == 2 and r.err.startswith(message), r

@@ -140,10 +140,7 @@ def test_libraries_stay_in_their_layer(library: str) -> None:
 
 FLAG_WHERE_LEFT = {
     "common.files",  # write_output/check_output_path default to --output
-    "planner.estimate_shapes",  # estimate's --tp/--disagg/--offering checks
     "planner.outcome",  # check_output_path/write_atomic default to --output
-    "planner.perf.profiles",  # engine_profile's default where=--engine
-    "planner.solve",  # --solver / --time-limit (solve_settings)
     "planner.sweep",  # the spec's total rate is 0 (--rate)
     "planner.export.skypilot",  # --to skypilot
 }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from catalog.loader import get_gpu, load_catalog, resolve_model
 from catalog.types import Catalog, Gpu, ModelArch
+from planner.commands.flags import spelled_as_flags
 from planner.errors import InputError
 from planner.estimate import Concurrency, EstimateResult, estimate
 from planner.estimate_shapes import estimate_disagg, estimate_pipeline, estimate_spanning, parse_disagg
@@ -77,6 +78,7 @@ def _check_inputs(
         )
 
 
+@spelled_as_flags
 def execute(
     *,
     model: str,

@@ -29,6 +29,11 @@ FLAGS: dict[str, str] = {
     # plan, sweep, schedule (planner/solve.py)
     "solver": "--solver",
     "time_limit_s": "--time-limit",
+    # estimate (planner/estimate_shapes.py)
+    "tp": "--tp",
+    "disagg": "--disagg",
+    "offering": "--offering",
+    "decode_offering": "--decode-offering",
     # check (planner/check.py)
     "cost_tolerance": "--cost-tolerance",
     # catalog listings (planner/listing.py)

@@ -98,8 +98,9 @@ def fallback_profile(
     )
 
 
-def engine_profile(catalog: Catalog, engine: str, gpu: Gpu, where: str = "--engine") -> EngineProfile:
-    """The efficiency factors of `engine` on `gpu`'s family, or the documented fallback."""
+def engine_profile(catalog: Catalog, engine: str, gpu: Gpu, where: str = "search.engine") -> EngineProfile:
+    """The efficiency factors of `engine` on `gpu`'s family, or the documented fallback. `where` says who
+    named the engine (the spec's field by default; the estimate command passes its flag)."""
     known = sorted(set(ENGINES) | {e.engine for e in catalog.engines} | set(SIBLING_ENGINES))
     if engine not in known:
         raise CatalogError(f"unknown engine {engine!r}; {did_you_mean(engine, known)}", where=where)
