@@ -46,6 +46,10 @@ class ArgumentError(InputError):
             text = text.replace("{" + name + "}", names.get(name, name))
         return text
 
+    def __reduce__(self) -> tuple[type[ArgumentError], tuple[str, str, tuple[str, ...]]]:
+        """Rebuilt from its parts (a sweep worker's error crosses a process boundary)."""
+        return (type(self), (self.argument, self.template, self.mentions))
+
     def spelled(self, names: Mapping[str, str]) -> InputError:
         """The same error with each parameter written as `names` spells it (a flag), else by its name."""
         return InputError(self._text(names), where=names.get(self.argument, self.argument))

@@ -9,10 +9,14 @@ CLI; pulp and highspy to solvers/backend.py alone.
 from __future__ import annotations
 
 import ast
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from common.errors import ArgumentError
+from planner.commands.flags import FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("common", "catalog", "solvers", "planner")
@@ -176,3 +180,12 @@ def test_domain_errors_name_arguments_not_flags() -> None:
     naming = {m for m in domain if _flag_wheres(m)}
     assert sorted(naming - FLAG_WHERE_LEFT) == []
     assert sorted(FLAG_WHERE_LEFT - naming) == [], "a module left the list: remove it from FLAG_WHERE_LEFT"
+
+
+def test_an_argument_error_is_spelled_by_the_command_layer_and_survives_a_process_boundary() -> None:
+    err = ArgumentError("rate", "give {rate} or {rate_factor}, not both", ("rate", "rate_factor"))
+    assert err.render() == "rate: give rate or rate_factor, not both"  # a library caller sees argument names
+    back = pickle.loads(pickle.dumps(err))  # a sweep worker's error reaches the parent process
+    spelled = back.spelled(FLAGS)
+    assert spelled.render() == "--rate: give --rate or --rate-factor, not both"
+    assert ArgumentError("x", "{x}: {rate}").spelled(FLAGS).render() == "x: {x}: {rate}"  # only what it mentions
