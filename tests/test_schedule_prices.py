@@ -161,3 +161,35 @@ def test_a_spot_buffer_costs_at_least_as_much_and_is_checked(tmp_path: Path) -> 
     assert costs[1] >= costs[0] - 1e-9
     bad = _on_prem_spec(tmp_path, {}, **{"offerings.spot_buffer": 1.0})
     assert_user_error(gpuplan("schedule", bad), "offerings.spot_buffer", "0.9")
+
+
+def _lab(name: str, price: float) -> dict[str, object]:
+    return {
+        "id": f"lab:-:{name}",
+        "cloud": "lab",
+        "region": "-",
+        "instance_type": name,
+        "gpu": "a10g",
+        "gpus_per_instance": 1,
+        "price_usd_per_hour": price,
+        "source": "test",
+        "as_of": "2026-12-01",
+    }
+
+
+def test_a_dearer_twin_with_a_commitment_is_kept(tmp_path: Path) -> None:
+    """`plan` drops an offering another one matches for less money; a schedule keeps it when it can be
+    committed: committed, the dearer twin is the cheaper of the two."""
+    changes = {
+        "models[0].workload.rate_curve": {"rates_rps": [2, 4, 3]},
+        "offerings": {"clouds": ["lab"]},
+        "catalog": {"offerings": [_lab("cheap", 1.0), _lab("dear", 1.2)]},
+        "schedule": {"commitment_terms": ["1y"], "commitment_prices": {"lab:-:dear": {"1y": 0.3}}},
+    }
+    spec = write_spec(tmp_path, spec_with(changes, drop=("models[0].workload.rate_rps",)))
+    run = gpuplan("schedule", spec, "--format", "json")
+    assert run.code == 0, str(run)
+    data = json.loads(run.out)["data"]
+    (option,) = data["commitments"]
+    assert option["offering"] == "lab:-:dear" and option["instances"] >= 1
+    assert data["verification"]["passed"]
