@@ -398,6 +398,7 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     starts: list[FloatArray] = []
     bounds: list[list[float]] = []
     previous: FloatArray | None = None
+    solved_fleets: list[FloatArray] = []
     for i, prices in enumerate(passes):
         t = time.perf_counter()
         solved = _solve_blocks(problem, stacked, solver, prices, t + (deadline - t) / (len(passes) - i), previous)
@@ -412,9 +413,57 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
         t = time.perf_counter()
         until = t + (deadline - t) / (2 * (len(passes) - i))
         starts.append(_refined(problem, stacked, solver, values, committed, until))
-    best = min(starts, key=lambda v: float(stacked.milp.col_cost @ v))
+        solved_fleets.append(values)
+    pick = min(range(len(starts)), key=lambda i: float(stacked.milp.col_cost @ starts[i]))
+    until = time.perf_counter() + (deadline - time.perf_counter()) / 2  # half of what is left at most
+    best = _search_commitments(problem, stacked, solver, solved_fleets[pick], starts[pick], cheapest, until)
     rows = tuple((tuple(price), b) for b in bounds[0:1]) + tuple((tuple(effective), b) for b in bounds[1:2])
     return WarmStart(best, rows)
+
+
+def _search_commitments(
+    problem: PeriodsProblem,
+    stacked: _Stacked,
+    solver: str,
+    solved: FloatArray,
+    start: FloatArray,
+    cheapest: dict[int, tuple[float, int]],
+    deadline: float,
+) -> FloatArray:
+    """`start` improved by trying one committed instance more or fewer of each offering (the periods
+    re-solved given the new levels, `_refined`), keeping every change that lowers the cost, until none
+    does or the deadline. The greedy break-even rule misjudges levels when committing changes which
+    offerings the periods use; the solver's own heuristics take long to find the better levels."""
+    cost = float(stacked.milp.col_cost @ start)
+    best = start
+    owned = _owned_mask(problem)
+    k = np.zeros(len(problem.base.offerings))
+    for o, (_price, j) in cheapest.items():
+        k[o] = start[stacked.commit0 + j]
+    top = _counts(problem, stacked, solved).max(axis=0)
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for o, (_price, j) in sorted(cheapest.items()):
+            if owned[o]:
+                continue
+            cap = problem.commitments[j].max_instances
+            for step in (1.0, -1.0):
+                level = k[o] + step
+                if level < 0 or level > top[o] or (cap is not None and level > cap):
+                    continue
+                if time.perf_counter() >= deadline:
+                    return best
+                trial_k = k.copy()
+                trial_k[o] = level
+                trial = _with_commitments(problem, stacked, solved, trial_k, cheapest)
+                left = deadline - time.perf_counter()
+                trial = _refined(problem, stacked, solver, solved, trial, time.perf_counter() + left / 2)
+                trial_cost = float(stacked.milp.col_cost @ trial)
+                if trial_cost < cost - 1e-9:
+                    best, cost, k, improved = trial, trial_cost, trial_k, True
+                    break
+    return best
 
 
 def _undominated_commitments(problem: PeriodsProblem) -> set[int]:
@@ -556,11 +605,9 @@ def _committed_start(
     """The periods' own fleets with commitments chosen greedily and the starts they imply (a constant
     fleet: every period's fleet raised to the largest count of each offering, which serves each period
     with that period's own replicas and routing)."""
-    values: FloatArray = np.array(solved, dtype=np.float64)
     n_off = len(problem.base.offerings)
     price = np.array([o.price_usd_per_hour for o in problem.base.offerings])
-    firsts = [first for _sub, _m, first in stacked.blocks]
-    counts = np.array([values[f : f + n_off] for f in firsts]).reshape(len(firsts), n_off)
+    counts = _counts(problem, stacked, solved)
     owned = _owned_mask(problem)
     k = np.zeros(n_off)
     for o, (c_price, j) in cheapest.items():
@@ -574,6 +621,33 @@ def _committed_start(
             while level < counts[:, o].max() and np.mean(counts[:, o] >= level + 1) > c_price / price[o]:
                 level += 1
         k[o] = level if cap is None else min(level, cap)
+    return _with_commitments(problem, stacked, solved, k, cheapest)
+
+
+def _counts(problem: PeriodsProblem, stacked: _Stacked, values: FloatArray) -> FloatArray:
+    """Instances of each offering in each period (periods x offerings)."""
+    n_off = len(problem.base.offerings)
+    out: FloatArray = np.array([values[first : first + n_off] for _s, _m, first in stacked.blocks])
+    return out.reshape(len(stacked.blocks), n_off)
+
+
+def _with_commitments(
+    problem: PeriodsProblem,
+    stacked: _Stacked,
+    solved: FloatArray,
+    k: FloatArray,
+    cheapest: dict[int, tuple[float, int]],
+) -> FloatArray:
+    """The periods' fleets `solved` with K_o instances of each offering committed (at its cheapest
+    commitment) and running in every period, and the starts they imply."""
+    values: FloatArray = np.array(solved, dtype=np.float64)
+    n_off = len(problem.base.offerings)
+    firsts = [first for _sub, _m, first in stacked.blocks]
+    counts = _counts(problem, stacked, values)
+    owned = _owned_mask(problem)
+    for j in range(len(problem.commitments)):
+        values[stacked.commit0 + j] = 0.0
+    for o, (_c_price, j) in cheapest.items():
         values[stacked.commit0 + j] = k[o]
     floor = k
     if problem.constant_fleet:  # one fleet for every period: each period's own, raised to the largest
