@@ -49,3 +49,25 @@ def test_plan_json_loads_no_rich_no_simulator_no_melange_reader() -> None:
     assert "planner.plan" in loaded  # the probe ran the command
     lazy = ("rich", "planner.report.table", "planner.report.markdown", "planner.simulate.run", "planner.melange")
     assert not {m for m in lazy if m in loaded}  # the example has mean targets only: nothing to simulate
+
+
+def test_a_command_runs_in_an_app_of_its_own_with_the_same_help() -> None:
+    """`gpuplan CMD ...` builds only CMD's click command (planner.cli.run.app_for); its help and its
+    parameters are those of the whole app's CMD, and anything but a top-level command gets the whole app."""
+    import typer.main
+
+    from planner.cli import app
+    from planner.cli.run import app_for
+
+    whole = typer.main.get_command(app)
+    names = [n for n in whole.commands if n not in {g.name for g in app.registered_groups}]  # type: ignore[attr-defined]
+    assert "estimate" in names and "plan" in names
+    for name in names:
+        one = typer.main.get_command(app_for([name, "--help"]))
+        assert list(one.commands) == [name]  # type: ignore[attr-defined]
+        mine, theirs = one.commands[name], whole.commands[name]  # type: ignore[attr-defined]
+        assert [p.opts for p in mine.params] == [p.opts for p in theirs.params]
+        assert mine.help == theirs.help
+        assert [p.opts for p in one.params] == [p.opts for p in whole.params]  # the root's --debug, --version
+    for args in ([], ["--debug", "plan"], ["catalog", "gpus"], ["import", "melange"], ["estimat"], ["--help"]):
+        assert app_for(args) is app

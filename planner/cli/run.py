@@ -7,6 +7,7 @@ also prints the traceback, with the same exit code. Anything else is an internal
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import sys
@@ -14,6 +15,8 @@ import traceback
 from collections.abc import Sequence
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
 from common import files, limits
 from planner.cli.app import (
@@ -91,9 +94,30 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
+def _name_of(command: CommandInfo) -> str:
+    """A registered command's name as typed: its own, else its function's (underscores as dashes)."""
+    return command.name or get_command_name(getattr(command.callback, "__name__", ""))
+
+
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The app as a run of `gpuplan ARGS` needs it: typer builds the click command of every registered
+    command on each run (~40 ms CPU of `estimate`'s start-up), so when the first argument names a top-level
+    command, the app with only that command (and the root callback); anything else (options first, a
+    group such as `catalog`, a typo, no argument) gets the whole app, with its help and suggestions."""
+    name = args[0] if args else ""
+    chosen = [c for c in app.registered_commands if _name_of(c) == name]
+    if len(chosen) != 1 or any(g.name == name for g in app.registered_groups):
+        return app
+    one = copy.copy(app)  # shares the info and the callback; only the command lists are its own
+    one.registered_commands = chosen
+    one.registered_groups = []
+    return one
+
+
 def _run() -> int:  # noqa: C901 - the one place every way a run can end becomes an exit code
     try:
-        code = app(standalone_mode=False)  # click returns (not raises) an Exit's code in this mode
+        # click returns (not raises) an Exit's code in this mode
+        code = app_for(sys.argv[1:])(standalone_mode=False)
         sys.stdout.flush()
         return code if isinstance(code, int) else 0
     except limits.Interrupted as stop:
