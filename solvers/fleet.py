@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -75,6 +75,7 @@ from solvers.fleet_diagnose import diagnose, infeasible, trivially_infeasible
 from solvers.fleet_extract import extract
 from solvers.fleet_milp import FleetMilp, build_milp
 from solvers.fleet_start import starting_point
+from solvers.fleet_ties import RoutingBound
 from solvers.sparse import FloatArray
 from solvers.types import FleetOffering, FleetProblem, FleetSolution
 
@@ -83,6 +84,7 @@ COST_TOLERANCE = 1e-9  # relative slack of the cost row in tie-break stages
 MAX_EXACT_OBJECTIVE = 2.0**31  # integer tie-break objectives stay below this bound
 COST_FLOOR_SLACK = 1e-6  # below stage 1's cost by more than this (relative; plus its gap) no plan exists
 TIE_SEARCH_NODES = 20_000  # the search for another fleet of the same cost gives up (and stage 2 runs) here
+TIE_ROUTING_CHECKS = 50  # ... and after checking this many fleets with the routing LP (solvers.fleet_ties)
 
 
 def solve_fleet(
@@ -328,8 +330,9 @@ def _tie_break(
     lowest = cost1 * (1.0 - mip_gap) - COST_FLOOR_SLACK * max(1.0, cost1)
     objectives, ranked = _tie_objectives(problem, milp.gpus, ub)
     fleet1 = np.rint(values[:n_off])
-    if unique_fleet(price, milp.gpus, fleet1, ub, lowest, limit, _offering_rank(problem) if ranked else None):
-        return values, "tie-breaks: no other fleet costs as little and ranks as well"
+    rank = _offering_rank(problem) if ranked else None
+    if unique_fleet(price, milp.gpus, fleet1, ub, lowest, limit, rank, _routing_bound(problem)):
+        return values, "tie-breaks: no other fleet costs as little, ranks as well and can carry the traffic"
 
     session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(p) for p in price), -math.inf, limit))
     # Valid for every stage (the stage-1 plan is feasible for each and the first minimises GPUs): no more
@@ -364,6 +367,20 @@ def _tie_break(
         session.add_row(ExtraRow(tuple(range(n_off)), tuple(float(v) for v in obj_n), -math.inf, value + 0.5))
         done.append(label if res.status == "optimal" else label + " (time limit: best found)")
     return best, _tie_note(done, "")
+
+
+def _routing_bound(problem: FleetProblem) -> Callable[[FloatArray], bool] | None:
+    """The routing check of candidate fleets (solvers.fleet_ties); None with pairs or without highspy."""
+    if problem.pairs or not highs_available():
+        return None
+    built: list[RoutingBound] = []
+
+    def routable(n: FloatArray) -> bool:  # built at the first fleet to check: most searches find none
+        if not built:
+            built.append(RoutingBound(problem, gpus_per_rps(problem)))
+        return built[0](n)
+
+    return routable
 
 
 def _offering_rank(problem: FleetProblem) -> FloatArray:
@@ -404,11 +421,13 @@ def unique_fleet(
     lowest: float,
     highest: float,
     rank: FloatArray | None = None,
+    routable: Callable[[FloatArray], bool] | None = None,
 ) -> bool:
     """True when no instance vector other than `fleet` costs within [lowest, highest] and ranks as well in
     the tie-break order (no more GPUs; as many: no more instances; as many, and `rank` given: no greater
-    rank sum): then the tie-break stages can only return `fleet`, and they are skipped (exactly, not by a
-    time budget).
+    rank sum) and, with `routable`, might carry the traffic (`routable(n)` False proves it cannot:
+    solvers.fleet_ties): then the tie-break stages can only return `fleet`, and they are skipped (exactly,
+    not by a time budget).
 
     Every plan the tie-break stages may return costs at most `highest` (their cost row) and none costs
     below `lowest` (stage 1's proven bound); the stages minimise (GPUs, instances[, Σ rank·n]) in that
@@ -416,8 +435,8 @@ def unique_fleet(
     ranks at least as well (with `rank` None, a vector equal in GPUs and instances may be chosen instead).
     Capacity is left aside (a relaxation: if even without capacity rows no such n exists, none exists with
     them). A depth-first search over offerings, most expensive per GPU first, prunes on cost and on the GPUs
-    still needed to reach `lowest`; it gives up (False: run the stages) after TIE_SEARCH_NODES nodes, an
-    offering without a finite bound, or a free one."""
+    still needed to reach `lowest`; it gives up (False: run the stages) after TIE_SEARCH_NODES nodes or
+    TIE_ROUTING_CHECKS calls of `routable`, an offering without a finite bound, or a free one."""
     if not (np.isfinite(ub).all() and (price > 0).all() and (gpus > 0).all()):
         return False
     per_gpu = price / gpus
@@ -428,19 +447,22 @@ def unique_fleet(
     gpus1, count1, rank1 = float(np.dot(gpus, fleet)), int(fleet.sum()), float(np.dot(r, n_star))
     gpu_cap = gpus1 + 1e-9
     reach = np.concatenate([np.cumsum((p * u)[::-1])[::-1], [0.0]])  # cost reachable from offering k on
-    nodes = 0
-
-    def ranks_as_well(used: float, count: int, ranked: float) -> bool:
-        if used < gpus1 - 0.5:
-            return True
-        if count != count1:
-            return count < count1
-        return rank is None or ranked <= rank1 + 0.5
+    nodes = checks = 0
+    path = np.zeros(len(p))  # the counts chosen so far, in search order
 
     def other_exists(k: int, cost: float, used: float, count: int, ranked: float, same: bool) -> bool | None:
-        nonlocal nodes
+        nonlocal nodes, checks
         if k == len(p):
-            return not same and cost >= lowest and ranks_as_well(used, count, ranked)
+            if same or cost < lowest or not _ranks_as_well((used, count, ranked), (gpus1, count1, rank1), rank):
+                return False
+            if routable is None:
+                return True
+            checks += 1
+            if checks > TIE_ROUTING_CHECKS:
+                return None
+            vector = np.empty(len(p))
+            vector[order] = path
+            return routable(vector)  # False: it cannot carry the traffic, so it is no alternative
         if cost + min(reach[k], (gpu_cap - used) * per_gpu_sorted[k]) < lowest:
             return False  # `lowest` is out of reach with the offerings and GPUs left
         # counts above what the cost band and the GPU cap leave are never tried (not even as nodes)
@@ -456,12 +478,23 @@ def unique_fleet(
             short = max(0.0, lowest - c)
             if short > 0 and (k + 1 == len(p) or gu + short / per_gpu_sorted[k + 1] > gpu_cap):
                 continue
+            path[k] = n
             found = other_exists(k + 1, c, gu, count + n, ranked + n * r[k], same and n == n_star[k])
             if found is None or found:
                 return found
         return False
 
     return other_exists(0, 0.0, 0.0, 0, 0.0, True) is False
+
+
+def _ranks_as_well(key: tuple[float, int, float], first: tuple[float, int, float], rank: FloatArray | None) -> bool:
+    """(GPUs, instances, rank sum) no worse than the stage-1 fleet's in the stages' order; without a rank
+    objective, equal GPUs and instances tie (the stages may pick either)."""
+    if key[0] < first[0] - 0.5:
+        return True
+    if key[1] != first[1]:
+        return key[1] < first[1]
+    return rank is None or key[2] <= first[2] + 0.5
 
 
 def _misreported(res: MipResult, cost: FloatArray) -> bool:

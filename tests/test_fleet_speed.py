@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import solvers.fleet as fleet
 from planner.verify import verify_solution
 from solvers.fleet_milp import build_milp
 from solvers.fleet_start import feasible, starting_point
+from solvers.fleet_ties import RoutingBound
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice, FleetSolution
 
 
@@ -107,3 +109,23 @@ def test_the_start_and_the_skip_change_no_answer(seed: int, tied: bool, monkeypa
     for other in (forced, slow):
         assert fast.cost_usd_per_hour == pytest.approx(other.cost_usd_per_hour, abs=1e-9)
         assert fleet_of(fast) == fleet_of(other)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_routing_bound_rules_out_only_fleets_that_cannot_serve(seed: int) -> None:
+    """RoutingBound(n) False means no plan fits in n (checked: the problem with availability capped at n is
+    infeasible); the optimal plan's own fleet always passes."""
+    p = _problem(seed, tied=False)
+    bound = RoutingBound(p, fleet.gpus_per_rps(p))
+    best = fleet.solve_fleet(p)
+    assert bound(np.array([best.instances.get(o.id, 0) for o in p.offerings], dtype=float))
+    rng = np.random.default_rng(seed)
+    ruled_out = 0
+    for _ in range(16):
+        n = rng.integers(0, 3, len(p.offerings))
+        if bound(n.astype(float)):
+            continue
+        ruled_out += 1
+        capped = replace(p, offerings=tuple(replace(o, available=int(k)) for o, k in zip(p.offerings, n, strict=True)))
+        assert fleet.solve_fleet(capped).status == "infeasible"
+    assert ruled_out > 0
