@@ -467,7 +467,9 @@ def unique_fleet(
             return False  # `lowest` is out of reach with the offerings and GPUs left
         # counts above what the cost band and the GPU cap leave are never tried (not even as nodes)
         top = min(int(u[k]), math.floor((highest - cost) / p[k] + 1e-9), math.floor((gpu_cap - used) / g[k]))
-        for n in range(top, -1, -1):
+        # ... nor below what still reaches `lowest` with every later offering at its bound
+        bottom = max(0, math.ceil((lowest - cost - reach[k + 1]) / p[k] - 1e-9))
+        for n in range(top, bottom - 1, -1):
             nodes += 1  # every count tried is a node: the cap bounds the whole search
             if nodes > TIE_SEARCH_NODES:
                 return None
