@@ -369,13 +369,13 @@ def _tie_break(
     return best, _tie_note(done, "")
 
 
-def _routing_bound(problem: FleetProblem) -> Callable[[FloatArray], bool] | None:
+def _routing_bound(problem: FleetProblem) -> Callable[[FloatArray], bool | None] | None:
     """The routing check of candidate fleets (solvers.fleet_ties); None with pairs or without highspy."""
     if problem.pairs or not highs_available():
         return None
     built: list[RoutingBound] = []
 
-    def routable(n: FloatArray) -> bool:  # built at the first fleet to check: most searches find none
+    def routable(n: FloatArray) -> bool | None:  # built at the first fleet to check: most searches find none
         if not built:
             built.append(RoutingBound(problem, gpus_per_rps(problem)))
         return built[0](n)
@@ -421,12 +421,12 @@ def unique_fleet(
     lowest: float,
     highest: float,
     rank: FloatArray | None = None,
-    routable: Callable[[FloatArray], bool] | None = None,
+    routable: Callable[[FloatArray], bool | None] | None = None,
 ) -> bool:
     """True when no instance vector other than `fleet` costs within [lowest, highest] and ranks as well in
     the tie-break order (no more GPUs; as many: no more instances; as many, and `rank` given: no greater
-    rank sum) and, with `routable`, might carry the traffic (`routable(n)` False proves it cannot:
-    solvers.fleet_ties): then the tie-break stages can only return `fleet`, and they are skipped (exactly,
+    rank sum) and, with `routable`, might carry the traffic (`routable(n)` False proves it cannot, None
+    gives up: solvers.fleet_ties): then the tie-break stages can only return `fleet`, and they are skipped (exactly,
     not by a time budget).
 
     Every plan the tie-break stages may return costs at most `highest` (their cost row) and none costs
@@ -462,7 +462,7 @@ def unique_fleet(
                 return None
             vector = np.empty(len(p))
             vector[order] = path
-            return routable(vector)  # False: it cannot carry the traffic, so it is no alternative
+            return routable(vector)  # False: it cannot carry the traffic, so it is no alternative; None: give up
         if cost + min(reach[k], (gpu_cap - used) * per_gpu_sorted[k]) < lowest:
             return False  # `lowest` is out of reach with the offerings and GPUs left
         # counts above what the cost band and the GPU cap leave are never tried (not even as nodes)

@@ -27,10 +27,14 @@ from solvers.types import FleetProblem
 
 SLACK_REL = 1e-4
 SLACK_GPUS = 1e-3
+LP_COLUMNS = 150_000
+"""Routing columns over all the LPs of one search (~0.2 s of HiGHS); past it the check answers None (the
+search gives up and the stages run), so no problem size makes the skip dearer than that."""
 
 
 class RoutingBound:
-    """`bound(n)`: False when no routing of the traffic fits the GPUs of instance vector n (module doc)."""
+    """`bound(n)`: False when no routing of the traffic fits the GPUs of instance vector n (module doc),
+    True when one may, None once the LPs' column budget (LP_COLUMNS) is spent."""
 
     def __init__(self, problem: FleetProblem, gpus_per_rps: FloatArray) -> None:
         index = {o.id: i for i, o in enumerate(problem.offerings)}
@@ -41,8 +45,9 @@ class RoutingBound:
         self.rates = rates[busy]
         self.need = gpus_per_rps[busy][:, : len(problem.candidates)]  # GPUs per req/s; inf: no route
         self.lp = LpSolver()
+        self.columns = 0  # routing columns of the LPs solved so far
 
-    def __call__(self, n: FloatArray) -> bool:
+    def __call__(self, n: FloatArray) -> bool | None:
         usable = n[self.offering_of] > 0
         need = np.where(usable[None, :], self.need, np.inf)
         best = need.min(axis=1) if need.shape[1] else np.full(len(self.rates), np.inf)
@@ -53,9 +58,12 @@ class RoutingBound:
             return False
         return self._routable(need, capacity)
 
-    def _routable(self, need: FloatArray, capacity: FloatArray) -> bool:
+    def _routable(self, need: FloatArray, capacity: FloatArray) -> bool | None:
         slices, cands = np.nonzero(np.isfinite(need))
         cols = len(slices)
+        self.columns += cols
+        if self.columns > LP_COLUMNS:
+            return None
         load = self.rates[slices] * need[slices, cands]  # GPUs on c's offering if all of s goes to c
         # rows: one demand row per slice (= 1), then one GPU row per offering in use (<= capacity)
         owner = self.offering_of[cands]

@@ -64,6 +64,16 @@ def test_unique_fleet_gives_up_rather_than_guess(monkeypatch: pytest.MonkeyPatch
     assert not fleet.unique_fleet(args[0], args[1], args[2], np.array([np.inf, 1.0]), 3.0, 3.0)
 
 
+def test_a_fleet_that_cannot_serve_is_no_alternative_and_an_unknown_one_stops_the_skip() -> None:
+    """$2 as 2 x 1-GPU or as 1 x 2-GPU (fewer instances: it ranks better): the skip needs the routing check
+    to rule the 2-GPU fleet out; a check out of budget (None) makes the search give up."""
+    args = (np.array([1.0, 2.0]), np.array([1.0, 2.0]), np.array([2.0, 0.0]), np.array([2.0, 1.0]), 2.0, 2.0)
+    assert not fleet.unique_fleet(*args)
+    assert fleet.unique_fleet(*args, None, lambda n: False)
+    assert not fleet.unique_fleet(*args, None, lambda n: True)
+    assert not fleet.unique_fleet(*args, None, lambda n: None)
+
+
 def _problem(seed: int, tied: bool = True) -> FleetProblem:
     """A random problem, 1/2/4/8-GPU shapes; `tied`: with ties on purpose (per-GPU prices drawn from a few
     values), else per-GPU prices drawn from a range (the skip's case: real catalogs mix both)."""
@@ -123,7 +133,9 @@ def test_the_routing_bound_rules_out_only_fleets_that_cannot_serve(seed: int) ->
     ruled_out = 0
     for _ in range(16):
         n = rng.integers(0, 3, len(p.offerings))
-        if bound(n.astype(float)):
+        verdict = bound(n.astype(float))
+        assert verdict is not None  # these LPs are far below the column budget
+        if verdict:
             continue
         ruled_out += 1
         capped = replace(p, offerings=tuple(replace(o, available=int(k)) for o, k in zip(p.offerings, n, strict=True)))
