@@ -492,14 +492,15 @@ def masked(plan: Plan) -> Plan:
 
 
 def example_golden_files(spec: Path) -> dict[str, str]:
-    """File name in tests/golden -> expected content, for one spec planned by the real planner."""
+    """File name in tests/golden -> expected content, for one spec planned as `gpuplan plan` plans it
+    (percentile targets checked and tightened by simulation)."""
     from planner.commands.plan import outcome_of
     from planner.inputs import load_inputs
     from planner.outcome import envelope, to_json
-    from planner.plan import make_plan
     from planner.report import render_plan_markdown, render_plan_text
+    from planner.simulate.slo_check import plan_checked
 
-    plan = masked(make_plan(load_inputs(spec)))
+    plan = masked(plan_checked(load_inputs(spec)))
     name = f"examples/{spec.stem}"
     return {
         f"{name}.plan.json": to_json(envelope(outcome_of(plan))),
