@@ -536,7 +536,7 @@ def _target(path: Path) -> tuple[Path, os.stat_result | None]:
     return Path(os.path.realpath(path)), st
 
 
-def check_output_path(path: Path, flag: str = "--output") -> None:
+def check_output_path(path: Path, flag: str) -> None:
     """Fail before any work when `path` cannot be written: its folder is missing, it is a folder, or it
     is a file this run reads (the inputs named on the command line are recorded before this check)."""
     if str(path) == STDOUT:
@@ -563,7 +563,7 @@ def _refuse_input(path: Path, st: os.stat_result | None, where: str) -> None:
         )
 
 
-def write_output(path: Path, text: str | bytes, flag: str = "--output") -> None:
+def write_output(path: Path, text: str | bytes, flag: str) -> None:
     """Write `text` to `path` without destroying anything (see the module docstring); "-" is stdout.
 
     I/O failures become an InputError naming the file; a failed regular-file write leaves an existing

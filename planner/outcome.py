@@ -50,12 +50,12 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def check_output_path(path: Path, flag: str = "--output") -> None:
+def check_output_path(path: Path, flag: str) -> None:
     """Fail before any work when `path` cannot be written (see common.files.check_output_path)."""
     files.check_output_path(path, flag)
 
 
-def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
+def write_atomic(path: Path, text: str, flag: str) -> None:
     """Write a whole file or nothing, never over an input of the run (see common.files.write_output);
     `flag` names the option in messages."""
     files.write_output(path, text, flag)

@@ -684,7 +684,7 @@ def test_write_atomic_cleans_up_when_the_rename_fails(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(Exception) as info:
-        write_atomic(tmp_path / "x.json", "{}")
+        write_atomic(tmp_path / "x.json", "{}", "--output")
     assert "No space left" in str(info.value)
     assert list(tmp_path.iterdir()) == []
 

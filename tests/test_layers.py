@@ -143,8 +143,6 @@ def test_libraries_stay_in_their_layer(library: str) -> None:
 
 
 FLAG_WHERE_LEFT = {
-    "common.files",  # write_output/check_output_path default to --output
-    "planner.outcome",  # check_output_path/write_atomic default to --output
     "planner.sweep",  # the spec's total rate is 0 (--rate)
     "planner.export.skypilot",  # --to skypilot
 }

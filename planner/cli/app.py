@@ -102,7 +102,7 @@ def _emit(outcome: Outcome, fmt: str, output: Path | None) -> None:
             console = report_console(record=True, width=100, file=io.StringIO())
             console.print(renderable)
             text = console.export_text()
-        files.write_output(output, text)
+        files.write_output(output, text, "--output")
         report_console(stderr=True, highlight=False).print(f"wrote {output}")
     elif text is not None:
         _write_stdout(text, is_json=fmt in ("json", "json-schema"))
@@ -154,7 +154,7 @@ def _check_output(output: Path | None, *inputs: Path | None) -> None:
         if p is not None:
             files.note_input(p)
     if output is not None:
-        files.check_output_path(output)
+        files.check_output_path(output, "--output")
 
 
 def _print_version(value: bool) -> None:

@@ -258,7 +258,7 @@ def export(
     for f in result.files:
         path = output / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_output(path, f.text)
+        files.write_output(path, f.text, "--output")
     from planner.outcome import envelope, to_json
 
     err = report_console(stderr=True, highlight=False, soft_wrap=True)
