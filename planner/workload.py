@@ -36,9 +36,7 @@ Rate
     ``rate_rps`` from the spec, or with ``trace.use_trace_rate: true`` the trace's mean rate
     ``(n - 1) / (latest - earliest timestamp)`` over the rows kept. A slice's rate is share x model rate.
 
-Summary statistics: traces use numpy's linear-interpolated percentiles of the rows kept; histograms and
-distributions report the lower quantile (the smallest length whose cumulative share reaches q); the mean
-of a distribution is taken on a ``STATS_GRID``-point quantile grid.
+Summary statistics (mean, p50, p90, p99 of each length axis, for reports): planner/length_stats.py.
 """
 
 from __future__ import annotations
@@ -55,12 +53,12 @@ import numpy.typing as npt
 
 from planner.distributions import Discretised, discretise
 from planner.errors import InputError
+from planner.length_stats import LengthStats, distribution_stats, histogram_stats, trace_stats
 from planner.rate_curve import PeriodRates, spec_curve, trace_curve
 from planner.spec import HistogramBin, TraceSource, Workload
 from planner.traces import TraceData, read_trace
 
 MIN_DISTRIBUTION_SHARE = 1e-9
-STATS_GRID = 4096
 
 
 @dataclass(frozen=True)
@@ -75,16 +73,6 @@ class Slice:
     output_len_range: tuple[int, int]
     share: float  # of the model's requests
     rate_rps: float
-
-
-@dataclass(frozen=True)
-class LengthStats:
-    """Token-length statistics of one axis (input or output)."""
-
-    mean_tokens: float
-    p50_tokens: float
-    p90_tokens: float
-    p99_tokens: float
 
 
 @dataclass(frozen=True)
@@ -156,28 +144,6 @@ def _make_slice(
 # ---------------------------------------------------------------- histogram
 
 
-def _weighted_quantile(values: Sequence[int], weights: Sequence[float], q: float) -> float:
-    """Smallest value whose cumulative weight reaches q (weights sum to 1)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    cum = 0.0
-    for i in order:
-        cum += weights[i]
-        if cum >= q - 1e-12:
-            return float(values[i])
-    return float(values[order[-1]])
-
-
-def _discrete_stats(values: Sequence[int], weights: Sequence[float]) -> LengthStats:
-    total = sum(weights)
-    w = [x / total for x in weights]
-    return LengthStats(
-        mean_tokens=sum(v * x for v, x in zip(values, w, strict=True)),
-        p50_tokens=_weighted_quantile(values, w, 0.5),
-        p90_tokens=_weighted_quantile(values, w, 0.9),
-        p99_tokens=_weighted_quantile(values, w, 0.99),
-    )
-
-
 def _histogram_slices(model: str, bins: Sequence[HistogramBin], rate_rps: float) -> tuple[Slice, ...]:
     merged: dict[tuple[int, int], float] = {}
     for b in bins:
@@ -239,11 +205,6 @@ def slices_from_lengths(
     return tuple(out)
 
 
-def _array_stats(values: npt.NDArray[np.int64]) -> LengthStats:
-    p50, p90, p99 = np.percentile(values, [50, 90, 99]).tolist()
-    return LengthStats(mean_tokens=float(values.mean()), p50_tokens=p50, p90_tokens=p90, p99_tokens=p99)
-
-
 # ---------------------------------------------------------------- parametric distributions
 
 
@@ -258,16 +219,6 @@ def _axis_buckets(dist: Discretised, bpd: int) -> list[tuple[tuple[int, int], in
         if share > 0:
             out.append(((lo_e + 1, hi_e), min(hi_e, dist.hi), share))
     return out
-
-
-def _dist_stats(dist: Discretised) -> LengthStats:
-    grid = [dist.length_at((i + 0.5) / STATS_GRID) for i in range(STATS_GRID)]
-    return LengthStats(
-        mean_tokens=sum(grid) / STATS_GRID,
-        p50_tokens=float(dist.length_at(0.5)),
-        p90_tokens=float(dist.length_at(0.9)),
-        p99_tokens=float(dist.length_at(0.99)),
-    )
 
 
 def _distribution_slices(
@@ -324,8 +275,8 @@ def build_slices(
             trace_path=None,
             trace_format=None,
             buckets_per_decade=None,
-            input_len=_discrete_stats([b.input_len for b in bins], shares),
-            output_len=_discrete_stats([b.output_len for b in bins], shares),
+            input_len=histogram_stats([b.input_len for b in bins], shares),
+            output_len=histogram_stats([b.output_len for b in bins], shares),
         )
         built = WorkloadSlices(model_label, _histogram_slices(model_label, bins, rate), summary)
         return _curved(built, workload, where)
@@ -343,8 +294,8 @@ def build_slices(
             trace_path=None,
             trace_format=None,
             buckets_per_decade=bpd,
-            input_len=_dist_stats(d_in),
-            output_len=_dist_stats(d_out),
+            input_len=distribution_stats(d_in),
+            output_len=distribution_stats(d_out),
         )
         built = WorkloadSlices(model_label, _distribution_slices(model_label, d_in, d_out, bpd, rate), summary)
         return _curved(built, workload, where)
@@ -384,8 +335,8 @@ def build_slices(
         trace_path=trace.path,
         trace_format=trace.format,
         buckets_per_decade=bpd,
-        input_len=_array_stats(data.input_lens),
-        output_len=_array_stats(data.output_lens),
+        input_len=trace_stats(data.input_lens),
+        output_len=trace_stats(data.output_lens),
     )
     built = WorkloadSlices(
         model_label, slices_from_lengths(model_label, data.input_lens, data.output_lens, bpd, rate), summary
