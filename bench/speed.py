@@ -269,6 +269,8 @@ def sweep(quick: bool) -> Table:
         t.add(run=f"20-point sweep --jobs {jobs}", wall_s=wall, cpu_s=cpu, x_one_plan_wall=ratio,
               x_one_plan_cpu=cpu / one_cpu, target="< 3x", verdict=verdict)
     t.add(run="--jobs 2 result == --jobs 1 result", verdict=str(outputs["1"] == outputs["2"]))
+    t.add(run="cores free now: 2 CPU-bound processes at once, wall / one alone (1.0 = 2 free cores, 2.0 = one)",
+          x_one_plan_wall=_parallel_probe())
     # where a point's CPU goes (in this process, one worker): the main solve is most of it
     from planner.inputs import load_inputs  # noqa: PLC0415
     from planner.sweep import run_sweep  # noqa: PLC0415
@@ -281,6 +283,19 @@ def sweep(quick: bool) -> Table:
           other_s=cpu - sum(b.cpu.values()), tie_breaks_run=b.ties_run, tie_breaks_skipped=b.ties_skipped,
           tie_x_stage1=b.cpu["tie_breaks"] / b.cpu["main_stage1"] if b.cpu["main_stage1"] else None)
     return t
+
+
+def _parallel_probe() -> float:
+    """How much of a second core this run gets: `--jobs 2` can only gain what the machine leaves free."""
+    burn = [sys.executable, "-c", "sum(i * i for i in range(6_000_000))"]
+    t = time.perf_counter()
+    subprocess.run(burn, check=True, env=CHILD_ENV)
+    one = time.perf_counter() - t
+    t = time.perf_counter()
+    procs = [subprocess.Popen(burn, env=CHILD_ENV) for _ in range(2)]
+    for proc in procs:
+        proc.wait()
+    return (time.perf_counter() - t) / one
 
 
 # ------------------------------------------------------------------------------------------ melange
