@@ -315,7 +315,6 @@ class EngineFactors(CatalogEntry):
     max_num_batched_tokens: float | None = _factor("tokens per forward pass the engine sizes activations for")
     max_num_seqs: float | None = _factor("most sequences the scheduler runs at once")
     kv_reserve_output_fraction: float | None = _factor("share of a request's output KV reserved at admission")
-    gemm_half_width: float | None = _factor("per-GPU GEMM shard width (output columns) at half efficiency")
     gemm_half_tokens: float | None = _factor("tokens per GEMM at half prefill GEMM efficiency")
     kv_context_half_tokens: float | None = _factor("context (tokens) at half decode-attention bandwidth")
     # Runtime factors of the 2023 TensorRT-LLM rows: nuisance parameters of the fit, kept so the accuracy
