@@ -30,6 +30,7 @@ from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog  # noqa: E402
 from planner.perf.calibration import RowResult, evaluate, load_rows, quantile, regime  # noqa: E402
 from planner.perf.fitted import FACTOR, FIT_FILE, cross_validated, factor_value, parse_name, read_fit  # noqa: E402
+from planner.perf.profiles import ENGINES  # noqa: E402
 
 TARGET_MEDIAN = 0.15
 TARGET_P90 = 0.35
@@ -125,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     insample = evaluate(scored, catalog)
     cv = cross_validated(scored, catalog, read_fit().folds)
     if args.rows:
-        print("\n".join(row_table(insample, cv, evaluate([r for r in rows if not r.scored], catalog))))
+        # unscored rows of engines gpuplan does not model (TGI, MLC, ...) have no profile to show
+        shown = [r for r in rows if not r.scored and r.engine in ENGINES]
+        print("\n".join(row_table(insample, cv, evaluate(shown, catalog))))
         print()
     print(f"{len(rows)} rows, {len(scored)} scored, {len({r.source for r in scored})} sources")
     n, im, ip = _stats(insample)
