@@ -85,6 +85,8 @@ def affects(name: str, row: MeasuredRow, family: str) -> bool:
         return row.legacy
     if factor == "moe_imbalance":
         return row.ep > 1
+    if factor == "eager_kernel_us":
+        return row.eager
     return True
 
 

@@ -192,3 +192,60 @@ def test_predict_infeasible_raises() -> None:
     d = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))
     with pytest.raises(InfeasibleError):
         predict(d, 100, 100)
+
+
+def _with(dep: Deployment, **changes: object) -> Deployment:
+    from dataclasses import replace  # noqa: PLC0415 - only these tests rebuild deployments
+
+    return replace(dep, **changes)  # type: ignore[arg-type]
+
+
+def test_eager_host_time_overlaps_the_gpus_work() -> None:
+    """Without CUDA graphs the host issues a step's kernels while the GPU runs them: the step is the
+    longer of the two, so a GPU-bound step (a big model, a large batch) hardly pays for eager mode and a
+    small one is host-bound."""
+    big = _with(make(("llama-3.3-70b", "a100-80gb", 2, "bf16", "bf16", "vllm")), eager=True)
+    small = _with(make(("llama-3.1-8b", "h100-sxm", 1, "fp8", "fp8", "vllm")), eager=True)
+    for dep in (big, small):
+        c, g = coefficients(dep), coefficients(_with(dep, eager=False))
+        assert c.host_s > 0 and g.host_s == 0
+        for batch in (1, 8, 64):
+            eager, graphs = float(decode_step_s(c, batch, 1000)), float(decode_step_s(g, batch, 1000))
+            assert graphs <= eager <= graphs + c.host_s + 1e-12
+    c, g = coefficients(small), coefficients(_with(small, eager=False))
+    assert float(decode_step_s(c, 1, 100)) > 1.5 * float(decode_step_s(g, 1, 100))  # host-bound
+    # the serving model's fixed point uses the same step: a lone eager request's TPOT is one step
+    p = predict(small, 500, 101)
+    assert p.tpot_ms == pytest.approx(float(decode_step_s(c, 1, 500 + 101 / 2)) * 1e3)
+    at = predict(small, 500, 101, rate_rps=p.requests_per_s * 3)
+    assert not at.saturated and at.tpot_ms >= p.tpot_ms
+
+
+def test_short_prefill_gemms_cost_more_per_token_and_moe_more_than_dense() -> None:
+    """A prefill pass's GEMMs run at M / (M + gemm_half_tokens) of their efficiency; an expert sees only
+    top_k / experts of the pass's tokens, so a short MoE prefill loses more than a dense one."""
+    from planner.perf.roofline import prefill_compute_s  # noqa: PLC0415 - the function under test
+
+    dense = coefficients(make(("llama-3.1-8b", "h100-sxm", 1, "bf16", "bf16", "vllm")))
+    moe = coefficients(DEPS[5])  # deepseek-v3 on 8 x H200
+    for c in (dense, moe):
+        assert c.gemm_half_tokens > 0
+        short = float(prefill_compute_s(c, 256, passes=1.0)) / 256
+        long = float(prefill_compute_s(c, 8192, passes=1.0)) / 8192
+        plain = float(prefill_compute_s(c, 256)) / 256
+        assert short > plain and short > long
+    loss = [float(prefill_compute_s(c, 512, passes=1.0)) / float(prefill_compute_s(c, 512)) for c in (dense, moe)]
+    assert loss[1] > loss[0]
+
+
+def test_decode_attention_efficiency_rises_with_context() -> None:
+    """KV read time per sequence is (context + kv_context_half) x bytes / bandwidth: short contexts read
+    at a lower effective bandwidth, long ones approach it."""
+    from planner.perf.roofline import decode_parts  # noqa: PLC0415 - the function under test
+
+    c = coefficients(DEPS[0])
+    assert c.kv_context_half > 0
+    mem_short, mem_long = (float(decode_parts(c, ctx)[0]) for ctx in (100.0, 10000.0))
+    per_token_short, per_token_long = mem_short / 100.0, mem_long / 10000.0
+    assert per_token_short > per_token_long
+    assert mem_long - mem_short == pytest.approx(9900.0 * c.kv_read_per_token / c.kv_bw_bps)

@@ -36,6 +36,13 @@ EXTRA_DEFAULTS: dict[str, float] = {
     # Per sequence per layer in decode attention: the kernel's fixed cost per sequence, which short
     # contexts do not amortise (fitted).
     "attn_seq_overhead_us": 0.3,
+    # Tokens per GEMM (per expert for routed experts) at which a prefill pass's GEMMs reach half their
+    # long-GEMM efficiency: short GEMMs fill few tiles and are closer to memory-bound (fitted, global).
+    "gemm_half_tokens": 64.0,
+    # Context length (tokens) at which decode attention reaches half its streaming bandwidth: short
+    # contexts give each sequence's kernel blocks too little KV to amortise their fixed cost (fitted,
+    # global). Time per sequence per step = (context + this) x KV bytes / (bandwidth x efficiency).
+    "kv_context_half_tokens": 64.0,
     # Per request: tokenisation, HTTP and admission before the first forward pass, added to TTFT (fitted).
     "request_overhead_ms": 5.0,
     # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink ~5-10 us, NCCL

@@ -5,17 +5,26 @@ All figures are per GPU of the replica (the GPUs work in parallel). Each term is
 with one engine factor (planner/perf/deployment.py EXTRA_DEFAULTS, fitted per engine x GPU family):
 
     decode step(N, c) = max(weights read / (BW x bandwidth_efficiency)
-                              + N x c x KV bytes / (BW x kv_bandwidth_efficiency),
+                              + N x (c + kv_context_half) x KV bytes / (BW x kv_bandwidth_efficiency),
                             N x dense FLOPs / (peak x compute_efficiency)
                               + N x expert FLOPs x imbalance / (peak x compute_efficiency x moe_gemm_efficiency)
                               + N x c x attention FLOPs / (peak16 x attention_efficiency))
                         + N x (seq_overhead + layers x attn_seq_overhead)       per-sequence work
                         + collectives(N tokens)                                 TP all-reduce / EP all-to-all
                         + step_overhead + layers x layer_overhead               fixed per pass
-                        (+ layers x kernels per layer x eager_kernel without CUDA graphs)
+                        (without CUDA graphs the max also holds the host's time issuing the step's
+                         kernels, layers x kernels per layer x eager_kernel: it overlaps the GPU's)
     weights read      = attention + dense FFN + lm_head + the routed experts the N tokens touch
     prefill(I)        = the same roofline over I tokens (lm_head for the last token only), chunked by the
-                        engine's token budget, plus its collectives and fixed costs
+                        engine's token budget, plus its collectives and fixed costs; a pass of its own
+                        runs its GEMMs at M / (M + gemm_half_tokens) of their efficiency (M = its tokens,
+                        per expert M = tokens x top_k / experts)
+
+Decode attention's efficiency rises with context as c / (c + kv_context_half): the kernel's fixed work
+per sequence is worth kv_context_half tokens of KV reads. Both curves are global fitted factors. (A
+thin-TP-shard GEMM curve, width / (width + half width) with width = hidden / tp, was tried and left
+out: it improved the in-sample p90 but worsened the cross-validated median, 20.6 % with it and 17.2 %
+without, mostly on SGLang max-load rows at TP 4-8.)
 
 Linear layers run at the peak of the weights' compute dtype (precision.resolve_precision), attention at
 the 16-bit peak. Collectives: a ring all-reduce costs latency + 2 (tp-1)/tp x bytes / link bandwidth,
@@ -83,6 +92,8 @@ class Coeffs:
     top_k: int
     kv_bytes_per_token: float  # stored per token on a GPU that holds it
     kv_read_per_token: float  # KV bytes one decode step reads per context token per GPU (average)
+    kv_context_half: float  # context at which decode attention reaches half its bandwidth efficiency
+    gemm_half_tokens: float  # tokens per GEMM at which a prefill GEMM reaches half its efficiency
     window: float  # sliding window in tokens (inf if none)
     dense_flops_per_token: float  # per GPU: attention projections, dense FFN, shared experts, router
     expert_flops_per_token: float  # per GPU: routed experts, load imbalance included
@@ -95,7 +106,8 @@ class Coeffs:
     collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth
     overlapped: bool  # collectives run beside compute (expert parallelism with two-batch overlap)
     separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
-    overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads, eager launches
+    overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads
+    host_s: float  # eager decode: host time issuing the step's kernels, overlapped with the GPU's work
     prefill_overhead_s: float  # fixed per prefill pass: as a decode pass, and its kernels launched one by one
     seq_s: float  # per sequence per decode step
     request_s: float  # per request, before its first forward pass
@@ -174,13 +186,14 @@ def coefficients(dep: Deployment) -> Coeffs:
     imbalance = dep.factor("moe_imbalance") if dep.ep > 1 else 1.0
     overhead = dep.engine.step_overhead_ms * 1e-3 + m.layers * dep.factor("layer_overhead_us") * 1e-6
     # engines capture decode steps in CUDA graphs; prefill passes (variable shapes) launch every kernel
-    # at the CUDA launch latency; without CUDA graphs (eager) decode pays the engine's whole per-kernel
-    # host cost (Python, dispatch), fitted on eager rows
+    # at the CUDA launch latency; without CUDA graphs (eager) the host issues every kernel of a decode
+    # step (Python, dispatch: eager_kernel_us each, fitted on eager rows) while the GPU runs the ones
+    # already queued, so a decode step takes the longer of the two (`host_s`), not their sum
     kernels = m.layers * kernels_per_layer(dep)
     prefill_overhead = overhead + kernels * KERNEL_LAUNCH_US * 1e-6
+    host = kernels * dep.factor("eager_kernel_us") * 1e-6 if dep.eager else 0.0
     if dep.eager:
-        overhead += kernels * dep.factor("eager_kernel_us") * 1e-6
-        prefill_overhead = max(prefill_overhead, overhead)
+        prefill_overhead = max(prefill_overhead, overhead + host)
     # per-sequence decode-attention cost: every GPU runs every sequence (its heads), or under DP
     # attention one GPU runs each sequence
     attn_seq = m.layers * dep.factor("attn_seq_overhead_us") * 1e-6 / (tp if dep.dp_attention else 1)
@@ -201,6 +214,8 @@ def coefficients(dep: Deployment) -> Coeffs:
         kv_bytes_per_token=kv_gpu,
         # per GPU per context token: its heads of every sequence, or whole KV of 1/tp of the sequences
         kv_read_per_token=kv_gpu * reload / (tp if dep.dp_attention else 1),
+        kv_context_half=dep.factor("kv_context_half_tokens"),
+        gemm_half_tokens=dep.factor("gemm_half_tokens"),
         window=float(m.sliding_window) if m.sliding_window else math.inf,
         dense_flops_per_token=2.0 * (attn_params + dense_ffn) / tp,
         expert_flops_per_token=2.0 * routed * imbalance / tp,
@@ -216,6 +231,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         overlapped=dep.ep > 1 and dep.dp_attention,
         separate_prefill=dep.engine.engine in SEPARATE_PREFILL_ENGINES,
         overhead_s=overhead,
+        host_s=host,
         prefill_overhead_s=prefill_overhead,
         seq_s=dep.factor("seq_overhead_us") * 1e-6 + attn_seq,
         request_s=dep.factor("request_overhead_ms") * 1e-3,
@@ -287,13 +303,31 @@ def _with_overlap(c: Coeffs, compute: Array, tokens: Array) -> Array:
 allreduce_s = collectives_s  # the name the first estimator used
 
 
-def prefill_compute_s(c: Coeffs, n: Array, attn_factor: float = 1.0) -> Array:
+def short_gemm_tokens(c: Coeffs, tokens: Array, passes: Array = 1.0) -> tuple[Array, Array]:
+    """(dense, expert) token-equivalents that `passes` prefill passes over `tokens` tokens in all lose to
+    short GEMMs: a GEMM over M tokens runs at M / (M + gemm_half_tokens) of its long-GEMM efficiency, so
+    each pass costs gemm_half_tokens more tokens per dense GEMM, and as much per expert it touches (an
+    expert sees tokens x top_k / experts of them, so MoE prefill loses far more than dense prefill)."""
+    tokens = np.asarray(tokens, dtype=float)
+    passes = np.asarray(passes, dtype=float)
+    dense = passes * c.gemm_half_tokens
+    if not c.experts:
+        return dense, np.zeros_like(dense)
+    per_pass = tokens / np.maximum(passes, 1.0)
+    q = 1.0 - c.top_k / c.experts
+    touched_share = 1.0 - np.power(q, per_pass)  # share of the experts a pass touches
+    return dense, passes * c.gemm_half_tokens * touched_share * c.experts / c.top_k
+
+
+def prefill_compute_s(c: Coeffs, n: Array, attn_factor: float = 1.0, passes: Array | None = None) -> Array:
     """Compute time of prefilling one n-token prompt: linear layers and experts, lm_head (last token),
-    causal attention (`attn_factor` > 1 when one GPU runs the whole prompt's attention)."""
+    causal attention (`attn_factor` > 1 when one GPU runs the whole prompt's attention). With `passes`
+    (prefill-only passes), the short-GEMM loss of those passes is added (`short_gemm_tokens`)."""
     n = np.asarray(n, dtype=float)
+    dense_extra, expert_extra = short_gemm_tokens(c, n, passes) if passes is not None else (0.0, 0.0)
     return (
-        n * c.dense_flops_per_token / c.gemm_flops
-        + n * c.expert_flops_per_token / c.moe_flops
+        (n + dense_extra) * c.dense_flops_per_token / c.gemm_flops
+        + (n + expert_extra) * c.expert_flops_per_token / c.moe_flops
         + c.head_flops_per_token / c.gemm_flops
         + causal_pairs(c, n) * c.prefill_attn_flops_per_pair * attn_factor / c.attn_flops
     )
@@ -306,7 +340,7 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
     chunks = np.maximum(np.ceil(n / c.max_batched_tokens), 1.0)
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, np.minimum(n, c.max_batched_tokens))) / c.bw_bps
     return (
-        np.maximum(chunks * weights_s, _with_overlap(c, prefill_compute_s(c, n, c.lone_attn_factor), n))
+        np.maximum(chunks * weights_s, _with_overlap(c, prefill_compute_s(c, n, c.lone_attn_factor, chunks), n))
         + collectives_s(c, n, chunks)
         + chunks * c.prefill_overhead_s
     )
@@ -318,7 +352,8 @@ def prefill_marginal_s(c: Coeffs, n: Array) -> Array:
     its own also pays one pass's weight read and fixed costs per prompt (prompts arriving within one
     decode step share a pass; at planning rates that is rarely more than one)."""
     n = np.asarray(n, dtype=float)
-    compute = prefill_compute_s(c, n)
+    # a prompt riding a decode batch lengthens its GEMMs (no short-GEMM loss); a pass of its own has one
+    compute = prefill_compute_s(c, n, passes=1.0 if c.separate_prefill else None)
     work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
     if c.separate_prefill:
         weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n)) / c.bw_bps
@@ -331,7 +366,9 @@ def batch_prefill_s(c: Coeffs, batch: Array, n: Array) -> Array:
     batch = np.asarray(batch, dtype=float)
     n = np.asarray(n, dtype=float)
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, batch * n)) / c.bw_bps
-    compute = _with_overlap(c, batch * prefill_compute_s(c, n), batch * n)
+    dense_extra, expert_extra = short_gemm_tokens(c, batch * n)
+    short = dense_extra * c.dense_flops_per_token / c.gemm_flops + expert_extra * c.expert_flops_per_token / c.moe_flops
+    compute = _with_overlap(c, batch * prefill_compute_s(c, n) + short, batch * n)
     return np.maximum(weights_s, compute) + collectives_s(c, batch * n) + c.prefill_overhead_s
 
 
@@ -340,7 +377,7 @@ def decode_parts(c: Coeffs, context: Array) -> tuple[Array, Array, Array, Array]
     (memory s per request, compute s per request, serial s per request — collectives and per-sequence
     work, outside the roofline — and fixed s per step)."""
     ctx = np.minimum(np.asarray(context, dtype=float), c.window)
-    mem_per_req = ctx * c.kv_read_per_token / c.kv_bw_bps
+    mem_per_req = (ctx + c.kv_context_half) * c.kv_read_per_token / c.kv_bw_bps
     comp_per_req = (
         (c.dense_flops_per_token + c.head_flops_per_token) / c.gemm_flops
         + c.expert_flops_per_token / c.moe_flops
@@ -360,7 +397,7 @@ def decode_step_s(c: Coeffs, batch: Array, context: Array) -> Array:
     batch = np.asarray(batch, dtype=float)
     mem, comp, serial, fixed = decode_parts(c, context)
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, batch)) / c.bw_bps
-    return np.maximum(weights_s + batch * mem, batch * comp) + batch * serial + fixed
+    return np.maximum(np.maximum(weights_s + batch * mem, batch * comp), c.host_s) + batch * serial + fixed
 
 
 def static_batch_s(c: Coeffs, batch: Array, input_len: Array, output_len: Array) -> tuple[Array, Array]:
@@ -389,9 +426,10 @@ def prefill_chunk_time_s(dep: Deployment, tokens: float, context: float = 0.0) -
     c = coefficients(dep)
     n = float(tokens)
     pairs = float(causal_pairs(c, context + n)) - float(causal_pairs(c, context))
+    dense_extra, expert_extra = (float(x) for x in short_gemm_tokens(c, n))
     compute = (
-        n * c.dense_flops_per_token / c.gemm_flops
-        + n * c.expert_flops_per_token / c.moe_flops
+        (n + dense_extra) * c.dense_flops_per_token / c.gemm_flops
+        + (n + expert_extra) * c.expert_flops_per_token / c.moe_flops
         + c.head_flops_per_token / c.gemm_flops
         + pairs * c.prefill_attn_flops_per_pair * c.lone_attn_factor / c.attn_flops
     )

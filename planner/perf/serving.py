@@ -100,6 +100,7 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
         "comp": np.asarray(comp).reshape(col),
         "comm": np.asarray(comm).reshape(col),
         "fixed": np.asarray(fixed).reshape(col),
+        "host": (c.host_s + np.asarray(fixed)).reshape(col),
         # memory pieces of t_d, one per tangent of the experts-touched curve: alpha + beta N
         "mem_alpha": ((c.dense_bytes + c.expert_bytes * intercepts) / c.bw_bps + np.asarray(fixed)[0]).reshape(
             1, 1, -1
@@ -118,7 +119,8 @@ def _step_s(c: Coeffs, n: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarra
     if c.experts:
         q = 1.0 - c.top_k / c.experts
         weights = weights + c.expert_bytes * c.experts_local * (1.0 - np.power(q, n)) / c.bw_bps
-    out: np.ndarray = np.maximum(weights + n * parts["mem"], n * parts["comp"]) + n * parts["comm"] + parts["fixed"]
+    gpu = np.maximum(np.maximum(weights + n * parts["mem"], n * parts["comp"]), c.host_s)
+    out: np.ndarray = gpu + n * parts["comm"] + parts["fixed"]
     return out
 
 
@@ -140,7 +142,10 @@ def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndar
     )
     den_comp = 1.0 - b * (parts["comp"] + parts["comm"])
     r_comp = np.where(den_comp > 0.0, (a + b * parts["fixed"]) / np.where(den_comp > 0.0, den_comp, 1.0), np.inf)
-    n = np.maximum(r_mem, r_comp)
+    # eager host piece: t_d >= host + fixed + comm N
+    den_host = 1.0 - b * parts["comm"]
+    r_host = np.where(den_host > 0.0, (a + b * parts["host"]) / np.where(den_host > 0.0, den_host, 1.0), np.inf)
+    n = np.maximum(np.maximum(r_mem, r_comp), r_host)
     return np.where(stable, n, np.inf), r
 
 
