@@ -56,25 +56,31 @@ def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() 
 
 
 def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times() -> None:
-    """examples/long-prompt-disagg routes its 6,000-token prompts through p5.48xlarge tp4 prefill replicas and
-    p4d.24xlarge tp8 decode replicas. At a rate low enough that every request is alone, TTFT is the prefill
-    pool's lone prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and
-    TPOT the decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
+    """examples/long-prompt-disagg routes part of its 6,000-token prompts through p5.48xlarge tp4 prefill
+    replicas and p5.48xlarge tp4 decode replicas (the rest to aggregated replicas; this test sends the whole
+    bucket through the pair). At a rate low enough that every request is alone, TTFT is the prefill pool's
+    lone prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and TPOT
+    the decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
     golden = json.loads((GOLDEN / "long-prompt-disagg.plan.json").read_text(encoding="utf-8"))["data"]
     plan = Plan.model_validate(golden)
+    [planned] = [s for s in plan.routing if s.input_len == 6000]
+    [route] = [r for r in planned.routes if r.decode_candidate]
+    route = route.model_copy(update={"share": 1.0})
+    planned = planned.model_copy(update={"routes": (route,)})
+    plan = plan.model_copy(
+        update={"routing": tuple(planned if s.input_len == 6000 else s for s in plan.routing)}
+    )
     inputs = load_inputs(EXAMPLES / "long-prompt-disagg.yaml")
     sim = simulate_plan(plan, inputs, SimulationOptions(arrivals="poisson", rate="0.01", duration_s=3000))
     [bucket] = [b for b in sim.buckets if b.input_len_range == (6000, 6000)]
     assert bucket.requests >= 10
-    [planned] = [s for s in plan.routing if s.input_len == 6000]
-    [route] = planned.routes
 
     model = CATALOG.models["llama-3.3-70b"]
-    h100, a100 = CATALOG.gpus["h100-sxm"], CATALOG.gpus["a100-40gb"]
+    h100 = CATALOG.gpus["h100-sxm"]
     prefill = Deployment(model, h100, 4, "fp8", "bf16", engine_profile(CATALOG, "vllm", h100))
-    decode = Deployment(model, a100, 8, "fp8", "bf16", engine_profile(CATALOG, "vllm", a100))
+    decode = Deployment(model, h100, 4, "fp8", "bf16", engine_profile(CATALOG, "vllm", h100))
     ends = []
-    for itype, gpus in (("p5.48xlarge", 4), ("p4d.24xlarge", 8)):
+    for itype, gpus in (("p5.48xlarge", 4), ("p5.48xlarge", 4)):
         net = CATALOG.network(next(o for o in CATALOG.offerings.values() if o.instance_type == itype))
         assert net is not None
         ends.append(pool_links(net, 8, gpus, False)[0])
