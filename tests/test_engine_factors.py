@@ -17,16 +17,10 @@ from tests.support import assert_user_error, gpuplan
 ESTIMATE = ("estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input-len", "1000", "--output-len", "200")
 
 
-# Named ahead of the estimator change that reads them (h12, landing the same night); once it is on main,
-# every non-legacy field has a default and the check below becomes an equality.
-AHEAD_OF_PERF = {"gemm_half_tokens", "kv_context_half_tokens"}
-
-
 def test_every_factor_perf_reads_is_a_field_and_every_field_has_a_default_or_is_legacy() -> None:
     fields = set(EngineFactors.model_fields)
     legacy = {LEGACY_PREFIX + name for name in LEGACY_FACTORS}
-    assert set(EXTRA_DEFAULTS) <= fields - legacy
-    assert fields - legacy - set(EXTRA_DEFAULTS) <= AHEAD_OF_PERF
+    assert fields - legacy == set(EXTRA_DEFAULTS)
     assert legacy <= fields
 
 
