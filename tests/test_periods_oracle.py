@@ -17,7 +17,7 @@ import pytest
 
 from planner.verify_periods import verify_periods
 from solvers.fleet import solve_fleet
-from solvers.periods import FleetCommitment, PeriodsProblem, price_grid, solve_periods
+from solvers.periods import FleetCommitment, PeriodsProblem, PeriodsSolution, price_grid, solve_periods
 from solvers.types import FleetCandidate, FleetOffering, FleetProblem, FleetSlice
 
 N_MAX, K_MAX, PERIODS = 3, 3, 3
@@ -89,17 +89,25 @@ def _oracle(problem: PeriodsProblem) -> float:
     return best
 
 
+def _agrees(problem: PeriodsProblem, solution: PeriodsSolution, want: float) -> bool:
+    """Assert that the MILP's answer is the brute force's `want` (infeasible when it is infinite) and that
+    the verifier passes it; True when there is a plan left for the caller to check further."""
+    if not np.isfinite(want):
+        assert solution.status == "infeasible"
+        return False
+    assert solution.status == "optimal", solution.message
+    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert verify_periods(problem, solution) == ()
+    return True
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_multi_period_milp_matches_brute_force(seed: int) -> None:
     problem = _case(seed)
     solution = solve_periods(problem, time_limit_s=30)
     want = _oracle(problem)
-    if not np.isfinite(want):
-        assert solution.status == "infeasible"
+    if not _agrees(problem, solution, want):
         return
-    assert solution.status == "optimal", solution.message
-    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
-    assert verify_periods(problem, solution) == ()
 
 
 def test_verifier_catches_a_broken_plan() -> None:
@@ -137,13 +145,9 @@ def test_a_dearer_commitment_on_the_same_offering_is_never_bought(seed: int) -> 
     dearer = FleetCommitment("a-3y-dear", "a", "3y", a_1y.price_usd_per_hour + 0.013)
     more = replace(problem, commitments=(*problem.commitments, dearer))
     solution = solve_periods(more, time_limit_s=30)
-    want = _oracle(problem)
-    if not np.isfinite(want):
-        assert solution.status == "infeasible"
+    if not _agrees(more, solution, _oracle(problem)):
         return
-    assert solution.status == "optimal", solution.message
     assert "a-3y-dear" not in solution.committed
-    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
     odd = replace(
         problem,
         base=replace(
@@ -171,12 +175,8 @@ def test_cbc_agrees_with_the_brute_force(seed: int) -> None:
     solution = solve_periods(problem, solver="cbc", time_limit_s=30)
     want = _oracle(problem)
     assert solution.solver == "cbc"
-    if not np.isfinite(want):
-        assert solution.status == "infeasible"
+    if not _agrees(problem, solution, want):
         return
-    assert solution.status == "optimal", solution.message
-    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
-    assert verify_periods(problem, solution) == ()
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -188,12 +188,8 @@ def test_an_owned_offering_matches_brute_force(seed: int) -> None:
     problem = replace(problem, commitments=(problem.commitments[0], owned), owned_only=frozenset({"b"}))
     solution = solve_periods(problem, time_limit_s=30)
     want = _oracle(problem)
-    if not np.isfinite(want):
-        assert solution.status == "infeasible"
+    if not _agrees(problem, solution, want):
         return
-    assert solution.status == "optimal", solution.message
-    assert solution.cost_usd == pytest.approx(want, rel=1e-6, abs=1e-6)
-    assert verify_periods(problem, solution) == ()
     k = solution.committed.get("b-on-prem", 0)
     assert k <= 2 and all(p.instances.get("b", 0) == k for p in solution.periods)
     if k:
@@ -221,10 +217,6 @@ def test_the_constant_fleet_baseline_matches_brute_force(seed: int) -> None:
             cost = problem.horizon_hours * float(v @ price) + (0.0 if problem.cyclic else float((v * lead) @ price))
             best = min(best, cost)
     solution = solve_periods(problem, time_limit_s=30)
-    if not np.isfinite(best):
-        assert solution.status == "infeasible"
+    if not _agrees(problem, solution, best):
         return
-    assert solution.status == "optimal", solution.message
-    assert solution.cost_usd == pytest.approx(best, rel=1e-6, abs=1e-6)
-    assert verify_periods(problem, solution) == ()
     assert len({tuple(sorted(p.instances.items())) for p in solution.periods}) == 1
