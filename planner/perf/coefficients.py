@@ -1,0 +1,203 @@
+"""The per-GPU constants of one deployment that the time formulas of planner/perf/roofline.py read
+(`Coeffs`, built once per deployment by `coefficients`): effective bandwidths and FLOP rates after the
+engine factors, bytes and FLOPs per token, the collectives of the replica's layout, fixed costs per pass,
+and the engine's batching limits. Kept apart from the formulas so that each file reads as one thing: what
+a deployment is made of here, how long a pass takes there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from catalog.types import DTYPE_BYTES
+from planner.perf.deployment import SEPARATE_PREFILL_ENGINES, Deployment
+from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, weight_split
+from planner.perf.precision import resolve_precision
+
+# CUDA kernel launch latency on the host (cudaLaunchKernel, ~4-7 us on current drivers): the floor of a
+# kernel's cost outside a CUDA graph.
+KERNEL_LAUNCH_US = 5.0
+
+
+def kernels_per_layer(dep: Deployment) -> float:
+    """Kernels one transformer layer launches: norm, QKV, rotary, attention, output projection, residual
+    norm, gate/up, activation, down, two all-reduces (12); a routed MoE adds router, top-k, permute,
+    a second grouped GEMM and the combine (+5), shared experts their own MLP (+3); multi-head latent
+    attention adds its low-rank projections and norms (+6); 8-bit activations add a quantisation
+    kernel before each GEMM. Counts of the kernels engines launch, not fitted."""
+    m = dep.model
+    gemms = 4.0 + (4.0 if m.is_mla else 0.0) + (3.0 if m.is_moe else 0.0) + (2.0 if m.moe_shared_experts else 0.0)
+    other = 8.0 + (2.0 if m.is_mla else 0.0) + (3.0 if m.is_moe else 0.0) + (1.0 if m.moe_shared_experts else 0.0)
+    quant = gemms if dep.weights in ("fp8", "int8") else 0.0
+    return gemms + other + quant
+
+
+@dataclass(frozen=True)
+class Coeffs:
+    """Per-GPU constants of one deployment, precomputed once (seconds, bytes, FLOPs)."""
+
+    tp: int
+    bw_bps: float  # effective HBM bandwidth for weights, bytes/s
+    kv_bw_bps: float  # effective HBM bandwidth of decode attention reading the (paged) KV cache, bytes/s
+    gemm_flops: float  # effective dense linear-layer FLOP/s
+    moe_flops: float  # effective routed-expert (grouped GEMM) FLOP/s
+    attn_flops: float  # effective attention FLOP/s
+    dense_bytes: float  # weights read every forward pass except routed experts (the input embedding is a lookup)
+    expert_bytes: float  # one routed expert's bytes on a GPU that holds it, summed over MoE layers
+    experts: int  # routed experts per MoE layer (0: dense model)
+    experts_local: float  # routed experts per MoE layer on each GPU
+    top_k: int
+    kv_bytes_per_token: float  # stored per token on a GPU that holds it
+    kv_read_per_token: float  # KV bytes one decode step reads per context token per GPU (average)
+    kv_context_half: float  # context at which decode attention reaches half its bandwidth efficiency
+    gemm_half_tokens: float  # tokens per GEMM at which a prefill GEMM reaches half its efficiency
+    window: float  # sliding window in tokens (inf if none)
+    dense_flops_per_token: float  # per GPU: attention projections, dense FFN, shared experts, router
+    expert_flops_per_token: float  # per GPU: routed experts, load imbalance included
+    head_flops_per_token: float  # per GPU, lm_head
+    decode_attn_flops_per_pair: float  # per GPU, one query token x one cached token
+    prefill_attn_flops_per_pair: float  # per GPU, causal pair in prefill
+    lone_attn_factor: float  # a lone prompt's attention runs on 1 GPU under DP attention (= tp), else 1
+    collectives_per_pass: int
+    collective_latency_s: float
+    collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth
+    overlapped: bool  # collectives run beside compute (expert parallelism with two-batch overlap)
+    separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
+    overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads
+    host_s: float  # eager decode: host time issuing the step's kernels, overlapped with the GPU's work
+    prefill_overhead_s: float  # fixed per prefill pass: as a decode pass, and its kernels launched one by one
+    seq_s: float  # per sequence per decode step
+    request_s: float  # per request, before its first forward pass
+    scheduler_steps: float  # decode steps per scheduling round (multi-step scheduling)
+    max_batched_tokens: float
+    max_seqs: float
+    kv_reserve_output_fraction: float
+    max_tokens_in_kv: float  # per replica
+    fits: bool
+
+
+def _link_bandwidth_bps(dep: Deployment) -> float:
+    """Per-direction GPU-to-GPU bandwidth the collectives use, bytes/s: NVLink/xGMI, else PCIe; the
+    scale-out network when the replica spans nodes."""
+    g = dep.gpu
+    if dep.nodes > 1:
+        return dep.scale_out_bps
+    if g.interconnect in ("nvlink", "xgmi") and g.interconnect_gb_per_s:
+        return g.interconnect_gb_per_s * 1e9
+    return g.pcie_gb_per_s * 1e9
+
+
+def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
+    """(collectives per forward pass, seconds per replica token, latency each) of the replica's layout."""
+    m, tp = dep.model, dep.tp
+    if tp == 1:
+        return 0, 0.0, 0.0
+    latency = dep.factor("allreduce_latency_us") * 1e-6 + (dep.scale_out_latency_s if dep.nodes > 1 else 0.0)
+    eff = dep.factor("allreduce_bw_efficiency")
+    if dep.ep > 1 and dep.dp_attention:
+        # all-to-all: each GPU sends its tokens' hidden states to their top-k experts (8-bit when the
+        # weights are 8-bit, as DeepEP does) and receives 16-bit results back; a share (ep-1)/ep leaves the
+        # GPU, of which what leaves the node crosses the scale-out network
+        dispatch = DTYPE_BYTES["fp8"] if DTYPE_BYTES.get(dep.weights, 2.0) <= 1.0 else ACT_BYTES
+        per_token = moe_layers * m.hidden * m.moe_top_k * (dispatch + ACT_BYTES)
+        ep = dep.ep
+        off_node = max(ep - dep.node_gpus, 0) / ep
+        on_node = (min(ep, dep.node_gpus) - 1) / ep
+        g = dep.gpu
+        nvl = (g.interconnect_gb_per_s or g.pcie_gb_per_s) * 1e9
+        seconds = per_token * (off_node / dep.scale_out_bps + on_node / nvl) / eff / tp
+        return 2 * moe_layers, seconds, latency
+    ring = 2.0 * (tp - 1) / tp * m.hidden * ACT_BYTES / (_link_bandwidth_bps(dep) * eff)
+    if dep.dp_attention:
+        # attention is data-parallel: tokens are gathered before each FFN/MoE and scattered after it
+        return m.layers, ring, latency
+    return 2 * m.layers, ring, latency
+
+
+@lru_cache(maxsize=4096)
+def coefficients(dep: Deployment) -> Coeffs:
+    """Precompute everything the time formulas need for `dep` (cached: planners reuse deployments)."""
+    m, g, tp = dep.model, dep.gpu, dep.tp
+    mem = memory_breakdown(dep)
+    split = weight_split(m, dep.weights, tp, dep.ep, dep.dp_attention)
+    moe_layers = m.layers - m.moe_dense_layers if m.is_moe else 0
+    # FLOPs per token: 2 per parameter touched (attention projections, FFNs, experts, lm_head)
+    attn_params = m.layers * m.attention_params_per_layer()
+    dense_ffn = (m.layers - moe_layers) * m.mlp_params(m.intermediate)
+    if m.is_moe:
+        dense_ffn += moe_layers * (m.moe_shared_experts * m.expert_params() + m.hidden * m.moe_experts)
+    routed = moe_layers * m.moe_top_k * m.expert_params()
+    head = m.vocab * m.hidden
+    if m.is_mla:
+        # absorbed MLA decode: scores over (latent + rope) dims, values over the latent
+        decode_pair = 2.0 * m.layers * m.heads * (2 * m.kv_lora_rank + m.qk_rope_dim)
+        prefill_pair = 2.0 * m.layers * m.heads * (m.qk_nope_dim + m.qk_rope_dim + m.v_head_dim)
+    else:
+        decode_pair = prefill_pair = 4.0 * m.layers * m.heads * m.head_dim
+    ce, be = dep.engine.compute_efficiency, dep.engine.bandwidth_efficiency
+    prec = resolve_precision(g, dep.engine.engine, dep.weights, dep.kv)
+    gemm = g.peak_tflops(prec.gemm_dtype) * 1e12 * ce
+    kv_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp, dep.dp_attention) if dep.kv in DTYPE_BYTES else 0.0
+    reload = 1.0 if m.is_mla else 1.0 + (m.heads / m.kv_heads - 1.0) * dep.factor("gqa_kv_reload_share")
+    n_coll, coll_s, coll_lat = _collectives(dep, moe_layers)
+    imbalance = dep.factor("moe_imbalance") if dep.ep > 1 else 1.0
+    overhead = dep.engine.step_overhead_ms * 1e-3 + m.layers * dep.factor("layer_overhead_us") * 1e-6
+    # engines capture decode steps in CUDA graphs; prefill passes (variable shapes) launch every kernel
+    # at the CUDA launch latency; without CUDA graphs (eager) the host issues every kernel of a decode
+    # step (Python, dispatch: eager_kernel_us each, fitted on eager rows) while the GPU runs the ones
+    # already queued, so a decode step takes the longer of the two (`host_s`), not their sum
+    kernels = m.layers * kernels_per_layer(dep)
+    prefill_overhead = overhead + kernels * KERNEL_LAUNCH_US * 1e-6
+    host = kernels * dep.factor("eager_kernel_us") * 1e-6 if dep.eager else 0.0
+    if dep.eager:
+        prefill_overhead = max(prefill_overhead, overhead + host)
+    # per-sequence decode-attention cost: every GPU runs every sequence (its heads), or under DP
+    # attention one GPU runs each sequence
+    attn_seq = m.layers * dep.factor("attn_seq_overhead_us") * 1e-6 / (tp if dep.dp_attention else 1)
+    max_seqs = float(dep.max_num_seqs) if dep.max_num_seqs else dep.factor("max_num_seqs")
+    return Coeffs(
+        tp=tp,
+        bw_bps=g.mem_bandwidth_gb_per_s * 1e9 * be,
+        kv_bw_bps=g.mem_bandwidth_gb_per_s * 1e9 * dep.factor("kv_bandwidth_efficiency"),
+        gemm_flops=gemm,
+        moe_flops=gemm * dep.factor("moe_gemm_efficiency"),
+        attn_flops=g.peak_tflops("bf16") * 1e12 * dep.factor("attention_efficiency"),
+        dense_bytes=split.dense_read,
+        # grouped expert kernels reach a lower share of the bandwidth too (many small ragged GEMMs)
+        expert_bytes=split.expert_unit / dep.factor("moe_gemm_efficiency"),
+        experts=m.moe_experts,
+        experts_local=split.experts_per_gpu,
+        top_k=m.moe_top_k,
+        kv_bytes_per_token=kv_gpu,
+        # per GPU per context token: its heads of every sequence, or whole KV of 1/tp of the sequences
+        kv_read_per_token=kv_gpu * reload / (tp if dep.dp_attention else 1),
+        kv_context_half=dep.factor("kv_context_half_tokens"),
+        gemm_half_tokens=dep.factor("gemm_half_tokens"),
+        window=float(m.sliding_window) if m.sliding_window else math.inf,
+        dense_flops_per_token=2.0 * (attn_params + dense_ffn) / tp,
+        expert_flops_per_token=2.0 * routed * imbalance / tp,
+        head_flops_per_token=2.0 * head / tp,
+        decode_attn_flops_per_pair=decode_pair / tp,
+        prefill_attn_flops_per_pair=prefill_pair / tp,
+        lone_attn_factor=float(tp) if dep.dp_attention else 1.0,
+        collectives_per_pass=n_coll,
+        collective_latency_s=coll_lat,
+        collective_s_per_token=coll_s,
+        # wide expert parallelism is run with its all-to-all overlapped with compute (SGLang two-batch
+        # overlap, vLLM dual-batch overlap, DeepEP): the slower of the two sets the pace
+        overlapped=dep.ep > 1 and dep.dp_attention,
+        separate_prefill=dep.engine.engine in SEPARATE_PREFILL_ENGINES,
+        overhead_s=overhead,
+        host_s=host,
+        prefill_overhead_s=prefill_overhead,
+        seq_s=dep.factor("seq_overhead_us") * 1e-6 + attn_seq,
+        request_s=dep.factor("request_overhead_ms") * 1e-3,
+        scheduler_steps=float(dep.scheduler_steps),
+        max_batched_tokens=dep.factor("max_num_batched_tokens"),
+        max_seqs=max_seqs,
+        kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
+        max_tokens_in_kv=float(mem.max_tokens_in_kv),
+        fits=mem.fits,
+    )
