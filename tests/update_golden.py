@@ -5,8 +5,9 @@
 
 tests/golden/examples/: every spec in examples/ (and the infeasible tests/data/specs/*.yaml) planned by
 the real planner, as its JSON envelope, terminal table (100 columns) and Markdown, with the one field
-that reports elapsed time (solver.seconds) set to 0. A change of candidate ids, verifier checks, catalog
-data or estimates shows up here as a diff to review.
+that reports elapsed time (solver.seconds) set to 0 and price ages counted to a fixed day (GOLDEN_DAY,
+through SOURCE_DATE_EPOCH: ages counted to today would change every golden at midnight). A change of
+candidate ids, verifier checks, catalog data or estimates shows up here as a diff to review.
 
 The report goldens below are built from plans constructed by hand (prices from the shipped catalog's
 sources: SkyPilot catalog v8 AWS/Lambda on-demand rows) with consistent totals, so the reports can be
@@ -18,8 +19,11 @@ also a valid input to `gpuplan check`) and rendered as the terminal table (`<nam
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -491,6 +495,25 @@ def masked(plan: Plan) -> Plan:
     return plan.model_copy(update={"solver": plan.solver.model_copy(update={"seconds": 0.0})})
 
 
+GOLDEN_DAY = datetime.date(2026, 12, 1)
+"""The day the example goldens count price ages to (`price_age_days`, the assumptions' oldest price)."""
+
+
+@contextmanager
+def golden_day() -> Iterator[None]:
+    """Count ages to GOLDEN_DAY, as `SOURCE_DATE_EPOCH` tells catalog.trust.reference_date."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    midnight = datetime.datetime.combine(GOLDEN_DAY, datetime.time(), tzinfo=datetime.timezone.utc)
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(midnight.timestamp()))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
+
 def example_golden_files(spec: Path) -> dict[str, str]:
     """File name in tests/golden -> expected content, for one spec planned as `gpuplan plan` plans it
     (percentile targets checked and tightened by simulation)."""
@@ -500,13 +523,14 @@ def example_golden_files(spec: Path) -> dict[str, str]:
     from planner.report import render_plan_markdown, render_plan_text
     from planner.simulate.slo_check import plan_checked
 
-    plan = masked(plan_checked(load_inputs(spec)))
-    name = f"examples/{spec.stem}"
-    return {
-        f"{name}.plan.json": to_json(envelope(outcome_of(plan))),
-        f"{name}.table.txt": render_plan_text(plan),
-        f"{name}.md": render_plan_markdown(plan),
-    }
+    with golden_day():
+        plan = masked(plan_checked(load_inputs(spec)))
+        name = f"examples/{spec.stem}"
+        return {
+            f"{name}.plan.json": to_json(envelope(outcome_of(plan))),
+            f"{name}.table.txt": render_plan_text(plan),
+            f"{name}.md": render_plan_markdown(plan),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
