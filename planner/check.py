@@ -232,6 +232,27 @@ def _cost_regression(base: float | None, cur: float | None, tolerance: float) ->
     return cur > base * (1.0 + tolerance) + 1e-9
 
 
+def cost_diff(
+    what: str, base: float | None, cur: float | None, cost_tolerance: float, compared: bool
+) -> tuple[CostDiff, str | None]:
+    """The cost diff of two runs (plans or schedules; `compared`: both feasible) and, when the current cost
+    is above the tolerance, the regression line naming `what` ("cost", "mean cost")."""
+    regression = compared and _cost_regression(base, cur, cost_tolerance)
+    change = _pct_change(base, cur) if compared else None
+    line = None
+    if regression:
+        shown = f"{change:+.2f}%" if change is not None else "from $0"
+        line = f"{what} ${base:,.2f}/h -> ${cur:,.2f}/h ({shown}), above the {100 * cost_tolerance:.2f}% tolerance"
+    diff = CostDiff(
+        baseline_usd_per_hour=base,
+        current_usd_per_hour=cur,
+        change_pct=change,
+        tolerance_pct=100 * cost_tolerance,
+        regression=regression,
+    )
+    return diff, line
+
+
 def _pct_of_slo(values: list[tuple[float | None, float]]) -> float | None:
     ratios = [100.0 * v / slo for v, slo in values if v is not None and slo > 0]
     return max(ratios) if ratios else None
@@ -333,22 +354,11 @@ def compare(current: Plan, baseline: Plan, cost_tolerance: float = 0.02) -> Chec
         ]
         regressions.append("percentile SLO missed in the plan's simulation: " + "; ".join(missed))
 
-    base_cost, cur_cost = baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour
-    cost_reg = base_ok and cur_ok and _cost_regression(base_cost, cur_cost, cost_tolerance)
-    change = _pct_change(base_cost, cur_cost) if base_ok and cur_ok else None
-    if cost_reg:
-        shown = f"{change:+.2f}%" if change is not None else "from $0"
-        regressions.append(
-            f"cost ${base_cost:,.2f}/h -> ${cur_cost:,.2f}/h ({shown}), above the "
-            f"{100 * cost_tolerance:.2f}% tolerance"
-        )
-    cost = CostDiff(
-        baseline_usd_per_hour=base_cost,
-        current_usd_per_hour=cur_cost,
-        change_pct=change,
-        tolerance_pct=100 * cost_tolerance,
-        regression=cost_reg,
+    cost, cost_line = cost_diff(
+        "cost", baseline.total_cost_usd_per_hour, current.total_cost_usd_per_hour, cost_tolerance, base_ok and cur_ok
     )
+    if cost_line:
+        regressions.append(cost_line)
 
     slices = _slice_diffs(baseline, current)
     for s in slices:

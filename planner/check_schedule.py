@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from planner.check import CostDiff, CountDiff, _check_numbers, _Frozen, _json_path, check_cost_tolerance
+from planner.check import CostDiff, CountDiff, _check_numbers, _Frozen, _json_path, check_cost_tolerance, cost_diff
 from planner.errors import InputError
 from planner.outcome import SCHEMA_VERSION
 from planner.schedule_result import Schedule
@@ -96,20 +96,15 @@ def compare_schedules(current: Schedule, baseline: Schedule, cost_tolerance: flo
         regressions.append("the schedule is infeasible; the baseline was feasible")
     if cur_ok and not current.verification.passed:
         regressions.append("the schedule failed verification: " + "; ".join(current.verification.violations[:3]))
-    base_cost, cur_cost = baseline.mean_cost_usd_per_hour, current.mean_cost_usd_per_hour
-    change = None
-    if base_ok and cur_ok and base_cost is not None and cur_cost is not None:
-        change = 100.0 * (cur_cost - base_cost) / base_cost if base_cost > 0 else (0.0 if cur_cost == 0 else None)
-    cost_reg = bool(
-        base_ok and cur_ok and base_cost is not None and cur_cost is not None
-        and cur_cost > base_cost * (1 + cost_tolerance) + 1e-9
+    cost, cost_line = cost_diff(
+        "mean cost",
+        baseline.mean_cost_usd_per_hour,
+        current.mean_cost_usd_per_hour,
+        cost_tolerance,
+        base_ok and cur_ok,
     )
-    if cost_reg:
-        shown = f"{change:+.2f}%" if change is not None else "from $0"
-        regressions.append(
-            f"mean cost ${base_cost:,.2f}/h -> ${cur_cost:,.2f}/h ({shown}), above the "
-            f"{100 * cost_tolerance:.2f}% tolerance"
-        )
+    if cost_line:
+        regressions.append(cost_line)
     terms: dict[tuple[str, str], list[int]] = {}
     for s, i in ((baseline, 0), (current, 1)):
         for c in s.commitments:
@@ -122,13 +117,7 @@ def compare_schedules(current: Schedule, baseline: Schedule, cost_tolerance: flo
         baseline_name=baseline.name,
         current_status=current.status,
         baseline_status=baseline.status,
-        cost=CostDiff(
-            baseline_usd_per_hour=base_cost,
-            current_usd_per_hour=cur_cost,
-            change_pct=change,
-            tolerance_pct=100 * cost_tolerance,
-            regression=cost_reg,
-        ),
+        cost=cost,
         baseline_total_usd=baseline.total_cost_usd,
         current_total_usd=current.total_cost_usd,
         baseline_periods=baseline.periods,
