@@ -44,7 +44,7 @@ from planner.schedule_result import (
     Schedule,
     ScheduleBaseline,
 )
-from planner.solve import solve_settings, solver_errors
+from planner.solve import not_run, solve_settings, solver_errors, solver_stats
 from planner.spec import ScheduleOptions
 from planner.verify_periods import PERIOD_CHECKS, verify_periods
 from solvers.periods import PeriodsProblem, PeriodsSolution, committed_per_offering, solve_periods
@@ -86,7 +86,7 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
     models = schedule_offerings(inputs, [load_model(inputs, i, offerings) for i in range(len(spec.models))])
     period_s, curves = _curves(models_of := [model_capacity(m) for m in models])
     reasons = tuple(r for m in models_of for r in m.reasons)
-    stats = SolverStats(name=settings.solver, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0)
+    stats = not_run(settings)
     if reasons:
         return _infeasible(inputs, period_s, curves, reasons, stats)
     base, by_id = build_problem(spec, models_of)
@@ -107,14 +107,7 @@ def _make_schedule(inputs: PlanInputs, *, solver: str | None, time_limit_s: floa
     t0 = time.perf_counter()
     with solver_errors():
         plan = solve_periods(problem, solver=settings.solver, time_limit_s=PLAN_SHARE * limit, mip_gap=gap)
-    stats = SolverStats(
-        name=plan.solver,
-        status=plan.status,
-        seconds=round(plan.seconds, 4),
-        gap=plan.gap,
-        variables=plan.variables,
-        constraints=plan.constraints,
-    )
+    stats = solver_stats(plan)
     if plan.status not in ("optimal", "gap"):
         reason = plan.message or f"the multi-period problem is {plan.status}"
         return _infeasible(inputs, period_s, curves, (reason,), stats, lead)

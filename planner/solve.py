@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from common import limits
 from planner.errors import ArgumentError, InputError, SolverError
@@ -20,6 +21,9 @@ from planner.verify import verify_solution
 from solvers.errors import SolverArgumentError, SolverFailure
 from solvers.fleet import best_single_offering, solve_fleet
 from solvers.types import FleetProblem, FleetSolution
+
+if TYPE_CHECKING:  # the multi-period solver is loaded by `schedule` only, not on every plan
+    from solvers.periods import PeriodsSolution
 
 SOLVERS = ("highs", "cbc")
 BASELINES_KEPT = 5
@@ -66,6 +70,18 @@ def not_run(settings: SolveSettings) -> SolverStats:
     return SolverStats(name=settings.solver, status="not_run", seconds=0.0, gap=None, variables=0, constraints=0)
 
 
+def solver_stats(solution: FleetSolution | PeriodsSolution) -> SolverStats:
+    """The published solver statistics of a fleet or multi-period solution."""
+    return SolverStats(
+        name=solution.solver,
+        status=solution.status,
+        seconds=round(solution.seconds, 4),
+        gap=solution.gap,
+        variables=solution.variables,
+        constraints=solution.constraints,
+    )
+
+
 @dataclass(frozen=True)
 class Solved:
     """What solving gave: a solution (or why none), its statistics, the baselines and notes for the reader."""
@@ -95,14 +111,7 @@ def solve(problem: FleetProblem, settings: SolveSettings, baselines_kept: int = 
             singles = best_single_offering(problem, solver=name, time_limit_s=limit, limit=baselines_kept)
         solution, note = _better_of(problem, solution, singles)
         notes.append(note)
-    stats = SolverStats(
-        name=solution.solver,
-        status=solution.status,
-        seconds=round(solution.seconds, 4),
-        gap=solution.gap,
-        variables=solution.variables,
-        constraints=solution.constraints,
-    )
+    stats = solver_stats(solution)
     note_text = "; ".join(n for n in notes if n)
     if solution.status not in ("optimal", "gap"):
         return Solved(solution, stats, (), note_text, _status_reason(solution, limit))
