@@ -44,7 +44,8 @@ class Candidate:
     dp_attention: bool = False
     nodes: int = 1  # instances one replica spans (whole instances when > 1)
     kind: CandidateKind = "aggregated"
-    link: Link | None = None  # the replica's share of its instances' network (multi-node and pools)
+    link: Link | None = None  # the replica's share of its instances' network (multi-node); pools: the KV path
+    stage_link: Link | None = None  # pipeline pools: the link between their stages (`link` is the KV path)
     prefill: Candidate | None = None  # pairs only
     decode: Candidate | None = None  # pairs only
 
@@ -56,9 +57,10 @@ class Candidate:
     @property
     def pipeline(self) -> Pipeline | None:
         """The pipeline-parallel replica, for pp > 1."""
-        if self.pp < 2 or self.deployment is None or self.link is None:
+        link = self.stage_link if self.stage_link is not None else self.link
+        if self.pp < 2 or self.deployment is None or link is None:
             return None
-        return pipeline(self.deployment, self.pp, self.link)
+        return pipeline(self.deployment, self.pp, link)
 
     @property
     def shape(self) -> str:

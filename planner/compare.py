@@ -177,18 +177,13 @@ def checked_comparison(mean: ShapeComparison, agg: CheckedSide, dis: CheckedSide
 
 def _no_pair(m: ModelCapacity) -> str:
     """Why the model has no disaggregated pair, from what its candidates are."""
-    served = [c for c in m.candidates if c.kind == "aggregated" and c.deployment is not None and not c.offload]
-    poolable = [c for c in served if c.pp == 1]
-    if served and not poolable:
-        return (
-            "no pair: the model needs pipeline stages on several instances, and pipeline-parallel pools are not "
-            "planned"
-        )
+    poolable = [c for c in m.candidates if c.kind == "aggregated" and c.deployment is not None and not c.offload]
     networked = [c for c in poolable if m.model.catalog.network(c.priced.offering) is not None]
     if poolable and not networked:
+        clouds = ", ".join(sorted({c.priced.offering.cloud for c in poolable}))
         return (
-            "no pair: no instance type that holds the model has a known network for the KV transfer (catalog "
-            "networks; add one with a --catalog overlay)"
+            f"no pair: the instance types that hold the model ({clouds}) have no network facts in the catalog for "
+            "the KV transfer, and gpuplan assumes none (catalog networks; add one with a --catalog overlay)"
         )
     return "no pair serves a slice: the KV transfer leaves no room in the TTFT target, or a pool misses its target"
 

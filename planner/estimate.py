@@ -106,6 +106,7 @@ class PoolEstimate(_Frozen):
     gpu: str
     tp: int
     offering: str
+    pp: int = 1  # pipeline stages, one instance each
     fits: bool
     reason: str
     max_tokens_in_kv: int

@@ -7,7 +7,9 @@
   instances, its collectives over that network (the estimator's scale-out terms).
 - `--disagg PREFILL_GPU:TP,DECODE_GPU:TP`: a prefill replica and a decode replica joined by the path
   between their instances (planner.perf.disagg): TTFT = queueing + prefill + KV transfer on the prefill
-  side, TPOT on the decode side, each at `--rate` (per replica) or for a lone request.
+  side, TPOT on the decode side, each at `--rate` (per replica) or for a lone request. `GPU:TPxPP` makes
+  that side a pipeline of PP stages of TP GPUs, one instance each (the pools the planner proposes for a
+  model no instance holds).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from typing import Literal
 
 from catalog.loader import unknown
 from catalog.types import Catalog, Gpu, InstanceNetwork, Offering
+from planner.bounds import MAX_TP
+from planner.capacity.disaggregated import pool_links
 from planner.errors import ArgumentError
 from planner.estimate import DisaggEstimate, EstimateResult, PoolEstimate, estimate
 from planner.perf import Deployment
 from planner.perf.disagg import decode_point, kv_bytes_per_token, prefill_point
 from planner.perf.memory import memory_breakdown
-from planner.perf.network import between, replica_link
-from planner.perf.pipeline import pipeline, pipeline_memory, pipeline_point
+from planner.perf.network import Link, between, replica_link
+from planner.perf.pipeline import Pipeline, pipeline, pipeline_memory, pipeline_point
 from planner.perf.precision import Precision
 
 
@@ -183,33 +187,55 @@ def estimate_pipeline(
     )
 
 
-def parse_disagg(value: str) -> tuple[tuple[str, int], tuple[str, int]]:
-    """`PREFILL_GPU:TP,DECODE_GPU:TP` -> ((gpu, tp), (gpu, tp))."""
+Side = tuple[str, int, int]
+"""One side of `--disagg`: (GPU id, tp, pp)."""
+
+
+def parse_disagg(value: str) -> tuple[Side, Side]:
+    """`PREFILL_GPU:TP[xPP],DECODE_GPU:TP[xPP]` -> ((gpu, tp, pp), (gpu, tp, pp)); pp 1 when not given."""
     parts = [p.strip() for p in value.split(",")]
-    out: list[tuple[str, int]] = []
+    out: list[Side] = []
     for part in parts:
-        gpu, _, tp = part.partition(":")
-        if not gpu or not tp.isdigit() or int(tp) < 1:
+        gpu, _, shape = part.partition(":")
+        tp, x, pp = shape.lower().partition("x")
+        if not gpu or not tp.isdigit() or not 1 <= int(tp) <= MAX_TP:
             break
-        out.append((gpu, int(tp)))
+        if x and (not pp.isdigit() or not 1 <= int(pp) <= MAX_TP):
+            break
+        out.append((gpu, int(tp), int(pp) if x else 1))
     if len(parts) != 2 or len(out) != 2:
         raise ArgumentError(
-            "disagg", f"must be PREFILL_GPU:TP,DECODE_GPU:TP (e.g. h100-sxm:4,a100-80gb:4), got {value!r}"
+            "disagg",
+            f"must be PREFILL_GPU:TP,DECODE_GPU:TP, each TP optionally xPP for pipeline stages on PP instances (TP "
+            f"and PP 1 to {MAX_TP}; e.g. h100-sxm:4,a100-80gb:4 or h100-sxm:8x2,h100-sxm:8x2), got {value!r}",
         )
     return out[0], out[1]
 
 
-def _pool(role: Literal["prefill", "decode"], dep: Deployment, off: Offering) -> PoolEstimate:
-    mem = memory_breakdown(dep)
+def _pool(role: Literal["prefill", "decode"], dep: Deployment, pl: Pipeline | None, off: Offering) -> PoolEstimate:
+    mem = pipeline_memory(pl) if pl is not None else memory_breakdown(dep)
     return PoolEstimate(
         role=role,
         gpu=dep.gpu.id,
         tp=dep.tp,
+        pp=pl.pp if pl is not None else 1,
         offering=off.id,
         fits=mem.fits,
         reason=mem.reason,
         max_tokens_in_kv=mem.max_tokens_in_kv,
     )
+
+
+def _side(catalog: Catalog, dep: Deployment, pp: int, off: Offering, argument: str) -> tuple[Pipeline | None, Link]:
+    """(the pipeline of a pool of `pp` stages, or None; the path its KV caches take: every GPU of every stage
+    sending its shard, as the planner prices pools: planner.capacity.disaggregated.pool_links)."""
+    g = off.gpus_per_instance
+    if dep.tp > g:
+        stage = " (a pipeline stage runs on one instance)" if pp > 1 else ""
+        raise ArgumentError(argument, f"tp {dep.tp} exceeds the {g} GPUs of {off.id}{stage}")
+    net = _net(catalog, off)
+    link, _nic = pool_links(net, g, dep.tp * pp, dep.dp_attention)
+    return (pipeline(dep, pp, replica_link(net, g, g)) if pp > 1 else None), link
 
 
 def estimate_disagg(
@@ -221,22 +247,23 @@ def estimate_disagg(
     input_len: int,
     output_len: int,
     rate_rps: float | None,
+    *,
+    prefill_pp: int = 1,
+    decode_pp: int = 1,
 ) -> DisaggEstimate:
-    """A prefill replica and a decode replica of one model, each receiving `rate_rps` (or a lone request)."""
+    """A prefill replica and a decode replica of one model (each on one instance, or `*_pp` pipeline stages of
+    tp GPUs on as many instances), each receiving `rate_rps` (or a lone request)."""
     p_off = instance_for(catalog, prefill.gpu, prefill.tp, prefill_offering, "offering")
     d_off = instance_for(catalog, decode.gpu, decode.tp, decode_offering, "decode_offering")
-    for dep, off, argument in ((prefill, p_off, "offering"), (decode, d_off, "decode_offering")):
-        if dep.tp > off.gpus_per_instance:
-            raise ArgumentError(argument, f"tp {dep.tp} exceeds the {off.gpus_per_instance} GPUs of {off.id}")
-    p_link = replica_link(_net(catalog, p_off), p_off.gpus_per_instance, prefill.tp)
-    d_link = replica_link(_net(catalog, d_off), d_off.gpus_per_instance, decode.tp)
+    p_pl, p_link = _side(catalog, prefill, prefill_pp, p_off, "offering")
+    d_pl, d_link = _side(catalog, decode, decode_pp, d_off, "decode_offering")
     link = between(p_link, d_link)
     rate = rate_rps if rate_rps is not None else 1e-9
-    pre, dec = _pool("prefill", prefill, p_off), _pool("decode", decode, d_off)
+    pre, dec = _pool("prefill", prefill, p_pl, p_off), _pool("decode", decode, d_pl, d_off)
     kv_mb = input_len * kv_bytes_per_token(prefill.model, prefill.kv) / 1e6
     ttft = tpot = None
     if pre.fits:
-        pp = prefill_point(prefill, input_len, rate, link)
+        pp = prefill_point(p_pl or prefill, input_len, rate, link)
         pre = pre.model_copy(
             update={
                 "ttft_ms": round(pp.ttft_s * 1e3, 3) if math.isfinite(pp.ttft_s) else None,
@@ -248,7 +275,7 @@ def estimate_disagg(
         )
         ttft = pre.ttft_ms
     if dec.fits:
-        dp = decode_point(decode, input_len, output_len, rate)
+        dp = decode_point(d_pl or decode, input_len, output_len, rate)
         dec = dec.model_copy(
             update={
                 "tpot_ms": round(dp.tpot_s * 1e3, 3) if output_len > 1 else 0.0,

@@ -155,8 +155,8 @@ def _pair_route(
     pdep, ddep = q.prefill.deployment, q.decode.deployment
     assert pdep is not None and ddep is not None
     (pid, pcap), (did, dcap) = legs
-    pre = prefill_point(pdep, s.input_len, util.get(pid, 0.0) * pcap, q.link)
-    dec = decode_point(ddep, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
+    pre = prefill_point(q.prefill.pipeline or pdep, s.input_len, util.get(pid, 0.0) * pcap, q.link)
+    dec = decode_point(q.decode.pipeline or ddep, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
     return RouteShare(
         candidate=q.id,
         offering=q.prefill.priced.id,

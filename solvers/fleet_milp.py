@@ -64,8 +64,10 @@ Whole candidates rent their instances outright (a replica spanning instances use
 of an instance's GPUs stays idle): like dedicated instances they come off the instances the shared
 replicas are packed into, so packing stays exact. A pair's traffic loads its prefill pool (through the
 pair's capacity, which depends on its link) and its decode pool (through the pool's own); the pools are
-replica groups like any other, sized and packed by the rows above, and may sit on different offerings.
-N+1 models have neither whole nor pool candidates (the planner does not propose them).
+replica groups like any other, sized and packed by the rows above, and may sit on different offerings;
+a pool may be whole too (a pipeline over ν_c instances: its replicas take ν_c instances each, as in
+packing_o and patterns_o, whatever their role). N+1 models have neither whole nor pool candidates (the
+planner does not propose them).
 
 N+1: an N+1 model's replicas run on instances dedicated to one of its candidates, nothing else on them,
 so losing any one instance costs one replica group (the replicas of one candidate) the replicas on that

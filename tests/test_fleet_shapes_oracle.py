@@ -126,7 +126,8 @@ def brute_force(p: FleetProblem) -> tuple[float, int, int] | None:
 @st.composite
 def problems(draw: st.DrawFn) -> FleetProblem:
     """One model; one or two offerings; aggregated candidates, maybe one spanning two instances, and
-    prefill/decode pools joined by pairs (within an offering and across the two)."""
+    prefill/decode pools (on one instance or spanning two) joined by pairs (within an offering and across
+    the two)."""
     n_off = draw(st.integers(1, 2))
     offerings = []
     for k in range(n_off):
@@ -144,7 +145,10 @@ def problems(draw: st.DrawFn) -> FleetProblem:
             cands.append(FleetCandidate(f"{o.id}-whole", o.id, "m", g, nodes=2))
         for role in ("prefill", "decode"):
             if draw(st.booleans()):
-                cands.append(FleetCandidate(f"{o.id}-{role}", o.id, "m", draw(st.sampled_from([1, g])), role=role))
+                # a pool on one instance, or spanning two whole ones (a pipeline pool)
+                nodes = draw(st.sampled_from([1, 1, 2]))
+                tp = g if nodes > 1 else draw(st.sampled_from([1, g]))
+                cands.append(FleetCandidate(f"{o.id}-{role}", o.id, "m", tp, nodes=nodes, role=role))
     prefill = [c for c in cands if c.role == "prefill"]
     decode = [c for c in cands if c.role == "decode"]
     pairs = [FleetPair(f"{a.id}>{b.id}", "m", a.id, b.id) for a in prefill for b in decode][:3]
@@ -249,6 +253,29 @@ def test_a_replica_spanning_two_instances_rents_both_whole() -> None:
     assert sol.instances == {"node": 4} and sol.replicas == {"big": 2}
     assert verify_solution(p, sol) == ()
     short = type(sol)(**{**sol.__dict__, "instances": {"node": 3}, "cost_usd_per_hour": 30.0})
+    assert any(v.startswith("packing:") for v in verify_solution(p, short))
+
+
+def test_pipeline_pools_rent_their_instances_whole() -> None:
+    # 405B-like: neither pool fits one node; a pipeline prefill pool and a pipeline decode pool on two nodes
+    # each beat the aggregated pipeline replicas (4 x 2 nodes), and a decode-heavy load wants 1 prefill : 2 decode
+    p = FleetProblem(
+        offerings=(FleetOffering("node", 10.0, 8),),
+        candidates=(
+            FleetCandidate("agg", "node", "m", 8, nodes=2),
+            FleetCandidate("pre", "node", "m", 8, nodes=2, role="prefill"),
+            FleetCandidate("dec", "node", "m", 8, nodes=2, role="decode"),
+        ),
+        slices=(FleetSlice("s", "m", 3.0),),
+        capacity_rps=((0.9, 9.0, 1.5),),
+        pairs=(FleetPair("pre>dec", "m", "pre", "dec"),),
+        pair_capacity_rps=((3.0,),),
+    )
+    sol = solve_fleet(p)
+    assert sol.status == "optimal" and sol.replicas == {"pre": 1, "dec": 2} and sol.instances == {"node": 6}
+    assert verify_solution(p, sol) == ()
+    assert brute_force(p) == (60.0, 48, 6)
+    short = type(sol)(**{**sol.__dict__, "instances": {"node": 5}, "cost_usd_per_hour": 50.0})
     assert any(v.startswith("packing:") for v in verify_solution(p, short))
 
 

@@ -11,13 +11,22 @@ from catalog.loader import load_catalog
 from planner.perf import Deployment, capacity_rps_many, engine_profile, memory_breakdown
 from planner.perf.disagg import (
     decode_capacity_rps_many,
+    decode_point,
     kv_bytes_per_token,
     kv_transfer_s,
     prefill_capacity_rps_many,
+    prefill_point,
 )
 from planner.perf.iteration import IterationModel, capacity
 from planner.perf.network import NETWORK_EFFICIENCY, Link, between, replica_link
-from planner.perf.pipeline import pipeline, pipeline_capacity_rps_many, pipeline_memory, pipeline_point, stage_model
+from planner.perf.pipeline import (
+    pipeline,
+    pipeline_capacity_rps_many,
+    pipeline_memory,
+    pipeline_point,
+    pipeline_step_s,
+    stage_model,
+)
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 from planner.perf.serving import _admission
 
@@ -146,3 +155,24 @@ def test_decode_capacity_is_bounded_by_the_kv_cache() -> None:
     in_flight = tokens // (16000 + 32)
     step = float(decode_step_s(coefficients(d), in_flight, 16032))
     assert cap <= in_flight / (63 * step) * 1.0001
+
+
+def test_a_pipeline_pool_prefills_at_one_stages_pace_and_decodes_as_its_pipeline() -> None:
+    """A pipeline prefill pool: a lone prompt crosses every stage in turn (the aggregated pipeline's lone
+    TTFT), but the stages work on different prompts at once, so with room in the TTFT target twice the
+    stages (each half as deep) prefill about twice the prompts. Its decode side iterates as the pipeline."""
+    whole = dep("llama-3.1-405b", 8)
+    none = Link(math.inf, 0.0, "none")
+    caps = []
+    for pp in (2, 4):
+        pl = pipeline(whole, pp, p5_link(8))
+        lone = pipeline_point(pl, 6000, 1, 1e-9).ttft_s
+        assert prefill_point(pl, 6000, 1e-9, none).prefill_s == pytest.approx(lone, rel=1e-6)
+        (cap,) = prefill_capacity_rps_many(pl, [6000], 1e6, none, math.inf)
+        caps.append(cap)
+        assert decode_point(pl, 6000, 300, 1e-9).tpot_s == pytest.approx(pipeline_step_s(pl, 1, 6150), rel=1e-6)
+        (dec,) = decode_capacity_rps_many(pl, [(6000, 300)], 1e6, math.inf)
+        assert dec > 0
+    assert caps[1] == pytest.approx(2 * caps[0], rel=0.1)
+    # one stage's pass per prompt, not every stage's: a serial pipeline would prefill 1 / lone prompts per s
+    assert caps[0] > 1.5 / pipeline_point(pipeline(whole, 2, p5_link(8)), 6000, 1, 1e-9).ttft_s

@@ -1,9 +1,11 @@
 """Disaggregated capacity: prefill pools, decode pools and the pairs that join them (planner.perf.disagg).
 
-Proposes, from the single-instance replica configurations the estimated source proposed before it:
+Proposes, from the aggregated replica configurations the estimated source proposed before it (one
+instance, expert parallel over several, or pipeline stages on several: planner.candidates):
 
 - a prefill pool and a decode pool per configuration whose instance type has a known network (catalog
-  networks): the same replica, serving only one phase. Rows: a prefill pool's req/s per slice with no
+  networks): the same replica, serving only one phase (a pipeline pool rents its pp instances whole, its
+  stages joined by the same network; planner.perf.disagg). Rows: a prefill pool's req/s per slice with no
   transfer (what it could do next to a decode pool on the same GPUs; informative), a decode pool's req/s
   per slice within the TPOT target (what the MILP's decode capacity rows use);
 - a pair per (prefill pool, decode pool) of one cloud and region with the same weights and KV formats:
@@ -13,7 +15,7 @@ Proposes, from the single-instance replica configurations the estimated source p
 
 Pruning (so the MILP stays small; `bench/disagg_pairs.py` shows solve time against the pairs kept): pools
 only on the offerings of each GPU type within PRICE_SLACK of its cheapest $/GPU-hour, at the POOL_TPS
-smallest tensor-parallel degrees that hold the model there; in each cloud and
+smallest replica sizes (GPUs: tp x pp) that hold the model there; in each cloud and
 region, a pool is kept if it is among the KEEP_PER_SLICE cheapest of its role ($/h per req/s of one
 replica) for some slice, at most MAX_POOLS per role and region (fewest $/h over the whole workload
 first); pairs are then ranked by their $/h per req/s over the workload (prefill + decode, each at its
@@ -31,7 +33,7 @@ from planner.candidates import Candidate
 from planner.capacity.estimated import estimated_row, within_context
 from planner.capacity.source import Answer, CapacityRow
 from planner.inputs import ModelInputs
-from planner.perf.disagg import decode_capacity_rps_many, prefill_capacity_rps_many
+from planner.perf.disagg import Server, decode_capacity_rps_many, prefill_capacity_rps_many
 from planner.perf.network import Link, between, replica_link
 from planner.result import CapacitySourceName
 
@@ -116,25 +118,48 @@ def _cheapest_per_gpu(candidates: Sequence[Candidate]) -> set[str]:
 
 
 POOL_TPS = 2
-"""Pools are built on the POOL_TPS smallest tensor-parallel degrees that hold the model on an offering (in
-each precision): a pool only needs to meet one phase's target, and more GPUs per replica serve fewer
+"""Pools are built on the POOL_TPS smallest replica sizes (tp x pp GPUs) that hold the model on an offering
+(in each precision): a pool only needs to meet one phase's target, and more GPUs per replica serve fewer
 requests per GPU."""
 
 
 def _smallest_tps(candidates: Sequence[Candidate]) -> set[str]:
     by_config: dict[tuple[str, str, str], list[Candidate]] = {}
     for c in candidates:
-        if c.deployment is not None and c.kind == "aggregated" and c.pp == 1:
+        if c.deployment is not None and c.kind == "aggregated":
             key = (c.priced.id, c.deployment.weights, c.deployment.kv)
             by_config.setdefault(key, []).append(c)
-    return {c.id for group in by_config.values() for c in sorted(group, key=lambda c: c.tp)[:POOL_TPS]}
+    return {
+        c.id for group in by_config.values() for c in sorted(group, key=lambda c: (c.gpus, c.pp, c.id))[:POOL_TPS]
+    }
+
+
+def unnetworked_note(model: ModelInputs, candidates: Sequence[Candidate]) -> str | None:
+    """What the report tells the user about offerings whose instance type has no network facts (the SkyPilot
+    neoclouds': their catalogs publish none, and gpuplan never guesses a network): no pools there."""
+    clouds = sorted(
+        {
+            c.priced.offering.cloud
+            for c in candidates
+            if c.kind == "aggregated" and c.deployment is not None and not c.offload
+            if model.catalog.network(c.priced.offering) is None
+        }
+    )
+    if not clouds:
+        return None
+    return (
+        f"{model.label}: no prefill/decode pools (nor replicas spanning instances) on {', '.join(clouds)}: the "
+        "catalog has no network facts for those instance types (catalog networks), and gpuplan assumes none; "
+        "add one with a --catalog overlay (networks:) to plan pairs there"
+    )
 
 
 def _pools(
     model: ModelInputs, candidates: tuple[Candidate, ...], lengths: list[tuple[int, int]], fits: list[bool]
 ) -> dict[tuple[str, str], tuple[list[_Pool], list[_Pool]]]:
-    """Prefill and decode pools per (cloud, region): the aggregated single-instance candidates on networked
-    offerings (cheapest per GPU, smallest tp), each with its capacity in that role."""
+    """Prefill and decode pools per (cloud, region): the aggregated candidates on networked offerings
+    (cheapest per GPU, smallest replicas), each with its capacity in that role. An offering with no
+    network facts has none (`unnetworked_note`)."""
     slo = model.spec.slo
     groups: dict[tuple[str, str], tuple[list[_Pool], list[_Pool]]] = {}
     by_config: dict[tuple[object, ...], tuple[tuple[float, ...], tuple[float, ...]]] = {}
@@ -143,15 +168,16 @@ def _pools(
     for c in candidates:
         dep = c.deployment
         net = model.catalog.network(c.priced.offering)
-        if c.kind != "aggregated" or c.offload or c.pp > 1 or dep is None or net is None:
-            continue  # pipeline-parallel pools are not planned
+        if c.kind != "aggregated" or c.offload or dep is None or net is None:
+            continue
         if c.priced.id not in cheapest or c.id not in smallest:
             continue
         link, nic = pool_links(net, c.priced.offering.gpus_per_instance, c.gpus, dep.dp_attention)
-        key = (dep, link)
+        server = _server(c)
+        key = (server, link)
         if key not in by_config:
-            pre = prefill_capacity_rps_many(dep, [i for i, _ in lengths], slo.ttft_ms, NO_LINK, nic)
-            dec = decode_capacity_rps_many(dep, lengths, slo.tpot_ms, nic)
+            pre = prefill_capacity_rps_many(server, [i for i, _ in lengths], slo.ttft_ms, NO_LINK, nic)
+            dec = decode_capacity_rps_many(server, lengths, slo.tpot_ms, nic)
             by_config[key] = (
                 tuple(v if ok else 0.0 for v, ok in zip(pre, fits, strict=True)),
                 tuple(v if ok else 0.0 for v, ok in zip(dec, fits, strict=True)),
@@ -160,13 +186,23 @@ def _pools(
         g = c.priced.offering.gpus_per_instance
         price = c.priced.price_usd_per_hour * (c.nodes if c.nodes > 1 else c.gpus / g)
         prefill, decode = groups.setdefault((c.priced.offering.cloud, c.priced.offering.region), ([], []))
+        stage = c.link if c.pp > 1 else None  # a pipeline's stages keep their own link
         if any(v > 0 for v in pre_row):
-            made = replace(c, id=f"{c.id}/prefill", kind="prefill", link=link)
+            made = replace(c, id=f"{c.id}/prefill", kind="prefill", link=link, stage_link=stage)
             prefill.append(_Pool(made, pre_row, price, nic))
         if any(v > 0 for v in dec_row):
-            made = replace(c, id=f"{c.id}/decode", kind="decode", link=link)
+            made = replace(c, id=f"{c.id}/decode", kind="decode", link=link, stage_link=stage)
             decode.append(_Pool(made, dec_row, price, nic))
     return groups
+
+
+def _server(c: Candidate) -> Server:
+    """What serves one phase for pool candidate `c`: its pipeline (pp > 1) or its deployment."""
+    pl = c.pipeline
+    if pl is not None:
+        return pl
+    assert c.deployment is not None
+    return c.deployment
 
 
 def _pairs(
@@ -193,7 +229,7 @@ def _pairs(
                 considered += 1
                 link = between(p.cand.link, d.cand.link)
                 caps = prefill_capacity_rps_many(
-                    pdep, [i for i, _ in lengths], slo.ttft_ms, link, p.nic_bytes_per_s
+                    _server(p.cand), [i for i, _ in lengths], slo.ttft_ms, link, p.nic_bytes_per_s
                 )
                 row = tuple(
                     v if ok and d.row[k] > 0 else 0.0 for k, (v, ok) in enumerate(zip(caps, fits, strict=True))
@@ -245,6 +281,9 @@ class DisaggregatedSource:
                 f"{model.label}: {len(kept)} of {considered} disaggregated prefill/decode pairs kept "
                 f"(pools cheapest per slice, at most {MAX_PAIRS} pairs)",
             )
+        unnetworked = unnetworked_note(model, candidates)
+        if unnetworked is not None:
+            notes = (*notes, unnetworked)
         return Answer(candidates=tuple(own.values()), rows=rows, notes=notes)
 
 

@@ -182,7 +182,8 @@ def estimate(
         typer.Option(
             "--disagg",
             help="PREFILL_GPU:TP,DECODE_GPU:TP: a disaggregated pair (prefill replica, decode replica, KV "
-            "transfer between their instances); --rate is per replica.",
+            "transfer between their instances); TPxPP makes a side PP pipeline stages of TP GPUs, one instance "
+            "each (e.g. h100-sxm:8x2,h100-sxm:8x2); --rate is per replica.",
         ),
     ] = None,
     offering: Annotated[

@@ -178,7 +178,7 @@ def _disagg(
     rate_rps: float | None,
 ) -> EstimateResult:
     """--disagg: the prefill replica is the one --gpu/--tp would give, with the GPU and tp of the flag."""
-    (p_gpu, p_tp), (d_gpu, d_tp) = parse_disagg(value)
+    (p_gpu, p_tp, p_pp), (d_gpu, d_tp, d_pp) = parse_disagg(value)
     replicas = []
     for gpu_id, tp_ in ((p_gpu, p_tp), (d_gpu, d_tp)):
         g = get_gpu(catalog, gpu_id, "--disagg")
@@ -188,14 +188,16 @@ def _disagg(
             raise InputError(p.reason, where="--disagg")
         replicas.append(replace(dep, gpu=g, tp=tp_, engine=profile, weights=p.weights, kv=p.kv))
     pre, dec = replicas
-    pair = estimate_disagg(catalog, pre, dec, offering, decode_offering, input_len, output_len, rate_rps)
+    pair = estimate_disagg(
+        catalog, pre, dec, offering, decode_offering, input_len, output_len, rate_rps, prefill_pp=p_pp, decode_pp=d_pp
+    )
     head = estimate(pre, prec, input_len, output_len, rate_rps=rate_rps)
     fits = pair.prefill.fits and pair.decode.fits
     reason = "; ".join(f"{p.role}: {p.reason}" for p in (pair.prefill, pair.decode) if p.reason)
     o1 = max(output_len - 1, 0)
     return head.model_copy(
         update={
-            "gpus": pre.tp + dec.tp,
+            "gpus": pre.tp * p_pp + dec.tp * d_pp,
             "fits": fits,
             "reason": reason,
             "disaggregated": pair,

@@ -116,7 +116,9 @@ def micro_batch(pp: int, n: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1024)
-def _lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -> IterationModel:
+def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -> IterationModel:
+    """The serving model of one pipeline replica per (input, output) class (also a decode pool's, with its
+    prefill share taken out: planner.perf.disagg)."""
     c = coefficients(pl.stage)
     arr = np.asarray(lengths, dtype=float).reshape(-1, 2)
     i, o = arr[:, 0], arr[:, 1]
@@ -157,13 +159,13 @@ def pipeline_capacity_rps_many(
         return []
     if not pipeline_memory(pl).fits:
         return [0.0] * len(lengths)
-    m = _lengths_model(pl, tuple((int(i), int(o)) for i, o in lengths))
+    m = pipeline_lengths_model(pl, tuple((int(i), int(o)) for i, o in lengths))
     return [float(x) for x in capacity(m, ttft_ms * 1e-3, tpot_ms * 1e-3)]
 
 
 def pipeline_point(pl: Pipeline, input_len: int, output_len: int, rate_rps: float) -> OperatingPoint:
     """Steady state of one request class at `rate_rps` on one pipeline replica."""
-    return operating_point(_lengths_model(pl, ((input_len, output_len),)), rate_rps)
+    return operating_point(pipeline_lengths_model(pl, ((input_len, output_len),)), rate_rps)
 
 
 def pipeline_step_s(pl: Pipeline, batch: float, context: float) -> float:

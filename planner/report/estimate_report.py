@@ -39,8 +39,9 @@ def render_estimate_table(r: EstimateResult) -> Group:
     d = r.disaggregated
     if d is not None:
         parts[0] = Text(
-            f"{r.model} disaggregated: prefill on {d.prefill.tp} x {d.prefill.gpu}, decode on {d.decode.tp} x "
-            f"{d.decode.gpu} ({r.weights} weights, {r.kv} KV, {r.engine}), {r.input_len} in / {r.output_len} out",
+            f"{r.model} disaggregated: prefill on {d.prefill.tp * d.prefill.pp} x {d.prefill.gpu}, decode on "
+            f"{d.decode.tp * d.decode.pp} x {d.decode.gpu} ({r.weights} weights, {r.kv} KV, {r.engine}), "
+            f"{r.input_len} in / {r.output_len} out",
             style="bold",
         )
         parts.append(_disagg_table(r))
@@ -107,6 +108,11 @@ def render_estimate_table(r: EstimateResult) -> Group:
     return Group(*parts)
 
 
+def _where(offering: str, tp: int, pp: int) -> str:
+    """An offering, or a pipeline over several of its instances."""
+    return offering if pp == 1 else f"{pp} x {offering} (tp {tp} x pp {pp})"
+
+
 def _disagg_table(r: EstimateResult) -> Table:
     d = r.disaggregated
     assert d is not None
@@ -123,8 +129,8 @@ def _disagg_table(r: EstimateResult) -> Table:
         ("TPOT (decode replica)", _fmt(d.tpot_ms, " ms", 2)),
         ("requests decoding at once", _fmt(q.in_flight)),
         ("prefill replica busy", _fmt(None if p.utilisation is None else p.utilisation * 100, " %")),
-        ("prefill instance", p.offering),
-        ("decode instance", q.offering),
+        ("prefill instance", _where(p.offering, p.tp, p.pp)),
+        ("decode instance", _where(q.offering, q.tp, q.pp)),
         ("link", d.link.split(": ", 1)[-1]),
     ):
         t.add_row(label, value)

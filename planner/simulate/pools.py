@@ -13,6 +13,14 @@ TTFT = prefill queueing + prefill + transfer (the estimator's definition: the fi
 cache); TPOT is the decode pool's. A one-token request ends with its prefill (nothing to send).
 The decode replica counts a request in its system from the end of the prefill (the transfer included), so
 Little's law holds over the whole fleet.
+
+A pipeline pool (pp stages of tp GPUs, one instance each; planner.perf.disagg): its decode engine iterates as
+a pipeline replica does (planner.simulate.timing.PipelineIterationTimes). Its prefill engine is its first
+stage: a prompt batch occupies the pipeline for one stage's pass (the next batch enters behind it, as the
+engine's micro-batches do), then goes through the other identical stages, a delay of
+(pp - 1) x (stage's lone prefill + activation transfer) before the first token and the cache leave
+(`pipeline_tail_s`: a lower bound, the batch's own lone pass per stage). The estimator prices it the same
+way (service = one stage's pass, lone TTFT = every stage in turn).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from planner.errors import ArgumentError
 from planner.perf import Deployment
 from planner.perf.disagg import kv_transfer_s
 from planner.perf.network import Link, between
+from planner.perf.pipeline import Pipeline, activation_s
+from planner.perf.roofline import coefficients, prefill_alone_s
 from planner.result import ReplicaGroup
 from planner.simulate.engine import Replica, arrives_with_kv
 from planner.simulate.policy import scheduler_policy
@@ -63,12 +73,22 @@ def pool_tables(table: RequestTable) -> tuple[RequestTable, RequestTable]:
 
 
 def transfer_s(groups: list[Group], model_of: dict[str, ModelArch], prefill: int, decode: int, tokens: int) -> float:
-    """Seconds to send a prompt's KV cache of `tokens` tokens from a replica of group `prefill` to one of
-    group `decode` (the estimator's kv_transfer_s over the slower end of the path)."""
+    """Seconds from a prompt's end on a replica of group `prefill` (its first stage, for a pipeline) to its
+    KV cache of `tokens` tokens on one of group `decode`: a pipeline's later stages, then the estimator's
+    kv_transfer_s over the slower end of the path."""
     p, d = groups[prefill], groups[decode]
     assert p.kv_link is not None and d.kv_link is not None and p.deployment is not None
     link = between(p.kv_link, d.kv_link)
-    return float(kv_transfer_s(model_of[p.model], p.deployment.kv, float(tokens), link))
+    tail = pipeline_tail_s(p.pipeline, tokens) if p.pipeline is not None else 0.0
+    return tail + float(kv_transfer_s(model_of[p.model], p.deployment.kv, float(tokens), link))
+
+
+def pipeline_tail_s(pl: Pipeline, tokens: int) -> float:
+    """Seconds a prompt of `tokens` tokens spends in the stages after the first of a pipeline prefill pool
+    (each stage's lone prefill, the activations sent between stages): the module doc."""
+    n = np.asarray([float(tokens)])
+    stage = np.asarray(prefill_alone_s(coefficients(pl.stage), n), dtype=float)
+    return float(((pl.pp - 1) * (stage + activation_s(pl, n)))[0])
 
 
 def run_decode_phase(

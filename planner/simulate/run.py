@@ -70,19 +70,19 @@ def replay_refusal(rg: ReplicaGroup) -> str | None:
     of one instance; expert-parallel replicas (tp = ep GPUs with attention data-parallel, on one instance or
     several: the deployment their candidate was estimated with, one scheduler over the pooled KV cache);
     pipeline replicas (tp GPUs of one instance per stage, pp stages on pp instances: the estimator's pipeline
-    model); and such replicas as prefill or decode pools of disaggregated serving (prefill-only and
-    decode-only engines joined by the KV transfer: planner.simulate.pools), pipeline pools excepted (the
-    planner has no serving model for them)."""
+    model); and any of these as prefill or decode pools of disaggregated serving (prefill-only and
+    decode-only engines joined by the KV transfer: planner.simulate.pools; a pipeline pool's iterations are
+    its pipeline's, its KV path every stage's GPUs sending their shards)."""
     expert_parallel = rg.ep > 1 and rg.tp == rg.ep and rg.pp == 1
-    pipelined = rg.pp > 1 and rg.ep == 1 and rg.nodes == rg.pp and rg.role == "aggregated"
+    pipelined = rg.pp > 1 and rg.ep == 1 and rg.nodes == rg.pp
     plain = rg.pp == 1 and rg.ep == 1 and rg.nodes == 1
     if expert_parallel or pipelined or plain:
         return None
     what = f"a {rg.role} pool" if rg.role != "aggregated" else "a replica"
     return (
         f"replica group {rg.candidate} is {what} of shape tp{rg.tp} pp{rg.pp} ep{rg.ep} on {rg.nodes} instance(s); "
-        "simulate replays tensor-parallel replicas (also as prefill or decode pools), expert-parallel replicas "
-        "(tp = ep) and pipeline replicas of one instance per stage only"
+        "simulate replays tensor-parallel replicas, expert-parallel replicas (tp = ep) and pipeline replicas of "
+        "one instance per stage (each also as a prefill or decode pool) only"
     )
 
 
@@ -329,14 +329,18 @@ def _build_servers(
         dep = g.deployment
         assert dep is not None
         pl = g.pipeline
-        key = (dep.gpu.id, dep.tp, dep.weights, dep.kv, dep.model.id, dep.engine.engine, pl)
+        staged = pl is not None and g.role == "prefill"  # a pipeline prefill pool: its first stage (pools doc)
+        key = (dep.gpu.id, dep.tp, dep.weights, dep.kv, dep.model.id, dep.engine.engine, pl, staged)
         times = timing.get(key)
         if times is None:
-            times = IterationTimes(dep, max_ctx) if pl is None else PipelineIterationTimes(pl, max_ctx)
+            if pl is None:
+                times = IterationTimes(dep, max_ctx)
+            else:
+                times = IterationTimes(pl.stage, max_ctx) if staged else PipelineIterationTimes(pl, max_ctx)
             sel = req.model == g.model_index
             times.prime(req.input_len[sel])
             timing[key] = times
-        limits = engine_limits(dep) if pl is None else pipeline_engine_limits(pl)
+        limits = pipeline_engine_limits(pl) if pl is not None and not staged else engine_limits(pl.stage if pl else dep)
         pre: Preemption | None = None if opts.preemption == "engine" else opts.preemption
         g.policy = scheduler_policy(g.engine, limits, pre)
         g.servers = [
