@@ -310,6 +310,22 @@ def test_percentile_targets_reach_the_comparison_and_the_plan_with_the_split(tmp
     mean_cmp = mean_only.models[0].comparison
     assert mean_cmp is not None and mean_cmp.saving_pct is not None and mean_cmp.saving_pct < cmp.saving_pct
 
+    # beside a second model (mean targets): the coding model's comparison is checked alone, as above; the
+    # other keeps the mean view
+    doc = yaml.safe_load((tmp_path / "compare" / "spec.yaml").read_text(encoding="utf-8"))
+    chat = {"rate_rps": 2, "histogram": [{"input_len": 500, "output_len": 200, "share": 1}]}
+    doc["models"].append({"model": "llama-3.1-8b", "workload": chat, "slo": {"ttft_ms": 1000, "tpot_ms": 50}})
+    (tmp_path / "compare" / "two.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    two = plan_checked(load_inputs(tmp_path / "compare" / "two.yaml"))
+    assert two.slo_check is not None and two.slo_check.met
+    coding, other = two.models
+    assert coding.comparison is not None and coding.comparison.saving_pct == cmp.saving_pct
+    # the pools, cheaper at the targets as means, are checked first; then aggregated cannot win ("at least")
+    assert coding.comparison.disaggregated_usd_per_hour == cmp.disaggregated_usd_per_hour
+    assert "at the percentile targets" in coding.comparison.verdict
+    assert f"disaggregated ${cmp.disaggregated_usd_per_hour:,.2f}/h (met in simulation)" in coding.comparison.verdict
+    assert other.comparison is not None and "percentile" not in other.comparison.verdict
+
     split = plan_checked(load_inputs(_coding(tmp_path / "split", True)))
     assert split.slo_check is not None and split.slo_check.met and split.verification.passed
     assert any(g.role != "aggregated" for _, g in _groups(split))  # type: ignore[attr-defined]

@@ -20,8 +20,9 @@ the fleet's simulation finds missing gave cheaper plans in fewer rounds.
 
 The result carries `slo_check`: met or not, the rounds, what was tightened, and every target's simulated
 value. Plans whose targets are all means are planned once, as before. The comparison of aggregated against
-disaggregated serving of a one-model spec is checked the same way, side by side (`_checked_comparison`):
-interference between the phases shows in the tail, which is where disaggregation wins.
+disaggregated serving of every model with a percentile target is checked the same way, side by side, each
+model alone (`_checked_comparison`): interference between the phases shows in the tail, which is where
+disaggregation wins.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from planner.compare import COMPARE_MIP_GAP, CheckedSide, Side, checked_comparis
 from planner.errors import InputError
 from planner.inputs import PlanInputs
 from planner.plan import make_plan
-from planner.result import Plan, SimulatedTarget, SloCheck
+from planner.result import Plan, ShapeComparison, SimulatedTarget, SloCheck
 from planner.solve import BASELINES_KEPT
 from planner.spec import statistic_quantile
 
@@ -111,8 +112,8 @@ def plan_checked(
     baselines_kept: int = BASELINES_KEPT,
 ) -> Plan:
     """The cheapest plan found whose fleet meets every percentile target in simulation (module doc);
-    `compare` and `baselines_kept` as in make_plan. With `compare`, the comparison of serving shapes of a
-    one-model spec is checked the same way (`_checked_comparison`)."""
+    `compare` and `baselines_kept` as in make_plan. With `compare`, the comparison of serving shapes of every
+    model with a percentile target is checked the same way, each model alone (`_checked_comparison`)."""
     if not any(m.slo.has_percentiles for m in inputs.spec.models):
         return make_plan(
             inputs, solver=solver, time_limit_s=time_limit_s, compare=compare, baselines_kept=baselines_kept
@@ -175,31 +176,83 @@ def _tightened(inputs: PlanInputs, requests: int, plan_with: Callable[[dict[str,
 def _checked_comparison(
     inputs: PlanInputs, plan: Plan, requests: int, solver: str | None, time_limit_s: float | None
 ) -> Plan:
-    """The comparison of serving shapes with both sides checked like the plan: each side (aggregated replicas
-    only, prefill/decode pools only) planned, simulated and tightened until it meets the percentile targets.
+    """The comparison of serving shapes with both sides checked like the plan: for every model with a
+    percentile target, each side (aggregated replicas only, prefill/decode pools only) planned, simulated and
+    tightened until it meets the targets.
 
     Without it the comparison would set the plan's checked cost beside the other side's cost at the targets
     as bounds on the mean, which is where the two shapes look alike: the prefill chunks that stretch an
     aggregated replica's decode iterations show in the tail (bench/disagg_validation.py), and only a
-    simulation sees them. Work is saved where the answer is known: a side the plan itself is (all aggregated,
-    or all pools, and met) costs what the plan costs; and a side whose cost at the targets as means (a lower
-    bound, up to the comparison's MIP gap: tightening only lowers capacities) is already at or above the other
-    side's checked cost is not simulated (it cannot win; the report says "at least"). One-model specs only:
-    a model's side of a multi-model plan is not a fleet of its own to simulate."""
-    if len(plan.models) != 1 or plan.slo_check is None or plan.total_cost_usd_per_hour is None:
+    simulation sees them.
+
+    Multi-model specs: the comparison is, by definition, each model planned alone (planner.compare), so a
+    model's two sides are one-model fleets of their own: the spec with that model only (its offerings,
+    search and constraints), checked exactly as a one-model spec's. No joint check is needed: the sides are
+    never rented together, and the plan itself (whose fleet models may share) is checked jointly by
+    `plan_checked`. Models whose targets are all means keep the mean view, which is exact for them.
+
+    Work is saved where the answer is known: a side the plan itself is (a one-model plan all aggregated, or
+    all pools, and met) costs what the plan costs; and a side whose cost at the targets as means (a lower
+    bound, up to the comparison's MIP gap: tightening only lowers capacities) is already at or above the
+    other side's checked cost is not simulated (it cannot win; the report says "at least")."""
+    if plan.slo_check is None or plan.total_cost_usd_per_hour is None:
         return plan
-    summary = plan.models[0]
-    cmp = summary.comparison
-    if cmp is None or cmp.aggregated_usd_per_hour is None or cmp.disaggregated_usd_per_hour is None:
-        return plan
+    one = len(plan.models) == 1
+    specs = {m.label: m for m in inputs.spec.models}
+    models = []
+    for summary in plan.models:
+        cmp = summary.comparison
+        m = specs.get(summary.model)
+        if (
+            m is None
+            or not m.slo.has_percentiles
+            or cmp is None
+            or cmp.aggregated_usd_per_hour is None
+            or cmp.disaggregated_usd_per_hour is None
+        ):
+            models.append(summary)
+            continue
+        known: dict[Side, CheckedSide] = _plan_side(plan) if one else {}
+        alone = inputs if one else _alone(inputs, summary.model)
+        sides = _checked_sides(
+            alone, cmp, known, requests if one else check_requests(alone), solver, time_limit_s
+        )
+        models.append(summary.model_copy(update={"comparison": checked_comparison(cmp, *sides)}))
+    return plan.model_copy(update={"models": tuple(models)})
+
+
+def _alone(inputs: PlanInputs, label: str) -> PlanInputs:
+    """The spec with one of its models only (offerings, search, constraints unchanged): what the comparison
+    plans that model alone with."""
+    spec = inputs.spec.model_copy(update={"models": tuple(m for m in inputs.spec.models if m.label == label)})
+    return PlanInputs(spec, inputs.catalog, inputs.base_dir, inputs.spec_sha256)
+
+
+def _plan_side(plan: Plan) -> dict[Side, CheckedSide]:
+    """The side a one-model plan is, when its fleet met the targets: all aggregated, or all pools."""
+    assert plan.slo_check is not None and plan.total_cost_usd_per_hour is not None
+    if not plan.slo_check.met:
+        return {}
     roles = {rg.role for a in plan.allocations for rg in a.replicas}
-    sides: dict[Side, CheckedSide] = {}
-    if plan.slo_check.met:
-        shape = summary.shape.removeprefix("disaggregated: ")
-        if roles == {"aggregated"}:
-            sides["aggregated"] = CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, "")
-        elif "aggregated" not in roles:
-            sides["disaggregated"] = CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, shape)
+    shape = plan.models[0].shape.removeprefix("disaggregated: ")
+    if roles == {"aggregated"}:
+        return {"aggregated": CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, "")}
+    if "aggregated" not in roles:
+        return {"disaggregated": CheckedSide(plan.total_cost_usd_per_hour, True, plan.slo_check.rounds, shape)}
+    return {}
+
+
+def _checked_sides(
+    inputs: PlanInputs,
+    cmp: ShapeComparison,
+    known: dict[Side, CheckedSide],
+    requests: int,
+    solver: str | None,
+    time_limit_s: float | None,
+) -> tuple[CheckedSide, CheckedSide]:
+    """(aggregated, disaggregated) of a one-model spec, checked (or known, or bounded: the docstring above)."""
+    assert cmp.aggregated_usd_per_hour is not None and cmp.disaggregated_usd_per_hour is not None
+    sides = dict(known)
     mean: dict[Side, float] = {
         "aggregated": cmp.aggregated_usd_per_hour,
         "disaggregated": cmp.disaggregated_usd_per_hour,
@@ -213,9 +266,7 @@ def _checked_comparison(
             sides[side] = CheckedSide(mean[side], False, 0, cmp.disaggregated_shape if side == "disaggregated" else "")
             continue
         sides[side] = _checked_side(inputs, requests, side, solver, time_limit_s)
-    checked = checked_comparison(cmp, sides["aggregated"], sides["disaggregated"])
-    models = (summary.model_copy(update={"comparison": checked}),)
-    return plan.model_copy(update={"models": models})
+    return sides["aggregated"], sides["disaggregated"]
 
 
 def _checked_side(
