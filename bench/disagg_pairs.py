@@ -1,17 +1,19 @@
 """Solve time of the fleet MILP against the number of disaggregated prefill x decode pairs, and how the
 pairs are pruned.
 
-The pairs come from planner.capacity.disaggregated: pools are the single-instance replica configurations
-on instance types with a known network; in each cloud and region a pool is kept if it is among the
-KEEP_PER_SLICE cheapest of its role for some length bucket (at most MAX_POOLS per role), pairs join kept
-prefill and decode pools of one region with the same precision, and at most MAX_PAIRS pairs are kept,
-cheapest per request over the workload first. This script re-runs that source with those limits raised
-step by step (the last row prunes nothing beyond the cheapest-offering-per-GPU rule), and for each prints
-the pools and pairs it kept, the MILP's size, its solve time (wall and CPU of the process, HiGHS threads
-included) and the plan's cost. The 0-pair row (aggregated only) is the reference measured in the same run.
+The pairs come from planner.capacity.disaggregated: pools are the aggregated replica configurations (one
+instance, or pipeline / expert-parallel replicas over several) on instance types with a known network; in
+each cloud and region a pool is kept if it is among the KEEP_PER_SLICE cheapest of its role for some length
+bucket (at most MAX_POOLS per role), pairs join kept prefill and decode pools of one region with the same
+precision, and at most MAX_PAIRS pairs are kept, cheapest per request over the workload first. This script
+re-runs that source with those limits raised step by step (the last row prunes nothing beyond the
+cheapest-offering-per-GPU rule), and for each prints the pools and pairs it kept, the MILP's size, its
+solve time (wall and CPU of the process, HiGHS threads included) and the plan's cost. The 0-pair row
+(aggregated only) is the reference measured in the same run.
 
     .venv/bin/python bench/disagg_pairs.py                       # examples/long-prompt-disagg.yaml
     .venv/bin/python bench/disagg_pairs.py examples/chat-llama-8b.yaml
+    .venv/bin/python bench/disagg_pairs.py examples/llama-405b-multinode.yaml   # pipeline pools (tp8 x pp)
 """
 
 from __future__ import annotations

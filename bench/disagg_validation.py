@@ -16,6 +16,9 @@ model's gain (planner.perf, targets as bounds on the mean, as before) is printed
 1a. DistServe's Figure 1 (section 2): OPT-13B on one A100, 512/64 tokens, P90 TTFT 0.4 s and P90 TPOT 0.04 s:
    the colocated replica's goodput against a prefill-only and a decode-only one (paper: 1.6, 5.6 and 10 req/s),
    i.e. the size of the interference, and the per-GPU gain of 2 prefill + 1 decode GPUs (paper: 3.3, 2.1x).
+   FROM MEMORY: these Figure 1 numbers (setting, SLOs, 1.6 / 5.6 / 10 req/s, 3.3 and 2.1x) were written
+   from memory of the paper, which could not be re-read here (no network): check them against arXiv
+   2401.09670, Figure 1, before quoting them. The printed table marks them with *.
 1. DistServe (Zhong et al., OSDI 2024, arXiv 2401.09670, section 6.2, Figure 8): OPT-13B/66B/175B chatbots
    (ShareGPT), OPT-66B code completion (HumanEval) and OPT-66B summarisation (LongBench) on A100-80GB, fp16,
    KV over NVLink inside a node (DistServe's placement keeps each pair's transfer within a node), budget two
@@ -34,8 +37,10 @@ model's gain (planner.perf, targets as bounds on the mean, as before) is printed
    p5.48xlarge (H100) and p4de.24xlarge (A100-80GB) at catalog prices, KV over the instances' EFA (catalog
    networks), budget two 8-GPU instances per side; goodput per dollar against the best aggregated H100 fleet.
    SLOs in Splitwise's form, the slowdown of each request over itself alone on the reference machine (here
-   the A100, tp8): 90 % of requests within 3x their lone TTFT and 1.5x their lone TPOT. Llama-2's context is
-   4,096 tokens: longer prompts of the traces are cut to fit (the share is printed).
+   the A100, tp8): 90 % of requests within 3x their lone TTFT and 1.5x their lone TPOT (FROM MEMORY: this
+   form, P90 at 3x TTFT and 1.5x TBT over a lone request on DGX-A100, was written from memory of the paper
+   and not re-read here: check it against arXiv 2311.18677, section 6, before quoting it; printed with *).
+   Llama-2's context is 4,096 tokens: longer prompts of the traces are cut to fit (the share is printed).
    2b. The same traces through `gpuplan plan` at p90 targets (plan_checked: simulated, tightened where they
    miss): the plan with aggregated replicas only against the plan that may use prefill/decode pools, on
    llama-3.3-70b (Llama-2-70B's layers, width and GQA, a 128k context so that no prompt is cut), 20 req/s.
@@ -409,7 +414,8 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     """DistServe's Figure 1 (section 2): OPT-13B on one A100 (512 in / 64 out, P90 TTFT 0.4 s, P90 TPOT
     0.04 s): the paper measured 1.6 req/s for the colocated (vLLM) replica, 5.6 req/s for a prefill-only and
     10 req/s for a decode-only one (so two prefill GPUs and one decode GPU give 3.3 req/s per GPU, 2.1x).
-    The colocated rate over the prefill-only one is the size of the interference the gain comes from."""
+    The colocated rate over the prefill-only one is the size of the interference the gain comes from.
+    The paper's figures here are written from memory (module doc, 1a): the column says "paper*"."""
     model = opt(catalog, "opt-13b", 40, 5120, 40)
     deps = _deps(catalog, model, "a100-80gb", "fp16")
     dep = deps[1]
@@ -425,7 +431,7 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     best = max(colocated.values(), key=lambda pt: pt.rate_rps)
     per_gpu = max(min(m * pre.rate_rps, n * dec.rate_rps) / (m + n) for m in range(1, 9) for n in range(1, 9))
     print("1a. DistServe Figure 1: OPT-13B, one A100, 512/64 tokens, P90 TTFT 0.4 s, P90 TPOT 0.04 s (req/s)")
-    print(f"{'':<34} {'paper':>7} {'gpuplan':>8}")
+    print(f"{'':<34} {'paper*':>7} {'gpuplan':>8}")
     print(f"{'colocated, chunked (vLLM V1)':<34} {'1.6':>7} {colocated['vllm'].rate_rps:>8.2f}")
     print(f"{'colocated, separate prefill':<34} {'1.6':>7} {colocated['sglang'].rate_rps:>8.2f}")
     print(f"{'prefill-only':<34} {'5.6':>7} {pre.rate_rps:>8.2f}")
@@ -434,6 +440,7 @@ def distserve_figure1(catalog: Catalog, requests: int, tol: float) -> None:
     print(f"{'disaggregated per GPU (best m:n)':<34} {'3.3':>7} {per_gpu:>8.2f}")
     print(f"{'gain per GPU':<34} {'2.1x':>7} {per_gpu / best.rate_rps:>7.2f}x")
     print(f"{'ceiling (prefill back to back)':<34} {'':>7} {prefill_ceiling(deps, 512):>8.2f}")
+    print("* written from memory of DistServe's Figure 1 (arXiv 2401.09670), not re-read: check before quoting")
     print()
 
 
@@ -587,7 +594,9 @@ def splitwise(catalog: Catalog, requests: int, tol: float) -> None:
             )
     print(
         "paper: Splitwise-HA 1.4x throughput at 20% lower cost (1.75x per dollar); Splitwise-HH 2.35x throughput at "
-        "equal cost; SLO here: 90% of requests within 3x their lone TTFT and 1.5x their lone TPOT on the A100 (tp8)"
+        "equal cost; SLO here*: 90% of requests within 3x their lone TTFT and 1.5x their lone TPOT on the A100 (tp8)\n"
+        "* the SLO form is written from memory of Splitwise (arXiv 2311.18677, section 6), not re-read: check it "
+        "before quoting"
     )
     print()
 
@@ -650,8 +659,9 @@ def splitwise_plans(catalog: Catalog) -> None:
             f"{split.slo_check.rounds:>6} {a / d:>9.2f}x {mean:>9}  {split.models[0].shape}"
         )
     print(
-        "targets: p90 TTFT 3x a lone p90 prompt's, p90 TPOT 1.5x a lone median request's, on the A100 (tp8); "
-        "mean view = the same two plans at the targets as bounds on the mean (no simulation)"
+        "targets: p90 TTFT 3x a lone p90 prompt's, p90 TPOT 1.5x a lone median request's, on the A100 (tp8; "
+        "Splitwise's SLO form as written from memory, see part 2); mean view = the same two plans at the targets "
+        "as bounds on the mean (no simulation)"
     )
     print()
 

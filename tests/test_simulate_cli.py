@@ -20,7 +20,14 @@ EXAMPLES = ROOT / "examples"
 NAMES = ("chat-llama-8b", "llama-70b-tp", "shared-fleet", "offline-offload", "chat-percentiles")
 # Examples simulated from their golden plan (tests/test_golden_examples.py keeps it the real plan), to save
 # planning them again here.
-FROM_GOLDEN = ("deepseek-v3-ep", "llama-405b-multinode", "long-prompt-disagg", "burstgpt-week", "splitwise-coding")
+FROM_GOLDEN = (
+    "deepseek-v3-ep",
+    "llama-405b-multinode",
+    "long-prompt-disagg",
+    "burstgpt-week",
+    "splitwise-coding",
+    "llama-405b-long-prompts",
+)
 # burstgpt-week (its busiest hour) is simulated in tests/test_schedule.py
 GOLDEN_PLANS = ROOT / "tests" / "golden" / "examples"
 
@@ -141,6 +148,27 @@ def test_a_fleet_of_pools_beside_aggregated_replicas_simulates_at_its_percentile
     assert {"prefill", "decode"} <= roles and len(roles) <= 3  # and any aggregated group (its dtype suffix)
     served = sum(g["requests"] for g in d["groups"] if not g["candidate"].endswith("/decode"))
     assert served == model["requests"] > 0
+
+
+def test_pipeline_pools_simulate_as_estimated() -> None:
+    """llama-405b-long-prompts's pipeline pools (tp8pp4 prefill, tp8pp2 decode, whole p5 nodes) are replayed
+    (a prefill pool's stages work on different prompts at once; the decode pool iterates as its pipeline) and
+    meet the plan's mean TTFT and TPOT within a fifth: replaying the whole pipeline per prefill iteration
+    gave over twice the planned TTFT."""
+    name = "llama-405b-long-prompts"
+    path = GOLDEN_PLANS / f"{name}.plan.json"
+    run = simulate(path, EXAMPLES / f"{name}.yaml", "--duration", "120", "-f", "json")
+    assert run.code == 0, run
+    d = data(run)
+    roles = {g["candidate"].rsplit("/", 1)[-1] for g in d["groups"]}
+    assert roles == {"prefill", "decode"}
+    plan = json.loads(path.read_text(encoding="utf-8"))["data"]
+    routes = [(r, s["rate_rps"]) for s in plan["routing"] for r in s["routes"]]
+    rate = sum(w for _, w in routes)
+    lat = d["models"][0]["latencies"]
+    for metric in ("ttft", "tpot"):
+        planned = sum(r[f"{metric}_ms"] * w for r, w in routes) / rate
+        assert lat[metric]["mean_ms"] == pytest.approx(planned, rel=0.2)
 
 
 def test_every_example_is_simulated() -> None:
