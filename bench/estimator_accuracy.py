@@ -49,7 +49,31 @@ def by_regime(results: Sequence[RowResult], catalog: Catalog) -> dict[str, list[
     return dict(sorted(groups.items()))
 
 
-def regime_table(insample: Sequence[RowResult], cv: Sequence[RowResult], catalog: Catalog) -> list[str]:
+def thin_note(results: Sequence[RowResult], scored: Sequence[RowResult], catalog: Catalog) -> str:
+    """Why a regime's cross-validated rows may be unlearnable: the fewest rows (and sources) of its GPU
+    family and of its engine x dense/MoE left to fit when one of its sources is held out, and whether its
+    rows need a nuisance factor (early MoE release, 2023 TensorRT-LLM) that only their own source pins."""
+    notes = []
+    for label, key in (
+        ("family", lambda r: catalog.gpus[r.gpu].family),
+        ("engine x arch", lambda r: (r.engine, catalog.models[r.model].is_moe)),
+    ):
+        fewest: tuple[int, int] | None = None
+        for held in {r.row.source for r in results}:
+            want = {key(r.row) for r in results if r.row.source == held}
+            left = [x.row for x in scored if x.row.source != held and key(x.row) in want]
+            got = (len(left), len({r.source for r in left}))
+            fewest = got if fewest is None or got < fewest else fewest
+        if fewest is not None and (fewest[0] < 10 or fewest[1] < 2):
+            notes.append(f"{label}: {fewest[0]} rows of {fewest[1]} other sources")
+    if any(r.row.early_moe or r.row.legacy for r in results):
+        notes.append("own-source nuisance factor")
+    return f" (thin when held out: {'; '.join(notes)})" if notes else ""
+
+
+def regime_table(
+    insample: Sequence[RowResult], cv: Sequence[RowResult], catalog: Catalog
+) -> list[str]:
     ins, cvs = by_regime(insample, catalog), by_regime(cv, catalog)
     lines = [
         f"{'regime (engine/load/family/arch/tp)':<40} {'rows':>4} {'in-sample med':>13} {'p90':>6} "
@@ -59,7 +83,7 @@ def regime_table(insample: Sequence[RowResult], cv: Sequence[RowResult], catalog
         n, im, ip = _stats(ins.get(key, []))
         _, cm, cp = _stats(cvs.get(key, []))
         bias = quantile([r.rel_error for r in cvs.get(key, [])], 0.5)
-        flag = "  <- over 25 %" if cm > TARGET_REGIME_MEDIAN else ""
+        flag = "  <- over 25 %" + thin_note(cvs.get(key, []), cv, catalog) if cm > TARGET_REGIME_MEDIAN else ""
         lines.append(
             f"{key:<40} {n:>4} {im * 100:>12.1f}% {ip * 100:>5.0f}% {cm * 100:>6.1f}% {cp * 100:>5.0f}% "
             f"{bias * 100:>+7.0f}%{flag}"
@@ -97,7 +121,8 @@ def parameter_table() -> list[str]:
     lines = [f"{'parameter':<48} {'z':>7} {'value':>10} {'prior':>8} {'rows':>5}  sources pinning it"]
     for name, z in fit.parameters.items():
         scope, key, factor = parse_name(name)
-        value = factor_value({name: z}, factor, key if scope == "engine" else "", key if scope == "family" else "")
+        eng = key if scope in ("engine", "early") else ""
+        value = factor_value({name: z}, factor, eng, key if scope == "family" else "", early=scope == "early")
         rows, sources = stored.get(name, (0, []))
         lines.append(
             f"{name:<48} {z:>+7.3f} {value:>10.4g} {FACTOR[factor].prior:>8.4g} {rows:>5}  "

@@ -323,6 +323,7 @@ class EngineFactors(CatalogEntry):
     legacy_allreduce_latency_us: float | None = _factor("2023 TensorRT-LLM rows only: all-reduce latency, us")
     legacy_gqa_kv_reload_share: float | None = _factor("2023 TensorRT-LLM rows only: GQA KV re-read share")
     legacy_allreduce_bw_efficiency: float | None = _factor("2023 TensorRT-LLM rows only: all-reduce efficiency")
+    legacy_moe_gemm_efficiency: float | None = _factor("early-MoE-release rows only: grouped expert GEMM efficiency")
 
     def given(self) -> dict[str, float]:
         """The factors this profile sets, by name in sorted order (as engines.yaml holds them)."""

@@ -10,7 +10,7 @@ import yaml
 
 from catalog.loader import DATA_DIR, load_catalog
 from catalog.types import EngineFactors
-from planner.perf.calibration import LEGACY_FACTORS, LEGACY_PREFIX
+from planner.perf.calibration import EARLY_FACTORS, LEGACY_FACTORS, LEGACY_PREFIX
 from planner.perf.deployment import EXTRA_DEFAULTS
 from tests.support import assert_user_error, gpuplan
 
@@ -19,7 +19,7 @@ ESTIMATE = ("estimate", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--input
 
 def test_every_factor_perf_reads_is_a_field_and_every_field_has_a_default_or_is_legacy() -> None:
     fields = set(EngineFactors.model_fields)
-    legacy = {LEGACY_PREFIX + name for name in LEGACY_FACTORS}
+    legacy = {LEGACY_PREFIX + name for name in LEGACY_FACTORS + EARLY_FACTORS}
     assert fields - legacy == set(EXTRA_DEFAULTS)
     assert legacy <= fields
 

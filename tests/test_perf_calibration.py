@@ -120,3 +120,55 @@ def test_fallback_for_unknown_family_and_unknown_engine() -> None:
 
 def test_no_estimate_is_nan(insample: tuple[RowResult, ...], cv: tuple[RowResult, ...]) -> None:
     assert all(math.isfinite(r.predicted) for r in (*insample, *cv))
+
+
+def test_sharegpt_median_end_to_end_rows_are_not_scored() -> None:
+    """A median end-to-end latency over ShareGPT is not the latency of a mean-length request (the output
+    lengths are skewed): unscored in every source, whether or not the run's mean lengths are stated."""
+    import csv  # noqa: PLC0415 - only this test reads the raw file
+    import io  # noqa: PLC0415
+
+    from catalog.loader import DATA_DIR  # noqa: PLC0415
+
+    text = (DATA_DIR / "measured-calibration-2.csv").read_text(encoding="utf-8")
+    raw = list(csv.DictReader(io.StringIO(text)))
+    rows2 = {r.line: r for r in ROWS if r.file == "measured-calibration-2.csv"}
+    sharegpt_e2e = [
+        k
+        for k, r in enumerate(raw, start=1)
+        if "ShareGPT" in r["input_len"] and r["metric"] == "e2e_latency_median"
+    ]
+    assert len(sharegpt_e2e) >= 12
+    for k in sharegpt_e2e:
+        assert not rows2[k].scored and "skewed" in rows2[k].note, k
+    # random-length runs (uniform lengths: median near the mean) stay scored
+    assert any(r.scored and r.metric == "e2e_ms" and r.source == "datacrunch-h200" for r in ROWS)
+
+
+def test_early_moe_rows_get_their_release_factor_and_estimates_never_do() -> None:
+    """vLLM 0.4.2's Qwen2-MoE and SGLang 0.4.1's DeepSeek-V3 rows run an early MoE path: they are scored
+    with the engine's moe_gemm_efficiency offset by a nuisance factor fitted on them alone (stored as
+    legacy_moe_gemm_efficiency); other rows and every estimate use the engine's own factor."""
+    from planner.perf.calibration import deployment_for  # noqa: PLC0415
+    from planner.perf.fitted import read_fit as stored  # noqa: PLC0415
+
+    early = {r.source for r in SCORED if r.early_moe}
+    assert early == {"qwen2-speed", "sglang-dsv3-h200"}
+    params = stored().parameters
+    from planner.perf import Deployment  # noqa: PLC0415
+
+    for engine in ("vllm", "sglang"):
+        assert f"early:{engine}:moe_gemm_efficiency" in params
+        gpu = CAT.gpus["h200"]
+        profile = engine_profile(CAT, engine, gpu)
+        # an estimate's deployment reads the engine's own factor, never the early release's
+        dep = Deployment(CAT.models["deepseek-v3"], gpu, 8, "fp8", "fp8", profile)
+        assert dep.factor("moe_gemm_efficiency") == profile.extra.moe_gemm_efficiency
+        assert profile.extra.legacy_moe_gemm_efficiency != profile.extra.moe_gemm_efficiency
+    row = next(r for r in SCORED if r.early_moe and r.engine == "sglang")
+    modern = next(r for r in SCORED if r.source == "inferencex-870")
+    shipped = next(e for e in CAT.engines if (e.engine, e.family) == ("sglang", "hopper"))
+    early_value = shipped.extra.legacy_moe_gemm_efficiency
+    assert early_value is not None and early_value != shipped.extra.moe_gemm_efficiency
+    assert deployment_for(row, CAT, shipped).factor("moe_gemm_efficiency") == early_value
+    assert deployment_for(modern, CAT, shipped).factor("moe_gemm_efficiency") == shipped.extra.moe_gemm_efficiency

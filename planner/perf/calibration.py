@@ -24,6 +24,7 @@ from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, 
 from planner.perf.serving import predict
 
 __all__ = [
+    "EARLY_FACTORS",
     "LEGACY_FACTORS",
     "LEGACY_PREFIX",
     "MeasuredRow",
@@ -42,12 +43,22 @@ __all__ = [
 # the profile's `extra` under this prefix so the accuracy table is reproducible, never used for estimates.
 LEGACY_PREFIX = "legacy_"
 LEGACY_FACTORS = ("step_overhead_ms", "allreduce_latency_us", "gqa_kv_reload_share", "allreduce_bw_efficiency")
+# Factors an early engine release's MoE path runs at its own value (MeasuredRow.early_moe: vLLM 0.4.2's
+# Qwen2-MoE, SGLang 0.4.1's first DeepSeek-V3 path): stored as legacy_<name>, never used for estimates.
+EARLY_FACTORS = ("moe_gemm_efficiency",)
 
 LoadLevel = Literal["b1", "low", "online", "high"]
 
 
 def profile_for_row(row: MeasuredRow, profile: EngineProfile) -> EngineProfile:
-    """The profile to predict `row` with: legacy rows swap in the legacy runtime factors."""
+    """The profile to predict `row` with: legacy rows swap in the legacy runtime factors, early-MoE rows
+    the early release's MoE factor (when the profile has one)."""
+    if row.early_moe and not row.legacy:
+        early = profile.extra.given()
+        swap = {n: early[LEGACY_PREFIX + n] for n in EARLY_FACTORS if LEGACY_PREFIX + n in early}
+        if not swap:
+            return profile
+        return profile.model_copy(update={"extra": EngineFactors.model_validate(early | swap)})
     if not row.legacy:
         return profile
     extra = profile.extra.given()

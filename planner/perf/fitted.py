@@ -8,7 +8,9 @@ physical range [lo, hi] reached through a logistic transform of an unbounded `z`
 Kernel efficiencies (compute, bandwidth, KV bandwidth, attention) depend on the GPU family (what the
 chip reaches) and, for compute and bandwidth, on the engine (whose kernels): z = z_family + z_engine.
 Engine runtime costs (step, per-sequence, per-layer and eager overheads, all-reduce latency, request
-overhead, grouped-GEMM efficiency) depend on the engine. Expert load imbalance and the per-sequence
+overhead, grouped-GEMM efficiency) depend on the engine; the per-sequence scheduler cost is a global base
+plus an engine offset (z = z_global + z_engine), so an engine whose only modern source is held out still
+gets what the other engines' rows say about it rather than the bare prior. Expert load imbalance and the per-sequence
 attention cost are global. So a family with rows of one engine informs every engine on it, and an
 engine's runtime is learnt from all its families; a held-out source is predicted from the others.
 
@@ -30,6 +32,7 @@ import yaml
 from catalog.loader import DATA_DIR
 from catalog.types import Catalog, EngineFactors, EngineProfile
 from planner.perf.calibration import (
+    EARLY_FACTORS,
     LEGACY_FACTORS,
     LEGACY_PREFIX,
     MeasuredRow,
@@ -37,7 +40,7 @@ from planner.perf.calibration import (
     scored,
 )
 
-Scope = Literal["family", "engine", "global", "legacy"]
+Scope = Literal["family", "engine", "global", "legacy", "early"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,14 @@ FACTORS: tuple[Factor, ...] = (
     Factor("kv_bandwidth_efficiency", 0.1, 1.0, 0.6, ("family",), "decode attention share of peak HBM bandwidth"),
     Factor("attention_efficiency", 0.05, 1.0, 0.45, ("family",), "prefill attention share of the 16-bit peak"),
     Factor("step_overhead_ms", 0.0, 40.0, 2.0, ("engine",), "fixed cost per forward pass (scheduler, sampling)"),
-    Factor("seq_overhead_us", 0.0, 400.0, 10.0, ("engine",), "per sequence per decode step"),
+    Factor("seq_overhead_us", 0.0, 400.0, 10.0, ("global", "engine"), "per sequence per decode step"),
     Factor("layer_overhead_us", 0.0, 300.0, 15.0, ("engine",), "per layer per pass: kernel launches and tails"),
     Factor("eager_kernel_us", 1.0, 200.0, 15.0, ("global",), "host cost per eager kernel launch (PyTorch)"),
     Factor("allreduce_latency_us", 1.0, 500.0, 15.0, ("engine",), "small-message all-reduce latency"),
     Factor("request_overhead_ms", 0.0, 200.0, 5.0, ("engine",), "per request before its first pass"),
-    Factor("moe_gemm_efficiency", 0.05, 1.0, 0.5, ("engine",), "grouped expert GEMM vs dense GEMM efficiency"),
+    # `early`: an offset of its z for rows whose engine release ran an early MoE path (MeasuredRow.early_moe);
+    # a nuisance parameter like the legacy ones: stored as legacy_moe_gemm_efficiency, never used for estimates
+    Factor("moe_gemm_efficiency", 0.05, 1.0, 0.5, ("engine", "early"), "grouped expert GEMM vs dense GEMM efficiency"),
     Factor("moe_imbalance", 1.0, 3.0, 1.3, ("global",), "busiest expert-parallel rank's load / mean"),
     Factor("attn_seq_overhead_us", 0.0, 10.0, 0.3, ("engine",), "decode attention cost per sequence per layer"),
     Factor("gemm_half_tokens", 0.0, 4096.0, 64.0, ("global",), "tokens per GEMM at half prefill GEMM efficiency"),
@@ -100,11 +105,15 @@ def to_value(factor: Factor, z: float) -> float:
     return factor.lo + (factor.hi - factor.lo) / (1.0 + math.exp(-(z0 + z)))
 
 
-def parameter_names(engines: Iterable[str], families: Iterable[str], legacy: bool) -> tuple[str, ...]:
-    """Every parameter the rows of `engines` on `families` can pin, in a stable order."""
+def parameter_names(
+    engines: Iterable[str], families: Iterable[str], legacy: bool, early_engines: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """Every parameter the rows of `engines` on `families` can pin, in a stable order (`early_engines`:
+    engines with rows of an early MoE release)."""
     names: list[str] = []
     fams = sorted(set(families))
     engs = sorted({BORROWING_ENGINES.get(e, e) for e in engines})
+    early = sorted({BORROWING_ENGINES.get(e, e) for e in early_engines})
     for f in FACTORS:
         for scope in f.scopes:
             if scope == "family":
@@ -113,18 +122,23 @@ def parameter_names(engines: Iterable[str], families: Iterable[str], legacy: boo
                 names += [param_name("engine", e, f.name) for e in engs]
             elif scope == "global":
                 names.append(param_name("global", "", f.name))
+            elif scope == "early":
+                names += [param_name("early", e, f.name) for e in early]
             elif legacy:
                 names.append(param_name("legacy", "", f.name))
     return tuple(names)
 
 
-def factor_value(z: Mapping[str, float], factor: str, engine: str, family: str) -> float:
-    """A factor's value for (engine, family) from the z's of its scopes (missing z's are 0)."""
+def factor_value(z: Mapping[str, float], factor: str, engine: str, family: str, early: bool = False) -> float:
+    """A factor's value for (engine, family) from the z's of its scopes (missing z's are 0); `early`
+    adds the engine's early-release offset (rows of an early MoE path)."""
     f = FACTOR[factor]
     eng = BORROWING_ENGINES.get(engine, engine)
     total = 0.0
     for scope in f.scopes:
-        key = family if scope == "family" else eng if scope == "engine" else ""
+        if scope == "early" and not early:
+            continue
+        key = family if scope == "family" else eng if scope in ("engine", "early") else ""
         total += z.get(param_name(scope, key, f.name), 0.0)
     return to_value(f, total)
 
@@ -141,7 +155,8 @@ def compose_profile(
     legacy: bool = False,
 ) -> EngineProfile:
     """The EngineProfile of (engine, family) under parameters `z`; `constants` are the engine's documented
-    non-fitted extras; `legacy` adds the legacy_* nuisance factors (for scoring legacy rows)."""
+    non-fitted extras; `legacy` adds the legacy_* nuisance factors (for scoring legacy rows); an engine
+    with an early-release offset in `z` gets legacy_<factor> too (for scoring early-MoE rows)."""
     extra = dict(constants)
     for f in FACTORS:
         if f.name in PROFILE_FIELDS or "legacy" in f.scopes:
@@ -150,6 +165,10 @@ def compose_profile(
     if legacy:
         for name in LEGACY_FACTORS:
             extra[LEGACY_PREFIX + name] = round(factor_value(z, LEGACY_PREFIX + name, engine, family), 6)
+    eng = BORROWING_ENGINES.get(engine, engine)
+    for name in EARLY_FACTORS:
+        if param_name("early", eng, name) in z:
+            extra[LEGACY_PREFIX + name] = round(factor_value(z, name, engine, family, early=True), 6)
     return EngineProfile(
         engine=engine,
         family=family,

@@ -78,6 +78,7 @@ class MeasuredRow:
     dp_attention: bool = False  # attention data-parallel over the tp ranks (each request's KV on one GPU)
     nodes: int = 1  # nodes the replica spans (links between them are the scale-out network)
     legacy: bool = False  # TensorRT-LLM v0.5/v0.6 (2023) static-batching runtime
+    early_moe: bool = False  # the engine release ran an early MoE path (measured_sources: which and why)
     eager: bool = False  # no CUDA graphs: every kernel launched from Python
     max_seqs: int = 0  # scheduler sequence limit the run states (0: the engine's default)
     scheduler_steps: int = 1  # vLLM multi-step scheduling (--num-scheduler-steps)

@@ -124,7 +124,8 @@ def short_gemm_tokens(c: Coeffs, tokens: Array, passes: Array = 1.0) -> tuple[Ar
     dense = passes * c.gemm_half_tokens
     if not c.experts:
         return dense, np.zeros_like(dense)
-    per_pass = tokens / np.maximum(passes, 1.0)
+    # fewer passes than prompts (passes < 1 per prompt): prompts share a pass, which touches more experts
+    per_pass = tokens / np.where(passes >= 1.0, passes, np.maximum(passes, 1e-9))
     q = 1.0 - c.top_k / c.experts
     touched_share = 1.0 - np.power(q, per_pass)  # share of the experts a pass touches
     return dense, passes * c.gemm_half_tokens * touched_share * c.experts / c.top_k
@@ -157,18 +158,21 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
     )
 
 
-def prefill_marginal_s(c: Coeffs, n: Array) -> Array:
+def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     """Extra time an n-token prefill adds to a busy replica: its compute and collective payload; the
     weights are read anyway by the decode steps it is batched with. An engine that prefills in passes of
-    its own also pays one pass's weight read and fixed costs per prompt (prompts arriving within one
-    decode step share a pass; at planning rates that is rarely more than one)."""
+    its own also pays a pass's weight read, short-GEMM loss and fixed costs, shared by the `per_pass`
+    prompts that gather for one pass (those arriving during a decode step: about one at planning rates,
+    batch / output length at max load; serving._closed_loop)."""
     n = np.asarray(n, dtype=float)
+    k = np.maximum(np.asarray(per_pass, dtype=float), 1.0)
     # a prompt riding a decode batch lengthens its GEMMs (no short-GEMM loss); a pass of its own has one
-    compute = prefill_compute_s(c, n, passes=1.0 if c.separate_prefill else None)
+    compute = prefill_compute_s(c, n, passes=1.0 / k if c.separate_prefill else None)
     work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
     if c.separate_prefill:
-        weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n)) / c.bw_bps
-        work = np.maximum(work, weights_s) + c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
+        weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n * k)) / c.bw_bps / k
+        fixed = c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
+        work = np.maximum(work, weights_s) + fixed / k
     return work
 
 

@@ -89,6 +89,7 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
     intercepts, slopes = touched_tangents(c)
     col = (-1, 1)
     return {
+        "i": i.reshape(col),
         "p": np.asarray(prefill_marginal_s(c, i), dtype=float).reshape(col),
         "t_ps": np.asarray(prefill_alone_s(c, i), dtype=float).reshape(col),
         "o1": np.maximum(o - 1.0, 0.0).reshape(col),
@@ -216,8 +217,18 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
 
     With N-1 other requests cycling, their prefills take the share r_o = lambda p (N-1)/N of the time.
     Little's law then gives A lambda^2 - B lambda + N = 0; the smaller root is the stable one.
+
+    An engine that prefills in passes of its own gathers the prompts that arrive during a decode step
+    into one pass: k = N / O of them (each of the N requests finishes once per O steps and is replaced at
+    once), within the engine's token budget; they share the pass's weight read and fixed costs (p per
+    prompt), and a prompt's first token waits for the k - 1 others of its pass and, M/D/1, for the
+    passes ahead of it (service time k p).
     """
-    p, t_ps, o1, ctx = (float(parts[k].item()) for k in ("p", "t_ps", "o1", "ctx"))
+    p, t_ps, o1, ctx, i = (float(parts[k].item()) for k in ("p", "t_ps", "o1", "ctx", "i"))
+    per_pass = 1.0
+    if c.separate_prefill and n > 1.0:
+        per_pass = max(min(n / (o1 + 1.0), c.max_batched_tokens / max(i, 1.0)), 1.0)
+        p = float(prefill_marginal_s(c, i, per_pass))
     td = float(decode_step_s(c, n, ctx))
     td1 = float(decode_step_s(c, max(n, 1.0), ctx))
     others = max(n - 1.0, 0.0)
@@ -233,7 +244,8 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     # work conservation: each request needs p of prefill and (O-1) decode steps shared by n requests
     lam = min(lam, 1.0 / (p + o1 * td1 / n))
     r_o = min(lam * p_o, 0.999999)
-    ttft = t_ps + kappa * (0.5 * c.scheduler_steps * td + r_o * p / (2.0 * (1.0 - r_o)))
+    wait = 0.5 * c.scheduler_steps * td + (per_pass - 1.0) * p + r_o * per_pass * p / (2.0 * (1.0 - r_o))
+    ttft = t_ps + kappa * wait
     tpot = td1 / (1.0 - r_o)
     # each client also spends the request overhead (tokenisation, HTTP) before the engine sees it
     lam = n / (n / lam + c.request_s)
