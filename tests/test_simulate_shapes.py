@@ -56,11 +56,11 @@ def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() 
 
 
 def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times() -> None:
-    """examples/long-prompt-disagg routes part of its 6,000-token prompts through p5.48xlarge tp4 prefill
-    replicas and p5.48xlarge tp4 decode replicas (the rest to aggregated replicas; this test sends the whole
-    bucket through the pair). At a rate low enough that every request is alone, TTFT is the prefill pool's
-    lone prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and TPOT
-    the decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
+    """examples/long-prompt-disagg routes its 6,000-token prompts through p5.48xlarge tp4 prefill replicas
+    and p4d.24xlarge tp8 decode replicas (this test sends the whole bucket through that pair, whatever share
+    the plan gives it). At a rate low enough that every request is alone, TTFT is the prefill pool's lone
+    prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and TPOT the
+    decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
     golden = json.loads((GOLDEN / "long-prompt-disagg.plan.json").read_text(encoding="utf-8"))["data"]
     plan = Plan.model_validate(golden)
     [planned] = [s for s in plan.routing if s.input_len == 6000]
@@ -75,16 +75,10 @@ def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times
     [bucket] = [b for b in sim.buckets if b.input_len_range == (6000, 6000)]
     assert bucket.requests >= 10
 
-    model = CATALOG.models["llama-3.3-70b"]
-    h100 = CATALOG.gpus["h100-sxm"]
-    prefill = Deployment(model, h100, 4, "fp8", "bf16", engine_profile(CATALOG, "vllm", h100))
-    decode = Deployment(model, h100, 4, "fp8", "bf16", engine_profile(CATALOG, "vllm", h100))
-    ends = []
-    for itype, gpus in (("p5.48xlarge", 4), ("p5.48xlarge", 4)):
-        net = CATALOG.network(next(o for o in CATALOG.offerings.values() if o.instance_type == itype))
-        assert net is not None
-        ends.append(pool_links(net, 8, gpus, False)[0])
-    transfer_s = float(kv_transfer_s(model, "bf16", 6000.0, between(*ends)))
+    assert route.candidate.split("@")[1].startswith("aws:us-east-1:p5.48xlarge/tp4/")
+    assert route.decode_candidate is not None and "p4d.24xlarge/tp8/" in route.decode_candidate
+    prefill, decode, link = _pair_setup()
+    transfer_s = float(kv_transfer_s(prefill.model, "bf16", 6000.0, link))
     assert route.kv_transfer_ms == pytest.approx(transfer_s * 1e3, abs=1e-3)
     assert bucket.ttft_p50_ms == pytest.approx((prefill_chunk_time_s(prefill, 6000, 0) + transfer_s) * 1e3, abs=2e-3)
     tpot_s = float(np.mean([decode_step_time_s(decode, 1, 6000 + j) for j in range(planned.output_len - 1)]))
