@@ -298,8 +298,11 @@ def test_percentile_targets_reach_the_comparison_and_the_plan_with_the_split(tmp
     two = plan_checked(load_inputs(tmp_path / "compare" / "two.yaml"))
     assert two.slo_check is not None and two.slo_check.met
     coding, other = two.models
-    assert coding.comparison is not None and coding.comparison.saving_pct == cmp.saving_pct
-    # the pools, cheaper at the targets as means, are checked first; then aggregated cannot win ("at least")
+    assert coding.comparison is not None and coding.comparison.saving_pct is not None
+    # the pools, cheaper at the targets as means, are checked first; then aggregated cannot win ("at least"):
+    # its cost is the one at the targets as means (a lower bound on the checked one), so the saving lies
+    # between the mean view's and the one-model check's
+    assert mean_cmp.saving_pct <= coding.comparison.saving_pct <= cmp.saving_pct
     assert coding.comparison.disaggregated_usd_per_hour == cmp.disaggregated_usd_per_hour
     assert "at the percentile targets" in coding.comparison.verdict
     assert f"disaggregated ${cmp.disaggregated_usd_per_hour:,.2f}/h (met in simulation)" in coding.comparison.verdict

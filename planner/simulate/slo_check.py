@@ -134,6 +134,13 @@ def plan_checked(
     if checked.sim is None:
         return checked.plan
     plan = checked.plan.model_copy(update={"slo_check": _check(checked.sim, checked.rounds, checked.scale)})
+    if compare and checked.scale:
+        # the comparison at the targets as means is the untightened plan's: a tightened plan's comparison
+        # plans both sides with the joint check's reduced capacities, which is no lower bound on a side
+        # checked alone (_checked_comparison relies on one)
+        at_means = {m.model: m.comparison for m in checked.first.models}
+        models = tuple(m.model_copy(update={"comparison": at_means.get(m.model, m.comparison)}) for m in plan.models)
+        plan = plan.model_copy(update={"models": models})
     if compare:
         plan = _checked_comparison(inputs, plan, requests, solver, time_limit_s)
     return plan
@@ -145,6 +152,7 @@ class _Checked:
     sim: SimulationResult | None  # None: the first plan was infeasible (nothing simulated)
     rounds: int
     scale: dict[str, float]
+    first: Plan  # the plan before any tightening (at the targets as means)
 
 
 def _tightened(inputs: PlanInputs, requests: int, plan_with: Callable[[dict[str, float]], Plan]) -> _Checked:
@@ -152,9 +160,9 @@ def _tightened(inputs: PlanInputs, requests: int, plan_with: Callable[[dict[str,
     (steps 1-3 of the module doc)."""
     capacity_scale: dict[str, float] = {}
     rounds = 1
-    plan = plan_with({})
+    plan = first = plan_with({})
     if plan.status == "infeasible":
-        return _Checked(plan, None, rounds, capacity_scale)
+        return _Checked(plan, None, rounds, capacity_scale, first)
     sim = _simulate(plan, inputs, requests)
     while not sim.slo_met and rounds < MAX_ROUNDS:
         missing = {m.model for m in sim.models if not m.slo_met}
@@ -170,7 +178,7 @@ def _tightened(inputs: PlanInputs, requests: int, plan_with: Callable[[dict[str,
         if tightened.allocations == plan.allocations and tightened.routing == plan.routing:
             continue  # the same fleet: tighten the same candidates again, no need to simulate it again
         plan, sim = tightened, _simulate(tightened, inputs, requests)
-    return _Checked(plan, sim, rounds, capacity_scale)
+    return _Checked(plan, sim, rounds, capacity_scale, first)
 
 
 def _checked_comparison(
