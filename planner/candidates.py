@@ -63,6 +63,12 @@ class Candidate:
         return pipeline(self.deployment, self.pp, link)
 
     @property
+    def server(self) -> Deployment | Pipeline | None:
+        """What one replica runs as (a pool serving one phase too): its pipeline for pp > 1, else its
+        deployment; None for a measured-only candidate."""
+        return self.pipeline or self.deployment
+
+    @property
     def shape(self) -> str:
         """tp4, tp8pp2, tp16ep16: what a replica is, for ids and reports."""
         return f"tp{self.tp}" + (f"pp{self.pp}" if self.pp > 1 else "") + (f"ep{self.ep}" if self.ep > 1 else "")

@@ -152,11 +152,11 @@ def _pair_route(
     """A route through a disaggregated pair: TTFT on its prefill pool (queueing + prefill + KV transfer) and
     TPOT on its decode pool, each at its planned load."""
     assert q.prefill is not None and q.decode is not None and q.link is not None
-    pdep, ddep = q.prefill.deployment, q.decode.deployment
-    assert pdep is not None and ddep is not None
+    pserver, dserver = q.prefill.server, q.decode.server
+    assert pserver is not None and dserver is not None
     (pid, pcap), (did, dcap) = legs
-    pre = prefill_point(q.prefill.pipeline or pdep, s.input_len, util.get(pid, 0.0) * pcap, q.link)
-    dec = decode_point(q.decode.pipeline or ddep, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
+    pre = prefill_point(pserver, s.input_len, util.get(pid, 0.0) * pcap, q.link)
+    dec = decode_point(dserver, s.input_len, s.output_len, util.get(did, 0.0) * dcap)
     return RouteShare(
         candidate=q.id,
         offering=q.prefill.priced.id,

@@ -33,7 +33,7 @@ from planner.candidates import Candidate
 from planner.capacity.estimated import estimated_row, within_context
 from planner.capacity.source import Answer, CapacityRow
 from planner.inputs import ModelInputs
-from planner.perf.disagg import Server, decode_capacity_rps_many, prefill_capacity_rps_many
+from planner.perf.disagg import decode_capacity_rps_many, prefill_capacity_rps_many
 from planner.perf.network import Link, between, replica_link
 from planner.result import CapacitySourceName
 
@@ -173,7 +173,8 @@ def _pools(
         if c.priced.id not in cheapest or c.id not in smallest:
             continue
         link, nic = pool_links(net, c.priced.offering.gpus_per_instance, c.gpus, dep.dp_attention)
-        server = _server(c)
+        server = c.server
+        assert server is not None  # dep is not None
         key = (server, link)
         if key not in by_config:
             pre = prefill_capacity_rps_many(server, [i for i, _ in lengths], slo.ttft_ms, NO_LINK, nic)
@@ -196,15 +197,6 @@ def _pools(
     return groups
 
 
-def _server(c: Candidate) -> Server:
-    """What serves one phase for pool candidate `c`: its pipeline (pp > 1) or its deployment."""
-    pl = c.pipeline
-    if pl is not None:
-        return pl
-    assert c.deployment is not None
-    return c.deployment
-
-
 def _pairs(
     groups: dict[tuple[str, str], tuple[list[_Pool], list[_Pool]]],
     model: ModelInputs,
@@ -219,8 +211,8 @@ def _pairs(
     considered = 0
     for (_cloud, _region), (prefill, decode) in sorted(groups.items()):
         for p in _keep(prefill, rates):
-            pdep = p.cand.deployment
-            assert pdep is not None and p.cand.link is not None
+            pdep, pserver = p.cand.deployment, p.cand.server
+            assert pdep is not None and pserver is not None and p.cand.link is not None
             for d in _keep(decode, rates):
                 ddep = d.cand.deployment
                 assert ddep is not None and d.cand.link is not None
@@ -229,7 +221,7 @@ def _pairs(
                 considered += 1
                 link = between(p.cand.link, d.cand.link)
                 caps = prefill_capacity_rps_many(
-                    _server(p.cand), [i for i, _ in lengths], slo.ttft_ms, link, p.nic_bytes_per_s
+                    pserver, [i for i, _ in lengths], slo.ttft_ms, link, p.nic_bytes_per_s
                 )
                 row = tuple(
                     v if ok and d.row[k] > 0 else 0.0 for k, (v, ok) in enumerate(zip(caps, fits, strict=True))
