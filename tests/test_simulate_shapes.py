@@ -56,15 +56,19 @@ def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() 
 
 
 def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times() -> None:
-    """examples/long-prompt-disagg routes its 6,000-token prompts through p5.48xlarge tp4 prefill replicas
-    and p4d.24xlarge tp8 decode replicas (this test sends the whole bucket through that pair, whatever share
-    the plan gives it). At a rate low enough that every request is alone, TTFT is the prefill pool's lone
+    """examples/long-prompt-disagg routes some of its 6,000-token prompts through p5.48xlarge tp4 prefill
+    replicas and p4d.24xlarge tp8 decode replicas (this test sends the whole bucket through that pair,
+    whatever share the plan gives it). At a rate low enough that every request is alone, TTFT is the prefill pool's lone
     prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and TPOT the
     decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
     golden = json.loads((GOLDEN / "long-prompt-disagg.plan.json").read_text(encoding="utf-8"))["data"]
     plan = Plan.model_validate(golden)
     [planned] = [s for s in plan.routing if s.input_len == 6000]
-    [route] = [r for r in planned.routes if r.decode_candidate]
+    [route] = [
+        r
+        for r in planned.routes
+        if r.decode_candidate and "p5.48xlarge/tp4/" in r.candidate and "p4d.24xlarge/tp8/" in r.decode_candidate
+    ]
     route = route.model_copy(update={"share": 1.0})
     planned = planned.model_copy(update={"routes": (route,)})
     plan = plan.model_copy(
