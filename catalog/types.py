@@ -309,7 +309,6 @@ class EngineFactors(CatalogEntry):
     attn_seq_overhead_us: float | None = _factor("per sequence per layer in decode attention, microseconds")
     request_overhead_ms: float | None = _factor("per request before its first forward pass (added to TTFT), ms")
     allreduce_latency_us: float | None = _factor("latency of one small tensor-parallel all-reduce, microseconds")
-    ring_hop_latency_us: float | None = _factor("latency per ring step of a prefill-sized all-reduce, microseconds")
     gqa_kv_reload_share: float | None = _factor("share of a GQA group's query heads that re-read their KV head")
     allreduce_bw_efficiency: float | None = _factor("achieved/peak link bandwidth of the ring all-reduce")
     runtime_reserve_gb: float | None = _factor("CUDA context, workspaces and CUDA graphs per GPU, GB")

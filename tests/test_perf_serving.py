@@ -221,28 +221,6 @@ def test_eager_host_time_overlaps_the_gpus_work() -> None:
     assert not at.saturated and at.tpot_ms >= p.tpot_ms
 
 
-def test_prefill_all_reduces_pay_the_rings_steps_and_decode_steps_do_not() -> None:
-    """A prefill pass's megabyte all-reduces go round a ring of 2 (tp - 1) steps, each with its latency
-    (two per layer); a decode step's small ones take a one-shot kernel, whose latency does not grow with tp."""
-    from planner.perf.roofline import prefill_chunk_time_s  # noqa: PLC0415 - the function under test
-
-    def dep(tp: int, hop_us: float) -> Deployment:
-        d = make(("llama-3.1-70b", "h200", tp, "bf16", "bf16", "sglang"))
-        extra = d.engine.extra.model_copy(update={"ring_hop_latency_us": hop_us})
-        return _with(d, engine=d.engine.model_copy(update={"extra": extra}))
-
-    layers = CAT.models["llama-3.1-70b"].layers
-    for tp in (2, 4, 8):
-        slow, fast = dep(tp, 30.0), dep(tp, 0.0)
-        cs, cf = coefficients(slow), coefficients(fast)
-        ring_s = 2 * layers * 2 * (tp - 1) * 30e-6
-        assert float(prefill_alone_s(cs, 500) - prefill_alone_s(cf, 500)) == pytest.approx(ring_s)
-        assert prefill_chunk_time_s(slow, 500) - prefill_chunk_time_s(fast, 500) == pytest.approx(ring_s)
-        assert float(decode_step_s(cs, 32, 1000)) == float(decode_step_s(cf, 32, 1000))
-    one = make(("llama-3.1-8b", "h200", 1, "bf16", "bf16", "sglang"))
-    assert coefficients(one).prefill_collective_latency_s == 0.0  # one GPU: no ring
-
-
 def test_short_prefill_gemms_cost_more_per_token_and_moe_more_than_dense() -> None:
     """A prefill pass's GEMMs run at M / (M + gemm_half_tokens) of their efficiency; an expert sees only
     top_k / experts of the pass's tokens, so a short MoE prefill loses more than a dense one."""

@@ -62,7 +62,6 @@ class Coeffs:
     lone_attn_factor: float  # a lone prompt's attention runs on 1 GPU under DP attention (= tp), else 1
     collectives_per_pass: int
     collective_latency_s: float
-    prefill_collective_latency_s: float  # a prefill pass's collectives: megabyte messages go round a ring
     collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth
     overlapped: bool  # collectives run beside compute (expert parallelism with two-batch overlap)
     separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
@@ -143,9 +142,6 @@ def coefficients(dep: Deployment) -> Coeffs:
     kv_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp, dep.dp_attention) if dep.kv in DTYPE_BYTES else 0.0
     reload = 1.0 if m.is_mla else 1.0 + (m.heads / m.kv_heads - 1.0) * dep.factor("gqa_kv_reload_share")
     n_coll, coll_s, coll_lat = _collectives(dep, moe_layers)
-    # a prefill's all-reduce (megabytes) goes round a ring of 2 (tp - 1) steps, each with its latency;
-    # decode's small messages take a one-shot kernel, and expert-parallel all-to-alls are no ring
-    ring_hops = 0.0 if (dep.ep > 1 and dep.dp_attention) else 2.0 * (tp - 1)
     imbalance = dep.factor("moe_imbalance") if dep.ep > 1 else 1.0
     overhead = dep.engine.step_overhead_ms * 1e-3 + m.layers * dep.factor("layer_overhead_us") * 1e-6
     # engines capture decode steps in CUDA graphs; prefill passes (variable shapes) launch every kernel
@@ -188,7 +184,6 @@ def coefficients(dep: Deployment) -> Coeffs:
         lone_attn_factor=float(tp) if dep.dp_attention else 1.0,
         collectives_per_pass=n_coll,
         collective_latency_s=coll_lat,
-        prefill_collective_latency_s=coll_lat + ring_hops * dep.factor("ring_hop_latency_us") * 1e-6,
         collective_s_per_token=coll_s,
         # wide expert parallelism is run with its all-to-all overlapped with compute (SGLang two-batch
         # overlap, vLLM dual-batch overlap, DeepEP): the slower of the two sets the pace

@@ -48,9 +48,6 @@ EXTRA_DEFAULTS: dict[str, float] = {
     # Latency of one small tensor-parallel all-reduce (custom one-shot kernels on NVLink ~5-10 us, NCCL
     # over PCIe ~20-50 us) (fitted).
     "allreduce_latency_us": 10.0,
-    # Latency of each of the 2 (tp - 1) steps of a ring all-reduce (NCCL), which engines use for the
-    # megabyte messages of a prefill pass; decode's small messages take a one-shot kernel (fitted).
-    "ring_hop_latency_us": 5.0,
     # Share of the query heads of a GQA group that re-read their KV head from HBM in decode attention:
     # 0 for kernels that load a KV head once for its whole group (XQA, FlashInfer, FlashAttention);
     # up to 1 for older generation kernels that loaded it per query head (legacy rows only).

@@ -65,7 +65,6 @@ FACTORS: tuple[Factor, ...] = (
     Factor("layer_overhead_us", 0.0, 300.0, 15.0, ("engine",), "per layer per pass: kernel launches and tails"),
     Factor("eager_kernel_us", 1.0, 200.0, 15.0, ("global",), "host cost per eager kernel launch (PyTorch)"),
     Factor("allreduce_latency_us", 1.0, 500.0, 15.0, ("engine",), "small-message all-reduce latency"),
-    Factor("ring_hop_latency_us", 0.0, 200.0, 5.0, ("engine",), "per ring step of a prefill all-reduce"),
     Factor("request_overhead_ms", 0.0, 200.0, 5.0, ("engine",), "per request before its first pass"),
     # `early`: an offset of its z for rows whose engine release ran an early MoE path (MeasuredRow.early_moe);
     # a nuisance parameter like the legacy ones: stored as legacy_moe_gemm_efficiency, never used for estimates

@@ -28,10 +28,9 @@ without, mostly on SGLang max-load rows at TP 4-8.)
 
 Linear layers run at the peak of the weights' compute dtype (precision.resolve_precision), attention at
 the 16-bit peak. Collectives: a ring all-reduce costs latency + 2 (tp-1)/tp x bytes / link bandwidth,
-plus 2 (tp-1) x ring_hop_latency in a prefill pass (its megabyte messages take the ring's steps; decode's
-small ones a one-shot kernel), two per layer (one per layer, as gather + scatter around the MoE, under DP
-attention); expert parallelism moves each token's hidden state to its top-k experts and back
-(all-to-all), over NVLink inside a node and the scale-out network between nodes.
+two per layer (one per layer, as gather + scatter around the MoE, under DP attention); expert
+parallelism moves each token's hidden state to its top-k experts and back (all-to-all), over NVLink
+inside a node and the scale-out network between nodes.
 
 `decode_step_time_s` and `prefill_chunk_time_s` are the per-iteration latencies a request-level simulator
 needs (planner/simulate).
@@ -93,15 +92,13 @@ def causal_pairs(c: Coeffs, n: Array) -> Array:
     return np.where(n <= w, full, w * (w + 1.0) / 2.0 + (n - w) * w)
 
 
-def collectives_s(c: Coeffs, tokens: Array, passes: Array = 1.0, *, prefill: bool = False) -> Array:
+def collectives_s(c: Coeffs, tokens: Array, passes: Array = 1.0) -> Array:
     """Time of the collectives of `passes` forward passes over `tokens` tokens in all (their payload is
-    hidden behind compute when overlapped; `payload_s` gives it alone). `prefill` passes' megabyte
-    messages go round a ring, whose steps add their latency."""
+    hidden behind compute when overlapped; `payload_s` gives it alone)."""
     if c.collectives_per_pass == 0:
         return np.zeros_like(np.asarray(tokens, dtype=float))
     payload = 0.0 if c.overlapped else payload_s(c, tokens)
-    latency = c.prefill_collective_latency_s if prefill else c.collective_latency_s
-    return c.collectives_per_pass * latency * np.asarray(passes) + payload
+    return c.collectives_per_pass * c.collective_latency_s * np.asarray(passes) + payload
 
 
 def payload_s(c: Coeffs, tokens: Array) -> Array:
@@ -156,7 +153,7 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, np.minimum(n, c.max_batched_tokens))) / c.bw_bps
     return (
         np.maximum(chunks * weights_s, _with_overlap(c, prefill_compute_s(c, n, c.lone_attn_factor, chunks), n))
-        + collectives_s(c, n, chunks, prefill=True)
+        + collectives_s(c, n, chunks)
         + chunks * c.prefill_overhead_s
     )
 
@@ -174,7 +171,7 @@ def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
     if c.separate_prefill:
         weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n * k)) / c.bw_bps / k
-        fixed = c.prefill_overhead_s + c.collectives_per_pass * c.prefill_collective_latency_s
+        fixed = c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
         work = np.maximum(work, weights_s) + fixed / k
     return work
 
@@ -187,7 +184,7 @@ def batch_prefill_s(c: Coeffs, batch: Array, n: Array) -> Array:
     dense_extra, expert_extra = short_gemm_tokens(c, batch * n)
     short = dense_extra * c.dense_flops_per_token / c.gemm_flops + expert_extra * c.expert_flops_per_token / c.moe_flops
     compute = _with_overlap(c, batch * prefill_compute_s(c, n) + short, batch * n)
-    return np.maximum(weights_s, compute) + collectives_s(c, batch * n, prefill=True) + c.prefill_overhead_s
+    return np.maximum(weights_s, compute) + collectives_s(c, batch * n) + c.prefill_overhead_s
 
 
 def decode_parts(c: Coeffs, context: Array) -> tuple[Array, Array, Array, Array]:
@@ -253,4 +250,4 @@ def prefill_chunk_time_s(dep: Deployment, tokens: float, context: float = 0.0) -
     )
     weights = (c.dense_bytes + c.expert_bytes * float(experts_touched(c, n))) / c.bw_bps
     compute = float(_with_overlap(c, compute, n))
-    return max(weights, compute) + float(collectives_s(c, n, prefill=True)) + c.prefill_overhead_s
+    return max(weights, compute) + float(collectives_s(c, n)) + c.prefill_overhead_s
