@@ -2,7 +2,8 @@
 one source out at a time, and write catalog/data/engines.yaml and catalog/data/calibration-fit.yaml.
 
     python bench/fit_calibration.py              # fit, cross-validate, write both files
-    python bench/fit_calibration.py --no-cv      # fit only (keeps the stored cross-validation)
+    python bench/fit_calibration.py --no-cv      # fit only (keeps the stored cross-validation; warns when
+                                                 # those folds fitted other factors than this fit)
     python bench/fit_calibration.py --dry-run    # fit and print, write nothing
     python bench/fit_calibration.py --jobs 2     # cross-validation folds in 2 processes
 
@@ -54,6 +55,7 @@ from planner.perf.fitted import (  # noqa: E402
     optimism,
     parameter_names,
     parse_name,
+    stale_factors,
 )
 from planner.perf.measured import FILES, MeasuredRow, load_rows  # noqa: E402
 from planner.perf.profiles import ENGINES  # noqa: E402
@@ -462,6 +464,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_cv:
         stored = yaml.safe_load(FIT_YAML.read_text(encoding="utf-8")) if FIT_YAML.exists() else {}
         folds = {f["held_out"]: f["z"] for f in stored.get("cv_folds", [])}
+        stale = stale_factors(z, folds)
+        if stale:
+            log(
+                f"WARNING: --no-cv keeps folds fitted without {', '.join(stale)} (or with them where this fit has "
+                "none): their cross-validated figures are not this fit's; run without --no-cv before reading them"
+            )
     else:
         t1 = time.time()
         folds = cross_validate(rows, catalog, args.jobs, log, {})

@@ -13,7 +13,7 @@ from catalog.loader import load_catalog
 from planner.errors import CatalogError
 from planner.perf import engine_profile
 from planner.perf.calibration import RowResult, error_summary, evaluate, load_rows, quantile, regime
-from planner.perf.fitted import cross_validated, read_fit
+from planner.perf.fitted import cross_validated, read_fit, stale_factors
 from planner.perf.profiles import ENGINES
 from planner.perf.uncertainty import profile_grade
 
@@ -172,3 +172,20 @@ def test_early_moe_rows_get_their_release_factor_and_estimates_never_do() -> Non
     assert early_value is not None and early_value != shipped.extra.moe_gemm_efficiency
     assert deployment_for(row, CAT, shipped).factor("moe_gemm_efficiency") == early_value
     assert deployment_for(modern, CAT, shipped).factor("moe_gemm_efficiency") == shipped.extra.moe_gemm_efficiency
+
+
+def test_the_shipped_folds_were_fitted_with_the_shipped_physics() -> None:
+    """The cross-validated figures are only this fit's when its folds fitted the same factors: folds kept
+    by `fit_calibration.py --no-cv` after a new factor was added would score the new physics with the old
+    folds (a fold may lack a family's or an engine's parameters, never a whole factor)."""
+    fit = read_fit()
+    assert fit.folds and stale_factors(fit.parameters, fit.folds) == ()
+    some = next(iter(fit.folds))
+    # a fold fitted before a factor existed, and one fitted with a factor the full fit no longer has
+    old = {k: {n: z for n, z in v.items() if not n.endswith(":request_overhead_ms")} for k, v in fit.folds.items()}
+    assert stale_factors(fit.parameters, old) == ("request_overhead_ms",)
+    extra = {**fit.folds, some: {**fit.folds[some], "global::ring_hop_latency_us": 1.0}}
+    assert stale_factors(fit.parameters, extra) == ("ring_hop_latency_us",)
+    # a fold that holds out the only source of a family lacks that family's parameters: not stale
+    thin = {**fit.folds, some: {n: z for n, z in fit.folds[some].items() if ":blackwell:" not in n}}
+    assert stale_factors(fit.parameters, thin) == ()

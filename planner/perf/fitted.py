@@ -276,6 +276,17 @@ def _read_fit(path: str | None) -> StoredFit:
     return StoredFit(params, folds, bands)
 
 
+def stale_factors(parameters: Mapping[str, float], folds: Mapping[str, Mapping[str, float]]) -> tuple[str, ...]:
+    """Factors that the full fit and its cross-validation folds do not share: a factor fitted in the full
+    fit and in no fold (or the reverse) means the folds were fitted with other physics (`fit_calibration.py
+    --no-cv` after a change), and their cross-validated figures describe that physics, not this one.
+    Compared by factor, not parameter: a fold legitimately lacks the parameters of a family or engine whose
+    only source it holds out."""
+    full = {parse_name(n)[2] for n in parameters}
+    in_folds = {parse_name(n)[2] for z in folds.values() for n in z}
+    return tuple(sorted(full ^ in_folds)) if folds else ()
+
+
 def fold_profiles(z: Mapping[str, float], engine: str, family: str, legacy: bool) -> EngineProfile:
     """The profile a cross-validation fold predicts (engine, family) with."""
     return compose_profile(
