@@ -4,11 +4,13 @@
 process, with `sys.argv` patched: milliseconds. `gpuplan(*args, process=True)` runs the installed console
 script in a fresh process with stdout a pipe: what a user's shell sees, including any bytes a C extension
 (HiGHS, CBC) writes to file descriptor 1, which an in-process run cannot see. About half a second.
+`load_script(path)` imports one of the repository's scripts (tests/update_golden.py, bench/...) as a module.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import os
 import re
@@ -18,6 +20,7 @@ import sysconfig
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -158,3 +161,15 @@ def assert_user_error(run: Run, *needles: str) -> None:
     for needle in needles:
         assert needle in text, f"{needle!r} not in the message\n{run}"
     assert len(run.err.strip().splitlines()) <= 8, f"message too long\n{run}"
+
+
+def load_script(relative: str) -> ModuleType:
+    """Import a script of this repository (not a package module) by its path from the root; registered in
+    `sys.modules` under its stem before it runs (a dataclass looks its module up there)."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(path.stem, module)
+    spec.loader.exec_module(module)
+    return module

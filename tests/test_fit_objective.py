@@ -4,11 +4,6 @@ ones bench/estimator_accuracy.py prints for the same folds."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 import yaml
@@ -17,19 +12,9 @@ from catalog.loader import DATA_DIR, load_catalog
 from planner.perf.calibration import error_summary, quantile, regime
 from planner.perf.fitted import cross_validated, read_fit
 from planner.perf.measured import load_rows
+from tests.support import load_script
 
-
-def _load_fit_calibration() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "bench" / "fit_calibration.py"
-    spec = importlib.util.spec_from_file_location("fit_calibration", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fit_calibration", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-FC = _load_fit_calibration()
+FC = load_script("bench/fit_calibration.py")
 
 
 def test_the_shipped_fit_was_fitted_with_the_default_objective() -> None:

@@ -6,12 +6,9 @@ and review the diff.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
@@ -22,21 +19,12 @@ from planner.errors import InputError
 from planner.report import _fmt as f
 from planner.report import render_plan_markdown, render_plan_text
 from planner.result import Plan
+from tests.support import load_script
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def _load_update_golden() -> ModuleType:
-    path = Path(__file__).resolve().parent / "update_golden.py"
-    spec = importlib.util.spec_from_file_location("update_golden", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("update_golden", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-UG = _load_update_golden()
+UG = load_script("tests/update_golden.py")
 PLAN_NAMES = sorted(UG.PLANS)
 
 
