@@ -45,6 +45,7 @@ from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog, EngineProfile  # noqa: E402
 from planner.perf.calibration import (  # noqa: E402
     deployment_for,
+    error_summary,
     load_level,
     predict_row,
     quantile,
@@ -54,6 +55,7 @@ from planner.perf.fitted import (  # noqa: E402
     BORROWING_ENGINES,
     FACTOR,
     compose_profile,
+    cross_validated,
     engine_constants,
     factor_value,
     optimism,
@@ -404,15 +406,15 @@ def regime_bands(rows: Sequence[MeasuredRow], catalog: Catalog, errors: dict[str
 
 def cv_summary(rows: Sequence[MeasuredRow], catalog: Catalog, folds: dict[str, dict[str, float]]) -> str:
     """The cross-validated figures of issue 12's target, from these folds: printed by the run that fitted
-    them, so that they can never describe other folds."""
-    errors = cv_errors(rows, catalog, folds)
-    rel = [abs(math.expm1(errors[r.key])) for r in rows]
+    them, so that they can never describe other folds (scored as bench/estimator_accuracy.py scores them)."""
+    results = cross_validated(rows, catalog, folds)
+    _, median, p90 = error_summary(results)["all"]
     by_regime: dict[tuple[str, ...], list[float]] = defaultdict(list)
-    for r, e in zip(rows, rel, strict=True):
-        by_regime[regime(r, catalog)].append(e)
+    for res in results:
+        by_regime[regime(res.row, catalog)].append(abs(res.rel_error))
     over = sum(1 for errs in by_regime.values() if quantile(errs, 0.5) > REGIME_TARGET)
     return (
-        f"cross-validated: median {quantile(rel, 0.5) * 100:.1f} %, p90 {quantile(rel, 0.9) * 100:.1f} %, "
+        f"cross-validated: median {median * 100:.1f} %, p90 {p90 * 100:.1f} %, "
         f"{over} of {len(by_regime)} regimes with a median over {REGIME_TARGET * 100:.0f} %"
     )
 
