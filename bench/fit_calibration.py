@@ -92,7 +92,7 @@ def affects(name: str, row: MeasuredRow, family: str) -> bool:
     if scope == "legacy":
         return row.legacy
     if scope == "early":
-        return row.early_moe and not row.legacy and row_engine(row) == key
+        return row.early_moe and not row.legacy
     if factor == "moe_imbalance":
         return row.ep > 1
     if factor == "eager_kernel_us":
@@ -106,9 +106,9 @@ class Objective:
     each cross-validated by one command (the flags of `main`), did no better on both median and p90.
 
     prior_weight: ridge weight per parameter, in squared-z units against the weighted squared log errors.
-    early_prior_weight: the same for early-release offsets, which describe one engine generation's rows
-        only (nuisance): a weaker pull to the prior lets them, rather than the shared kernel factors, take
-        up what that generation does differently.
+    early_prior_weight: the same for the early-release factor, which describes only the rows of early
+        releases' untuned MoE kernel (nuisance): a weaker pull to the prior lets it, rather than the shared
+        kernel factors, take up what that kernel does differently.
     robust_scale, loss: soft-L1 is quadratic for log errors below ~scale and linear beyond; Cauchy's pull
         falls again for errors far beyond the scale.
     source_exponent: a row weighs n_source^-exponent, so that a source with many rows does not drown the
@@ -126,7 +126,7 @@ class Objective:
         exponent = Fraction(self.source_exponent).limit_denominator(1000)
         return (
             f"{loss} (scale {self.robust_scale}) on log(predicted/measured), row weight n_source^-{exponent}, "
-            f"ridge {self.prior_weight} x z^2 per parameter ({self.early_prior_weight} for early-release offsets); "
+            f"ridge {self.prior_weight} x z^2 per parameter ({self.early_prior_weight} for the early-release factor); "
             "Levenberg-Marquardt"
         )
 
@@ -446,7 +446,7 @@ def write_fit(
         scope, key, factor = parse_name(name)
         f = FACTOR[factor]
         n, sources = pins[name]
-        eng = key if scope in ("engine", "early") else ""
+        eng = key if scope == "engine" else ""
         shown = factor_value({name: value}, factor, eng, key if scope == "family" else "", early=scope == "early")
         params.append(
             {
@@ -508,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     default = Objective()
     meaning = {
         "prior_weight": "ridge weight pulling each parameter to its prior",
-        "early_prior_weight": "ridge weight of the early-release offsets",
+        "early_prior_weight": "ridge weight of the early-release factor",
         "robust_scale": "log error at which the robust loss stops being quadratic",
         "loss": "robust loss",
         "source_exponent": "a row weighs n_source^-x",

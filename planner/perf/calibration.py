@@ -44,7 +44,8 @@ __all__ = [
 LEGACY_PREFIX = "legacy_"
 LEGACY_FACTORS = ("step_overhead_ms", "allreduce_latency_us", "gqa_kv_reload_share", "allreduce_bw_efficiency")
 # Factors an early engine release's MoE path runs at its own value (MeasuredRow.early_moe: vLLM 0.4.2's
-# Qwen2-MoE, SGLang 0.4.1's first DeepSeek-V3 path): stored as legacy_<name>, never used for estimates.
+# Qwen2-MoE, SGLang 0.4.1's first DeepSeek-V3 path, the same Triton kernel on its default tiles): one
+# value for both, stored in every profile as legacy_<name>, never used for estimates.
 EARLY_FACTORS = ("moe_gemm_efficiency",)
 
 LoadLevel = Literal["b1", "low", "online", "high"]

@@ -66,8 +66,9 @@ FACTORS: tuple[Factor, ...] = (
     Factor("eager_kernel_us", 1.0, 200.0, 15.0, ("global",), "host cost per eager kernel launch (PyTorch)"),
     Factor("allreduce_latency_us", 1.0, 500.0, 15.0, ("engine",), "small-message all-reduce latency"),
     Factor("request_overhead_ms", 0.0, 200.0, 5.0, ("engine",), "per request before its first pass"),
-    # `early`: an offset of its z for rows whose engine release ran an early MoE path (MeasuredRow.early_moe);
-    # a nuisance parameter like the legacy ones: stored as legacy_moe_gemm_efficiency, never used for estimates
+    # `early`: one value, in place of the engine's, for rows whose engine release ran the untuned Triton
+    # fused-MoE kernel (MeasuredRow.early_moe; which releases and why: measured_sources); a nuisance parameter
+    # like the legacy ones: stored as legacy_moe_gemm_efficiency, never used for estimates
     Factor("moe_gemm_efficiency", 0.05, 1.0, 0.5, ("engine", "early"), "grouped expert GEMM vs dense GEMM efficiency"),
     Factor("moe_imbalance", 1.0, 3.0, 1.3, ("global",), "busiest expert-parallel rank's load / mean"),
     Factor("attn_seq_overhead_us", 0.0, 10.0, 0.3, ("engine",), "decode attention cost per sequence per layer"),
@@ -109,11 +110,11 @@ def parameter_names(
     engines: Iterable[str], families: Iterable[str], legacy: bool, early_engines: Iterable[str] = ()
 ) -> tuple[str, ...]:
     """Every parameter the rows of `engines` on `families` can pin, in a stable order (`early_engines`:
-    engines with rows of an early MoE release)."""
+    engines with rows of an early MoE release; any one brings the shared early-release factor)."""
     names: list[str] = []
     fams = sorted(set(families))
     engs = sorted({BORROWING_ENGINES.get(e, e) for e in engines})
-    early = sorted({BORROWING_ENGINES.get(e, e) for e in early_engines})
+    early = bool(set(early_engines))
     for f in FACTORS:
         for scope in f.scopes:
             if scope == "family":
@@ -123,22 +124,24 @@ def parameter_names(
             elif scope == "global":
                 names.append(param_name("global", "", f.name))
             elif scope == "early":
-                names += [param_name("early", e, f.name) for e in early]
+                names += [param_name("early", "", f.name)] if early else []
             elif legacy:
                 names.append(param_name("legacy", "", f.name))
     return tuple(names)
 
 
 def factor_value(z: Mapping[str, float], factor: str, engine: str, family: str, early: bool = False) -> float:
-    """A factor's value for (engine, family) from the z's of its scopes (missing z's are 0); `early`
-    adds the engine's early-release offset (rows of an early MoE path)."""
+    """A factor's value for (engine, family) from the z's of its scopes (missing z's are 0); `early`: the
+    early-release value, which replaces the others (rows of the early MoE kernel, whatever their engine)."""
     f = FACTOR[factor]
+    if early and "early" in f.scopes:
+        return to_value(f, z.get(param_name("early", "", f.name), 0.0))
     eng = BORROWING_ENGINES.get(engine, engine)
     total = 0.0
     for scope in f.scopes:
-        if scope == "early" and not early:
+        if scope == "early":
             continue
-        key = family if scope == "family" else eng if scope in ("engine", "early") else ""
+        key = family if scope == "family" else eng if scope == "engine" else ""
         total += z.get(param_name(scope, key, f.name), 0.0)
     return to_value(f, total)
 
@@ -155,8 +158,8 @@ def compose_profile(
     legacy: bool = False,
 ) -> EngineProfile:
     """The EngineProfile of (engine, family) under parameters `z`; `constants` are the engine's documented
-    non-fitted extras; `legacy` adds the legacy_* nuisance factors (for scoring legacy rows); an engine
-    with an early-release offset in `z` gets legacy_<factor> too (for scoring early-MoE rows)."""
+    non-fitted extras; `legacy` adds the legacy_* nuisance factors (for scoring legacy rows); with an
+    early-release value in `z`, every profile gets it as legacy_<factor> (for scoring early-MoE rows)."""
     extra = dict(constants)
     for f in FACTORS:
         if f.name in PROFILE_FIELDS or "legacy" in f.scopes:
@@ -165,9 +168,8 @@ def compose_profile(
     if legacy:
         for name in LEGACY_FACTORS:
             extra[LEGACY_PREFIX + name] = round(factor_value(z, LEGACY_PREFIX + name, engine, family), 6)
-    eng = BORROWING_ENGINES.get(engine, engine)
     for name in EARLY_FACTORS:
-        if param_name("early", eng, name) in z:
+        if param_name("early", "", name) in z:
             extra[LEGACY_PREFIX + name] = round(factor_value(z, name, engine, family, early=True), 6)
     return EngineProfile(
         engine=engine,

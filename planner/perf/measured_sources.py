@@ -105,7 +105,9 @@ def _rule_dsv3(r: dict[str, str], f: dict[str, Any], reasons: list[Why]) -> None
     f["kv"] = "fp8" if "kv-cache-dtype fp8" in r["notes"] else "bf16"
     f["dp_attention"] = "enable-dp-attention" in r["notes"]
     # the source: "TPOTs of 140-680 ms reflect an early, unoptimised DeepSeek path" (SGLang 0.4.1, Dec
-    # 2024); its MoE kernels get an early release's factor, fitted on these rows alone (nuisance)
+    # 2024): its fused-MoE Triton kernel is vLLM's (the file's header: "Adapted from" vLLM's fused_moe.py)
+    # and its wheel ships no tuned tile configs, so it runs the default tiles, like vLLM 0.4.2's Qwen2-MoE
+    # rows: both get the one early-release factor, fitted on both (nuisance)
     f["early_moe"] = True
     # SGLang 0.4.1 runs DP attention without CUDA graphs: the launches with and without
     # --disable-cuda-graph report the same TPOTs
@@ -161,9 +163,10 @@ def _rule_qwen(r: dict[str, str], f: dict[str, Any], reasons: list[Why]) -> None
     elif r["metric"] == "total_token_throughput":
         reasons.append("duplicate of the request-throughput row of the same run")
     if r["framework"].startswith("vLLM 0.4"):
-        # vLLM 0.4.2 (May 2024, the row's stated release) is an engine generation of its own; how much
-        # slower its MoE kernels ran than a current vLLM's is learnt from these rows alone (a nuisance
-        # factor: held out, they are predicted with the current engine's)
+        # vLLM 0.4.2 (May 2024, the row's stated release) has tuned fused-MoE tile configs for 8 and 16
+        # experts only: Qwen2-57B-A14B's 64 run the Triton kernel's default tiles, as SGLang 0.4.1's
+        # DeepSeek-V3 rows do; both get the one early-release factor, fitted on both (a nuisance factor:
+        # either source held out is predicted with the other's value)
         f["early_moe"] = True
     m = re.search(r"gpu_memory_utilization=([\d.]+)", r["notes"])
     if m:
