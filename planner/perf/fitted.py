@@ -107,14 +107,13 @@ def to_value(factor: Factor, z: float) -> float:
 
 
 def parameter_names(
-    engines: Iterable[str], families: Iterable[str], legacy: bool, early_engines: Iterable[str] = ()
+    engines: Iterable[str], families: Iterable[str], legacy: bool, early: bool = False
 ) -> tuple[str, ...]:
-    """Every parameter the rows of `engines` on `families` can pin, in a stable order (`early_engines`:
-    engines with rows of an early MoE release; any one brings the shared early-release factor)."""
+    """Every parameter the rows of `engines` on `families` can pin, in a stable order (`legacy`: there
+    are rows of the 2023 TensorRT-LLM runtime; `early`: rows of an early MoE release)."""
     names: list[str] = []
     fams = sorted(set(families))
     engs = sorted({BORROWING_ENGINES.get(e, e) for e in engines})
-    early = bool(set(early_engines))
     for f in FACTORS:
         for scope in f.scopes:
             if scope == "family":
