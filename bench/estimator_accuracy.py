@@ -28,7 +28,16 @@ import yaml  # noqa: E402
 
 from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog  # noqa: E402
-from planner.perf.calibration import RowResult, evaluate, load_rows, quantile, regime  # noqa: E402
+from planner.perf.calibration import (  # noqa: E402
+    TARGET_MEDIAN,
+    TARGET_P90,
+    TARGET_REGIME_MEDIAN,
+    RowResult,
+    by_regime,
+    evaluate,
+    load_rows,
+    quantile,
+)
 from planner.perf.fitted import (  # noqa: E402
     FACTOR,
     FIT_FILE,
@@ -40,21 +49,10 @@ from planner.perf.fitted import (  # noqa: E402
 )
 from planner.perf.profiles import ENGINES  # noqa: E402
 
-TARGET_MEDIAN = 0.15
-TARGET_P90 = 0.35
-TARGET_REGIME_MEDIAN = 0.25
-
 
 def _stats(results: Sequence[RowResult]) -> tuple[int, float, float]:
     errs = [abs(r.rel_error) for r in results]
     return len(errs), quantile(errs, 0.5), quantile(errs, 0.9)
-
-
-def by_regime(results: Sequence[RowResult], catalog: Catalog) -> dict[str, list[RowResult]]:
-    groups: dict[str, list[RowResult]] = defaultdict(list)
-    for r in results:
-        groups["/".join(regime(r.row, catalog))].append(r)
-    return dict(sorted(groups.items()))
 
 
 def thin_note(results: Sequence[RowResult], scored: Sequence[RowResult], catalog: Catalog) -> str:

@@ -44,6 +44,8 @@ if str(ROOT) not in sys.path:
 from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
 from catalog.types import Catalog, EngineProfile  # noqa: E402
 from planner.perf.calibration import (  # noqa: E402
+    TARGET_REGIME_MEDIAN,
+    by_regime,
     deployment_for,
     error_summary,
     load_level,
@@ -72,7 +74,6 @@ COMMAND = "python bench/fit_calibration.py"
 AS_OF = "2026-04"
 SOURCE = "fit to catalog/data/measured-calibration.csv and measured-calibration-2.csv (18 publications; CALIBRATION.md)"
 LOSSES = ("soft-l1", "cauchy")
-REGIME_TARGET = 0.25  # issue 12: no regime's cross-validated median above 25 % (bench/estimator_accuracy.py)
 FD_STEP = 1e-3
 MISS = math.log(10.0)  # log error charged to a row the estimator cannot run (e.g. does not fit)
 SENSITIVE = 0.01  # a row "pins" a parameter when a unit change of its z moves the row by >= 1 %
@@ -410,13 +411,11 @@ def cv_summary(rows: Sequence[MeasuredRow], catalog: Catalog, folds: dict[str, d
     them, so that they can never describe other folds (scored as bench/estimator_accuracy.py scores them)."""
     results = cross_validated(rows, catalog, folds)
     _, median, p90 = error_summary(results)["all"]
-    by_regime: dict[tuple[str, ...], list[float]] = defaultdict(list)
-    for res in results:
-        by_regime[regime(res.row, catalog)].append(abs(res.rel_error))
-    over = sum(1 for errs in by_regime.values() if quantile(errs, 0.5) > REGIME_TARGET)
+    regimes = by_regime(results, catalog)
+    over = sum(1 for rs in regimes.values() if quantile([abs(r.rel_error) for r in rs], 0.5) > TARGET_REGIME_MEDIAN)
     return (
         f"cross-validated: median {median * 100:.1f} %, p90 {p90 * 100:.1f} %, "
-        f"{over} of {len(by_regime)} regimes with a median over {REGIME_TARGET * 100:.0f} %"
+        f"{over} of {len(regimes)} regimes with a median over {TARGET_REGIME_MEDIAN * 100:.0f} %"
     )
 
 

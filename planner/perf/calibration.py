@@ -28,7 +28,11 @@ __all__ = [
     "LEGACY_FACTORS",
     "LEGACY_PREFIX",
     "MeasuredRow",
+    "TARGET_MEDIAN",
+    "TARGET_P90",
+    "TARGET_REGIME_MEDIAN",
     "RowResult",
+    "by_regime",
     "deployment_for",
     "error_summary",
     "evaluate",
@@ -199,6 +203,20 @@ def regime(row: MeasuredRow, catalog: Catalog) -> tuple[str, str, str, str, str]
     """(engine, load level, GPU family, dense|moe, TP bucket)."""
     arch = "moe" if catalog.models[row.model].is_moe else "dense"
     return (row.engine, load_level(row), catalog.gpus[row.gpu].family, arch, tp_bucket(row.tp))
+
+
+# Issue 12's target for the cross-validated error: the overall median and p90, and every regime's median.
+TARGET_MEDIAN = 0.15
+TARGET_P90 = 0.35
+TARGET_REGIME_MEDIAN = 0.25
+
+
+def by_regime(results: Sequence[RowResult], catalog: Catalog) -> dict[str, list[RowResult]]:
+    """Results grouped by regime ('engine/load/family/arch/tp'), in regime order."""
+    groups: dict[str, list[RowResult]] = {}
+    for r in results:
+        groups.setdefault("/".join(regime(r.row, catalog)), []).append(r)
+    return dict(sorted(groups.items()))
 
 
 def evaluate(
