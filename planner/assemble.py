@@ -17,6 +17,7 @@ from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
 from planner.offerings import PricedOffering
 from planner.perf import Deployment, memory_breakdown, weights_bytes_total
+from planner.perf.memory import sequence_limit
 from planner.perf.pipeline import stage_model
 from planner.result import (
     Allocation,
@@ -156,7 +157,7 @@ def engine_settings(dep: Deployment, routed: Sequence[Slice], pp: int = 1, ep: i
         hf_repo=dep.model.hf_repo,
         checkpoint_gb=round(weights_bytes_total(dep.model, "bf16") / 1e9, 3),
         max_model_len=min(longest, dep.context_window),
-        max_num_seqs=int(dep.factor("max_num_seqs")),
+        max_num_seqs=int(sequence_limit(dep)),
         max_num_batched_tokens=int(dep.factor("max_num_batched_tokens")),
         chunked_prefill=True,
         gpu_memory_utilization=dep.gpu_memory_utilization,

@@ -3,14 +3,16 @@ and the monotonicity properties (TP, precision)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.loader import load_catalog
 from catalog.types import EngineProfile, Gpu, ModelArch
-from planner.perf import Deployment, engine_profile, kv_bytes_per_token_per_gpu, memory_breakdown
-from planner.perf.memory import kv_tokens_per_request, weights_bytes_total
+from planner.perf import Deployment, engine_profile, kv_bytes_per_token_per_gpu, memory_breakdown, predict
+from planner.perf.memory import kv_tokens_per_request, sequence_limit, weights_bytes_total
 
 CAT = load_catalog()
 
@@ -167,3 +169,17 @@ def test_memory_from_constructed_objects() -> None:
     mem = memory_breakdown(Deployment(model, gpu, 1, "bf16", "bf16", eng))
     assert mem.fits
     assert mem.kv_gb_per_token == pytest.approx(2 * 2 * 2 * 64 * 2 / 1e9)
+
+
+def test_engines_keep_their_default_sequence_limit_and_a_stated_one_wins() -> None:
+    """One place (memory.sequence_limit) for the scheduler's limit, used by the serving, pipeline,
+    disaggregated and simulated models alike."""
+    h100 = CAT.gpus["h100-sxm"]
+    base = dep("llama-3.1-8b")
+    assert sequence_limit(base) == 1024
+    assert sequence_limit(dep("llama-3.1-8b", "a10g")) == 256
+    assert sequence_limit(replace(base, engine=engine_profile(CAT, "trtllm", h100))) == 2048
+    assert sequence_limit(replace(base, engine=engine_profile(CAT, "sglang", h100))) == 1024
+    stated = replace(base, max_num_seqs=64)
+    assert sequence_limit(stated) == 64
+    assert predict(stated, 100, 100, concurrency="max").admission_limit == 64

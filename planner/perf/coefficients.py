@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from catalog.types import DTYPE_BYTES
 from planner.perf.deployment import SEPARATE_PREFILL_ENGINES, Deployment
-from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, weight_split
+from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, sequence_limit, weight_split
 from planner.perf.precision import resolve_precision
 
 # CUDA kernel launch latency on the host (cudaLaunchKernel, ~4-7 us on current drivers): the floor of a
@@ -156,7 +156,6 @@ def coefficients(dep: Deployment) -> Coeffs:
     # per-sequence decode-attention cost: every GPU runs every sequence (its heads), or under DP
     # attention one GPU runs each sequence
     attn_seq = m.layers * dep.factor("attn_seq_overhead_us") * 1e-6 / (tp if dep.dp_attention else 1)
-    max_seqs = float(dep.max_num_seqs) if dep.max_num_seqs else dep.factor("max_num_seqs")
     return Coeffs(
         tp=tp,
         bw_bps=g.mem_bandwidth_gb_per_s * 1e9 * be,
@@ -196,7 +195,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         request_s=dep.factor("request_overhead_ms") * 1e-3,
         scheduler_steps=float(dep.scheduler_steps),
         max_batched_tokens=dep.factor("max_num_batched_tokens"),
-        max_seqs=max_seqs,
+        max_seqs=sequence_limit(dep),
         kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
         max_tokens_in_kv=float(mem.max_tokens_in_kv),
         fits=mem.fits,

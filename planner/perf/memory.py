@@ -293,3 +293,9 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
         device_gb_per_gpu=device_gb,
         semantics=semantics,
     )
+
+
+def sequence_limit(dep: Deployment) -> float:
+    """Most sequences one replica's scheduler runs at once: the deployment's own `max_num_seqs`, else the
+    engine's default (the profile's `max_num_seqs`)."""
+    return float(dep.max_num_seqs) if dep.max_num_seqs else dep.factor("max_num_seqs")

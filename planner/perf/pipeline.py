@@ -34,7 +34,7 @@ import numpy as np
 from catalog.types import ModelArch
 from planner.perf.deployment import Deployment
 from planner.perf.iteration import IterationModel, OperatingPoint, capacity, operating_point
-from planner.perf.memory import ACT_BYTES, MemoryBreakdown, memory_breakdown
+from planner.perf.memory import ACT_BYTES, MemoryBreakdown, memory_breakdown, sequence_limit
 from planner.perf.network import Link
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 
@@ -140,7 +140,7 @@ def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -
     n_kv = np.floor(mem.max_tokens_in_kv / np.maximum(per_req, 1.0))
     n_kv = np.where((mem.max_tokens_in_kv >= full) & (i + o - 1 <= pl.stage.context_window) & mem.fits, n_kv, 0.0)
     # each micro-batch (virtual engine) has its own scheduler and sequence limit
-    limit = np.minimum(n_kv, pp * pl.stage.factor("max_num_seqs"))
+    limit = np.minimum(n_kv, pp * sequence_limit(pl.stage))
     return IterationModel(
         step_s=step,
         prefill_s=np.asarray(prefill_marginal_s(c, i), dtype=float),

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.perf.deployment import Deployment
-from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown
+from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown, sequence_limit
 from planner.perf.pipeline import Pipeline, activation_s, micro_batch, pipeline_memory
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 
@@ -63,7 +63,7 @@ def engine_limits(dep: Deployment) -> EngineLimits:
     mem = memory_breakdown(dep)
     return EngineLimits(
         max_batched_tokens=max(1, int(dep.factor("max_num_batched_tokens"))),
-        max_seqs=max(1, int(dep.factor("max_num_seqs"))),
+        max_seqs=max(1, int(sequence_limit(dep))),
         kv_tokens=int(mem.max_tokens_in_kv),
         kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),
         kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp, dep.dp_attention),
@@ -81,7 +81,7 @@ def pipeline_engine_limits(pl: Pipeline) -> EngineLimits:
     mem = pipeline_memory(pl)
     return EngineLimits(
         max_batched_tokens=pl.pp * max(1, int(stage.factor("max_num_batched_tokens"))),
-        max_seqs=pl.pp * max(1, int(stage.factor("max_num_seqs"))),
+        max_seqs=pl.pp * max(1, int(sequence_limit(stage))),
         kv_tokens=int(mem.max_tokens_in_kv),
         kv_reserve_output_fraction=stage.factor("kv_reserve_output_fraction"),
         kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(stage.model, stage.kv, stage.tp, stage.dp_attention),
