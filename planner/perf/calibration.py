@@ -20,8 +20,8 @@ from catalog.types import Catalog, EngineFactors, EngineProfile
 from planner.perf.deployment import Deployment
 from planner.perf.measured import MeasuredRow, load_rows
 from planner.perf.profiles import engine_profile
-from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, static_batch_s
-from planner.perf.serving import predict
+from planner.perf.roofline import Coeffs, batch_prefill_s, coefficients, decode_step_s, static_batch_s
+from planner.perf.serving import ServingPoint, predict
 
 __all__ = [
     "EARLY_FACTORS",
@@ -105,6 +105,108 @@ def _median_wait_s(mean_wait_s: float, busy: float) -> float:
     return mean_wait_s / busy * math.log(2.0 * busy)
 
 
+def _ttft_s(c: Coeffs, point: ServingPoint, output_len: float) -> tuple[float, float]:
+    """(mean, median) TTFT of a steady serving point: the request's own prefill, the decode step in
+    progress (none for one output token) and the wait behind other prompts, whose median is zero while
+    at most half the arrivals wait."""
+    mean = point.ttft_ms * 1e-3
+    step_s = point.decode_step_ms * 1e-3
+    base = c.request_s + point.prefill_ms * 1e-3 + (0.5 * c.scheduler_steps * step_s if output_len > 1 else 0.0)
+    return mean, base + _median_wait_s(mean - base, point.prefill_share)
+
+
+@dataclass(frozen=True)
+class FiniteRun:
+    """What a benchmark of `prompts` requests sent at a rate one replica cannot sustain measures."""
+
+    ttft_mean_s: float
+    ttft_median_s: float
+    tpot_mean_s: float
+    tpot_median_s: float
+    step_median_s: float  # the decode step the median request sees (its median inter-token gap)
+    requests_per_s: float  # prompts over the time from the first send to the last reply
+
+
+FLUID_SAMPLES = 256  # arrival times the run's means average over
+
+
+def fluid_batch(
+    n_grid: np.ndarray, mu: np.ndarray, rate_rps: float, times_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(requests in flight, requests queued) at `times_s` after the first arrival of a run offered
+    `rate_rps`: the batch grows as dN/dt = rate - mu(N), with mu piecewise linear between the nodes
+    `n_grid` (first 0, last the admission limit), solved exactly on each piece (an exponential approach
+    to where mu(N) = rate, if a piece gets there); once the batch is at the limit, what arrives faster
+    than mu(limit) completes waits in the queue."""
+    starts, base, gap, slope = [0.0], [], [], []
+    for j in range(len(n_grid) - 1):
+        dn = float(n_grid[j + 1] - n_grid[j])
+        s = float(mu[j + 1] - mu[j]) / dn
+        g_in, g_out = rate_rps - float(mu[j]), rate_rps - float(mu[j + 1])
+        base.append(float(n_grid[j]))
+        gap.append(g_in)
+        slope.append(s)
+        if g_out <= 0.0:
+            starts.append(math.inf)  # the batch settles inside this piece
+            break
+        starts.append(starts[-1] + (dn / g_in if abs(s) * dn < 1e-9 * g_in else math.log(g_in / g_out) / s))
+    piece = np.searchsorted(np.asarray(starts), times_s, side="right") - 1
+    inside = piece < len(base)
+    k = np.minimum(piece, len(base) - 1)
+    tau = np.where(inside, times_s - np.asarray(starts)[k], 0.0)
+    s_k, g_k = np.asarray(slope)[k], np.asarray(gap)[k]
+    flat = np.abs(s_k) < 1e-12
+    grown = np.where(flat, g_k * tau, g_k / np.where(flat, 1.0, s_k) * -np.expm1(-s_k * tau))
+    batch = np.where(inside, np.asarray(base)[k] + grown, float(n_grid[-1]))
+    full_s = starts[-1]  # when the batch reaches the limit (inf: it settles below it)
+    over = max(rate_rps - float(mu[-1]), 0.0)
+    queue = over * np.maximum(times_s - full_s, 0.0) if math.isfinite(full_s) else np.zeros_like(times_s)
+    return batch, queue
+
+
+def finite_run(
+    dep: Deployment, input_len: int, output_len: int, rate_rps: float, prompts: int, limit: float
+) -> FiniteRun:
+    """A finite open-loop run past saturation, as a fluid model (`fluid_batch`): the engine admits arrivals
+    while it has room (`limit` in flight: its sequence limit or KV cache), so the batch grows at the
+    arrival rate less the completion rate mu(N) (the closed loop at N in flight) until mu(N) reaches the
+    rate or the batch the limit; from then on what arrives waits in a queue that drains at mu(limit).
+
+    Every request sees the batch of its arrival time; the median request of the run is the one arriving at
+    half the window (batch and queue only grow while requests arrive), means average over the window.
+    Throughput: `prompts` over the window, the last arrival's wait and its own end-to-end time. (The
+    steady open-loop model has no answer here: its batch and queue grow without bound.)"""
+    c = coefficients(dep)
+    top = max(limit, 1.0)
+    grid = sorted({2.0**k for k in range(int(math.log2(top)) + 1)} | {top})
+    points = [predict(dep, input_len, output_len, concurrency=round(n)) for n in grid]
+    n_grid = np.asarray([0.0, *grid])
+    mu = np.asarray([0.0, *(p.requests_per_s for p in points)])
+    window_s = prompts / rate_rps
+    times = np.append((np.arange(FLUID_SAMPLES) + 0.5) / FLUID_SAMPLES, [0.5, 1.0]) * window_s
+    batch, queue = fluid_batch(n_grid, mu, rate_rps, times)
+    waits = queue / mu[-1]
+
+    def at(values: Sequence[float]) -> np.ndarray:
+        return np.asarray(np.interp(batch, n_grid[1:], np.asarray(values)), dtype=float)
+
+    ttft_pairs = [_ttft_s(c, p, output_len) for p in points]
+    ttft_mean = at([m for m, _ in ttft_pairs]) + waits
+    ttft_median = at([m for _, m in ttft_pairs]) + waits
+    tpot = at([p.tpot_ms * 1e-3 for p in points])
+    step = at([p.decode_step_ms * 1e-3 for p in points])
+    run = slice(0, FLUID_SAMPLES)
+    last_e2e = float(ttft_mean[-1] + max(output_len - 1, 0) * tpot[-1])
+    return FiniteRun(
+        ttft_mean_s=float(ttft_mean[run].mean()),
+        ttft_median_s=float(ttft_median[-2]),
+        tpot_mean_s=float(tpot[run].mean()),
+        tpot_median_s=float(tpot[-2]),
+        step_median_s=float(step[-2]),
+        requests_per_s=prompts / (window_s + last_e2e),
+    )
+
+
 def predict_row(row: MeasuredRow, dep: Deployment) -> float:  # noqa: C901 - one branch per kind of measurement
     """The estimator's value for `row`'s metric and statistic, in the row's unit."""
     c = coefficients(dep)
@@ -132,24 +234,19 @@ def predict_row(row: MeasuredRow, dep: Deployment) -> float:  # noqa: C901 - one
         point = predict(dep, round(i), round(o), concurrency=conc)
         if row.prompts and point.concurrency > row.prompts:
             point = predict(dep, round(i), round(o), concurrency=row.prompts)
-    backlog_wait = 0.0
     if point.saturated:
-        # a finite run offered faster than served: paged engines admit the backlog into the batch while
-        # the KV cache has room (decode slows down); what does not fit waits in the queue
-        served = point.requests_per_s
-        excess = (row.prompts or 1000) / 2.0 * max(1.0 - served / row.rate_rps, 0.0)
-        n = min(point.admission_limit, max(excess, 1.0))
-        for _ in range(3):
-            closed = predict(dep, round(i), round(o), concurrency=max(round(n), 1))
-            n = min(point.admission_limit, excess + closed.requests_per_s * closed.e2e_ms * 1e-3)
-        point = predict(dep, round(i), round(o), concurrency=max(round(n), 1))
-        in_system = excess + point.requests_per_s * point.e2e_ms * 1e-3
-        backlog_wait = max(in_system - point.admission_limit, 0.0) / point.requests_per_s
-    tpot_s = point.tpot_ms * 1e-3
-    step_s = point.decode_step_ms * 1e-3
-    ttft_mean_s = point.ttft_ms * 1e-3 + backlog_wait
-    base = c.request_s + point.prefill_ms * 1e-3 + (0.5 * c.scheduler_steps * step_s if o > 1 else 0.0)
-    ttft_median_s = base + _median_wait_s(ttft_mean_s - base, max(point.prefill_share, 1.0 if backlog_wait else 0.0))
+        run = finite_run(dep, round(i), round(o), row.rate_rps, row.prompts or 1000, point.admission_limit)
+        ttft_mean_s, ttft_median_s = run.ttft_mean_s, run.ttft_median_s
+        tpot_s = run.tpot_median_s if row.stat == "median" else run.tpot_mean_s
+        step_s, rate = run.step_median_s, run.requests_per_s
+    else:
+        tpot_s = point.tpot_ms * 1e-3
+        step_s = point.decode_step_ms * 1e-3
+        ttft_mean_s, ttft_median_s = _ttft_s(c, point, o)
+        rate = point.requests_per_s
+        if row.mode == "rate" and row.prompts:
+            # a benchmark's throughput is its tokens over the time from the first send to the last reply
+            rate = row.prompts / (row.prompts / rate + ttft_mean_s + (o - 1.0) * tpot_s)
     if row.metric == "ttft_ms":
         return (ttft_median_s if row.stat == "median" else ttft_mean_s) * 1e3
     if row.metric == "tpot_ms":
@@ -160,11 +257,6 @@ def predict_row(row: MeasuredRow, dep: Deployment) -> float:  # noqa: C901 - one
     if row.metric == "e2e_ms":
         ttft = ttft_median_s if row.stat == "median" else ttft_mean_s
         return (ttft + (o - 1.0) * tpot_s) * 1e3
-    rate = point.requests_per_s
-    if row.mode == "rate" and row.prompts:
-        # a benchmark's throughput is its tokens over the time from the first send to the last reply
-        e2e = ttft_mean_s + (o - 1.0) * tpot_s
-        rate = row.prompts / (row.prompts / rate + e2e)
     if row.metric == "requests_per_s":
         return rate
     return rate * o
