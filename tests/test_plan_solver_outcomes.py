@@ -292,7 +292,7 @@ def test_a_tiny_slice_on_a_fast_candidate_still_gets_a_replica(tmp_path: Path) -
             {
                 "model": "llama-3.2-1b",
                 "workload": {"rate_rps": 0.01, "histogram": [{"input_len": 1, "output_len": 1, "share": 1.0}]},
-                "slo": {"ttft_ms": 20, "tpot_ms": 2},
+                "slo": {"ttft_ms": 50, "tpot_ms": 2},
                 "min_replicas": 0,
             }
         ],
