@@ -183,6 +183,7 @@ def finite_run(
     n_grid = np.asarray([0.0, *grid])
     mu = np.asarray([0.0, *(p.requests_per_s for p in points)])
     window_s = prompts / rate_rps
+    # FLUID_SAMPLES arrivals spread over the window for the means, then the median arrival ([-2]) and the last ([-1])
     times = np.append((np.arange(FLUID_SAMPLES) + 0.5) / FLUID_SAMPLES, [0.5, 1.0]) * window_s
     batch, queue = fluid_batch(n_grid, mu, rate_rps, times)
     waits = queue / mu[-1]
