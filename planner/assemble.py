@@ -7,6 +7,7 @@ the verifier's verdict. Nothing here decides anything; it only translates and ro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,7 @@ from planner.capacity import CandidateCapacity, ModelCapacity
 from planner.inputs import PlanInputs
 from planner.offerings import PricedOffering
 from planner.perf import Deployment, memory_breakdown, weights_bytes_total
-from planner.perf.memory import sequence_limit
+from planner.perf.memory import graph_batch_limit, sequence_limit
 from planner.perf.pipeline import stage_model
 from planner.result import (
     Allocation,
@@ -158,6 +159,7 @@ def engine_settings(dep: Deployment, routed: Sequence[Slice], pp: int = 1, ep: i
         checkpoint_gb=round(weights_bytes_total(dep.model, "bf16") / 1e9, 3),
         max_model_len=min(longest, dep.context_window),
         max_num_seqs=int(sequence_limit(dep)),
+        cuda_graph_max_batch=int(graphs) if math.isfinite(graphs := graph_batch_limit(dep)) else None,
         max_num_batched_tokens=int(dep.factor("max_num_batched_tokens")),
         chunked_prefill=True,
         gpu_memory_utilization=dep.gpu_memory_utilization,

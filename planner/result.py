@@ -30,6 +30,11 @@ class EngineSettings(_Result):
     checkpoint_gb: float = Field(description="bytes of the 16-bit checkpoint the engine downloads, 1e9")
     max_model_len: int = Field(description="longest request (input + output tokens) routed to the group")
     max_num_seqs: int = Field(description="most sequences one replica runs at once (scheduler limit)")
+    cuda_graph_max_batch: int | None = Field(
+        default=None,
+        description="largest decode batch run as a CUDA graph; larger ones run eager, kernel by kernel "
+        "(SGLang; null where the engine has no such limit)",
+    )
     max_num_batched_tokens: int = Field(description="tokens per forward pass; prefills are chunked to it")
     chunked_prefill: bool
     gpu_memory_utilization: float = Field(

@@ -150,6 +150,7 @@ def launched(engine: str, script: str) -> dict[str, Any]:
             "kv": f["--kv-cache-dtype"] if f["--kv-cache-dtype"] != "auto" else f["--dtype"],
             "max_len": int(f["--context-length"] or 0),
             "max_seqs": int(f["--max-running-requests"] or 0),
+            "graph_max_batch": int(f["--cuda-graph-max-bs-decode"] or 0),
             "chunk": int(f["--chunked-prefill-size"] or 0),
             "chunked": True,
             "mem_static": float(f["--mem-fraction-static"] or 0),
@@ -196,6 +197,7 @@ def assert_launches_plan(engine: str, script: str, g: ReplicaGroup, model: str) 
     if engine == "vllm":
         assert got["mem_util"] == pytest.approx(s.gpu_memory_utilization, abs=1e-9)
     elif engine == "sglang":
+        assert got["graph_max_batch"] == s.cuda_graph_max_batch
         kv = got["mem_static"] * s.gpu_memory_gb - s.weights_gb_per_gpu
         assert kv == pytest.approx(s.kv_cache_gb_per_gpu, abs=1e-3)
     else:

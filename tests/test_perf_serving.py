@@ -4,6 +4,7 @@ and SLOs (the planner relies on it); open/closed loop consistency; saturation wh
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -34,6 +35,8 @@ def make(cfg: tuple[str, str, int, str, str, str]) -> Deployment:
 
 
 DEPS = [make(c) for c in CONFIGS]
+# SGLang with a small CUDA-graph limit: decode steps past batch 24 run eager (a step up in t_d(N))
+DEPS.append(replace(make(("llama-3.1-8b", "h100-sxm", 1, "bf16", "bf16", "sglang")), cuda_graph_max_batch=24))
 dep_st = st.sampled_from(DEPS)
 length_st = st.integers(min_value=1, max_value=16000)
 
@@ -57,8 +60,10 @@ def test_latency_non_decreasing_in_concurrency(dep: Deployment, i: int, o: int, 
     b = predict(dep, i, o, concurrency=hi)
     assert a.tpot_ms <= b.tpot_ms * (1 + 1e-9)
     assert a.ttft_ms <= b.ttft_ms * (1 + 1e-9)
-    # throughput grows with concurrency up to saturation (where it is flat within rounding of the model)
-    assert a.requests_per_s <= b.requests_per_s * (1 + 1e-3)
+    # throughput grows with concurrency up to saturation (where it is flat within rounding of the model),
+    # except across the CUDA-graph cliff, where it falls (test_perf_cuda_graph)
+    if not lo <= coefficients(dep).graph_max_batch < hi:
+        assert a.requests_per_s <= b.requests_per_s * (1 + 1e-3)
 
 
 @settings(max_examples=40, deadline=None)
@@ -195,8 +200,6 @@ def test_predict_infeasible_raises() -> None:
 
 
 def _with(dep: Deployment, **changes: object) -> Deployment:
-    from dataclasses import replace  # noqa: PLC0415 - only these tests rebuild deployments
-
     return replace(dep, **changes)  # type: ignore[arg-type]
 
 

@@ -225,3 +225,18 @@ def test_iteration_times_are_the_estimators_published_ones(gpu: str, model: str,
         assert times.lone_prefill_s(n) == pytest.approx(prefill_chunk_time_s(dep, n, 0), rel=1e-9)
     chunk = times.idle_base_s(2000) + times.prefill_chunk_s(2000, 3000)
     assert chunk == pytest.approx(prefill_chunk_time_s(dep, 2000, 3000), rel=1e-4)
+
+
+def test_overlap_scheduler_starts_a_prompt_one_decode_step_later() -> None:
+    """SGLang's overlap scheduler composes each iteration while the one before runs: a prompt that arrives
+    while another request decodes is prefilled after the step in progress and the step already launched,
+    one decode step later than without it; a prompt that arrives at an idle replica is read at once."""
+    on = deployment(engine="sglang")
+    off = Deployment(on.model, on.gpu, on.tp, on.weights, on.kv, on.engine, overlap_schedule=False)
+    arrivals, prompts, outputs = np.array([0.0, 0.5]), np.array([512, 512]), np.array([2000, 50])
+    a, b = replay(on, arrivals, prompts, outputs), replay(off, arrivals, prompts, outputs)
+    step = float(decode_step_s(coefficients(on), 1, 600))  # the first request's step when the second arrives
+    assert a.ttft_s[0] == pytest.approx(b.ttft_s[0], rel=1e-12)  # arrived at an idle replica
+    extra = float(a.ttft_s[1] - b.ttft_s[1])
+    assert 0.5 * step < extra < 1.5 * step
+    assert littles_error(a, arrivals) < 1e-9

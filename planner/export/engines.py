@@ -139,6 +139,17 @@ def engine_command(e: Endpoint, engine: str) -> EngineCommand:
             ),
             Flag("--context-length", str(s.max_model_len), len_carries),
             Flag("--max-running-requests", str(s.max_num_seqs), seqs_carries),
+            *(
+                [
+                    Flag(
+                        "--cuda-graph-max-bs-decode",
+                        str(s.cuda_graph_max_batch),
+                        "largest decode batch run as a CUDA graph, as estimated (larger batches run eager)",
+                    )
+                ]
+                if s.cuda_graph_max_batch is not None
+                else []
+            ),
             Flag("--chunked-prefill-size", str(s.max_num_batched_tokens), chunk_carries),
             Flag(
                 "--mem-fraction-static",

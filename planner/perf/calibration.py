@@ -92,6 +92,8 @@ def deployment_for(row: MeasuredRow, catalog: Catalog, profile: EngineProfile) -
         eager=row.eager,
         nodes=row.nodes,
         max_num_seqs=row.max_seqs or None,
+        cuda_graph_max_batch=row.cuda_graph_max_batch or None,
+        overlap_schedule=row.overlap_schedule,
         scheduler_steps=row.scheduler_steps,
         max_model_len=max(int(row.input_len + row.output_len), catalog.models[row.model].max_position),
     )
@@ -111,7 +113,7 @@ def _ttft_s(c: Coeffs, point: ServingPoint, output_len: float) -> tuple[float, f
     at most half the arrivals wait."""
     mean = point.ttft_ms * 1e-3
     step_s = point.decode_step_ms * 1e-3
-    base = c.request_s + point.prefill_ms * 1e-3 + (0.5 * c.scheduler_steps * step_s if output_len > 1 else 0.0)
+    base = c.request_s + point.prefill_ms * 1e-3 + (c.arrival_wait_steps * step_s if output_len > 1 else 0.0)
     return mean, base + _median_wait_s(mean - base, point.prefill_share)
 
 
@@ -178,7 +180,12 @@ def finite_run(
     steady open-loop model has no answer here: its batch and queue grow without bound.)"""
     c = coefficients(dep)
     top = max(limit, 1.0)
-    grid = sorted({2.0**k for k in range(int(math.log2(top)) + 1)} | {top})
+    nodes = {2.0**k for k in range(int(math.log2(top)) + 1)} | {top}
+    if c.graph_max_batch < top:
+        # the step from graph to eager decode: mu(N) falls there, so both sides are nodes
+        cap = math.floor(c.graph_max_batch)
+        nodes |= {float(cap), float(min(cap + 1, top))}
+    grid = sorted(nodes)
     points = [predict(dep, input_len, output_len, concurrency=round(n)) for n in grid]
     n_grid = np.asarray([0.0, *grid])
     mu = np.asarray([0.0, *(p.requests_per_s for p in points)])

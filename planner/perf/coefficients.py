@@ -13,7 +13,15 @@ from functools import lru_cache
 
 from catalog.types import DTYPE_BYTES
 from planner.perf.deployment import SEPARATE_PREFILL_ENGINES, Deployment
-from planner.perf.memory import ACT_BYTES, kv_bytes_per_token_per_gpu, memory_breakdown, sequence_limit, weight_split
+from planner.perf.memory import (
+    ACT_BYTES,
+    graph_batch_limit,
+    kv_bytes_per_token_per_gpu,
+    memory_breakdown,
+    overlap_schedule,
+    sequence_limit,
+    weight_split,
+)
 from planner.perf.precision import resolve_precision
 
 # CUDA kernel launch latency on the host (cudaLaunchKernel, ~4-7 us on current drivers): the floor of a
@@ -67,10 +75,14 @@ class Coeffs:
     separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
     overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads
     host_s: float  # eager decode: host time issuing the step's kernels, overlapped with the GPU's work
+    eager_host_s: float  # that host time for a decode step run eager (past graph_max_batch)
+    graph_max_batch: float  # largest replica decode batch run as a CUDA graph (inf: no limit)
     prefill_overhead_s: float  # fixed per prefill pass: as a decode pass, and its kernels launched one by one
     seq_s: float  # per sequence per decode step
     request_s: float  # per request, before its first forward pass
-    scheduler_steps: float  # decode steps per scheduling round (multi-step scheduling)
+    # decode steps a prompt arriving during decode waits before its prefill, on average: half the round in
+    # progress (a round is scheduler_steps steps) and, with an overlap scheduler, the step launched ahead
+    arrival_wait_steps: float
     max_batched_tokens: float
     max_seqs: float
     kv_reserve_output_fraction: float
@@ -150,7 +162,8 @@ def coefficients(dep: Deployment) -> Coeffs:
     # already queued, so a decode step takes the longer of the two (`host_s`), not their sum
     kernels = m.layers * kernels_per_layer(dep)
     prefill_overhead = overhead + kernels * KERNEL_LAUNCH_US * 1e-6
-    host = kernels * dep.factor("eager_kernel_us") * 1e-6 if dep.eager else 0.0
+    eager_host = kernels * dep.factor("eager_kernel_us") * 1e-6
+    host = eager_host if dep.eager else 0.0
     if dep.eager:
         prefill_overhead = max(prefill_overhead, overhead + host)
     # per-sequence decode-attention cost: every GPU runs every sequence (its heads), or under DP
@@ -190,10 +203,13 @@ def coefficients(dep: Deployment) -> Coeffs:
         separate_prefill=dep.engine.engine in SEPARATE_PREFILL_ENGINES,
         overhead_s=overhead,
         host_s=host,
+        eager_host_s=eager_host,
+        # under DP attention each of the tp ranks runs its own share of the batch through the graph
+        graph_max_batch=graph_batch_limit(dep) * (tp if dep.dp_attention else 1),
         prefill_overhead_s=prefill_overhead,
         seq_s=dep.factor("seq_overhead_us") * 1e-6 + attn_seq,
         request_s=dep.factor("request_overhead_ms") * 1e-3,
-        scheduler_steps=float(dep.scheduler_steps),
+        arrival_wait_steps=0.5 * dep.scheduler_steps + (1.0 if overlap_schedule(dep) else 0.0),
         max_batched_tokens=dep.factor("max_num_batched_tokens"),
         max_seqs=sequence_limit(dep),
         kv_reserve_output_fraction=dep.factor("kv_reserve_output_fraction"),

@@ -97,9 +97,11 @@ class Deployment:
     GPU). `eager` runs without CUDA graphs; `nodes` > 1 puts the replica's GPUs on several nodes (of
     `gpus_per_node`, joined by `scale_out_gb_per_s` per GPU and `scale_out_latency_us`: the instance type's
     network from the catalog, SCALE_OUT_* when not given);
-    `max_num_seqs` overrides the engine's sequence limit; `scheduler_steps` > 1 is multi-step scheduling
-    (vLLM --num-scheduler-steps): decode runs that many steps per scheduling round, so a new request
-    waits for the round in progress.
+    `max_num_seqs` overrides the engine's sequence limit, `cuda_graph_max_batch` the largest decode batch the
+    engine captures in CUDA graphs (memory.graph_batch_limit), `overlap_schedule` whether the scheduler
+    launches the next step before it reads the last one's results (memory.overlap_schedule);
+    `scheduler_steps` > 1 is multi-step scheduling (vLLM --num-scheduler-steps): decode runs that many steps
+    per scheduling round, so a new request waits for the round in progress.
     """
 
     model: ModelArch
@@ -115,6 +117,8 @@ class Deployment:
     eager: bool = False
     nodes: int = 1
     max_num_seqs: int | None = None
+    cuda_graph_max_batch: int | None = None
+    overlap_schedule: bool | None = None
     scheduler_steps: int = 1
     # the network between the replica's nodes (catalog networks, per GPU): None = the SCALE_OUT_* defaults
     scale_out_gb_per_s: float | None = None
@@ -140,6 +144,8 @@ class Deployment:
                 self.eager,
                 self.nodes,
                 self.max_num_seqs,
+                self.cuda_graph_max_batch,
+                self.overlap_schedule,
                 self.scheduler_steps,
                 self.scale_out_gb_per_s,
                 self.scale_out_latency_us,

@@ -81,6 +81,8 @@ class MeasuredRow:
     early_moe: bool = False  # the engine release ran an early MoE path (measured_sources: which and why)
     eager: bool = False  # no CUDA graphs: every kernel launched from Python
     max_seqs: int = 0  # scheduler sequence limit the run states (0: the engine's default)
+    cuda_graph_max_batch: int = 0  # largest CUDA-graph decode batch of the run's release (0: the default)
+    overlap_schedule: bool | None = None  # the release's scheduler launches a step ahead (None: the default)
     scheduler_steps: int = 1  # vLLM multi-step scheduling (--num-scheduler-steps)
     gpu_memory_utilization: float = 0.9
     saturated: bool = False  # the run offered more load than it served (queue grows with its length)

@@ -75,8 +75,17 @@ def _sharegpt(fields: dict[str, Any], r: dict[str, str], reasons: list[Why]) -> 
         fields["input_len"], fields["output_len"] = SHAREGPT_SGLANG[n]
 
 
+# SGLang 0.3.0 to 0.4.x captured decode CUDA graphs for batches [1, 2, 4] + [8, 16, ..., 160] on any GPU of
+# 25 GB or more (the released wheels: sglang 0.3.0 model_runner.init_cuda_graphs, sglang 0.4.0
+# server_args.cuda_graph_max_bs = 160); larger decode batches ran eager.
+SGLANG_04_CUDA_GRAPH_MAX_BATCH = 160
+
+
 def _rule_sglang_vs_vllm(r: dict[str, str], f: dict[str, Any], reasons: list[Why]) -> None:
     _sharegpt(f, r, reasons)
+    if f["engine"] == "sglang":
+        f["cuda_graph_max_batch"] = SGLANG_04_CUDA_GRAPH_MAX_BATCH  # SGLang 0.3.0
+        f["overlap_schedule"] = False  # SGLang 0.3.0 has no overlap scheduler (added, on by default, in 0.4)
     if f["engine"] == "vllm":
         f["max_seqs"] = 256  # vLLM 0.6 default
         f["scheduler_steps"] = 10
@@ -88,6 +97,7 @@ def _rule_sglang_vs_vllm(r: dict[str, str], f: dict[str, Any], reasons: list[Why
 
 def _rule_datacrunch(r: dict[str, str], f: dict[str, Any], reasons: list[Why]) -> None:
     _sharegpt(f, r, reasons)
+    f["cuda_graph_max_batch"] = SGLANG_04_CUDA_GRAPH_MAX_BATCH  # SGLang dev image of December 2024 (0.4)
     if r["model"].startswith("deepseek"):
         reasons.append("checkpoint ambiguous (two launch commands in the source)")
     # the source marks the random-length sweeps' top rates as past saturation
@@ -112,6 +122,10 @@ def _rule_dsv3(r: dict[str, str], f: dict[str, Any], reasons: list[Why]) -> None
     # SGLang 0.4.1 runs DP attention without CUDA graphs: the launches with and without
     # --disable-cuda-graph report the same TPOTs
     f["eager"] = True
+    # SGLang 0.4 turned its overlap scheduler off under DP attention (server_args.__post_init__ in the 0.4.0
+    # wheel: "Overlap scheduler is disabled")
+    if f["dp_attention"]:
+        f["overlap_schedule"] = False
     if f["tp"] == 16:
         f["nodes"] = 2
         f["saturated"] = True  # served 271 tok/s against 1 req/s x 1024 offered

@@ -299,3 +299,48 @@ def sequence_limit(dep: Deployment) -> float:
     """Most sequences one replica's scheduler runs at once: the deployment's own `max_num_seqs`, else the
     engine's default (the profile's `max_num_seqs`)."""
     return float(dep.max_num_seqs) if dep.max_num_seqs else dep.factor("max_num_seqs")
+
+
+# SGLang's default largest CUDA-graph decode batch (--cuda-graph-max-bs) by device memory (MiB, as
+# nvidia-smi reports it) and TP, from `_handle_gpu_memory_settings` of the current release (sglang 0.5.23,
+# sglang/srt/arg_groups/memory_hook.py): (below MiB, tp < 4, tp >= 4). Releases 0.3.0 to 0.4.x captured
+# batches up to 160 on any GPU of 25 GB or more (MeasuredRow.cuda_graph_max_batch).
+SGLANG_CUDA_GRAPH_MAX_BATCH: tuple[tuple[float, int, int], ...] = (
+    (20 * 1024, 8, 8),
+    (35 * 1024, 48, 160),
+    (60 * 1024, 32, 160),
+    (160 * 1024, 256, 512),
+    (math.inf, 512, 512),
+)
+
+
+# Engines whose decode batches past a largest captured CUDA graph run eager (graph_batch_limit).
+GRAPH_LIMITED_ENGINES = frozenset({"sglang"})
+
+
+def graph_batch_limit(dep: Deployment) -> float:
+    """Largest decode batch the engine runs as a captured CUDA graph; larger batches run eager, their
+    kernels issued one by one from Python (SGLang: `CudaGraphRunner.can_run` is false past its largest
+    captured batch, and the model's forward runs as plain PyTorch). The deployment's own
+    `cuda_graph_max_batch`, else SGLang's default for the device and TP; vLLM past its capture sizes runs
+    its torch.compile'd graph and TensorRT-LLM issues kernels from C++, so neither has this cliff (inf)."""
+    if dep.cuda_graph_max_batch:
+        return float(dep.cuda_graph_max_batch)
+    if dep.engine.engine not in GRAPH_LIMITED_ENGINES:
+        return math.inf
+    mib = dep.gpu.device_memory_bytes / 2**20
+    for below, small_tp, big_tp in SGLANG_CUDA_GRAPH_MAX_BATCH:
+        if mib < below:
+            return float(small_tp if dep.tp < 4 else big_tp)
+    return math.inf
+
+
+def overlap_schedule(dep: Deployment) -> bool:
+    """Whether the engine's scheduler launches the next forward pass before it reads the last one's
+    results (SGLang's overlap scheduler, on by default since 0.4; `event_loop_overlap` in the 0.4.0 and
+    0.5.23 wheels): a prompt arriving during a decode step is read once that step ends, by when the next
+    decode step is already launched, so its prefill waits one step more. The deployment's own setting,
+    else SGLang's default (on; SGLang 0.4 turned it off under DP attention, rows of that release say so)."""
+    if dep.overlap_schedule is not None:
+        return dep.overlap_schedule
+    return dep.engine.engine == "sglang"

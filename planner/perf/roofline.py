@@ -212,7 +212,14 @@ def decode_step_s(c: Coeffs, batch: Array, context: Array) -> Array:
     batch = np.asarray(batch, dtype=float)
     mem, comp, serial, fixed = decode_parts(c, context)
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, batch)) / c.bw_bps
-    return np.maximum(np.maximum(weights_s + batch * mem, batch * comp), c.host_s) + batch * serial + fixed
+    gpu_s = np.maximum(np.maximum(weights_s + batch * mem, batch * comp), host_floor_s(c, batch))
+    return gpu_s + batch * serial + fixed
+
+
+def host_floor_s(c: Coeffs, batch: Array) -> Array:
+    """Host time issuing a decode step's kernels, which the GPU's work overlaps: none inside a CUDA graph,
+    the eager launches past the engine's largest captured batch (or always, for an eager deployment)."""
+    return np.where(np.asarray(batch, dtype=float) > c.graph_max_batch, c.eager_host_s, c.host_s)
 
 
 def static_batch_s(c: Coeffs, batch: Array, input_len: Array, output_len: Array) -> tuple[Array, Array]:

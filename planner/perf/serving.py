@@ -7,12 +7,14 @@ For a request class (I input, O output tokens) with N requests in flight:
     p       marginal prefill time of one prompt on a busy replica     (roofline.prefill_marginal_s)
     r       = lambda x p, the share of time spent prefilling (prefill interference)
     TPOT    = t_d(N) / (1 - r)                        prefills of others steal decode time
-    TTFT    = prefill_alone(I) + t_d(N)/2 + r p / (2 (1 - r))   (no t_d(N)/2 wait when O = 1)
-              (the step in progress, then an M/D/1 wait behind other prompts)
+    TTFT    = prefill_alone(I) + w t_d(N) + r p / (2 (1 - r))   (no w t_d(N) wait when O = 1)
+              (w = half the step in progress, plus the step an overlap scheduler launched ahead;
+              then an M/D/1 wait behind other prompts)
     N       = lambda x (TTFT + (O - 1) x TPOT)        Little's law
 
 Open loop (rate lambda): N is the smallest fixed point of Little's law, in closed form because t_d is a
-max of affine pieces in N (MoE: the concave "experts touched" curve is the minimum of its tangents).
+max of affine pieces in N (MoE: the concave "experts touched" curve is the minimum of its tangents) on
+each side of the engine's largest CUDA-graph batch, past which it steps up to the eager host time.
 If that N exceeds what the KV cache (or the engine's sequence limit) admits, requests queue without
 bound: the replica is saturated and TTFT grows with time. Closed loop (concurrency C): N = min(C, limit),
 lambda solves a quadratic, and the C - N requests that do not fit wait in the queue.
@@ -35,6 +37,7 @@ from planner.perf.roofline import (
     coefficients,
     decode_parts,
     decode_step_s,
+    host_floor_s,
     prefill_alone_s,
     prefill_marginal_s,
     touched_tangents,
@@ -93,15 +96,16 @@ def _parts(c: Coeffs, i: np.ndarray, o: np.ndarray) -> dict[str, np.ndarray]:
         "p": np.asarray(prefill_marginal_s(c, i), dtype=float).reshape(col),
         "t_ps": np.asarray(prefill_alone_s(c, i), dtype=float).reshape(col),
         "o1": np.maximum(o - 1.0, 0.0).reshape(col),
-        # an arriving prompt waits for half a decode step on average; with single-token requests there
-        # are no decode steps to wait for
-        "half_step": np.where(o > 1.0, 0.5 * c.scheduler_steps, 0.0).reshape(col),
+        # decode steps an arriving prompt waits (half the one in progress, and the one launched ahead under
+        # an overlap scheduler); with single-token requests there are no decode steps to wait for
+        "wait_steps": np.where(o > 1.0, c.arrival_wait_steps, 0.0).reshape(col),
         "ctx": ctx.reshape(col),
         "mem": np.asarray(mem).reshape(col),
         "comp": np.asarray(comp).reshape(col),
         "comm": np.asarray(comm).reshape(col),
         "fixed": np.asarray(fixed).reshape(col),
         "host": (c.host_s + np.asarray(fixed)).reshape(col),
+        "host_eager": (c.eager_host_s + np.asarray(fixed)).reshape(col),
         # memory pieces of t_d, one per tangent of the experts-touched curve: alpha + beta N
         "mem_alpha": ((c.dense_bytes + c.expert_bytes * intercepts) / c.bw_bps + np.asarray(fixed)[0]).reshape(
             1, 1, -1
@@ -120,14 +124,14 @@ def _step_s(c: Coeffs, n: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarra
     if c.experts:
         q = 1.0 - c.top_k / c.experts
         weights = weights + c.expert_bytes * c.experts_local * (1.0 - np.power(q, n)) / c.bw_bps
-    gpu = np.maximum(np.maximum(weights + n * parts["mem"], n * parts["comp"]), c.host_s)
+    gpu = np.maximum(np.maximum(weights + n * parts["mem"], n * parts["comp"]), host_floor_s(c, n))
     out: np.ndarray = gpu + n * parts["comm"] + parts["fixed"]
     return out
 
 
-def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _fixed_point(c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Smallest N with N >= lambda (TTFT(N) + (O-1) TPOT(N)), and r = lambda p; N = inf where no
-    stable N exists. The t_d(N)/2 term of TTFT is taken at full weight (an upper bound) so that the
+    stable N exists. The w t_d(N) term of TTFT is taken at full weight (an upper bound) so that the
     right side is a max of affine pieces: N >= a + b (alpha + beta N) <=> N >= (a + b alpha)/(1 - b beta).
     """
     p = parts["p"]
@@ -135,7 +139,7 @@ def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndar
     stable = r < 1.0
     one_minus = np.where(stable, 1.0 - r, 1.0)
     a = lam * (parts["t_ps"] + r * p / (2.0 * one_minus))
-    b = lam * (parts["half_step"] + parts["o1"] / one_minus)
+    b = lam * (parts["wait_steps"] + parts["o1"] / one_minus)
     a3, b3 = a[..., None], b[..., None]
     den_mem = 1.0 - b3 * parts["mem_beta"]
     r_mem = np.where(den_mem > 0.0, (a3 + b3 * parts["mem_alpha"]) / np.where(den_mem > 0.0, den_mem, 1.0), np.inf).min(
@@ -145,8 +149,14 @@ def _fixed_point(lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndar
     r_comp = np.where(den_comp > 0.0, (a + b * parts["fixed"]) / np.where(den_comp > 0.0, den_comp, 1.0), np.inf)
     # eager host piece: t_d >= host + fixed + comm N
     den_host = 1.0 - b * parts["comm"]
-    r_host = np.where(den_host > 0.0, (a + b * parts["host"]) / np.where(den_host > 0.0, den_host, 1.0), np.inf)
+    ok_host = den_host > 0.0
+    safe_den = np.where(ok_host, den_host, 1.0)
+    r_host = np.where(ok_host, (a + b * parts["host"]) / safe_den, np.inf)
     n = np.maximum(np.maximum(r_mem, r_comp), r_host)
+    # past the largest CUDA-graph batch the step runs eager (a step up in t_d): the right side is then
+    # below N nowhere at or under the limit, so the fixed point is the one with the eager host piece
+    r_eager = np.where(ok_host, (a + b * parts["host_eager"]) / safe_den, np.inf)
+    n = np.where(n > c.graph_max_batch, np.maximum(n, r_eager), n)
     return np.where(stable, n, np.inf), r
 
 
@@ -157,7 +167,7 @@ def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndar
     ttft = (
         c.request_s
         + parts["t_ps"]
-        + parts["half_step"] * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
+        + parts["wait_steps"] * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
         + r * parts["p"] / (2.0 * one_minus)
     )
     tpot = _step_s(c, np.maximum(n_fin, 1.0), parts) / one_minus
@@ -167,7 +177,7 @@ def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndar
 def _feasible(
     c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray], n_lim: np.ndarray, ttft_s: float, tpot_s: float
 ) -> np.ndarray:
-    n, r = _fixed_point(lam, parts)
+    n, r = _fixed_point(c, lam, parts)
     ttft, tpot = _latencies(c, n, r, parts)
     ok = (r < 1.0) & (n <= n_lim) & (ttft <= ttft_s)
     return np.asarray(ok & ((parts["o1"] <= 0.0) | (tpot <= tpot_s)))
@@ -235,7 +245,8 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     kappa = min(others, 1.0)
     p_o = p * others / n if n > 0 else 0.0
     # single-token requests never wait for a decode step; multi-step rounds make the wait longer
-    u = kappa * 0.5 * c.scheduler_steps * td if o1 > 0 else 0.0
+    step_wait = c.arrival_wait_steps * td if o1 > 0 else 0.0
+    u = kappa * step_wait
     v = o1 * td1
     a_coef = p_o * (t_ps + u - kappa * p / 2.0)
     b_coef = t_ps + u + v + n * p_o
@@ -244,7 +255,7 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     # work conservation: each request needs p of prefill and (O-1) decode steps shared by n requests
     lam = min(lam, 1.0 / (p + o1 * td1 / n))
     r_o = min(lam * p_o, 0.999999)
-    wait = 0.5 * c.scheduler_steps * td + (per_pass - 1.0) * p + r_o * per_pass * p / (2.0 * (1.0 - r_o))
+    wait = step_wait + (per_pass - 1.0) * p + r_o * per_pass * p / (2.0 * (1.0 - r_o))
     ttft = t_ps + kappa * wait
     tpot = td1 / (1.0 - r_o)
     # each client also spends the request overhead (tokenisation, HTTP) before the engine sees it
@@ -285,7 +296,7 @@ def predict(
     queue_s = 0.0
     if rate_rps is not None:
         lam_arr = np.asarray([[float(rate_rps)]])
-        n_arr, r_arr = _fixed_point(lam_arr, parts)
+        n_arr, r_arr = _fixed_point(c, lam_arr, parts)
         n = float(n_arr.item())
         if math.isfinite(n) and n <= n_lim:
             ttft_arr, tpot_arr = _latencies(c, n_arr, r_arr, parts)

@@ -8,6 +8,9 @@ Scheduler semantics (continuous batching, as vLLM V1 / SGLang / TensorRT-LLM imp
   `max_num_seqs` sequences run and the KV cache has the blocks for the chunk. A prompt longer than the
   budget left is split into chunks (chunked prefill). Engines that do not mix prefill and decode in one
   batch (SGLang's default) run a prefill-only iteration whenever a request can be admitted; decodes wait.
+- An overlap scheduler (SGLang's default) composes each iteration while the one before it runs, so it sees
+  only the requests that arrived before that one started: a request arriving during an iteration is
+  scheduled in the iteration after the next (unless nothing runs, when it is read at once).
 - KV blocks (`block_tokens` tokens each) are allocated as sequences grow. When a decode step needs a block
   and none is free, the most recently admitted running sequence is preempted: with `recompute` its blocks
   are freed and it re-enters the front of the queue, to prefill its prompt and the tokens generated so far
@@ -79,6 +82,7 @@ class Replica(DecodeBatch):
         self.waiting: deque[int] = deque()
         self.order: dict[int, None] = {}  # running requests (prefilling or decoding), in admission order
         self.prefilling: list[int] = []  # running requests with prompt tokens left, in admission order
+        self.read_upto = -math.inf  # overlap scheduler: arrivals up to this time are seen by the next iteration
         # accounting beyond ServerBase
         self.kv_peak_blocks = 0
         self.on_done: Callable[[int, float], None] | None = None  # closed-loop clients send their next request
@@ -120,6 +124,8 @@ class Replica(DecodeBatch):
         r = self.r
         while True:
             self._ingest(self.t)
+            if not self.order:  # no iteration in flight: the scheduler reads arrivals at once
+                self.read_upto = self.t
             if not self.order and not self.waiting:
                 if not self._wait_for_arrival(t_stop):
                     return
@@ -138,8 +144,12 @@ class Replica(DecodeBatch):
 
     # ------------------------------------------------------------------ helpers
 
+    def _visible(self, rid: int) -> bool:
+        """Whether the scheduler has read request `rid` when it composes the next iteration."""
+        return not self.policy.launch_ahead or self.r.arrival_s[rid] <= self.read_upto
+
     def _head_admissible(self) -> bool:
-        if len(self.order) >= self.max_seqs:
+        if len(self.order) >= self.max_seqs or not self._visible(self.waiting[0]):
             return False
         budget = self.budget - (self.n_dec if self.policy.mixed_batches else 0)
         if budget <= 0:
@@ -232,6 +242,8 @@ class Replica(DecodeBatch):
         # like vLLM, no new admissions in an iteration that had to preempt
         while not preempted and waiting and budget > 0 and len(self.order) < self.max_seqs:
             rid = waiting[0]
+            if not self._visible(rid):
+                break
             blocks, n, start = self._admission_blocks(rid, budget)
             if blocks > self._free() - self.watermark:
                 break
@@ -278,6 +290,7 @@ class Replica(DecodeBatch):
         if self.used_blocks > self.kv_peak_blocks:
             self.kv_peak_blocks = self.used_blocks
         self.t = t1
+        self.read_upto = t0  # the next iteration was composed when this one started
         self._ingest(t1)
         done: list[int] = []
         if decode:
@@ -338,13 +351,21 @@ class Replica(DecodeBatch):
         times = self.times
         c0 = self.ctx_sum / n
         horizon = t_stop
-        if not self.waiting and self.next_arrival < len(self.arrivals):
-            horizon = min(horizon, self.r.arrival_s[self.arrivals[self.next_arrival]])
+        ahead = 0  # steps after the arrival's boundary before the scheduler has read it
+        if self.waiting and not self._visible(self.waiting[0]):
+            horizon, ahead = min(horizon, self.r.arrival_s[self.waiting[0]]), 1
+        elif not self.waiting and self.next_arrival < len(self.arrivals):
+            ta = self.r.arrival_s[self.arrivals[self.next_arrival]]
+            if ta < horizon:
+                horizon, ahead = ta, int(self.policy.launch_ahead)
         delta = horizon - self.t
         if times.decode_stretch_s(n, c0, k) >= delta:
-            k = self._steps_to(n, c0, delta, k)
+            to = self._steps_to(n, c0, delta, k) if delta > 0.0 else 0  # steps to the arrival's boundary
+            k = max(1, min(to + ahead, k))
         t0 = self.t
         t1 = t0 + times.decode_stretch_s(n, c0, k)
+        # the last step's start: what the next iteration's scheduler has read
+        self.read_upto = t1 - (times.decode_stretch_s(n, c0, k) - times.decode_stretch_s(n, c0, k - 1))
         kv0 = self._kv_tokens()
         self.used_blocks += self._new_blocks(k)
         if self.used_blocks > self.kv_peak_blocks:

@@ -25,6 +25,9 @@ class SchedulerPolicy:
     reserve_full: bool  # the whole request's KV is reserved at admission; no preemption
     preemption: Preemption
     watermark_share: float  # share of the KV blocks new admissions leave free
+    # the scheduler composes each iteration while the one before it runs (SGLang's overlap scheduler): a
+    # request that arrives during an iteration is first scheduled in the iteration after the next one
+    launch_ahead: bool = False
 
     @property
     def describe(self) -> str:
@@ -58,4 +61,5 @@ def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption |
         reserve_full=reserve,
         preemption=preemption or "recompute",
         watermark_share=watermark,
+        launch_ahead=limits.overlap_schedule,
     )

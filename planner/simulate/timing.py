@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.perf.deployment import Deployment
-from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown, sequence_limit
+from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown, overlap_schedule, sequence_limit
 from planner.perf.pipeline import Pipeline, activation_s, micro_batch, pipeline_memory
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 
@@ -56,6 +56,7 @@ class EngineLimits:
     kv_bytes_per_token_per_gpu: float
     host_link_bytes_per_s: float  # per GPU, for swapping KV to host memory
     window_tokens: int | None  # sliding window: KV a sequence keeps at most
+    overlap_schedule: bool = False  # the scheduler composes each iteration while the one before runs
 
 
 def engine_limits(dep: Deployment) -> EngineLimits:
@@ -69,6 +70,7 @@ def engine_limits(dep: Deployment) -> EngineLimits:
         kv_bytes_per_token_per_gpu=kv_bytes_per_token_per_gpu(dep.model, dep.kv, dep.tp, dep.dp_attention),
         host_link_bytes_per_s=dep.gpu.pcie_gb_per_s * 1e9,
         window_tokens=dep.model.sliding_window or None,
+        overlap_schedule=overlap_schedule(dep),
     )
 
 
