@@ -64,3 +64,26 @@ def test_the_fit_script_prints_the_cross_validated_figures_of_its_folds() -> Non
         f"cross-validated: median {median * 100:.1f} %, p90 {p90 * 100:.1f} %, "
         f"{over} of {len(by)} regimes with a median over 25 %"
     )
+
+
+
+def test_the_fit_keeps_the_lower_of_its_cold_and_warm_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The objective is not convex, so a fit also starts from its stored solution and keeps whichever start
+    reaches the lower objective (the cold one on a tie): on real rows never worse than the priors' start."""
+    catalog = load_catalog()
+    rows = [r for r in load_rows() if r.scored and r.source == "qwen2.5-speed"]
+    problem = FC.Problem(rows, catalog)
+
+    def cost(z: dict[str, float]) -> float:
+        r = problem.residuals(np.array([z.get(n, 0.0) for n in problem.names]))
+        return float(r @ r)
+
+    cold = FC.fit(rows, catalog)
+    far = {n: 2.5 for n in problem.names}
+    assert cost(FC.fit(rows, catalog, warm=far)) <= cost(cold) + 1e-12
+    # the choice itself, with LM replaced by "stay where you start" and a cost of the start's first z
+    monkeypatch.setattr(FC, "levenberg_marquardt", lambda pb, z0, **_: (z0, float(z0[0])))
+    first = problem.names[0]
+    assert FC.fit(rows, catalog, warm={first: -1.0})[first] == -1.0  # lower objective: the warm start
+    assert FC.fit(rows, catalog, warm={first: 1.0})[first] == 0.0  # higher: the priors
+    assert FC.fit(rows, catalog, warm={first: 0.0, problem.names[1]: 3.0})[problem.names[1]] == 0.0  # tie: cold
