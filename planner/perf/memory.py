@@ -316,6 +316,9 @@ SGLANG_CUDA_GRAPH_MAX_BATCH: tuple[tuple[float, int, int], ...] = (
 
 # Engines whose decode batches past a largest captured CUDA graph run eager (graph_batch_limit).
 GRAPH_LIMITED_ENGINES = frozenset({"sglang"})
+# Engines whose scheduler launches the next step before reading the last one's results by default
+# (overlap_schedule).
+OVERLAP_SCHEDULE_ENGINES = frozenset({"sglang"})
 
 
 def graph_batch_limit(dep: Deployment) -> float:
@@ -343,4 +346,4 @@ def overlap_schedule(dep: Deployment) -> bool:
     else SGLang's default (on; SGLang 0.4 turned it off under DP attention, rows of that release say so)."""
     if dep.overlap_schedule is not None:
         return dep.overlap_schedule
-    return dep.engine.engine == "sglang"
+    return dep.engine.engine in OVERLAP_SCHEDULE_ENGINES
