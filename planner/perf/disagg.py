@@ -49,7 +49,7 @@ import numpy as np
 from catalog.types import DTYPE_BYTES, ModelArch
 from planner.perf.deployment import Deployment
 from planner.perf.iteration import IterationModel, OperatingPoint, capacity, operating_point
-from planner.perf.memory import kv_tokens_per_request, memory_breakdown, sequence_limit
+from planner.perf.memory import kv_admitted, memory_breakdown, sequence_limit
 from planner.perf.network import Link
 from planner.perf.pipeline import Pipeline, activation_s, pipeline_lengths_model, pipeline_memory
 from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, prefill_alone_s
@@ -151,13 +151,7 @@ def _decode_model(dep: Deployment, lengths: tuple[tuple[int, int], ...]) -> Iter
     arr = np.asarray(lengths, dtype=float).reshape(-1, 2)
     i, o = arr[:, 0], arr[:, 1]
     ctx = i + o / 2.0
-    mem = memory_breakdown(dep)
-    reserve = dep.factor("kv_reserve_output_fraction")
-    per_req = np.asarray([kv_tokens_per_request(dep.model, int(x)) for x in i + reserve * o], dtype=float)
-    full = np.asarray([kv_tokens_per_request(dep.model, int(x)) for x in i + o], dtype=float)
-    n_kv = np.floor(mem.max_tokens_in_kv / np.maximum(per_req, 1.0))
-    n_kv = np.where((mem.max_tokens_in_kv >= full) & (i + o - 1 <= dep.context_window) & mem.fits, n_kv, 0.0)
-    limit = np.minimum(n_kv, sequence_limit(dep))
+    limit = np.minimum(kv_admitted(dep, i, o), sequence_limit(dep))
 
     def step(n: np.ndarray) -> np.ndarray:
         return np.asarray(decode_step_s(c, n, ctx), dtype=float)

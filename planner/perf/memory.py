@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from catalog.types import DTYPE_BYTES, ModelArch
 from planner.perf.deployment import KV_DTYPES, WEIGHT_DTYPES, Deployment
 
@@ -293,6 +295,25 @@ def memory_breakdown(dep: Deployment, context_len: int | None = None) -> MemoryB
         device_gb_per_gpu=device_gb,
         semantics=semantics,
     )
+
+
+def kv_admitted(dep: Deployment, input_len: np.ndarray, output_len: np.ndarray) -> np.ndarray:
+    """Requests of each (input, output) class the replica's KV cache admits at once. The scheduler admits
+    a request when its prompt plus the reserved share of its output fits (`kv_reserve_output_fraction`);
+    a sliding window caps what a request holds. A request that cannot fit at full length, or needs more
+    positions than the context window, is never admitted (0): the last output token is sampled from the
+    previous position and never stored, so I + O tokens occupy I + O - 1 positions."""
+    mem = memory_breakdown(dep)
+    i = np.asarray(input_len, dtype=float)
+    o = np.asarray(output_len, dtype=float)
+    window = float(dep.model.sliding_window) if dep.model.sliding_window else math.inf
+    per_req = np.minimum(i + dep.factor("kv_reserve_output_fraction") * o, window)
+    full = np.minimum(i + o, window)
+    held = np.floor(mem.max_tokens_in_kv / np.maximum(per_req, 1.0))
+    admitted: np.ndarray = np.where(
+        (mem.max_tokens_in_kv >= full) & (i + o - 1 <= dep.context_window) & mem.fits, held, 0.0
+    )
+    return admitted
 
 
 def sequence_limit(dep: Deployment) -> float:

@@ -34,7 +34,7 @@ import numpy as np
 from catalog.types import ModelArch
 from planner.perf.deployment import Deployment
 from planner.perf.iteration import IterationModel, OperatingPoint, capacity, operating_point
-from planner.perf.memory import ACT_BYTES, MemoryBreakdown, memory_breakdown, sequence_limit
+from planner.perf.memory import ACT_BYTES, MemoryBreakdown, kv_admitted, memory_breakdown, sequence_limit
 from planner.perf.network import Link
 from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
 
@@ -132,15 +132,8 @@ def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -
 
     # the request's own overhead (tokenising, admission) once, then its prefill through every stage in turn
     alone = c.request_s + pp * np.asarray(prefill_alone_s(c, i), dtype=float) + (pp - 1) * activation_s(pl, i)
-    mem = memory_breakdown(pl.stage)
-    reserve = pl.stage.factor("kv_reserve_output_fraction")
-    window = float(pl.model.sliding_window) if pl.model.sliding_window else math.inf
-    per_req = np.minimum(i + reserve * o, window)
-    full = np.minimum(i + o, window)
-    n_kv = np.floor(mem.max_tokens_in_kv / np.maximum(per_req, 1.0))
-    n_kv = np.where((mem.max_tokens_in_kv >= full) & (i + o - 1 <= pl.stage.context_window) & mem.fits, n_kv, 0.0)
     # each micro-batch (virtual engine) has its own scheduler and sequence limit
-    limit = np.minimum(n_kv, pp * sequence_limit(pl.stage))
+    limit = np.minimum(kv_admitted(pl.stage, i, o), pp * sequence_limit(pl.stage))
     return IterationModel(
         step_s=step,
         prefill_s=np.asarray(prefill_marginal_s(c, i), dtype=float),

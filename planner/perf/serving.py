@@ -31,7 +31,7 @@ import numpy as np
 
 from planner.errors import InfeasibleError
 from planner.perf.deployment import Deployment
-from planner.perf.memory import memory_breakdown
+from planner.perf.memory import kv_admitted, memory_breakdown
 from planner.perf.roofline import (
     Coeffs,
     coefficients,
@@ -69,19 +69,9 @@ class ServingPoint:
 
 
 def _admission(c: Coeffs, dep: Deployment, i: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(admission limit N_lim, whether the KV cache is what limits it) per request class.
-
-    The scheduler admits a request when its prompt plus the reserved share of its output fits
-    (`kv_reserve_output_fraction`); a request that cannot fit at full length, or is longer than the
-    model's context window, is never admitted.
-    """
-    window = float(dep.model.sliding_window) if dep.model.sliding_window else math.inf
-    per_req = np.minimum(i + c.kv_reserve_output_fraction * o, window)
-    full = np.minimum(i + o, window)
-    n_kv = np.floor(c.max_tokens_in_kv / np.maximum(per_req, 1.0))
-    # the last output token is sampled from the previous position and never stored: a request of I + O
-    # tokens occupies I + O - 1 positions of the context window
-    n_kv = np.where((c.max_tokens_in_kv >= full) & (i + o - 1 <= dep.context_window), n_kv, 0.0)
+    """(admission limit N_lim, whether the KV cache is what limits it) per request class: what the KV
+    cache admits (`memory.kv_admitted`) within the engine's sequence limit."""
+    n_kv = kv_admitted(dep, i, o)
     return np.minimum(n_kv, c.max_seqs), n_kv < c.max_seqs
 
 
