@@ -145,6 +145,21 @@ def test_sharegpt_median_end_to_end_rows_are_not_scored() -> None:
     assert any(r.scored and r.metric == "e2e_ms" and r.source == "datacrunch-h200" for r in ROWS)
 
 
+def test_inferencex_mean_ttft_carries_the_runs_start_up_and_is_not_scored() -> None:
+    """InferenceX runs 10 x C prompts at concurrency C, the first C at once. Its TTFT p99 barely moves
+    from C = 8 to 64 while that first wave's prefill work grows 8x: a fixed start-up the wave (10 % of the
+    prompts) waits, which every mean TTFT carries and no steady state has. The means are unscored for
+    that; the same runs' TPOT and throughput stay scored."""
+    ix = [r for r in ROWS if r.source == "inferencex-870"]
+    p99 = {r.batch: r.value for r in ix if r.metric == "ttft_ms" and r.stat == "p99"}
+    assert sorted(p99) == [8, 16, 32, 64]
+    assert p99[64] / p99[8] < 1.5 and p99[8] > 1500.0  # ~2 s at every concurrency; the wave grows 8x
+    means = [r for r in ix if r.metric == "ttft_ms" and r.stat == "mean"]
+    assert len(means) == 4
+    assert all(not r.scored and "start-up" in r.note for r in means)
+    assert sum(r.scored for r in ix if r.metric in ("tpot_ms", "output_tokens_per_s")) == 8
+
+
 def test_early_moe_rows_share_one_release_factor_and_estimates_never_use_it() -> None:
     """vLLM 0.4.2's Qwen2-MoE and SGLang 0.4.1's DeepSeek-V3 rows ran the same untuned Triton fused-MoE
     kernel: they are scored with one moe_gemm_efficiency fitted on both (stored in every profile as

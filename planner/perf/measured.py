@@ -7,7 +7,8 @@ lengths, the metric (in the estimator's units, per replica) and whether it is sc
 A row is left unscored only for a reason that comes from the data, never from the estimator's error:
 an engine gpuplan does not model, request lengths the source does not give, a statistic a mean-value
 model cannot produce (p90/p99), a metric the source says is measured differently (multi-step ITL), a
-duplicate of another row of the same run, or a queue whose latency grows with the run's length. The
+duplicate of another row of the same run, a queue whose latency grows with the run's length, or a mean
+that carries a start-up of the run its own percentiles show (InferenceX's TTFT). The
 reason is kept in `note` and printed by bench/estimator_accuracy.py. Assumptions that fill a gap the
 source leaves (a GPU variant, ShareGPT mean lengths) are written next to the code that makes them and in
 catalog/data/CALIBRATION.md.
