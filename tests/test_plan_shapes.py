@@ -300,10 +300,11 @@ def test_percentile_targets_reach_the_comparison_and_the_plan_with_the_split(tmp
     coding, other = two.models
     assert coding.comparison is not None and coding.comparison.saving_pct is not None
     # the pools, cheaper at the targets as means, are checked first; then aggregated cannot win ("at least"):
-    # its cost is the one at the targets as means (a lower bound on the checked one), so the saving lies
-    # between the mean view's and the one-model check's
-    assert mean_cmp.saving_pct <= coding.comparison.saving_pct <= cmp.saving_pct
+    # its cost is the one at the targets as means (a lower bound on the checked one), set beside the pools'
+    # checked cost, so the saving is at most the one-model check's
+    assert coding.comparison.aggregated_usd_per_hour == mean_cmp.aggregated_usd_per_hour
     assert coding.comparison.disaggregated_usd_per_hour == cmp.disaggregated_usd_per_hour
+    assert coding.comparison.saving_pct <= cmp.saving_pct
     assert "at the percentile targets" in coding.comparison.verdict
     assert f"disaggregated ${cmp.disaggregated_usd_per_hour:,.2f}/h (met in simulation)" in coding.comparison.verdict
     assert other.comparison is not None and "percentile" not in other.comparison.verdict
