@@ -66,10 +66,19 @@ FACTORS: tuple[Factor, ...] = (
     Factor("eager_kernel_us", 1.0, 200.0, 15.0, ("global",), "host cost per eager kernel launch (PyTorch)"),
     Factor("allreduce_latency_us", 1.0, 500.0, 15.0, ("engine",), "small-message all-reduce latency"),
     Factor("request_overhead_ms", 0.0, 200.0, 5.0, ("engine",), "per request before its first pass"),
+    # global with engine offsets: vLLM and SGLang run one fused-MoE Triton kernel (SGLang's is adapted from
+    # vLLM's), so a source held out is predicted from the other engine's rows, not from the prior.
     # `early`: one value, in place of the engine's, for rows whose engine release ran the untuned Triton
     # fused-MoE kernel (MeasuredRow.early_moe; which releases and why: measured_sources); a nuisance parameter
     # like the legacy ones: stored as legacy_moe_gemm_efficiency, never used for estimates
-    Factor("moe_gemm_efficiency", 0.05, 1.0, 0.5, ("engine", "early"), "grouped expert GEMM vs dense GEMM efficiency"),
+    Factor(
+        "moe_gemm_efficiency",
+        0.05,
+        1.0,
+        0.5,
+        ("global", "engine", "early"),
+        "grouped expert GEMM vs dense GEMM efficiency",
+    ),
     Factor("moe_imbalance", 1.0, 3.0, 1.3, ("global",), "busiest expert-parallel rank's load / mean"),
     Factor("attn_seq_overhead_us", 0.0, 10.0, 0.3, ("engine",), "decode attention cost per sequence per layer"),
     Factor("gemm_half_tokens", 0.0, 4096.0, 64.0, ("global",), "tokens per GEMM at half prefill GEMM efficiency"),
