@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from catalog.loader import load_catalog
 from catalog.types import EngineProfile, Gpu, ModelArch
 from planner.perf import Deployment, engine_profile, kv_bytes_per_token_per_gpu, memory_breakdown, predict
-from planner.perf.memory import kv_tokens_per_request, sequence_limit, weights_bytes_total
+from planner.perf.memory import kv_admitted, kv_tokens_per_request, sequence_limit, weights_bytes_total
 
 CAT = load_catalog()
 
@@ -56,6 +57,20 @@ def test_sliding_window_caps_kv() -> None:
     assert m.sliding_window == 4096
     assert kv_tokens_per_request(m, 32000) == 4096
     assert kv_tokens_per_request(m, 1000) == 1000
+
+
+def test_kv_admission_by_hand() -> None:
+    """What the KV cache admits: its tokens over prompt + the reserved half of the output (vLLM); a
+    sliding window caps a request's share; I + O - 1 positions must fit the context window."""
+    d = dep("llama-3.1-8b")
+    kv = memory_breakdown(d).max_tokens_in_kv
+    got = kv_admitted(d, np.array([1000.0, 100.0]), np.array([200.0, 1.0]))
+    assert list(got) == [kv // 1100, kv // 100.5]
+    window = d.context_window
+    edge = kv_admitted(d, np.array([window, window]), np.array([1.0, 2.0]))
+    assert edge[0] == kv // window and edge[1] == 0.0  # the first output token needs no new position
+    w = dep("mistral-7b")
+    assert kv_admitted(w, np.array([30000.0]), np.array([100.0]))[0] == memory_breakdown(w).max_tokens_in_kv // 4096
 
 
 def test_weights_by_hand_and_quantised_embeddings_stay_16_bit() -> None:
