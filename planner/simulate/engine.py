@@ -363,11 +363,10 @@ class Replica(DecodeBatch):
             to = self._steps_to(n, c0, delta, k) if delta > 0.0 else 0  # steps to the arrival's boundary
             k = max(1, min(to + ahead, k))
         t0 = self.t
-        stretch_s = times.decode_stretch_s(n, c0, k)
-        t1 = t0 + stretch_s
+        t1 = t0 + times.decode_stretch_s(n, c0, k)
         if self.policy.launch_ahead:
             # the last step's start: what the next iteration's scheduler has read
-            self.read_upto = t1 - (stretch_s - times.decode_stretch_s(n, c0, k - 1))
+            self.read_upto = t0 + times.decode_stretch_s(n, c0, k - 1)
         kv0 = self._kv_tokens()
         self.used_blocks += self._new_blocks(k)
         if self.used_blocks > self.kv_peak_blocks:
