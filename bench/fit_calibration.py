@@ -104,6 +104,8 @@ def affects(name: str, row: MeasuredRow, family: str) -> bool:
         return row.early_moe and not row.legacy
     if factor == "moe_imbalance":
         return row.ep > 1
+    if factor == "allreduce_bw_efficiency":
+        return row.tp > 1 and not row.legacy
     if factor == "eager_kernel_us":
         # eager rows, and rows whose decode batch can pass the engine's largest CUDA graph
         return row.eager or row.cuda_graph_max_batch > 0 or row.engine in GRAPH_LIMITED_ENGINES

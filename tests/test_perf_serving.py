@@ -192,6 +192,17 @@ def test_tp_allreduce_over_pcie_costs_more_than_nvlink() -> None:
     assert tpot("h100-pcie") > tpot("h100-sxm")
 
 
+def test_tp_allreduce_payload_by_hand() -> None:
+    """Llama 3.3 70B on 4 x H100: two ring all-reduces per layer, each moving 2 (tp-1)/tp of a token's
+    16-bit hidden state over NVLink (450 GB/s a direction) at the engine's all-reduce efficiency."""
+    dep = DEPS[2]
+    c = coefficients(dep)
+    m = dep.model
+    per_allreduce_s = 2 * 3 / 4 * m.hidden * 2 / (450e9 * dep.factor("allreduce_bw_efficiency"))
+    assert c.collectives_per_pass == 2 * m.layers == 160
+    assert c.collective_s_per_token == pytest.approx(2 * m.layers * per_allreduce_s)
+
+
 def test_predict_infeasible_raises() -> None:
     g = CAT.gpus["t4"]
     d = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))

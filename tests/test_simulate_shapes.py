@@ -56,14 +56,14 @@ def test_a_lone_request_on_a_pipeline_replica_takes_the_pipeline_models_times() 
 
 
 def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times() -> None:
-    """examples/long-prompt-disagg routes some of its 6,000-token prompts through p5.48xlarge tp4 prefill
+    """examples/long-prompt-disagg routes its 12,000-token prompts through p5.48xlarge tp4 prefill
     replicas and p4d.24xlarge tp8 decode replicas (this test sends the whole bucket through that pair,
     whatever share the plan gives it). At a rate low enough that every request is alone, TTFT is the prefill pool's lone
     prefill plus the KV transfer over the path the planner priced (the plan's kv_transfer_ms), and TPOT the
     decode pool's step at batch 1 (planner.perf.disagg's definitions)."""
     golden = json.loads((GOLDEN / "long-prompt-disagg.plan.json").read_text(encoding="utf-8"))["data"]
     plan = Plan.model_validate(golden)
-    [planned] = [s for s in plan.routing if s.input_len == 6000]
+    [planned] = [s for s in plan.routing if s.input_len == 12000]
     [route] = [
         r
         for r in planned.routes
@@ -72,20 +72,24 @@ def test_a_lone_request_through_a_prefill_decode_pair_takes_the_estimators_times
     route = route.model_copy(update={"share": 1.0})
     planned = planned.model_copy(update={"routes": (route,)})
     plan = plan.model_copy(
-        update={"routing": tuple(planned if s.input_len == 6000 else s for s in plan.routing)}
+        update={"routing": tuple(planned if s.input_len == 12000 else s for s in plan.routing)}
     )
     inputs = load_inputs(EXAMPLES / "long-prompt-disagg.yaml")
     sim = simulate_plan(plan, inputs, SimulationOptions(arrivals="poisson", rate="0.01", duration_s=3000))
-    [bucket] = [b for b in sim.buckets if b.input_len_range == (6000, 6000)]
+    [bucket] = [b for b in sim.buckets if b.input_len_range == (12000, 12000)]
     assert bucket.requests >= 10
 
     assert route.candidate.split("@")[1].startswith("aws:us-east-1:p5.48xlarge/tp4/")
     assert route.decode_candidate is not None and "p4d.24xlarge/tp8/" in route.decode_candidate
     prefill, decode, link = _pair_setup()
-    transfer_s = float(kv_transfer_s(prefill.model, "bf16", 6000.0, link))
+    transfer_s = float(kv_transfer_s(prefill.model, "bf16", 12000.0, link))
     assert route.kv_transfer_ms == pytest.approx(transfer_s * 1e3, abs=1e-3)
-    assert bucket.ttft_p50_ms == pytest.approx((prefill_chunk_time_s(prefill, 6000, 0) + transfer_s) * 1e3, abs=2e-3)
-    tpot_s = float(np.mean([decode_step_time_s(decode, 1, 6000 + j) for j in range(planned.output_len - 1)]))
+    # the prompt is longer than the engine's token budget: two passes, the second over the first's KV
+    budget = prefill.factor("max_num_batched_tokens")
+    assert budget < 12000 <= 2 * budget
+    prefill_s = prefill_chunk_time_s(prefill, budget, 0) + prefill_chunk_time_s(prefill, 12000 - budget, budget)
+    assert bucket.ttft_p50_ms == pytest.approx((prefill_s + transfer_s) * 1e3, abs=2e-3)
+    tpot_s = float(np.mean([decode_step_time_s(decode, 1, 12000 + j) for j in range(planned.output_len - 1)]))
     assert bucket.tpot_p50_ms == pytest.approx(tpot_s * 1e3, rel=2e-3)
 
 

@@ -121,11 +121,12 @@ def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
         nvl = (g.interconnect_gb_per_s or g.pcie_gb_per_s) * 1e9
         seconds = per_token * (off_node / dep.scale_out_bps + on_node / nvl) / eff / tp
         return 2 * moe_layers, seconds, latency
+    # one ring all-reduce moves 2 (tp-1)/tp of each token's hidden state over the link; a pass runs
+    # `count` of them, and the payload returned is all of theirs
     ring = 2.0 * (tp - 1) / tp * m.hidden * ACT_BYTES / (_link_bandwidth_bps(dep) * eff)
-    if dep.dp_attention:
-        # attention is data-parallel: tokens are gathered before each FFN/MoE and scattered after it
-        return m.layers, ring, latency
-    return 2 * m.layers, ring, latency
+    # attention is data-parallel: tokens are gathered before each FFN/MoE and scattered after it
+    count = m.layers if dep.dp_attention else 2 * m.layers
+    return count, count * ring, latency
 
 
 @lru_cache(maxsize=4096)

@@ -52,7 +52,8 @@ EXTRA_DEFAULTS: dict[str, float] = {
     # 0 for kernels that load a KV head once for its whole group (XQA, FlashInfer, FlashAttention);
     # up to 1 for older generation kernels that loaded it per query head (legacy rows only).
     "gqa_kv_reload_share": 0.0,
-    # Achieved fraction of the link bandwidth for the ring all-reduce (nccl-tests bus bandwidth/peak).
+    # Achieved fraction of the link bandwidth for the ring all-reduce and the all-to-all (nccl-tests bus
+    # bandwidth / peak) (fitted, global).
     "allreduce_bw_efficiency": 0.75,
     # CUDA context, cuBLAS/NCCL workspaces and CUDA graphs per GPU, GB (engine-documented constant).
     "runtime_reserve_gb": 1.5,
