@@ -208,7 +208,6 @@ def engine_constants(engine: str, family: str) -> dict[str, float]:
             "max_num_batched_tokens": 8192.0,
             "max_num_seqs": 2048.0,
             "kv_reserve_output_fraction": 1.0,
-            "allreduce_bw_efficiency": 0.75,
         }
     # vLLM V1 / SGLang: paged KV allocated on demand (preempting when full); default sequence limit 1024
     # on large-memory GPUs and 256 elsewhere; chunked prefill budget 8192 tokens
@@ -217,7 +216,6 @@ def engine_constants(engine: str, family: str) -> dict[str, float]:
         "max_num_batched_tokens": 8192.0,
         "max_num_seqs": 1024.0 if big else 256.0,
         "kv_reserve_output_fraction": 0.5,
-        "allreduce_bw_efficiency": 0.75,
     }
 
 
