@@ -65,7 +65,7 @@ FACTORS: tuple[Factor, ...] = (
     Factor("layer_overhead_us", 0.0, 300.0, 15.0, ("engine",), "per layer per pass: kernel launches and tails"),
     Factor("eager_kernel_us", 1.0, 200.0, 15.0, ("global",), "host cost per eager kernel launch (PyTorch)"),
     Factor("allreduce_latency_us", 1.0, 500.0, 15.0, ("engine",), "small-message all-reduce latency"),
-    Factor("allreduce_bw_efficiency", 0.05, 1.0, 0.75, ("global",), "ring all-reduce share of link bandwidth"),
+    Factor("allreduce_bw_efficiency", 0.05, 1.0, 0.75, ("global",), "collectives' share of link bandwidth"),
     Factor("request_overhead_ms", 0.0, 200.0, 5.0, ("engine",), "per request before its first pass"),
     # global with engine offsets: vLLM and SGLang run one fused-MoE Triton kernel (SGLang's is adapted from
     # vLLM's), so a source held out is predicted from the other engine's rows, not from the prior.
