@@ -36,7 +36,7 @@ from catalog.types import Gpu, HostProfile, ModelArch
 from solvers.backend import require_highspy
 from solvers.errors import PlacementInfeasible, SolverArgumentError
 from solvers.placement_lp import BlockLp, LpSolution
-from solvers.placement_model import COMPRESSIBLE, GB, Block, Case, OffloadRuntime, build_forms
+from solvers.placement_model import COMPRESSIBLE, GB, Block, Case, CaseForms, OffloadRuntime, build_forms
 from solvers.placement_result import (
     OffloadResult,
     Placement,
@@ -169,9 +169,7 @@ def place(
         if realised >= realise_top:
             break
     if chosen is None:
-        raise PlacementInfeasible(
-            "no realisable policy passed the memory re-check; give the host more CPU memory or disk", "memory"
-        )
+        raise _unrealisable(model, gpu, host, input_len, output_len, weights, kv, runtime)
     e, pol, cost, on_gpu, n_t = chosen
     lp_cost = policy_cost(e.case, e.forms, e.lp.x)
     return PlacementResult(
@@ -198,6 +196,45 @@ def place(
     )
 
 
+def _memory_gb(
+    model: ModelArch,
+    gpu: Gpu,
+    host: HostProfile,
+    input_len: int,
+    output_len: int,
+    weights: str,
+    kv: str,
+    runtime: OffloadRuntime,
+) -> tuple[CaseForms, float, float]:
+    """(forms of the smallest block, GB the weights and one sequence's KV need, GB GPU+CPU+disk offer)."""
+    case = Case(model, gpu, host, input_len, output_len, weights, kv, runtime, Block(1, 1), False)
+    forms = build_forms(case)
+    total_cap = (
+        forms.memory.gpu_capacity_bytes + forms.memory.cpu_capacity_bytes + forms.memory.disk_capacity_bytes
+    ) / GB
+    return forms, (forms.weights_bytes + forms.kv_bytes) / GB, total_cap
+
+
+def _unrealisable(
+    model: ModelArch,
+    gpu: Gpu,
+    host: HostProfile,
+    input_len: int,
+    output_len: int,
+    weights: str,
+    kv: str,
+    runtime: OffloadRuntime,
+) -> PlacementInfeasible:
+    """The LP found blocks, but none survived rounding to whole tensors: the fit is too tight to realise."""
+    _, need, total_cap = _memory_gb(model, gpu, host, input_len, output_len, weights, kv, runtime)
+    return PlacementInfeasible(
+        f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) of the {total_cap:.1f} GB "
+        "GPU+CPU+disk offer, but no policy rounded to whole tensors passed the memory re-check; give the host "
+        "more CPU memory or disk",
+        "memory",
+    )
+
+
 def _infeasible(
     model: ModelArch,
     gpu: Gpu,
@@ -210,12 +247,7 @@ def _infeasible(
     max_latency_s: float | None,
 ) -> PlacementInfeasible:
     """What binds when no block fits, in domain words (the caller adds how to change it)."""
-    case = Case(model, gpu, host, input_len, output_len, weights, kv, runtime, Block(1, 1), False)
-    forms = build_forms(case)
-    total_cap = (
-        forms.memory.gpu_capacity_bytes + forms.memory.cpu_capacity_bytes + forms.memory.disk_capacity_bytes
-    ) / GB
-    need = (forms.weights_bytes + forms.kv_bytes) / GB
+    forms, need, total_cap = _memory_gb(model, gpu, host, input_len, output_len, weights, kv, runtime)
     if need > total_cap:
         return PlacementInfeasible(
             f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) but GPU+CPU+disk offer "

@@ -221,6 +221,16 @@ def test_too_small_a_host_is_infeasible_with_the_sizes_named() -> None:
         place(MODELS["opt-175b"], T4, host, 512, 32)
 
 
+def test_a_host_too_tight_to_round_to_whole_tensors_names_the_sizes() -> None:
+    """Mixtral 8x7B fp16 (93.4 GB with one sequence's KV) on a T4 with 88 GB of CPU memory and no disk: the LP
+    finds blocks within the 99 GB offered, but none survives rounding to whole tensors (found by hypothesis in
+    test_every_answer_fits_its_host, whose message check this answer failed)."""
+    host = FLEXGEN_T4.model_copy(update={"cpu_mem_gb": 88.0, "disk_gb": 0.0})
+    with pytest.raises(PlacementInfeasible, match=r"needs 93\.4 GB .* of the 99\.0 GB .* whole tensors") as err:
+        place(MODELS["mixtral-8x7b"], T4, host, 16, 1)
+    assert err.value.binding == "memory"
+
+
 @pytest.mark.parametrize(
     ("kw", "argument"),
     [
