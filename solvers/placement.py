@@ -154,8 +154,9 @@ def place(
     t0 = time.perf_counter()
     search = BlockSearch(model, gpu, host, input_len, output_len, weights, kv, runtime, max_latency_s, segments)
     ranked = search.run()
+    smallest = Case(model, gpu, host, input_len, output_len, weights, kv, runtime, Block(1, 1), False)
     if not ranked:
-        raise _infeasible(model, gpu, host, input_len, output_len, weights, kv, runtime, max_latency_s)
+        raise _infeasible(smallest, max_latency_s)
     chosen: tuple[Evaluated, Policy, PolicyCost, int, int] | None = None
     realised = 0
     for e in ranked[:40]:
@@ -169,7 +170,14 @@ def place(
         if realised >= realise_top:
             break
     if chosen is None:
-        raise _unrealisable(model, gpu, host, input_len, output_len, weights, kv, runtime)
+        # the LP found blocks, but none survived rounding to whole tensors: the fit is too tight to realise
+        _, need, total_cap = _memory_gb(smallest)
+        raise PlacementInfeasible(
+            f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) of the {total_cap:.1f} GB "
+            "GPU+CPU+disk offer, but no policy rounded to whole tensors passed the memory re-check; give the "
+            "host more CPU memory or disk",
+            "memory",
+        )
     e, pol, cost, on_gpu, n_t = chosen
     lp_cost = policy_cost(e.case, e.forms, e.lp.x)
     return PlacementResult(
@@ -196,18 +204,8 @@ def place(
     )
 
 
-def _memory_gb(
-    model: ModelArch,
-    gpu: Gpu,
-    host: HostProfile,
-    input_len: int,
-    output_len: int,
-    weights: str,
-    kv: str,
-    runtime: OffloadRuntime,
-) -> tuple[CaseForms, float, float]:
-    """(forms of the smallest block, GB the weights and one sequence's KV need, GB GPU+CPU+disk offer)."""
-    case = Case(model, gpu, host, input_len, output_len, weights, kv, runtime, Block(1, 1), False)
+def _memory_gb(case: Case) -> tuple[CaseForms, float, float]:
+    """(forms of `case`, GB the weights and one sequence's KV need, GB GPU+CPU+disk offer)."""
     forms = build_forms(case)
     total_cap = (
         forms.memory.gpu_capacity_bytes + forms.memory.cpu_capacity_bytes + forms.memory.disk_capacity_bytes
@@ -215,39 +213,11 @@ def _memory_gb(
     return forms, (forms.weights_bytes + forms.kv_bytes) / GB, total_cap
 
 
-def _unrealisable(
-    model: ModelArch,
-    gpu: Gpu,
-    host: HostProfile,
-    input_len: int,
-    output_len: int,
-    weights: str,
-    kv: str,
-    runtime: OffloadRuntime,
-) -> PlacementInfeasible:
-    """The LP found blocks, but none survived rounding to whole tensors: the fit is too tight to realise."""
-    _, need, total_cap = _memory_gb(model, gpu, host, input_len, output_len, weights, kv, runtime)
-    return PlacementInfeasible(
-        f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) of the {total_cap:.1f} GB "
-        "GPU+CPU+disk offer, but no policy rounded to whole tensors passed the memory re-check; give the host "
-        "more CPU memory or disk",
-        "memory",
-    )
-
-
-def _infeasible(
-    model: ModelArch,
-    gpu: Gpu,
-    host: HostProfile,
-    input_len: int,
-    output_len: int,
-    weights: str,
-    kv: str,
-    runtime: OffloadRuntime,
-    max_latency_s: float | None,
-) -> PlacementInfeasible:
-    """What binds when no block fits, in domain words (the caller adds how to change it)."""
-    forms, need, total_cap = _memory_gb(model, gpu, host, input_len, output_len, weights, kv, runtime)
+def _infeasible(case: Case, max_latency_s: float | None) -> PlacementInfeasible:
+    """What binds when no block fits (`case`: the smallest block), in domain words (the caller adds how to
+    change it)."""
+    model, weights = case.model, case.weights_dtype
+    forms, need, total_cap = _memory_gb(case)
     if need > total_cap:
         return PlacementInfeasible(
             f"{model.id} needs {need:.1f} GB ({weights} weights + one sequence's KV) but GPU+CPU+disk offer "
