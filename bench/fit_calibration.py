@@ -91,6 +91,10 @@ def row_engine(row: MeasuredRow) -> str:
     return BORROWING_ENGINES.get(row.engine, row.engine)
 
 
+# models whose FP8 checkpoint is block-scaled: the rows the block-scaled GEMM factor can move
+BLOCK_FP8_MODELS = frozenset(m.id for m in load_catalog().models.values() if m.fp8_weight_block)
+
+
 def affects(name: str, row: MeasuredRow, family: str) -> bool:
     """Whether parameter `name` can move `row`'s prediction (its scope covers the row)."""
     scope, key, factor = parse_name(name)
@@ -104,6 +108,8 @@ def affects(name: str, row: MeasuredRow, family: str) -> bool:
         return row.early_moe and not row.legacy
     if factor == "moe_imbalance":
         return row.ep > 1
+    if factor == "block_fp8_gemm_efficiency":
+        return row.weights == "fp8" and row.model in BLOCK_FP8_MODELS
     if factor == "allreduce_bw_efficiency":
         return row.tp > 1 and not row.legacy
     if factor == "eager_kernel_us":

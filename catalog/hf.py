@@ -489,10 +489,22 @@ def read_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
+def _fp8_weight_block(cfg: Config) -> int:
+    """The block of an FP8 checkpoint's weight scales (quantization_config.weight_block_size), else 0."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict) or q.get("quant_method") != "fp8":
+        return 0
+    block = q.get("weight_block_size")
+    if isinstance(block, list) and block and all(isinstance(b, int) and b > 0 for b in block):
+        return int(block[0])
+    return 0
+
+
 def parse_hf_config(cfg: Config, path: Path, model_id: str | None = None) -> ModelArch:
     """A ModelArch from an already-parsed config mapping (`path` is used in messages and the id)."""
     family, arch = _family(cfg, path)
     fields = _PARSERS[family](_Reader(cfg, path))
+    fields["fp8_weight_block"] = _fp8_weight_block(cfg)
     repo = cfg.get("_name_or_path")
     try:
         return ModelArch(

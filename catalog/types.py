@@ -197,6 +197,12 @@ class ModelArch(CatalogEntry):
     qk_nope_dim: int = 0
     v_head_dim: int = 0
     sliding_window: int | None = None
+    fp8_weight_block: int = Field(
+        default=0,
+        ge=0,
+        description="block size of the FP8 checkpoint's weight scales (HF quantization_config.weight_block_size; "
+        "DeepSeek-V3: 128): its FP8 GEMMs rescale every block; 0: per-tensor or per-channel scales",
+    )
     extra_params: int = Field(
         default=0,
         ge=0,
@@ -303,6 +309,7 @@ class EngineFactors(CatalogEntry):
     attention_efficiency: float | None = _factor("achieved/16-bit peak TFLOPS of prefill attention kernels")
     moe_gemm_efficiency: float | None = _factor("grouped-GEMM efficiency of routed experts relative to a dense GEMM")
     moe_imbalance: float | None = _factor("busiest expert-parallel rank's routed tokens / the mean (1 = even)")
+    block_fp8_gemm_efficiency: float | None = _factor("block-scaled FP8 GEMMs' share of the per-tensor FP8 GEMM rate")
     layer_overhead_us: float | None = _factor("fixed time per layer per forward pass, microseconds")
     eager_kernel_us: float | None = _factor("launch cost per kernel without CUDA graphs (eager mode), microseconds")
     seq_overhead_us: float | None = _factor("per sequence per decode step (scheduling, sampling), microseconds")

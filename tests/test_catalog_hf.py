@@ -41,6 +41,7 @@ ARCH_FIELDS = (
     "v_head_dim",
     "sliding_window",
     "extra_params",
+    "fp8_weight_block",
 )
 CATALOG_TWIN = {
     "llama-3.1-8b": "llama-3.1-8b",
@@ -245,6 +246,18 @@ def test_new_families_read_their_own_fields() -> None:
     assert (oss.moe_experts, oss.moe_top_k, oss.head_dim, oss.attn_bias) == (32, 4, 64, True)
     phi2 = load_hf_config(HF / "phi-2")
     assert not phi2.gated_mlp and phi2.attn_bias
+
+
+def test_fp8_weight_block_is_read_from_the_quantization_config(tmp_path: Path) -> None:
+    """DeepSeek-V3 ships FP8 weights with a scale per 128 x 128 block; a per-tensor FP8 checkpoint, an MXFP4
+    one (gpt-oss) and an unquantised one have no weight block."""
+    assert load_hf_config(HF / "deepseek-v3").fp8_weight_block == 128
+    assert load_hf_config(HF / "gpt-oss-20b").fp8_weight_block == 0
+    assert load_hf_config(HF / "llama-3.1-8b").fp8_weight_block == 0
+    cfg = config("llama-3.1-8b")
+    cfg["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "static"}
+    (tmp_path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    assert load_hf_config(tmp_path).fp8_weight_block == 0
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,47 @@ def test_tp_allreduce_payload_by_hand() -> None:
     assert c.collective_s_per_token == pytest.approx(2 * m.layers * per_allreduce_s)
 
 
+def test_wide_ep_prefill_sends_a_token_once_per_node_and_gpu_by_hand() -> None:
+    """DeepSeek-V3 at EP 32 over four 8 x H100 nodes (fp8 dispatch, 16-bit combine, 58 MoE layers). Decode
+    (DeepEP's low-latency kernels) sends one message per routed expert: 8 x 24/32 leave the node and
+    8 x 7/32 cross NVLink. Prefill (DeepEP's normal kernels) sends a token once to each other node that
+    holds any of its 8 experts (64 of the 256 there: that node is missed with probability C(192, 8) / C(256, 8))
+    and once to each other GPU holding any of them (8 experts each)."""
+    g = CAT.gpus["h100-sxm"]
+    dep = Deployment(
+        CAT.models["deepseek-v3"], g, 32, "fp8", "bf16", engine_profile(CAT, "sglang", g), ep=32, dp_attention=True,
+        nodes=4, scale_out_gb_per_s=50.0, gpus_per_node=8,
+    )
+    c = coefficients(dep)
+    per_copy_bytes = 58 * 7168 * (1 + 2)
+    eff = dep.factor("allreduce_bw_efficiency")
+    decode = per_copy_bytes * 8 * (24 / 32 / 50e9 + 7 / 32 / 450e9) / eff / 32
+    node_missed = math.comb(192, 8) / math.comb(256, 8)
+    gpu_missed = math.comb(248, 8) / math.comb(256, 8)
+    prefill = per_copy_bytes * (3 * (1 - node_missed) / 50e9 + 31 * (1 - gpu_missed) / 450e9) / eff / 32
+    assert c.collective_s_per_token == pytest.approx(decode)
+    assert c.prefill_collective_s_per_token == pytest.approx(prefill)
+    # the deduplication more than halves what prefill sends over the scale-out network
+    assert c.prefill_collective_s_per_token < 0.6 * c.collective_s_per_token
+
+
+def test_block_scaled_fp8_gemms_run_at_their_own_share_of_the_fp8_rate() -> None:
+    """DeepSeek-V3's FP8 checkpoint scales its weights per 128 x 128 block, and its GEMMs pay for it; its
+    16-bit weights and a per-tensor FP8 Llama do not."""
+    g = CAT.gpus["h200"]
+    prof = engine_profile(CAT, "sglang", g)
+
+    def gemm_flops(model: str, weights: str) -> float:
+        return coefficients(Deployment(CAT.models[model], g, 8, weights, "bf16", prof)).gemm_flops
+
+    block = Deployment(CAT.models["deepseek-v3"], g, 8, "fp8", "bf16", prof).factor("block_fp8_gemm_efficiency")
+    assert block < 1.0
+    per_tensor = g.peak_tflops("fp8") * 1e12 * prof.compute_efficiency
+    assert gemm_flops("deepseek-v3", "fp8") == pytest.approx(per_tensor * block)
+    assert gemm_flops("llama-3.3-70b", "fp8") == pytest.approx(per_tensor)
+    assert gemm_flops("deepseek-v3", "bf16") == pytest.approx(g.peak_tflops("bf16") * 1e12 * prof.compute_efficiency)
+
+
 def test_predict_infeasible_raises() -> None:
     g = CAT.gpus["t4"]
     d = Deployment(CAT.models["llama-3.3-70b"], g, 1, "bf16", "bf16", engine_profile(CAT, "vllm", g))

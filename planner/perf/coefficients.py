@@ -70,7 +70,8 @@ class Coeffs:
     lone_attn_factor: float  # a lone prompt's attention runs on 1 GPU under DP attention (= tp), else 1
     collectives_per_pass: int
     collective_latency_s: float
-    collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth
+    collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth, decode
+    prefill_collective_s_per_token: float  # the same in prefill passes (wide EP dispatches per node there)
     overlapped: bool  # collectives run beside compute (expert parallelism with two-batch overlap)
     separate_prefill: bool  # prefills run in their own passes (deployment.SEPARATE_PREFILL_ENGINES)
     overhead_s: float  # fixed per decode pass: engine step, per-layer kernel overheads
@@ -101,32 +102,51 @@ def _link_bandwidth_bps(dep: Deployment) -> float:
     return g.pcie_gb_per_s * 1e9
 
 
-def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float]:
-    """(collectives per forward pass, seconds per replica token, latency each) of the replica's layout."""
+def _touched_share(experts: int, top_k: int, held: float) -> float:
+    """Probability that a token's top_k distinct experts (uniform routing) include at least one of `held`
+    of the `experts`: one minus the chance that all top_k fall outside them (drawn without replacement)."""
+    miss = 1.0
+    for j in range(top_k):
+        miss *= max(experts - held - j, 0.0) / (experts - j)
+    return 1.0 - miss
+
+
+def _collectives(dep: Deployment, moe_layers: int) -> tuple[int, float, float, float]:
+    """(collectives per forward pass, seconds per replica token in decode and in prefill, latency each) of
+    the replica's layout."""
     m, tp = dep.model, dep.tp
     if tp == 1:
-        return 0, 0.0, 0.0
+        return 0, 0.0, 0.0, 0.0
     latency = dep.factor("allreduce_latency_us") * 1e-6 + (dep.scale_out_latency_s if dep.nodes > 1 else 0.0)
     eff = dep.factor("allreduce_bw_efficiency")
     if dep.ep > 1 and dep.dp_attention:
-        # all-to-all: each GPU sends its tokens' hidden states to their top-k experts (8-bit when the
-        # weights are 8-bit, as DeepEP does) and receives 16-bit results back; a share (ep-1)/ep leaves the
-        # GPU, of which what leaves the node crosses the scale-out network
+        # all-to-all: a token's hidden state goes out to its top-k experts (8-bit when the weights are 8-bit,
+        # as DeepEP does) and 16-bit results come back along the same path
         dispatch = DTYPE_BYTES["fp8"] if DTYPE_BYTES.get(dep.weights, 2.0) <= 1.0 else ACT_BYTES
-        per_token = moe_layers * m.hidden * m.moe_top_k * (dispatch + ACT_BYTES)
-        ep = dep.ep
-        off_node = max(ep - dep.node_gpus, 0) / ep
-        on_node = (min(ep, dep.node_gpus) - 1) / ep
+        per_copy = moe_layers * m.hidden * (dispatch + ACT_BYTES)
+        ep, experts, k = dep.ep, m.moe_experts, m.moe_top_k
         g = dep.gpu
         nvl = (g.interconnect_gb_per_s or g.pcie_gb_per_s) * 1e9
-        seconds = per_token * (off_node / dep.scale_out_bps + on_node / nvl) / eff / tp
-        return 2 * moe_layers, seconds, latency
+        out_bps = dep.scale_out_bps
+        # decode (DeepEP's low-latency kernels): one message per routed expert, straight to its GPU; the
+        # share (ep-1)/ep leaves the GPU, and what leaves the node crosses the scale-out network
+        off_node = max(ep - dep.node_gpus, 0) / ep
+        on_node = (min(ep, dep.node_gpus) - 1) / ep
+        decode = per_copy * k * (off_node / out_bps + on_node / nvl) / eff / tp
+        # prefill (DeepEP's normal kernels): one copy per other node holding any of the token's experts over
+        # the scale-out network, then one per other GPU holding any of them over NVLink (forwarded inside
+        # the node), so a token whose experts share a node or a GPU crosses that link once
+        nodes = max(math.ceil(ep / dep.node_gpus), 1)
+        remote = (nodes - 1) * _touched_share(experts, k, experts / nodes)
+        local = (ep - 1) * _touched_share(experts, k, experts / ep)
+        prefill = per_copy * (remote / out_bps + local / nvl) / eff / tp
+        return 2 * moe_layers, decode, prefill, latency
     # one ring all-reduce moves 2 (tp-1)/tp of each token's hidden state over the link; a pass runs
     # `count` of them, and the payload returned is all of theirs
     ring = 2.0 * (tp - 1) / tp * m.hidden * ACT_BYTES / (_link_bandwidth_bps(dep) * eff)
     # attention is data-parallel: tokens are gathered before each FFN/MoE and scattered after it
     count = m.layers if dep.dp_attention else 2 * m.layers
-    return count, count * ring, latency
+    return count, count * ring, count * ring, latency
 
 
 @lru_cache(maxsize=4096)
@@ -152,9 +172,12 @@ def coefficients(dep: Deployment) -> Coeffs:
     ce, be = dep.engine.compute_efficiency, dep.engine.bandwidth_efficiency
     prec = resolve_precision(g, dep.engine.engine, dep.weights, dep.kv)
     gemm = g.peak_tflops(prec.gemm_dtype) * 1e12 * ce
+    if prec.gemm_dtype == "fp8" and m.fp8_weight_block:
+        # a block-scaled checkpoint's GEMMs apply a scale per weight block in their main loop
+        gemm *= dep.factor("block_fp8_gemm_efficiency")
     kv_gpu = kv_bytes_per_token_per_gpu(m, dep.kv, tp, dep.dp_attention) if dep.kv in DTYPE_BYTES else 0.0
     reload = 1.0 if m.is_mla else 1.0 + (m.heads / m.kv_heads - 1.0) * dep.factor("gqa_kv_reload_share")
-    n_coll, coll_s, coll_lat = _collectives(dep, moe_layers)
+    n_coll, coll_s, prefill_coll_s, coll_lat = _collectives(dep, moe_layers)
     imbalance = dep.factor("moe_imbalance") if dep.ep > 1 else 1.0
     overhead = dep.engine.step_overhead_ms * 1e-3 + m.layers * dep.factor("layer_overhead_us") * 1e-6
     # engines capture decode steps in CUDA graphs; prefill passes (variable shapes) launch every kernel
@@ -198,6 +221,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         collectives_per_pass=n_coll,
         collective_latency_s=coll_lat,
         collective_s_per_token=coll_s,
+        prefill_collective_s_per_token=prefill_coll_s,
         # wide expert parallelism is run with its all-to-all overlapped with compute (SGLang two-batch
         # overlap, vLLM dual-batch overlap, DeepEP): the slower of the two sets the pace
         overlapped=dep.ep > 1 and dep.dp_attention,

@@ -26,6 +26,9 @@ EXTRA_DEFAULTS: dict[str, float] = {
     "moe_gemm_efficiency": 0.6,
     # Ratio of the busiest expert-parallel rank's routed tokens to the mean (fitted; 1 = perfectly even).
     "moe_imbalance": 1.3,
+    # Block-scaled FP8 GEMMs (a checkpoint with per-block weight scales, DeepSeek-V3's 128 x 128) relative to
+    # per-tensor FP8 GEMMs: the scales are applied per block in the main loop (fitted, global).
+    "block_fp8_gemm_efficiency": 0.8,
     # Fixed time per transformer layer per forward pass: kernel launches and tails that no batch size
     # amortises (inside CUDA graphs), and what makes thin TP shards lose efficiency (fitted).
     "layer_overhead_us": 20.0,

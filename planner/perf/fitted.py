@@ -80,6 +80,7 @@ FACTORS: tuple[Factor, ...] = (
         ("global", "engine", "early"),
         "grouped expert GEMM vs dense GEMM efficiency",
     ),
+    Factor("block_fp8_gemm_efficiency", 0.1, 1.5, 0.8, ("global",), "block-scaled vs per-tensor FP8 GEMM efficiency"),
     Factor("moe_imbalance", 1.0, 3.0, 1.3, ("global",), "busiest expert-parallel rank's load / mean"),
     Factor("attn_seq_overhead_us", 0.0, 10.0, 0.3, ("engine",), "decode attention cost per sequence per layer"),
     Factor("gemm_half_tokens", 0.0, 4096.0, 64.0, ("global",), "tokens per GEMM at half prefill GEMM efficiency"),

@@ -30,7 +30,9 @@ Linear layers run at the peak of the weights' compute dtype (precision.resolve_p
 the 16-bit peak. Collectives: a ring all-reduce costs latency + 2 (tp-1)/tp x bytes / link bandwidth,
 two per layer (one per layer, as gather + scatter around the MoE, under DP attention); expert
 parallelism moves each token's hidden state to its top-k experts and back (all-to-all), over NVLink
-inside a node and the scale-out network between nodes.
+inside a node and the scale-out network between nodes: in decode one message per expert, in prefill one
+per node and per GPU holding any of the token's experts (DeepEP's low-latency and normal kernels).
+Block-scaled FP8 checkpoints (DeepSeek-V3) run their GEMMs at their own share of the FP8 rate.
 
 `decode_step_time_s` and `prefill_chunk_time_s` are the per-iteration latencies a request-level simulator
 needs (planner/simulate).
@@ -102,8 +104,8 @@ def collectives_s(c: Coeffs, tokens: Array, passes: Array = 1.0) -> Array:
 
 
 def payload_s(c: Coeffs, tokens: Array) -> Array:
-    """Transfer time of the collectives' payload for `tokens` tokens."""
-    return c.collective_s_per_token * np.asarray(tokens, dtype=float)
+    """Transfer time of the collectives' payload for `tokens` prefill tokens."""
+    return c.prefill_collective_s_per_token * np.asarray(tokens, dtype=float)
 
 
 def _with_overlap(c: Coeffs, compute: Array, tokens: Array) -> Array:
@@ -131,17 +133,22 @@ def short_gemm_tokens(c: Coeffs, tokens: Array, passes: Array = 1.0) -> tuple[Ar
     return dense, passes * c.gemm_half_tokens * touched_share * c.experts / c.top_k
 
 
-def prefill_compute_s(c: Coeffs, n: Array, attn_factor: float = 1.0, passes: Array | None = None) -> Array:
-    """Compute time of prefilling one n-token prompt: linear layers and experts, lm_head (last token),
-    causal attention (`attn_factor` > 1 when one GPU runs the whole prompt's attention). With `passes`
-    (prefill-only passes), the short-GEMM loss of those passes is added (`short_gemm_tokens`)."""
+def prefill_compute_s(
+    c: Coeffs, n: Array, attn_factor: float = 1.0, passes: Array | None = None, context: Array = 0.0
+) -> Array:
+    """Compute time of prefilling n tokens of one prompt after `context` cached ones: linear layers and
+    experts, lm_head (last token), causal attention over context + n (`attn_factor` > 1 when one GPU runs
+    the whole prompt's attention scores: DP attention). With `passes` (prefill-only passes), the short-GEMM
+    loss of those passes is added (`short_gemm_tokens`)."""
     n = np.asarray(n, dtype=float)
+    context = np.asarray(context, dtype=float)
     dense_extra, expert_extra = short_gemm_tokens(c, n, passes) if passes is not None else (0.0, 0.0)
+    pairs = causal_pairs(c, context + n) - causal_pairs(c, context)
     return (
         (n + dense_extra) * c.dense_flops_per_token / c.gemm_flops
         + (n + expert_extra) * c.expert_flops_per_token / c.moe_flops
         + c.head_flops_per_token / c.gemm_flops
-        + causal_pairs(c, n) * c.prefill_attn_flops_per_pair * attn_factor / c.attn_flops
+        + pairs * c.prefill_attn_flops_per_pair * attn_factor / c.attn_flops
     )
 
 
@@ -247,14 +254,7 @@ def prefill_chunk_time_s(dep: Deployment, tokens: float, context: float = 0.0) -
     tokens, attention of the new tokens over context + themselves, collectives and fixed costs."""
     c = coefficients(dep)
     n = float(tokens)
-    pairs = float(causal_pairs(c, context + n)) - float(causal_pairs(c, context))
-    dense_extra, expert_extra = (float(x) for x in short_gemm_tokens(c, n))
-    compute = (
-        (n + dense_extra) * c.dense_flops_per_token / c.gemm_flops
-        + (n + expert_extra) * c.expert_flops_per_token / c.moe_flops
-        + c.head_flops_per_token / c.gemm_flops
-        + pairs * c.prefill_attn_flops_per_pair * c.lone_attn_factor / c.attn_flops
-    )
+    compute = float(prefill_compute_s(c, n, c.lone_attn_factor, passes=1.0, context=context))
     weights = (c.dense_bytes + c.expert_bytes * float(experts_touched(c, n))) / c.bw_bps
     compute = float(_with_overlap(c, compute, n))
     return max(weights, compute) + float(collectives_s(c, n)) + c.prefill_overhead_s
