@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from catalog.loader import DATA_DIR, load_catalog  # noqa: E402
-from catalog.types import Catalog, EngineProfile  # noqa: E402
+from catalog.types import Catalog, EngineProfile, ModelArch  # noqa: E402
 from planner.perf.calibration import (  # noqa: E402
     TARGET_REGIME_MEDIAN,
     by_regime,
@@ -91,12 +91,9 @@ def row_engine(row: MeasuredRow) -> str:
     return BORROWING_ENGINES.get(row.engine, row.engine)
 
 
-# models whose FP8 checkpoint is block-scaled: the rows the block-scaled GEMM factor can move
-BLOCK_FP8_MODELS = frozenset(m.id for m in load_catalog().models.values() if m.fp8_weight_block)
-
-
-def affects(name: str, row: MeasuredRow, family: str) -> bool:
-    """Whether parameter `name` can move `row`'s prediction (its scope covers the row)."""
+def affects(name: str, row: MeasuredRow, family: str, model: ModelArch) -> bool:
+    """Whether parameter `name` can move `row`'s prediction (its scope covers the row; `model` is its
+    catalog entry)."""
     scope, key, factor = parse_name(name)
     if scope == "family":
         return family == key
@@ -109,7 +106,7 @@ def affects(name: str, row: MeasuredRow, family: str) -> bool:
     if factor == "moe_imbalance":
         return row.ep > 1
     if factor == "block_fp8_gemm_efficiency":
-        return row.weights == "fp8" and row.model in BLOCK_FP8_MODELS
+        return row.weights == "fp8" and model.fp8_weight_block > 0
     if factor == "allreduce_bw_efficiency":
         return row.tp > 1 and not row.legacy
     if factor == "eager_kernel_us":
@@ -185,7 +182,13 @@ class Problem:
             [ob.early_prior_weight if parse_name(n)[0] == "early" else ob.prior_weight for n in self.names]
         )
         self.members = [
-            np.array([k for k, (r, f) in enumerate(zip(self.rows, self.families, strict=True)) if affects(n, r, f)])
+            np.array(
+                [
+                    k
+                    for k, (r, f) in enumerate(zip(self.rows, self.families, strict=True))
+                    if affects(n, r, f, catalog.models[r.model])
+                ]
+            )
             for n in self.names
         ]
 
