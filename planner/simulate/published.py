@@ -2,12 +2,13 @@
 the comparisons `tests/test_simulate_published.py` asserts and `bench/simulate_published.py` prints.
 
 MLPerf v5.0 Server, Llama-2-70B on one MI325X per replica (open loop, Poisson). The estimator's MI325X
-speed is a fallback calibration (no AMD rows were fitted), so the comparison is of the distribution's
-shape at the same operating point: the per-replica rate at which the simulated median TPOT equals the
-published one, then the tail ratios p90/p50 and p99/p50 of TPOT and TTFT. Assumed (the source does not
-state them): OpenOrca-like lengths, outputs lognormal with median 200 tokens and sigma 0.75 (mean ~265),
-prompts lognormal with median 300 tokens and sigma 0.6, both capped within the 4,096-token context; fp8
-weights and KV cache; vLLM's scheduler.
+speed comes from the CDNA3 factors, fitted on four MI300X rows of vLLM 0.6 (2024) and far below what
+MLPerf's tuned build sustains, so the comparison is of the distribution's shape at the same operating
+point: the per-replica rate at which the simulated median TPOT equals the published one, then the tail
+ratios p90/p50 and p99/p50 of TPOT and TTFT. Assumed (the source does not state them): OpenOrca-like
+lengths, outputs lognormal with median 200 tokens and sigma 0.75 (mean ~265), prompts lognormal with
+median 300 tokens and sigma 0.6, both capped within the 4,096-token context; fp8 weights and KV cache;
+vLLM's scheduler.
 
 InferenceX, DeepSeek-R1 on 8x H200 with SGLang, TP8 (closed loop at concurrency C, 10 x C requests,
 prompt and output lengths uniform in [820, 1024] tokens, i.e. random lengths with range ratio 0.8): mean
