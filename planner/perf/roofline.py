@@ -165,6 +165,15 @@ def prefill_alone_s(c: Coeffs, n: Array) -> Array:
     )
 
 
+def prefill_work_s(c: Coeffs, n: Array) -> Array:
+    """Compute and collective payload of an n-token prompt in a pass that is paid for anyway: no weight
+    read, short-GEMM loss or fixed cost of a pass of its own (what a prompt adds to a decode batch it rides,
+    or to a prefill pass that other prompts already pay for)."""
+    n = np.asarray(n, dtype=float)
+    compute = prefill_compute_s(c, n)
+    return _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
+
+
 def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     """Extra time an n-token prefill adds to a busy replica: its compute and collective payload; the
     weights are read anyway by the decode steps it is batched with. An engine that prefills in passes of
@@ -173,14 +182,13 @@ def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     batch / output length at max load; serving._closed_loop)."""
     n = np.asarray(n, dtype=float)
     k = np.maximum(np.asarray(per_pass, dtype=float), 1.0)
-    # a prompt riding a decode batch lengthens its GEMMs (no short-GEMM loss); a pass of its own has one
-    compute = prefill_compute_s(c, n, passes=1.0 / k if c.separate_prefill else None)
+    if not c.separate_prefill:
+        return prefill_work_s(c, n)  # a prompt riding a decode batch lengthens its GEMMs: no short-GEMM loss
+    compute = prefill_compute_s(c, n, passes=1.0 / k)
     work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
-    if c.separate_prefill:
-        weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n * k)) / c.bw_bps / k
-        fixed = c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
-        work = np.maximum(work, weights_s) + fixed / k
-    return work
+    weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n * k)) / c.bw_bps / k
+    fixed = c.prefill_overhead_s + c.collectives_per_pass * c.collective_latency_s
+    return np.maximum(work, weights_s) + fixed / k
 
 
 def batch_prefill_s(c: Coeffs, batch: Array, n: Array) -> Array:

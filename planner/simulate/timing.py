@@ -5,8 +5,8 @@ the planner share one performance model. When the estimator renames or reshapes 
 changes. What is used:
 
     decode step      roofline.decode_step_s(coeffs, batch, mean context)
-    prefill work     roofline.prefill_marginal_s(coeffs, tokens): prompt compute + all-reduce payload on a
-                     busy replica; a chunk of n tokens after p already-computed ones costs F(p + n) - F(p)
+    prefill work     roofline.prefill_work_s(coeffs, tokens): prompt compute + all-reduce payload in a pass
+                     paid for anyway; a chunk of n tokens after p already-computed ones costs F(p + n) - F(p)
     lone prefill     roofline.prefill_alone_s(coeffs, tokens): a prefill on an idle replica, which also pays
                      the weight read and the per-pass overhead that decode steps otherwise pay
     KV capacity      memory.memory_breakdown(dep).max_tokens_in_kv and the engine's scheduler limits
@@ -40,7 +40,7 @@ import numpy.typing as npt
 from planner.perf.deployment import Deployment
 from planner.perf.memory import kv_bytes_per_token_per_gpu, memory_breakdown, overlap_schedule, sequence_limit
 from planner.perf.pipeline import Pipeline, activation_s, micro_batch, pipeline_memory
-from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
+from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_work_s
 
 GRID_TOKENS = 32  # context spacing of the decode-step table
 
@@ -120,8 +120,11 @@ class IterationTimes:
         return np.asarray(decode_step_s(self._c, float(batch), self._ctx_grid), dtype=float)
 
     def _work(self, tokens: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Prefill work of prompts of `tokens` tokens on a busy replica (see the module doc)."""
-        return np.asarray(prefill_marginal_s(self._c, tokens), dtype=float)
+        """Prefill work of prompts of `tokens` tokens in a pass paid for anyway (see the module doc). Not the
+        serving model's marginal prefill, which for an engine that prefills in passes of its own includes
+        a share of the pass: here the iteration pays the pass once (`idle_base_s`), however many prompts
+        it gathers."""
+        return np.asarray(prefill_work_s(self._c, tokens), dtype=float)
 
     def _alone(self, tokens: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """A lone prefill of `tokens` tokens on an idle replica."""
@@ -195,7 +198,7 @@ class PipelineIterationTimes(IterationTimes):
 
         decode step(N)   pp x stage_step(b) + (pp - 1) x activation(b),  b = N / pp (one per micro-batch while
                          N < pp: the bubble, so a lone request pays every stage in turn)
-        prefill work(n)  the stage's marginal prefill of n tokens (each stage spends it once, in parallel)
+        prefill work(n)  the stage's prefill work of n tokens (each stage spends it once, in parallel)
         lone prefill(n)  pp x stage's lone prefill(n) + (pp - 1) x activation(n)   (stages one after another)
 
     The fill and drain of the pipeline between busy and idle periods are not modelled beyond that (the
