@@ -14,6 +14,8 @@ statistic): the values TAIL_FACTORS holds.
 
     python bench/simulate_accuracy.py            # the full grid (a few minutes on one core)
     python bench/simulate_accuracy.py --quick    # a third of it
+    python bench/simulate_accuracy.py --engine sglang   # SGLang's scheduling (TAIL_FACTORS are vLLM's)
+    python bench/simulate_accuracy.py --stats mean      # targets on the mean: the serving model itself
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -74,7 +77,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="every third cell")
     ap.add_argument("--fit", action="store_true", help="print the fitted TAIL_FACTORS")
     ap.add_argument("--requests", type=int, default=4000)
+    ap.add_argument("--engine", default="vllm", choices=("vllm", "sglang", "trtllm"), help="engine profile")
+    ap.add_argument("--stats", default=",".join(STATS), help="comma-separated statistics (mean, p50, ... p99)")
     args = ap.parse_args()
+    stats = [cast(SloStatistic, x) for x in args.stats.split(",")]
     cat = load_catalog(())
     rows: list[tuple[str, str, float, float, float]] = []  # metric, statistic, simulated, approximate, f*
     cells: list[tuple[Deployment, int, int, float]] = []  # replica, input, output, target ms (per row)
@@ -83,7 +89,7 @@ def main() -> None:
     cell = 0
     for model, gpu, tp, weights in REPLICAS:
         g = cat.gpus[gpu]
-        dep = Deployment(cat.models[model], g, tp, weights, "bf16", engine_profile(cat, "vllm", g))
+        dep = Deployment(cat.models[model], g, tp, weights, "bf16", engine_profile(cat, args.engine, g))
         for i, o in CLASSES:
             lone = predict(dep, i, o)
             for metric, multiples, base in (
@@ -91,7 +97,7 @@ def main() -> None:
                 ("tpot", TPOT_MULTIPLES, lone.tpot_ms),
             ):
                 for k in multiples:
-                    for stat in STATS:
+                    for stat in stats:
                         cell += 1
                         if args.quick and cell % 3:
                             continue
@@ -119,7 +125,7 @@ def main() -> None:
         f"{'|err| p50':>9s} {'|err| p90':>9s} {'optimistic':>10s}   (error of the capacity with `factor`)"
     )
     for metric in ("ttft", "tpot"):
-        for stat in STATS:
+        for stat in stats:
             idx = [
                 k for k, r in enumerate(rows) if r[0] == metric and r[1] == stat and r[2] > 0 and math.isfinite(r[4])
             ]
