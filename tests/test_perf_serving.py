@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -323,3 +324,46 @@ def test_prompts_gathered_into_one_prefill_pass_share_its_weights_and_fixed_cost
     point = predict(dep, 200, 200, concurrency="max")
     lone_pass = point.concurrency / (point.decode_step_ms * 1e-3 * 199 + point.concurrency * shared[0])
     assert point.requests_per_s > lone_pass
+
+
+def test_the_open_loop_gathers_the_prompts_that_arrive_during_an_iteration() -> None:
+    """Under an arrival rate, an engine with prefill passes of its own runs the prompts that arrived during
+    one iteration in one pass (serving._open_loop): near one at low rates, so the latencies equal one pass
+    per prompt; at high rates several, so a short-prompt load that one pass per prompt would saturate is
+    served. Under DP attention each rank gathers only the prompts sent to it."""
+    from planner.perf import serving  # noqa: PLC0415 - the function under test
+    from planner.perf.roofline import prefill_marginal_s  # noqa: PLC0415
+
+    dep = make(("llama-3.1-8b", "h100-sxm", 1, "bf16", "bf16", "sglang"))
+    c = coefficients(dep)
+    i, o = np.asarray([256.0]), np.asarray([64.0])
+    parts = serving._parts(c, i, o)
+
+    def one_pass_each(rate: float) -> tuple[float, float, float]:
+        lam, k = np.asarray([[rate]]), np.ones((1, 1))
+        p = np.asarray(prefill_marginal_s(c, parts["i"], k), dtype=float)
+        n, r = serving._fixed_point(c, lam, parts, p, k)
+        ttft, tpot = serving._latencies(c, n, r, parts, p, k)
+        return float(n.item()), float(ttft.item()), float(tpot.item())
+
+    low = predict(dep, 256, 64, rate_rps=1.0)
+    n1, ttft1, tpot1 = one_pass_each(1.0)
+    assert low.tpot_ms == pytest.approx(tpot1 * 1e3, rel=0.01)
+    assert low.ttft_ms == pytest.approx(ttft1 * 1e3, rel=0.02)
+    assert low.ttft_ms >= ttft1 * 1e3  # the few prompts gathered wait for each other's work
+    # a rate at which one pass per prompt has no stable batch
+    top = predict(dep, 256, 64, concurrency="max").requests_per_s
+    rate = next(x * top for x in (0.4, 0.5, 0.6, 0.7) if not math.isfinite(one_pass_each(x * top)[0]))
+    busy = predict(dep, 256, 64, rate_rps=rate)
+    assert not busy.saturated and math.isfinite(busy.ttft_ms)
+    capacity = capacity_rps(dep, 256, 64, 1e9, 1e9)
+    assert capacity > rate
+    # DP attention: the rate is spread over tp schedulers, each gathering fewer prompts than one would
+    dpa = replace(make(("deepseek-v3", "h200", 8, "fp8", "bf16", "sglang")), dp_attention=True)
+    c8 = coefficients(dpa)
+    assert c8.dp_ranks == 8 and coefficients(dep).dp_ranks == 1
+    parts8 = serving._parts(c8, np.asarray([1024.0]), np.asarray([1024.0]))
+    lam = np.asarray([[1.5]])
+    per_rank = serving._open_loop(c8, lam, parts8)[3].item()
+    as_one = serving._open_loop(replace(c8, dp_ranks=1), lam, parts8)[3].item()
+    assert per_rank > as_one

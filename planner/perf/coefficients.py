@@ -68,6 +68,7 @@ class Coeffs:
     decode_attn_flops_per_pair: float  # per GPU, one query token x one cached token
     prefill_attn_flops_per_pair: float  # per GPU, causal pair in prefill
     lone_attn_factor: float  # a lone prompt's attention runs on 1 GPU under DP attention (= tp), else 1
+    dp_ranks: int  # schedulers of their own prompts: tp under DP attention, else 1
     collectives_per_pass: int
     collective_latency_s: float
     collective_s_per_token: float  # bytes each replica token moves between GPUs / link bandwidth, decode
@@ -218,6 +219,7 @@ def coefficients(dep: Deployment) -> Coeffs:
         decode_attn_flops_per_pair=decode_pair / tp,
         prefill_attn_flops_per_pair=prefill_pair / tp,
         lone_attn_factor=float(tp) if dep.dp_attention else 1.0,
+        dp_ranks=tp if dep.dp_attention else 1,
         collectives_per_pass=n_coll,
         collective_latency_s=coll_lat,
         collective_s_per_token=coll_s,

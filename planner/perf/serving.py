@@ -7,17 +7,20 @@ For a request class (I input, O output tokens) with N requests in flight:
     p       marginal prefill time of one prompt on a busy replica     (roofline.prefill_marginal_s)
     r       = lambda x p, the share of time spent prefilling (prefill interference)
     TPOT    = t_d(N) / (1 - r)                        prefills of others steal decode time
-    TTFT    = prefill_alone(I) + w t_d(N) + r p / (2 (1 - r))   (no w t_d(N) wait when O = 1)
-              (w = half the step in progress, plus the step an overlap scheduler launched ahead;
-              then an M/D/1 wait behind other prompts)
+    TTFT    = prefill_alone(I) + w t_d(N) + (k - 1) p + r k p / (2 (1 - r))   (no w t_d(N) wait when O = 1)
+              (w = half the step in progress, plus the step an overlap scheduler launched ahead; then
+              the k - 1 other prompts of its prefill pass and an M/D/1 wait behind other passes)
+    k       prompts per prefill pass: 1 for engines that mix prompts into decode steps; for those that
+            prefill in passes of their own, the prompts that arrived during one iteration (`_open_loop`)
     N       = lambda x (TTFT + (O - 1) x TPOT)        Little's law
 
 Open loop (rate lambda): N is the smallest fixed point of Little's law, in closed form because t_d is a
 max of affine pieces in N (MoE: the concave "experts touched" curve is the minimum of its tangents) on
-each side of the engine's largest CUDA-graph batch, past which it steps up to the eager host time.
-If that N exceeds what the KV cache (or the engine's sequence limit) admits, requests queue without
-bound: the replica is saturated and TTFT grows with time. Closed loop (concurrency C): N = min(C, limit),
-lambda solves a quadratic, and the C - N requests that do not fit wait in the queue.
+each side of the engine's largest CUDA-graph batch, past which it steps up to the eager host time (for
+a given k; k itself by bisection, `_open_loop`). If that N exceeds what the KV cache (or the engine's
+sequence limit) admits, requests queue without bound: the replica is saturated and TTFT grows with
+time. Closed loop (concurrency C): N = min(C, limit), lambda solves a quadratic, and the C - N requests
+that do not fit wait in the queue.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ LAMBDA_MIN_RPS = 1e-6  # capacities below this are reported as 0
 LAMBDA_MAX_RPS = 1e6
 _GRID = 16  # points per refinement round
 _ROUNDS = 4  # finest log step: ln(1e12) / 16^4 = 0.04 % of the rate
+GATHER_ROUNDS = 7  # halvings of log k in [0, log g(1)], the prompts a pass gathers (`_open_loop`)
+ITERATION_ROUNDS = 6  # substitutions for the arrivals per iteration m = x / (2 - e^-m) (a contraction)
 
 
 @dataclass(frozen=True)
@@ -119,16 +124,26 @@ def _step_s(c: Coeffs, n: np.ndarray, parts: dict[str, np.ndarray]) -> np.ndarra
     return out
 
 
-def _fixed_point(c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _prompt_wait_s(r: np.ndarray, p: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """What a prompt waits beyond its lone prefill: the k - 1 others of its prefill pass, and, M/D/1, the
+    passes ahead of it (service time k p, utilisation r)."""
+    one_minus = np.where(r < 1.0, 1.0 - r, 1.0)
+    out: np.ndarray = (k - 1.0) * p + r * k * p / (2.0 * one_minus)
+    return out
+
+
+def _fixed_point(
+    c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray], p: np.ndarray, k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Smallest N with N >= lambda (TTFT(N) + (O-1) TPOT(N)), and r = lambda p; N = inf where no
-    stable N exists. The w t_d(N) term of TTFT is taken at full weight (an upper bound) so that the
-    right side is a max of affine pieces: N >= a + b (alpha + beta N) <=> N >= (a + b alpha)/(1 - b beta).
+    stable N exists (p: marginal prefill of a prompt, k: prompts per prefill pass). The w t_d(N) term of
+    TTFT is taken at full weight (an upper bound) so that the right side is a max of affine pieces:
+    N >= a + b (alpha + beta N) <=> N >= (a + b alpha)/(1 - b beta).
     """
-    p = parts["p"]
     r = lam * p
     stable = r < 1.0
     one_minus = np.where(stable, 1.0 - r, 1.0)
-    a = lam * (parts["t_ps"] + r * p / (2.0 * one_minus))
+    a = lam * (parts["t_ps"] + _prompt_wait_s(r, p, k))
     b = lam * (parts["wait_steps"] + parts["o1"] / one_minus)
     a3, b3 = a[..., None], b[..., None]
     den_mem = 1.0 - b3 * parts["mem_beta"]
@@ -150,7 +165,9 @@ def _fixed_point(c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray]) -> tu
     return np.where(stable, n, np.inf), r
 
 
-def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _latencies(
+    c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndarray], p: np.ndarray, k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(TTFT s, TPOT s) of the open-loop model at N in flight and prefill share r."""
     n_fin = np.where(np.isfinite(n), n, 0.0)
     one_minus = np.where(r < 1.0, 1.0 - r, 1.0)
@@ -158,17 +175,68 @@ def _latencies(c: Coeffs, n: np.ndarray, r: np.ndarray, parts: dict[str, np.ndar
         c.request_s
         + parts["t_ps"]
         + parts["wait_steps"] * np.minimum(n_fin, 1.0) * _step_s(c, n_fin, parts)
-        + r * parts["p"] / (2.0 * one_minus)
+        + _prompt_wait_s(r, p, k)
     )
     tpot = _step_s(c, np.maximum(n_fin, 1.0), parts) / one_minus
     return ttft, tpot
 
 
+def _open_loop(
+    c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(N, r, TTFT s, TPOT s) of the open loop at rates `lam`.
+
+    An engine that prefills in passes of its own schedules every prompt it has read when it composes an
+    iteration, so a pass holds the prompts that arrived during one earlier iteration (a decode step, or
+    a pass). Per decode step the replica spends TPOT and runs a pass with probability q, so an iteration
+    lasts TPOT / (1 + q) on average; with m = lambda TPOT / (1 + q) arrivals per iteration (Poisson) and
+    q = 1 - e^-m, a pass holds g = m / (1 - e^-m) prompts on average (one at low rates, m at high ones),
+    at most the token budget's worth. The prompts of a pass share its weight read and fixed costs
+    (`prefill_marginal_s` with k per pass), so TPOT, and with it g, falls as k grows: the k with g(k) = k
+    is found by bisection on log k between 1 and g(1) (GATHER_ROUNDS halvings, keeping the lower end).
+    Past saturation at some k (no stable N) g is the budget's worth. Under DP attention each rank
+    schedules the prompts sent to it, lambda / ranks. Engines that mix prompts into decode steps have no
+    pass of their own: k = 1."""
+    shape = np.broadcast_shapes(lam.shape, parts["p"].shape)
+
+    def solve(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        p = np.asarray(prefill_marginal_s(c, parts["i"], k), dtype=float) if c.separate_prefill else parts["p"]
+        n, r = _fixed_point(c, lam, parts, p, k)
+        ttft, tpot = _latencies(c, n, r, parts, p, k)
+        return n, r, ttft, tpot
+
+    if not c.separate_prefill:
+        return solve(np.ones(shape))
+    k_max = np.broadcast_to(np.maximum(np.floor(c.max_batched_tokens / np.maximum(parts["i"], 1.0)), 1.0), shape)
+
+    def gathered(k: np.ndarray, n: np.ndarray, r: np.ndarray, tpot: np.ndarray) -> np.ndarray:
+        per_step = np.where(np.isfinite(n) & (r < 1.0), lam / c.dp_ranks * tpot, np.inf)
+        m = 0.5 * per_step
+        for _ in range(ITERATION_ROUNDS):
+            m = per_step / (2.0 - np.exp(-np.minimum(m, 700.0)))
+        g = np.where(m > 1e-9, m / -np.expm1(-np.clip(m, 1e-9, 700.0)), 1.0)
+        return np.where(np.isfinite(m), np.minimum(g, k_max), k_max)
+
+    one = np.ones(shape)
+    first = solve(one)
+    g1 = gathered(one, first[0], first[1], first[3])
+    if not (g1 > 1.0 + 1e-9).any():
+        return first
+    # g falls as k grows, so the fixed point lies in [1, g(1)]
+    lo, hi = np.zeros(shape), np.log(g1)
+    for _ in range(GATHER_ROUNDS):
+        mid = 0.5 * (lo + hi)
+        k = np.exp(mid)
+        n, r, _, tpot = solve(k)
+        more = gathered(k, n, r, tpot) > k
+        lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
+    return solve(np.exp(lo))
+
+
 def _feasible(
     c: Coeffs, lam: np.ndarray, parts: dict[str, np.ndarray], n_lim: np.ndarray, ttft_s: float, tpot_s: float
 ) -> np.ndarray:
-    n, r = _fixed_point(c, lam, parts)
-    ttft, tpot = _latencies(c, n, r, parts)
+    n, r, ttft, tpot = _open_loop(c, lam, parts)
     ok = (r < 1.0) & (n <= n_lim) & (ttft <= ttft_s)
     return np.asarray(ok & ((parts["o1"] <= 0.0) | (tpot <= tpot_s)))
 
@@ -286,10 +354,9 @@ def predict(
     queue_s = 0.0
     if rate_rps is not None:
         lam_arr = np.asarray([[float(rate_rps)]])
-        n_arr, r_arr = _fixed_point(c, lam_arr, parts)
+        n_arr, r_arr, ttft_arr, tpot_arr = _open_loop(c, lam_arr, parts)
         n = float(n_arr.item())
         if math.isfinite(n) and n <= n_lim:
-            ttft_arr, tpot_arr = _latencies(c, n_arr, r_arr, parts)
             lam, ttft, tpot, r = (
                 float(rate_rps),
                 float(ttft_arr.item()),
