@@ -181,9 +181,9 @@ def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     prompts that gather for one pass (those arriving during a decode step: about one at planning rates,
     batch / output length at max load; serving._closed_loop)."""
     n = np.asarray(n, dtype=float)
-    k = np.maximum(np.asarray(per_pass, dtype=float), 1.0)
     if not c.separate_prefill:
         return prefill_work_s(c, n)  # a prompt riding a decode batch lengthens its GEMMs: no short-GEMM loss
+    k = np.maximum(np.asarray(per_pass, dtype=float), 1.0)
     compute = prefill_compute_s(c, n, passes=1.0 / k)
     work = _with_overlap(c, compute, n) if c.overlapped else compute + payload_s(c, n)
     weights_s = (c.dense_bytes + c.expert_bytes * experts_touched(c, n * k)) / c.bw_bps / k

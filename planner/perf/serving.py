@@ -209,7 +209,7 @@ def _open_loop(
         return solve(np.ones(shape))
     k_max = np.broadcast_to(np.maximum(np.floor(c.max_batched_tokens / np.maximum(parts["i"], 1.0)), 1.0), shape)
 
-    def gathered(k: np.ndarray, n: np.ndarray, r: np.ndarray, tpot: np.ndarray) -> np.ndarray:
+    def gathered(n: np.ndarray, r: np.ndarray, tpot: np.ndarray) -> np.ndarray:
         per_step = np.where(np.isfinite(n) & (r < 1.0), lam / c.dp_ranks * tpot, np.inf)
         m = 0.5 * per_step
         for _ in range(ITERATION_ROUNDS):
@@ -219,7 +219,7 @@ def _open_loop(
 
     one = np.ones(shape)
     first = solve(one)
-    g1 = gathered(one, first[0], first[1], first[3])
+    g1 = gathered(first[0], first[1], first[3])
     if not (g1 > 1.0 + 1e-9).any():
         return first
     # g falls as k grows, so the fixed point lies in [1, g(1)]
@@ -228,7 +228,7 @@ def _open_loop(
         mid = 0.5 * (lo + hi)
         k = np.exp(mid)
         n, r, _, tpot = solve(k)
-        more = gathered(k, n, r, tpot) > k
+        more = gathered(n, r, tpot) > k
         lo, hi = np.where(more, mid, lo), np.where(more, hi, mid)
     return solve(np.exp(lo))
 
