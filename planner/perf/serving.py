@@ -313,7 +313,7 @@ def _closed_loop(c: Coeffs, n: float, parts: dict[str, np.ndarray]) -> tuple[flo
     # work conservation: each request needs p of prefill and (O-1) decode steps shared by n requests
     lam = min(lam, 1.0 / (p + o1 * td1 / n))
     r_o = min(lam * p_o, 0.999999)
-    wait = step_wait + (per_pass - 1.0) * p + r_o * per_pass * p / (2.0 * (1.0 - r_o))
+    wait = step_wait + float(_prompt_wait_s(np.asarray(r_o), np.asarray(p), np.asarray(per_pass)))
     ttft = t_ps + kappa * wait
     tpot = td1 / (1.0 - r_o)
     # each client also spends the request overhead (tokenisation, HTTP) before the engine sees it
