@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from planner.perf.deployment import SEPARATE_PREFILL_ENGINES
 from planner.simulate.timing import EngineLimits
 
 Preemption = Literal["recompute", "swap"]
@@ -40,23 +41,24 @@ class SchedulerPolicy:
         return f"{self.engine}: chunked prefill, {batches}, {self.block_tokens}-token KV blocks, {kv}"
 
 
-# Engine defaults: vLLM V1 (16-token blocks, 1% watermark, recompute), SGLang (token-granular pages,
-# prefill batches separate from decode batches unless --enable-mixed-chunk, retraction = recompute),
-# TensorRT-LLM (inflight batching with chunked context, 64-token blocks).
-_POLICIES: dict[str, tuple[bool, int, float]] = {
-    "vllm": (True, 16, 0.01),
-    "sglang": (False, 1, 0.0),
-    "trtllm": (True, 64, 0.0),
+# Engine defaults (KV block tokens, watermark share): vLLM V1 (16-token blocks, 1% watermark, recompute),
+# SGLang (token-granular pages, retraction = recompute), TensorRT-LLM (inflight batching with chunked
+# context, 64-token blocks). Whether prefills ride the decode batch is the serving model's
+# SEPARATE_PREFILL_ENGINES (SGLang's prefill batches are separate unless --enable-mixed-chunk).
+_POLICIES: dict[str, tuple[int, float]] = {
+    "vllm": (16, 0.01),
+    "sglang": (1, 0.0),
+    "trtllm": (64, 0.0),
 }
 
 
 def scheduler_policy(engine: str, limits: EngineLimits, preemption: Preemption | None = None) -> SchedulerPolicy:
     """The scheduling semantics of `engine`; whether KV is reserved comes from the engine profile."""
-    mixed, block, watermark = _POLICIES.get(engine, _POLICIES["vllm"])
+    block, watermark = _POLICIES.get(engine, _POLICIES["vllm"])
     reserve = limits.kv_reserve_output_fraction >= 1.0
     return SchedulerPolicy(
         engine=engine,
-        mixed_batches=mixed,
+        mixed_batches=engine not in SEPARATE_PREFILL_ENGINES,
         block_tokens=block,
         reserve_full=reserve,
         preemption=preemption or "recompute",
