@@ -52,7 +52,7 @@ from planner.perf.iteration import IterationModel, OperatingPoint, capacity, ope
 from planner.perf.memory import kv_admitted, memory_breakdown, sequence_limit
 from planner.perf.network import Link
 from planner.perf.pipeline import Pipeline, activation_s, pipeline_lengths_model, pipeline_memory
-from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, prefill_alone_s
+from planner.perf.roofline import batch_prefill_s, coefficients, decode_step_s, prefill_alone_s, prompts_per_pass
 
 Server = Deployment | Pipeline
 """One replica of a pool: tp GPUs of one instance (a Deployment), or pipeline stages on several."""
@@ -98,7 +98,7 @@ def _prefill_parts(server: Server, i: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if isinstance(server, Pipeline):
         through = server.pp * own + (server.pp - 1) * activation_s(server, i)
     alone = c.request_s + through  # the request's own overhead first
-    per_pass = np.maximum(np.floor(c.max_batched_tokens / np.maximum(i, 1.0)), 1.0)
+    per_pass = prompts_per_pass(c, i)
     service = np.asarray(batch_prefill_s(c, per_pass, i), dtype=float) / per_pass
     service = np.minimum(service, own)
     mem = pipeline_memory(server) if isinstance(server, Pipeline) else memory_breakdown(server)

@@ -191,6 +191,11 @@ def prefill_marginal_s(c: Coeffs, n: Array, per_pass: Array = 1.0) -> Array:
     return np.maximum(work, weights_s) + fixed / k
 
 
+def prompts_per_pass(c: Coeffs, n: Array) -> Array:
+    """Most n-token prompts one prefill pass holds within the engine's token budget (at least one)."""
+    return np.maximum(np.floor(c.max_batched_tokens / np.maximum(np.asarray(n, dtype=float), 1.0)), 1.0)
+
+
 def batch_prefill_s(c: Coeffs, batch: Array, n: Array) -> Array:
     """Prefill of `batch` n-token prompts in one pass (static batching)."""
     batch = np.asarray(batch, dtype=float)

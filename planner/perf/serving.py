@@ -43,6 +43,7 @@ from planner.perf.roofline import (
     host_floor_s,
     prefill_alone_s,
     prefill_marginal_s,
+    prompts_per_pass,
     touched_tangents,
 )
 
@@ -207,7 +208,7 @@ def _open_loop(
 
     if not c.separate_prefill:
         return solve(np.ones(shape))
-    k_max = np.broadcast_to(np.maximum(np.floor(c.max_batched_tokens / np.maximum(parts["i"], 1.0)), 1.0), shape)
+    k_max = np.broadcast_to(prompts_per_pass(c, parts["i"]), shape)
 
     def gathered(n: np.ndarray, r: np.ndarray, tpot: np.ndarray) -> np.ndarray:
         per_step = np.where(np.isfinite(n) & (r < 1.0), lam / c.dp_ranks * tpot, np.inf)
