@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 BackendStatus = Literal["optimal", "gap", "infeasible", "unbounded", "not_solved", "error"]
 OPTIMAL_GAP = 1e-9
+NO_NODE_LIMIT = 2**31 - 1
+"""HiGHS's `mip_max_nodes` default (kHighsIInf): a session solved again without a node limit resets to it."""
 HIGHS_THREADS = 1
 """Threads of every HiGHS solve. HiGHS's branch and bound is serial; its extra threads mostly wait for work,
 and on a shared 2-core machine one thread took 20-30 % less CPU and wall per solve (bench/speed.py: a sweep
@@ -86,6 +88,7 @@ class Session(Protocol):
         mip_rel_gap: float,
         mip_abs_gap: float | None = None,
         start: FloatArray | None = None,
+        node_limit: int | None = None,
     ) -> MipResult: ...
 
     def set_objective(self, cost: FloatArray) -> None: ...
@@ -388,12 +391,14 @@ class HighsSession:
         mip_rel_gap: float,
         mip_abs_gap: float | None = None,
         start: FloatArray | None = None,
+        node_limit: int | None = None,
     ) -> MipResult:
         hs = self._hs
         h = self.h
         h.setOptionValue("time_limit", float(limits.clamp(time_limit_s)))  # the run's deadline too
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("mip_abs_gap", float(1e-6 if mip_abs_gap is None else mip_abs_gap))
+        h.setOptionValue("mip_max_nodes", int(NO_NODE_LIMIT if node_limit is None else node_limit))
         if start is not None:
             idx = np.arange(self.num_cols, dtype=np.int32)
             h.setSolution(self.num_cols, idx, np.asarray(start, dtype=np.float64))
@@ -557,6 +562,7 @@ class PulpSession:
         mip_rel_gap: float,
         mip_abs_gap: float | None = None,
         start: FloatArray | None = None,
+        node_limit: int | None = None,
     ) -> MipResult:
         import pulp
 
@@ -589,6 +595,8 @@ class PulpSession:
             "warmStart": warm,
         }
         options["gapRel"] = float(mip_rel_gap)
+        if node_limit is not None:
+            options["maxNodes"] = int(node_limit)
         if mip_abs_gap is not None:
             options["gapAbs"] = float(mip_abs_gap)
         t0 = time.perf_counter()
@@ -617,7 +625,7 @@ class PulpSession:
                 return MipResult("gap", values, objective, None, seconds, "CBC: within the requested gap")
             return MipResult("gap", values, objective, None, seconds, "CBC: stopped with a feasible solution")
         if st == pulp.LpStatusNotSolved or sol == pulp.LpSolutionNoSolutionFound:
-            return MipResult("not_solved", None, None, None, seconds, "CBC: no solution within the time limit")
+            return MipResult("not_solved", None, None, None, seconds, "CBC: no solution within the time or node limit")
         return MipResult("error", None, None, None, seconds, f"CBC status {pulp.LpStatus.get(st, st)}")
 
 

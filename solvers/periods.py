@@ -54,6 +54,12 @@ period whose fleet the commitments raised is solved again given them (n_op ≥ K
 committed instances are paid anyway, so that period's best fleet uses them); the cheaper of the two
 passes' points starts HiGHS.
 
+Work limit: every solve stops at a node limit that follows from its model's size (`NODE_WORK`), not at a
+share of the time limit, so the plan, its cost and its gap are the same on every machine. The time limit
+only stops a run that would overrun it: the warm start by `WARM_SHARE` of it (the stacked solve then
+starts from what it has), the stacked solve at the limit (its best plan so far, with its gap, or the warm
+start's plan when the solver has none).
+
 Simplifications (said in reports too): a period's rate is its mean (bursts inside a period are not
 planned for); a start is billed for its lead time, and a period's capacity is assumed requestable ahead
 (the curve is known: scheduled scaling); instances stop at a period's end without cost; the lexicographic
@@ -73,21 +79,32 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from solvers.backend import BackendFailure, ExtraRow, open_backend
+from solvers.backend import NO_NODE_LIMIT, BackendFailure, ExtraRow, open_backend
 from solvers.fleet_extract import extract
 from solvers.fleet_milp import FleetMilp, build_milp
 from solvers.sparse import Block, FloatArray, IndexArray, IntArray
 from solvers.types import FleetProblem, FleetSolution, SolveStatus
 
 DROPPED = frozenset({"budget"})
-WARM_SHARE = 0.8
+"""Families of the single-period model left out of every period (see the module docstring)."""
 WARM_GAP = 0.0
+WARM_SHARE = 0.8
+"""The warm start (every period solved alone, the commitments' search) ends by this share of the time limit
+at the latest, so that a model too large for the limit still gets a stacked solve; within it, no part of
+the warm start has a share of its own (the work limit below ends each solve)."""
 GRID_TOLERANCE = 1e-3
 """A bound this close (in grid steps) below a multiple of the step is taken for it (solver tolerances)."""
 VALUE_CUT_SLACK = 1e-7
 """The value cuts sit this much (relative) below each period's proven bound, for the solvers' tolerances."""
-"""Share of the time limit the warm start (every period solved alone) may take."""
-"""Families of the single-period model left out of every period (see the module docstring)."""
+NODE_WORK = 16e9
+"""Branch and bound of a model (the stacked one, or a period alone) stops after NODE_WORK / its columns²
+nodes, and never before the end of its root (`node_limit`): a fixed amount of work rather than of time,
+so that the same inputs give the same plan, cost and gap on every machine. A node's time grew with about
+the square of the columns (bench/periods_scaling.py rows and the BurstGPT week on two shared cores: about
+20 ms at 3,106 columns, 55 ms at 4,986, 160 ms at 9,976), so the budget is about the same time at every
+size, some 30 s of branch and bound after the root on this machine: a day of hours on 10 offerings and 10
+slices (3,106 columns) gets 1,658 nodes and is proven optimal; the BurstGPT week (9,976 columns) 160
+nodes after a root of about 35 s; a model of 130,000 columns or more its root alone."""
 
 
 @dataclass(frozen=True)
@@ -357,14 +374,26 @@ def solve_periods(
             for first, bound in zip((b[2] for b in stacked.blocks), lower, strict=True):
                 session.add_row(ExtraRow(tuple(range(first, first + n_off)), prices, bound, math.inf))
         left = max(deadline - time.perf_counter(), 1e-3)
-        res = session.solve(time_limit_s=left, mip_rel_gap=mip_gap, start=warm.values if warm is not None else None)
+        res = session.solve(
+            time_limit_s=left,
+            mip_rel_gap=mip_gap,
+            start=warm.values if warm is not None else None,
+            node_limit=node_limit(milp.num_cols),
+        )
     except BackendFailure as exc:
         return _empty(problem, "not_solved", solver, t0, built, milp, f"the {solver} solver failed: {exc}")
+    if res.status == "not_solved" and warm is not None:  # out of time before the solver took the start
+        return _extract(problem, stacked, warm.values, "gap", None, solver, t0, built)
     if res.status in ("infeasible", "unbounded", "error", "not_solved") or res.values is None:
         msg = res.message if res.status != "infeasible" else "the solver proved the multi-period problem infeasible"
         status: SolveStatus = "infeasible" if res.status == "infeasible" else "not_solved"
         return _empty(problem, status, solver, t0, built, milp, msg)
     return _extract(problem, stacked, res.values, res.status, res.gap, solver, t0, built)
+
+
+def node_limit(num_cols: int) -> int:
+    """Branch-and-bound nodes a model of `num_cols` columns may take (NODE_WORK; the root at least)."""
+    return max(1, min(NO_NODE_LIMIT, int(NODE_WORK / max(1, num_cols) ** 2)))
 
 
 @dataclass(frozen=True)
@@ -399,9 +428,8 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
     bounds: list[list[float]] = []
     previous: FloatArray | None = None
     solved_fleets: list[FloatArray] = []
-    for i, prices in enumerate(passes):
-        t = time.perf_counter()
-        solved = _solve_blocks(problem, stacked, solver, prices, t + (deadline - t) / (len(passes) - i), previous)
+    for prices in passes:
+        solved = _solve_blocks(problem, stacked, solver, prices, deadline, previous)
         if solved is None:  # out of time: the passes done so far still give a start and cuts
             if not starts:
                 return None
@@ -410,13 +438,10 @@ def warm_start(problem: PeriodsProblem, stacked: _Stacked, solver: str, deadline
         previous = values
         bounds.append(lower)
         committed = _committed_start(problem, stacked, values, cheapest)
-        t = time.perf_counter()
-        until = t + (deadline - t) / (2 * (len(passes) - i))
-        starts.append(_refined(problem, stacked, solver, values, committed, until))
+        starts.append(_refined(problem, stacked, solver, values, committed, deadline))
         solved_fleets.append(values)
     pick = min(range(len(starts)), key=lambda i: float(stacked.milp.col_cost @ starts[i]))
-    until = time.perf_counter() + (deadline - time.perf_counter()) / 2  # half of what is left at most
-    best = _search_commitments(problem, stacked, solver, solved_fleets[pick], starts[pick], cheapest, until)
+    best = _search_commitments(problem, stacked, solver, solved_fleets[pick], starts[pick], cheapest, deadline)
     rows = tuple((tuple(price), b) for b in bounds[0:1]) + tuple((tuple(effective), b) for b in bounds[1:2])
     return WarmStart(best, rows)
 
@@ -457,8 +482,7 @@ def _search_commitments(
                 trial_k = k.copy()
                 trial_k[o] = level
                 trial = _with_commitments(problem, stacked, solved, trial_k, cheapest)
-                left = deadline - time.perf_counter()
-                trial = _refined(problem, stacked, solver, solved, trial, time.perf_counter() + left / 2)
+                trial = _refined(problem, stacked, solver, solved, trial, deadline)
                 trial_cost = float(stacked.milp.col_cost @ trial)
                 if trial_cost < cost - 1e-9:
                     best, cost, k, improved = trial, trial_cost, trial_k, True
@@ -525,15 +549,15 @@ def _solve_blocks(
     n_off = len(problem.base.offerings)
     values = np.zeros(stacked.milp.num_cols)
     bounds: list[float] = []
-    for p, (_sub, m, first) in enumerate(stacked.blocks):
-        left = (deadline - time.perf_counter()) / (len(stacked.blocks) - p)
+    for _sub, m, first in stacked.blocks:
+        left = deadline - time.perf_counter()
         if left <= 0:
             return None
         cost = m.col_cost.copy()
         cost[:n_off] = prices
         start = None if previous is None else previous[first : first + m.num_cols]
         res = open_backend(replace(m, col_cost=cost), solver).solve(
-            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start
+            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start, node_limit=node_limit(m.num_cols)
         )
         if res.values is None or res.status not in ("optimal", "gap"):
             return None
@@ -568,16 +592,19 @@ def _refined(
         for p, (_s, _m, first) in enumerate(stacked.blocks)
         if (solved[first : first + n_off] < k).any() or (owned & (solved[first : first + n_off] > k)).any()
     ]
-    for i, p in enumerate(raised):
+    for p in raised:
         _sub, m, first = stacked.blocks[p]
-        left = (deadline - time.perf_counter()) / (len(raised) - i)
+        left = deadline - time.perf_counter()
         if left <= 0:
             break
         lower, upper = m.col_lower.copy(), m.col_upper.copy()
         lower[:n_off] = np.maximum(lower[:n_off], k)
         upper[:n_off] = np.where(owned, np.minimum(upper[:n_off], k), upper[:n_off])
         res = open_backend(replace(m, col_lower=lower, col_upper=upper), solver).solve(
-            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start[first : first + m.num_cols]
+            time_limit_s=left,
+            mip_rel_gap=WARM_GAP,
+            start=start[first : first + m.num_cols],
+            node_limit=node_limit(m.num_cols),
         )
         if res.values is not None and res.status in ("optimal", "gap"):
             vals = np.asarray(res.values, dtype=np.float64).copy()

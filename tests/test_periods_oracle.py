@@ -220,3 +220,66 @@ def test_the_constant_fleet_baseline_matches_brute_force(seed: int) -> None:
     if not _agrees(problem, solution, best):
         return
     assert len({tuple(sorted(p.instances.items())) for p in solution.periods}) == 1
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_every_solve_stops_at_a_work_limit_so_the_time_limit_does_not_decide_the_plan(
+    solver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each solve of a multi-period plan (every period alone, the commitments' re-solves, the stacked
+    model) gets a node limit that follows from its size (`node_limit`): where a limit stops branch and
+    bound, it stops at the same node on every machine, so the plan does not depend on how fast the machine
+    is, as long as the run ends within its time limit."""
+    from solvers.backend import open_backend as real  # noqa: PLC0415 - wrapped to record its solves
+    from solvers.periods import node_limit  # noqa: PLC0415
+
+    calls: list[tuple[int, int | None]] = []
+
+    def recording(model, name):  # type: ignore[no-untyped-def]
+        session = real(model, name)
+        solve = session.solve
+
+        def solve_recorded(**kwargs):  # type: ignore[no-untyped-def]
+            calls.append((model.num_cols, kwargs.get("node_limit")))
+            return solve(**kwargs)
+
+        session.solve = solve_recorded  # type: ignore[method-assign]
+        return session
+
+    monkeypatch.setattr("solvers.periods.open_backend", recording)
+    problem = _case(3)
+    first = solve_periods(problem, solver=solver, time_limit_s=30)
+    assert calls and all(limit == node_limit(cols) for cols, limit in calls)
+    assert calls[-1][0] == max(cols for cols, _ in calls)  # the stacked model, solved last
+    again = solve_periods(problem, solver=solver, time_limit_s=60)
+    assert (again.status, again.cost_usd, again.committed, again.gap) == (
+        first.status,
+        first.cost_usd,
+        first.committed,
+        first.gap,
+    )
+
+
+def test_the_node_limit_is_a_budget_of_nodes_times_columns_squared_with_the_root_at_least() -> None:
+    """About the same time of branch and bound at every size (a node's time grows with about the square
+    of the columns), the root at least, and never more than HiGHS's own 'no limit'."""
+    from solvers.backend import NO_NODE_LIMIT  # noqa: PLC0415
+    from solvers.periods import NODE_WORK, node_limit  # noqa: PLC0415 - the function under test
+
+    for cols in (3_106, 9_976, 21_682):
+        assert node_limit(cols) * cols**2 <= NODE_WORK < (node_limit(cols) + 1) * cols**2
+    assert node_limit(10_000) < node_limit(5_000) / 3
+    assert node_limit(1_000_000) == 1 and node_limit(1) == node_limit(0) == NO_NODE_LIMIT
+
+
+def test_a_highs_session_solved_again_without_a_node_limit_has_none() -> None:
+    """Sessions are reused across solves (the lexicographic stages of a plan): a node limit set for one
+    solve must not carry into the next."""
+    from solvers.backend import NO_NODE_LIMIT, open_backend  # noqa: PLC0415
+    from solvers.fleet_milp import build_milp  # noqa: PLC0415
+
+    session = open_backend(build_milp(_case(3).base), "highs")
+    session.solve(time_limit_s=10, mip_rel_gap=0.0, node_limit=1)
+    assert session.h.getOptionValue("mip_max_nodes")[1] == 1  # type: ignore[attr-defined]
+    session.solve(time_limit_s=10, mip_rel_gap=0.0)
+    assert session.h.getOptionValue("mip_max_nodes")[1] == NO_NODE_LIMIT  # type: ignore[attr-defined]
