@@ -79,7 +79,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from solvers.backend import NO_NODE_LIMIT, BackendFailure, ExtraRow, open_backend
+from solvers.backend import NO_NODE_LIMIT, BackendFailure, ExtraRow, MipResult, open_backend
 from solvers.fleet_extract import extract
 from solvers.fleet_milp import FleetMilp, build_milp
 from solvers.sparse import Block, FloatArray, IndexArray, IntArray
@@ -550,25 +550,37 @@ def _solve_blocks(
     values = np.zeros(stacked.milp.num_cols)
     bounds: list[float] = []
     for _sub, m, first in stacked.blocks:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            return None
         cost = m.col_cost.copy()
         cost[:n_off] = prices
         start = None if previous is None else previous[first : first + m.num_cols]
-        res = open_backend(replace(m, col_cost=cost), solver).solve(
-            time_limit_s=left, mip_rel_gap=WARM_GAP, start=start, node_limit=node_limit(m.num_cols)
-        )
-        if res.values is None or res.status not in ("optimal", "gap"):
+        solved = _solve_period(replace(m, col_cost=cost), solver, deadline, start)
+        if solved is None:
             return None
+        vals, res = solved
         proven = (res.objective or 0.0) * (1.0 - (res.gap or 0.0))
         step = price_grid(prices) if not cost[n_off:].any() else None
         bounds.append(max(0.0, _on_grid(proven, step)))
-        vals = np.asarray(res.values, dtype=np.float64).copy()
-        ints = m.integrality == 1
-        vals[ints] = np.rint(vals[ints])
         values[first : first + m.num_cols] = vals
     return values, bounds
+
+
+def _solve_period(
+    m: FleetMilp, solver: str, deadline: float, start: FloatArray | None
+) -> tuple[FloatArray, MipResult] | None:
+    """One period's model solved alone, within its work limit and by `deadline`: its point (integers
+    rounded) and the solver's result; None when out of time or without a point."""
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        return None
+    res = open_backend(m, solver).solve(
+        time_limit_s=left, mip_rel_gap=WARM_GAP, start=start, node_limit=node_limit(m.num_cols)
+    )
+    if res.values is None or res.status not in ("optimal", "gap"):
+        return None
+    vals = np.asarray(res.values, dtype=np.float64).copy()
+    ints = m.integrality == 1
+    vals[ints] = np.rint(vals[ints])
+    return vals, res
 
 
 def _refined(
@@ -594,23 +606,14 @@ def _refined(
     ]
     for p in raised:
         _sub, m, first = stacked.blocks[p]
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            break
         lower, upper = m.col_lower.copy(), m.col_upper.copy()
         lower[:n_off] = np.maximum(lower[:n_off], k)
         upper[:n_off] = np.where(owned, np.minimum(upper[:n_off], k), upper[:n_off])
-        res = open_backend(replace(m, col_lower=lower, col_upper=upper), solver).solve(
-            time_limit_s=left,
-            mip_rel_gap=WARM_GAP,
-            start=start[first : first + m.num_cols],
-            node_limit=node_limit(m.num_cols),
-        )
-        if res.values is not None and res.status in ("optimal", "gap"):
-            vals = np.asarray(res.values, dtype=np.float64).copy()
-            ints = m.integrality == 1
-            vals[ints] = np.rint(vals[ints])
-            values[first : first + m.num_cols] = vals
+        bounded = replace(m, col_lower=lower, col_upper=upper)
+        point = _solve_period(bounded, solver, deadline, start[first : first + m.num_cols])
+        if point is None:  # out of time, or no point: the period keeps its raised fleet
+            continue
+        values[first : first + m.num_cols] = point[0]
     _set_starts(problem, stacked, values, k)
     return values
 
