@@ -48,6 +48,7 @@ from planner.perf.fitted import (  # noqa: E402
     stale_factors,
 )
 from planner.perf.profiles import ENGINES  # noqa: E402
+from planner.perf.same_dataset import mlperf_llama2_offline  # noqa: E402
 
 
 def _stats(results: Sequence[RowResult]) -> tuple[int, float, float]:
@@ -137,6 +138,32 @@ def parameter_table() -> list[str]:
     return lines
 
 
+def same_dataset_table(catalog: Catalog) -> list[str]:
+    """Ratios between systems that ran one dataset whose prompt lengths the source does not give
+    (planner/perf/same_dataset.py): measured beside the estimator's over a sweep of prompt lengths."""
+    check = mlperf_llama2_offline(catalog)
+    ref = check.reference
+    lo, hi = check.prompt_lens_tokens[0], check.prompt_lens_tokens[-1]
+    lines = [
+        f"same dataset, prompt lengths not given: MLPerf v5.0 Llama-2-70B Offline, {check.output_len_tokens:.0f} "
+        f"output tokens; output tokens/s per GPU against {ref.row.gpu} {ref.row.engine} (row {ref.row.key}, "
+        f"{ref.measured_per_gpu:.0f} measured, tp {ref.tp_used[0]}{'' if ref.tp_stated else '*'})",
+        f"{'system':<28} {'tp':>4} {'measured':>9} {'ratio':>6}  {f'estimated ratio, prompt {lo}..{hi}':<34} "
+        "measured / estimated",
+    ]
+    for s in check.systems:
+        est = check.estimated_ratios(s)
+        meas = check.measured_ratio(s)
+        tp = str(s.tp_used[0]) if len(set(s.tp_used)) == 1 else "/".join(map(str, sorted(set(s.tp_used))))
+        lines.append(
+            f"{s.row.gpu + ' ' + s.row.engine + ' (row ' + s.row.key + ')':<28} {tp + ('' if s.tp_stated else '*'):>4} "
+            f"{s.measured_per_gpu:>9.0f} {meas:>6.3f}  {min(est):.3f}..{max(est):.3f}{'':<22} "
+            f"{meas / max(est):.2f}..{meas / min(est):.2f}x"
+        )
+    lines.append("(* tp not stated: the estimator's fastest per GPU of 1/2/4/8)")
+    return lines
+
+
 def _stored_parameters() -> dict[str, tuple[int, list[str]]]:
     path = DATA_DIR / FIT_FILE
     if not path.exists():
@@ -186,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{s:<22} {k:>4} {m * 100:>9.1f}% {p * 100:>5.0f}%")
     print()
     print("\n".join(parameter_table()))
+    print()
+    print("\n".join(same_dataset_table(catalog)))
     regimes = by_regime(cv, catalog)
     worst = max((_stats(v)[1] for v in regimes.values()), default=0.0)
     ok = not stale and cn == len(scored) and cm <= TARGET_MEDIAN and cp <= TARGET_P90 and worst <= TARGET_REGIME_MEDIAN
