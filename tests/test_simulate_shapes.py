@@ -16,13 +16,13 @@ from planner.inputs import load_inputs
 from planner.perf import Deployment, engine_profile
 from planner.perf.disagg import kv_transfer_s
 from planner.perf.network import Link, between, replica_link
-from planner.perf.pipeline import activation_s, pipeline, pipeline_step_s
+from planner.perf.pipeline import Pipeline, activation_s, pipeline, pipeline_step_s
 from planner.perf.roofline import decode_step_time_s, prefill_chunk_time_s
 from planner.result import Plan
 from planner.simulate.pools import replay_pools
 from planner.simulate.replay import replay
 from planner.simulate.run import SimulationOptions, simulate_plan
-from planner.simulate.timing import PipelineIterationTimes, pipeline_engine_limits
+from planner.simulate.timing import IterationTimes, PipelineIterationTimes, pipeline_engine_limits
 
 CATALOG: Catalog = load_catalog(())
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +143,28 @@ def test_prefill_chunks_stretch_an_aggregated_replicas_decodes_but_not_a_decode_
     # the same run twice: identical
     again = replay_pools(dep, dep, 1, 1, link, arrival, ins, outs)
     assert np.array_equal(again.ttft_s, pools.ttft_s) and np.array_equal(again.tpot_s, pools.tpot_s, equal_nan=True)
+
+
+def _sglang_pipeline() -> Pipeline:
+    offering = next(o for o in CATALOG.offerings.values() if o.instance_type == "p5.48xlarge")
+    net = CATALOG.network(offering)
+    assert net is not None
+    gpu = CATALOG.gpus["h100-sxm"]
+    whole = Deployment(CATALOG.models["llama-3.1-8b"], gpu, 1, "bf16", "bf16", engine_profile(CATALOG, "sglang", gpu))
+    return pipeline(whole, 2, replica_link(net, 8, 1))
+
+
+def test_a_prefill_pass_on_a_busy_pipeline_costs_one_stages_pass() -> None:
+    """A prefill pass of its own (SGLang) while requests decode is one more micro-batch: each stage runs it
+    once while the other stage keeps the decoding micro-batches moving, so it takes one stage's pass from
+    their time; its prompt's first token comes out after the other stages, as a lone prefill's does."""
+    pl = _sglang_pipeline()
+    times = PipelineIterationTimes(pl, 4096)
+    for n in (128, 1024, 4000):
+        work = times.prefill_chunk_s(n, 0)
+        assert times.busy_base_s(n) + work + times.first_token_lag_s(n) == pytest.approx(times.lone_prefill_s(n))
+        assert times.busy_base_s(n) + work == pytest.approx(prefill_chunk_time_s(pl.stage, n, 0), rel=1e-9)
+        assert times.busy_base_s(n) < times.idle_base_s(n)
+    plain = IterationTimes(pl.whole, 4096)
+    assert plain.busy_base_s(1024) == plain.idle_base_s(1024) and plain.first_token_lag_s(1024) == 0.0
+

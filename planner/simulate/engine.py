@@ -282,7 +282,9 @@ class Replica(DecodeBatch):
         if decode:
             dt = times.decode_step_s(self.n_dec, self.ctx_sum / self.n_dec) + work
         elif chunks:
-            dt = times.idle_base_s(chunks[0][1]) + work
+            # a pass of its own while others decode (SGLang) costs a pipeline one stage's pass; alone, all
+            busy = self.n_dec > 0
+            dt = (times.busy_base_s if busy else times.idle_base_s)(chunks[0][1]) + work
         else:
             dt = 0.0
         t1 = t0 + dt + extra_s
@@ -293,6 +295,7 @@ class Replica(DecodeBatch):
         self.read_upto = t0  # the next iteration was composed when this one started
         self._ingest(t1)
         done: list[int] = []
+        lag = times.first_token_lag_s(chunks[0][1]) if chunks and not decode and self.n_dec > 0 else 0.0
         if decode:
             self.S += 1
             self.ctx_sum += self.n_dec
@@ -302,7 +305,7 @@ class Replica(DecodeBatch):
                 continue
             self.prefilling.remove(rid)
             if r.gen[rid] == 0:
-                r.first_s[rid] = t1
+                r.first_s[rid] = t1 + lag
             r.gen[rid] += 1
             if r.gen[rid] >= r.output_len[rid]:
                 done.append(rid)

@@ -189,6 +189,15 @@ class IterationTimes:
         """Latency of one prompt prefilled alone on an idle replica (within one token budget)."""
         return self.idle_base_s(tokens) + self._cum_work(tokens)
 
+    def busy_base_s(self, tokens: int) -> float:
+        """What a prefill-only iteration whose first chunk has `tokens` tokens takes from the decoding
+        requests' time beyond its chunks' work (one GPU group: the whole pass, `idle_base_s`)."""
+        return self.idle_base_s(tokens)
+
+    def first_token_lag_s(self, tokens: int) -> float:
+        """How long after such a busy pass ends its prompts' first tokens come out (0: when it ends)."""
+        return 0.0
+
 
 class PipelineIterationTimes(IterationTimes):
     """Iteration latencies of a pipeline replica (`pp` stages of tp GPUs, one instance each), from the
@@ -200,6 +209,10 @@ class PipelineIterationTimes(IterationTimes):
                          N < pp: the bubble, so a lone request pays every stage in turn)
         prefill work(n)  the stage's prefill work of n tokens (each stage spends it once, in parallel)
         lone prefill(n)  pp x stage's lone prefill(n) + (pp - 1) x activation(n)   (stages one after another)
+        busy pass(n)     the stage's lone prefill(n): a prefill pass of its own (SGLang) while requests decode
+                         is one more micro-batch, which each stage runs once while the others keep the
+                         decoding micro-batches moving; its prompts' first tokens come out when it has
+                         gone through the other stages, (pp - 1) x (stage's lone prefill + activation) later
 
     The fill and drain of the pipeline between busy and idle periods are not modelled beyond that (the
     estimator's steady state)."""
@@ -207,6 +220,18 @@ class PipelineIterationTimes(IterationTimes):
     def __init__(self, pl: Pipeline, max_context_tokens: int) -> None:
         super().__init__(pl.stage, max_context_tokens)
         self._pl = pl
+        self._stage_base: dict[int, float] = {}
+
+    def busy_base_s(self, tokens: int) -> float:
+        b = self._stage_base.get(tokens)
+        if b is None:
+            stage_alone = float(super()._alone(np.asarray([float(tokens)]))[0])
+            b = max(stage_alone - self._cum_work(tokens), 0.0)
+            self._stage_base[tokens] = b
+        return b
+
+    def first_token_lag_s(self, tokens: int) -> float:
+        return max(self.lone_prefill_s(tokens) - self.busy_base_s(tokens) - self._cum_work(tokens), 0.0)
 
     def _decode_row(self, batch: int) -> npt.NDArray[np.float64]:
         pl = self._pl
