@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,12 +23,13 @@ from planner.perf.network import NETWORK_EFFICIENCY, Link, between, replica_link
 from planner.perf.pipeline import (
     pipeline,
     pipeline_capacity_rps_many,
+    pipeline_lengths_model,
     pipeline_memory,
     pipeline_point,
     pipeline_step_s,
     stage_model,
 )
-from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
+from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s, prompts_per_pass
 from planner.perf.serving import _admission
 
 CAT = load_catalog()
@@ -47,23 +49,34 @@ def p5_link(gpus: int) -> Link:
     return replica_link(net, P5.gpus_per_instance, gpus)
 
 
-def test_the_iteration_model_reproduces_the_serving_model() -> None:
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_the_iteration_model_reproduces_the_serving_model(engine: str) -> None:
     """Two implementations of one model: the closed-form fixed point of serving.py and the bisection on N
-    of iteration.py agree on a plain replica's capacity (within the former's bound on the half-step wait)."""
-    d = dep("llama-3.3-70b", 4)
+    of iteration.py agree on a plain replica's capacity (within the former's bound on the half-step wait),
+    also for an engine that prefills in passes of its own and gathers the prompts arriving meanwhile into
+    one pass (SGLang; serving.py finds the prompts per pass at a given rate, iteration.py at a given N)."""
+    d = Deployment(CAT.models["llama-3.3-70b"], H100, 4, "bf16", "bf16", engine_profile(CAT, engine, H100))
     c = coefficients(d)
-    arr = np.asarray(LENGTHS, dtype=float)
+    lengths = [*LENGTHS, (128, 128), (256, 256)]
+    arr = np.asarray(lengths, dtype=float)
     i, o = arr[:, 0], arr[:, 1]
+
+    def pass_prefill(k: np.ndarray) -> np.ndarray:
+        return np.asarray(prefill_marginal_s(c, i, k), dtype=float)
+
     model = IterationModel(
         step_s=lambda n: np.asarray(decode_step_s(c, n, i + o / 2.0)),
         prefill_s=np.asarray(prefill_marginal_s(c, i), dtype=float),
         alone_s=np.asarray(prefill_alone_s(c, i), dtype=float) + c.request_s,
         output_len=o,
         limit=_admission(c, d, i, o)[0],
-        wait_share=np.where(o > 1.0, 0.5, 0.0),
+        wait_share=np.where(o > 1.0, c.arrival_wait_steps, 0.0),
+        pass_prefill_s=pass_prefill if c.separate_prefill else None,
+        pass_max=np.asarray(prompts_per_pass(c, i), dtype=float),
     )
+    assert c.separate_prefill == (engine == "sglang")
     mine = capacity(model, 2.0, 0.05)
-    theirs = capacity_rps_many(d, LENGTHS, 2000, 50)
+    theirs = capacity_rps_many(d, lengths, 2000, 50)
     for a, b in zip(mine, theirs, strict=True):
         assert a == pytest.approx(b, rel=0.02)
 
@@ -176,3 +189,24 @@ def test_a_pipeline_pool_prefills_at_one_stages_pace_and_decodes_as_its_pipeline
     assert caps[1] == pytest.approx(2 * caps[0], rel=0.1)
     # one stage's pass per prompt, not every stage's: a serial pipeline would prefill 1 / lone prompts per s
     assert caps[0] > 1.5 / pipeline_point(pipeline(whole, 2, p5_link(8)), 6000, 1, 1e-9).ttft_s
+
+
+def test_an_sglang_pipeline_gathers_the_prompts_of_a_micro_batch_into_one_pass() -> None:
+    """SGLang prefills in passes of its own; on a pipeline the first stage schedules once per micro-batch,
+    so a pass holds the prompts that arrived since, sharing the stage's weight read and fixed costs. Short
+    prompts at high rates gain capacity over one pass per prompt; where the token budget holds one prompt
+    per pass the two are the same model."""
+    whole = Deployment(CAT.models["llama-3.1-8b"], H100, 1, "bf16", "bf16", engine_profile(CAT, "sglang", H100))
+    pl = pipeline(whole, 2, p5_link(1))
+    lengths = ((128, 128), (256, 256), (2048, 512))
+    gathered = pipeline_lengths_model(pl, lengths)
+    alone = replace(gathered, pass_prefill_s=None)
+    with_k = capacity(gathered, 3.0, 0.1)
+    one_each = capacity(alone, 3.0, 0.1)
+    assert with_k[0] > 1.3 * one_each[0] and with_k[1] > 1.1 * one_each[1]
+    assert np.all(with_k >= one_each * (1 - 1e-9))
+    single = replace(gathered, pass_max=np.ones(len(lengths)))
+    assert capacity(single, 3.0, 0.1) == pytest.approx(one_each, rel=1e-9)
+    # an engine that mixes prompts into decode steps has no pass of its own to share
+    mixed = pipeline(dep("llama-3.1-8b", 1), 2, p5_link(1))
+    assert pipeline_lengths_model(mixed, lengths).pass_prefill_s is None

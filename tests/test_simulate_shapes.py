@@ -16,7 +16,7 @@ from planner.inputs import load_inputs
 from planner.perf import Deployment, engine_profile
 from planner.perf.disagg import kv_transfer_s
 from planner.perf.network import Link, between, replica_link
-from planner.perf.pipeline import Pipeline, activation_s, pipeline, pipeline_step_s
+from planner.perf.pipeline import Pipeline, activation_s, pipeline, pipeline_capacity_rps_many, pipeline_step_s
 from planner.perf.roofline import decode_step_time_s, prefill_chunk_time_s
 from planner.result import Plan
 from planner.simulate.pools import replay_pools
@@ -168,3 +168,19 @@ def test_a_prefill_pass_on_a_busy_pipeline_costs_one_stages_pass() -> None:
     plain = IterationTimes(pl.whole, 4096)
     assert plain.busy_base_s(1024) == plain.idle_base_s(1024) and plain.first_token_lag_s(1024) == 0.0
 
+
+def test_an_sglang_pipeline_at_the_planners_capacity_meets_its_targets_in_simulation() -> None:
+    """The planner's capacity of an SGLang pipeline (prompts gathered per micro-batch, one stage's pass
+    each) holds in the request-level simulator: mean TPOT at or under the target, and not far under it."""
+    pl = _sglang_pipeline()
+    (cap,) = pipeline_capacity_rps_many(pl, [(256, 256)], 1000, 50)
+    n = 3000
+    arrivals = np.cumsum(np.random.default_rng(0).exponential(1.0 / cap, n))
+    r = replay(
+        pl.whole, arrivals, np.full(n, 256), np.full(n, 256),
+        times=PipelineIterationTimes(pl, 512), limits=pipeline_engine_limits(pl),
+    )  # fmt: skip
+    steady = slice(n // 5, None)
+    tpot_ms = float(np.nanmean(r.tpot_s[steady])) * 1e3
+    assert 0.6 * 50 <= tpot_ms <= 1.05 * 50
+    assert float(np.mean(r.ttft_s[steady])) < 1.0

@@ -11,11 +11,21 @@ requests in flight. For a request class (O output tokens) at arrival rate lambda
     N     = lambda (TTFT + (O - 1) TPOT)               Little's law
 
 p is the time one prompt takes from the iterations, t_alone the TTFT of a lone request, h the share of an
-iteration a new prompt waits (1/2; 0 without decode steps). Fixing N instead of lambda, Little's law is a
-quadratic in lambda:
+iteration a new prompt waits (1/2; 0 without decode steps). An engine that prefills in passes of its own
+gathers the prompts that arrived since its last scheduling point into one pass (`gathered_prompts`); k
+of them share the pass's weight read and fixed costs, so p = p(k), and a prompt also waits for the k - 1
+others of its pass and, M/D/1, for the passes ahead of it (service time k p):
 
-    a lambda^2 + b lambda - N = 0,   a = p^2/2 - A p,  b = A + B + N p,
-    A = t_alone + h min(N, 1) t(N),  B = (O - 1) t(max(N, 1))
+    TTFT  = t_alone + h min(N, 1) t(N) + (k - 1) p + r k p / (2 (1 - r))
+
+(k = 1 for engines that mix prompts into decode iterations). Fixing N instead of lambda, Little's law is
+a quadratic in lambda:
+
+    a lambda^2 + b lambda - N = 0,   a = k p^2/2 - A p,  b = A + B + N p,
+    A = t_alone + h min(N, 1) t(N) + (k - 1) p,  B = (O - 1) t(max(N, 1))
+
+At a given N the prompts arriving per iteration are about the requests completing per iteration, N / O,
+whatever k is, so k follows from N by a few substitutions k <- gathered(lambda(N; k)) (GATHER_ROUNDS).
 
 whose root lambda(N) = 2N / (b + sqrt(b^2 + 4 a N)) is the rate at which N requests are in flight (none
 when b^2 + 4aN < 0: that N is never reached). lambda(N) grows with N (throughput grows with the batch), and
@@ -36,6 +46,21 @@ StepFn = Callable[[np.ndarray], np.ndarray]
 
 _BISECTIONS = 40  # on log N over at most e^30: steps of 3e-11 relative, far below any figure reported
 N_MIN = 1e-9  # "no load": the lone request
+GATHER_ROUNDS = 4  # substitutions k <- gathered(lambda(N; k)) at a given N (k moves little with it)
+ARRIVAL_ROUNDS = 6  # substitutions for the arrivals per iteration m = x / (2 - e^-m) (a contraction)
+
+
+def gathered_prompts(per_iteration: np.ndarray, most: np.ndarray) -> np.ndarray:
+    """Prompts one prefill pass holds when `per_iteration` = lambda x (time between scheduling points)
+    arrive per decode iteration, Poisson: per iteration the engine runs a pass with probability
+    q = 1 - e^-m, so with m = per_iteration / (1 + q) arrivals between scheduling points a pass holds
+    m / (1 - e^-m) (one at low rates, m at high ones), at most `most`; `most` where no steady state."""
+    x = np.asarray(per_iteration, dtype=float)
+    m = 0.5 * x
+    for _ in range(ARRIVAL_ROUNDS):
+        m = x / (2.0 - np.exp(-np.minimum(m, 700.0)))
+    g = np.where(m > 1e-9, m / -np.expm1(-np.clip(m, 1e-9, 700.0)), 1.0)
+    return np.where(np.isfinite(m), np.minimum(g, most), most)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,12 @@ class IterationModel:
     output_len: np.ndarray  # O
     limit: np.ndarray  # most requests in flight (KV cache, scheduler); 0 = the class is never admitted
     wait_share: np.ndarray  # h: share of an iteration a new prompt waits
+    # engines that prefill in passes of their own: p(k), a prompt's time when k prompts share a pass (None:
+    # prompts ride the decode iterations, p = prefill_s, k = 1); the most prompts a pass holds (the token
+    # budget's worth); and the scheduling points per iteration (a pipeline's micro-batches)
+    pass_prefill_s: Callable[[np.ndarray], np.ndarray] | None = None
+    pass_max: np.ndarray | None = None
+    points_per_iteration: float = 1.0
 
 
 def _times(m: IterationModel, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,11 +88,12 @@ def _times(m: IterationModel, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, t1
 
 
-def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np.ndarray:
-    a = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t
+def _rate_pk(
+    m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray, p: np.ndarray, k: np.ndarray
+) -> np.ndarray:
+    a = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t + (k - 1.0) * p
     b = np.maximum(m.output_len - 1.0, 0.0) * t1
-    p = m.prefill_s
-    alpha = p * p / 2.0 - a * p
+    alpha = k * p * p / 2.0 - a * p
     beta = a + b + n * p
     disc = beta * beta + 4.0 * alpha * n
     root = np.sqrt(np.where(disc >= 0.0, disc, 0.0))
@@ -70,11 +102,32 @@ def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np
         return np.where(lam * p < 1.0, lam, np.nan)  # inf * 0 (no one in flight, no prefill) is nan: no rate
 
 
+def _prefill(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p, k) with `n` in flight: a prompt's time from the iterations and the prompts of its pass."""
+    ones = np.ones_like(np.broadcast_to(m.prefill_s, np.shape(n)), dtype=float)
+    if m.pass_prefill_s is None:
+        return m.prefill_s * ones, ones
+    most = ones if m.pass_max is None else np.maximum(m.pass_max, 1.0) * ones
+    k = ones
+    for _ in range(GATHER_ROUNDS):
+        p = m.pass_prefill_s(k)
+        lam = _rate_pk(m, n, t, t1, p, k)
+        stable = np.isfinite(lam) & (lam * p < 1.0)
+        tpot = t1 / np.where(stable, 1.0 - lam * p, 1.0)
+        k = np.maximum(gathered_prompts(np.where(stable, lam * tpot / m.points_per_iteration, np.inf), most), 1.0)
+    return m.pass_prefill_s(k), k
+
+
+def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    return _rate_pk(m, n, t, t1, *_prefill(m, n, t, t1))
+
+
 def _latencies(
     m: IterationModel, n: np.ndarray, lam: np.ndarray, t: np.ndarray, t1: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    r = np.minimum(lam * m.prefill_s, 1.0 - 1e-12)
-    ttft = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t + r * m.prefill_s / (2.0 * (1.0 - r))
+    p, k = _prefill(m, n, t, t1)
+    r = np.minimum(lam * p, 1.0 - 1e-12)
+    ttft = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t + (k - 1.0) * p + r * k * p / (2.0 * (1.0 - r))
     tpot = np.where(m.output_len > 1.0, t1 / (1.0 - r), 0.0)
     return ttft, tpot
 
@@ -87,6 +140,13 @@ def rate_at(m: IterationModel, n: np.ndarray) -> np.ndarray:
 def latencies(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(TTFT s, TPOT s) with `n` in flight at rate `lam` (TPOT 0 for single-token requests)."""
     return _latencies(m, n, lam, *_times(m, n))
+
+
+def prefill_share(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """r = lambda p: the share of iteration time prefills take with `n` in flight at rate `lam`."""
+    p, _ = _prefill(m, n, *_times(m, n))
+    out: np.ndarray = lam * p
+    return out
 
 
 def _ok(m: IterationModel, n: np.ndarray, ttft_s: float, tpot_s: float) -> np.ndarray:
@@ -150,7 +210,7 @@ def operating_point(m: IterationModel, rate_rps: float) -> OperatingPoint:
         n = top if np.isfinite(lam_top[0]) else _last_reachable(m, top)
         lam = np.nan_to_num(rate_at(m, n))
         _ttft, tpot = latencies(m, n, lam)
-        share = float(lam[0] * m.prefill_s[0])
+        share = float(prefill_share(m, n, lam)[0])
         return OperatingPoint(float(n[0]), math.inf, float(tpot[0]), float(lam[0]), True, share)
     lo, hi = math.log(N_MIN), math.log(float(top[0]))
     for _ in range(_BISECTIONS):
@@ -163,7 +223,7 @@ def operating_point(m: IterationModel, rate_rps: float) -> OperatingPoint:
     n = np.asarray([math.exp(hi)])
     lam = np.asarray([rate_rps])
     ttft, tpot = latencies(m, n, lam)
-    share = float(rate_rps * m.prefill_s[0])
+    share = float(prefill_share(m, n, lam)[0])
     return OperatingPoint(float(n[0]), float(ttft[0]), float(tpot[0]), rate_rps, False, share)
 
 

@@ -17,6 +17,10 @@ busy at a time):
     TTFT alone = pp x stage_prefill(I) + (pp - 1) x activation(I)
     p          = stage's marginal prefill time (each stage spends it once per prompt, in parallel)
 
+An engine that prefills in passes of its own (SGLang) runs a pass as one more micro-batch, holding the
+prompts that arrived since the first stage last scheduled (once per micro-batch, pp times an iteration),
+which share the stage's weight read and fixed costs: p = p(k) as in `planner.perf.serving`.
+
 The serving model of `planner.perf.iteration` turns these into TTFT/TPOT under load and a capacity.
 Stage cuts are conservative: the heaviest stage (most MoE layers, one embedding table) stands for every
 stage, and each stage reads an lm_head-sized table (the last one does; the others hold the embedding).
@@ -36,7 +40,7 @@ from planner.perf.deployment import Deployment
 from planner.perf.iteration import IterationModel, OperatingPoint, capacity, operating_point
 from planner.perf.memory import ACT_BYTES, MemoryBreakdown, kv_admitted, memory_breakdown, sequence_limit
 from planner.perf.network import Link
-from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s
+from planner.perf.roofline import coefficients, decode_step_s, prefill_alone_s, prefill_marginal_s, prompts_per_pass
 
 
 @lru_cache(maxsize=256)
@@ -134,6 +138,11 @@ def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -
     alone = c.request_s + pp * np.asarray(prefill_alone_s(c, i), dtype=float) + (pp - 1) * activation_s(pl, i)
     # each micro-batch (virtual engine) has its own scheduler and sequence limit
     limit = np.minimum(kv_admitted(pl.stage, i, o), pp * sequence_limit(pl.stage))
+    def pass_prefill(k: np.ndarray) -> np.ndarray:
+        return np.asarray(prefill_marginal_s(c, i, k), dtype=float)
+
+    # an engine that prefills in passes of its own gathers the prompts that arrived since the first stage
+    # last scheduled, once per micro-batch: pp scheduling points per iteration
     return IterationModel(
         step_s=step,
         prefill_s=np.asarray(prefill_marginal_s(c, i), dtype=float),
@@ -141,6 +150,9 @@ def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -
         output_len=o,
         limit=limit,
         wait_share=np.where(o > 1.0, 0.5, 0.0),
+        pass_prefill_s=pass_prefill if c.separate_prefill else None,
+        pass_max=np.asarray(prompts_per_pass(c, i), dtype=float),
+        points_per_iteration=float(pp),
     )
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from planner.errors import InfeasibleError
 from planner.perf.deployment import Deployment
+from planner.perf.iteration import gathered_prompts
 from planner.perf.memory import kv_admitted, memory_breakdown
 from planner.perf.roofline import (
     Coeffs,
@@ -52,7 +53,6 @@ LAMBDA_MAX_RPS = 1e6
 _GRID = 16  # points per refinement round
 _ROUNDS = 4  # finest log step: ln(1e12) / 16^4 = 0.04 % of the rate
 GATHER_ROUNDS = 7  # halvings of log k in [0, log g(1)], the prompts a pass gathers (`_open_loop`)
-ITERATION_ROUNDS = 6  # substitutions for the arrivals per iteration m = x / (2 - e^-m) (a contraction)
 
 
 @dataclass(frozen=True)
@@ -211,12 +211,7 @@ def _open_loop(
     k_max = np.broadcast_to(prompts_per_pass(c, parts["i"]), shape)
 
     def gathered(n: np.ndarray, r: np.ndarray, tpot: np.ndarray) -> np.ndarray:
-        per_step = np.where(np.isfinite(n) & (r < 1.0), lam / c.dp_ranks * tpot, np.inf)
-        m = 0.5 * per_step
-        for _ in range(ITERATION_ROUNDS):
-            m = per_step / (2.0 - np.exp(-np.minimum(m, 700.0)))
-        g = np.where(m > 1e-9, m / -np.expm1(-np.clip(m, 1e-9, 700.0)), 1.0)
-        return np.where(np.isfinite(m), np.minimum(g, k_max), k_max)
+        return gathered_prompts(np.where(np.isfinite(n) & (r < 1.0), lam / c.dp_ranks * tpot, np.inf), k_max)
 
     one = np.ones(shape)
     first = solve(one)
