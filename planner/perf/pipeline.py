@@ -138,11 +138,12 @@ def pipeline_lengths_model(pl: Pipeline, lengths: tuple[tuple[int, int], ...]) -
     alone = c.request_s + pp * np.asarray(prefill_alone_s(c, i), dtype=float) + (pp - 1) * activation_s(pl, i)
     # each micro-batch (virtual engine) has its own scheduler and sequence limit
     limit = np.minimum(kv_admitted(pl.stage, i, o), pp * sequence_limit(pl.stage))
-    def pass_prefill(k: np.ndarray) -> np.ndarray:
-        return np.asarray(prefill_marginal_s(c, i, k), dtype=float)
 
     # an engine that prefills in passes of its own gathers the prompts that arrived since the first stage
     # last scheduled, once per micro-batch: pp scheduling points per iteration
+    def pass_prefill(k: np.ndarray) -> np.ndarray:
+        return np.asarray(prefill_marginal_s(c, i, k), dtype=float)
+
     return IterationModel(
         step_s=step,
         prefill_s=np.asarray(prefill_marginal_s(c, i), dtype=float),

@@ -279,12 +279,13 @@ class Replica(DecodeBatch):
         work = 0.0
         for _, n, before in chunks:
             work += times.prefill_chunk_s(n, before)
+        # a pass of its own while others decode (SGLang) costs a pipeline one stage's pass, and its prompts'
+        # first tokens come out after the other stages; alone, it crosses every stage in turn
+        busy_pass = bool(chunks) and not decode and self.n_dec > 0
         if decode:
             dt = times.decode_step_s(self.n_dec, self.ctx_sum / self.n_dec) + work
         elif chunks:
-            # a pass of its own while others decode (SGLang) costs a pipeline one stage's pass; alone, all
-            busy = self.n_dec > 0
-            dt = (times.busy_base_s if busy else times.idle_base_s)(chunks[0][1]) + work
+            dt = (times.busy_base_s if busy_pass else times.idle_base_s)(chunks[0][1]) + work
         else:
             dt = 0.0
         t1 = t0 + dt + extra_s
@@ -295,7 +296,7 @@ class Replica(DecodeBatch):
         self.read_upto = t0  # the next iteration was composed when this one started
         self._ingest(t1)
         done: list[int] = []
-        lag = times.first_token_lag_s(chunks[0][1]) if chunks and not decode and self.n_dec > 0 else 0.0
+        lag = times.first_token_lag_s(chunks[0][1]) if busy_pass else 0.0
         if decode:
             self.S += 1
             self.ctx_sum += self.n_dec
