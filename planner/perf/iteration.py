@@ -46,7 +46,7 @@ StepFn = Callable[[np.ndarray], np.ndarray]
 
 _BISECTIONS = 40  # on log N over at most e^30: steps of 3e-11 relative, far below any figure reported
 N_MIN = 1e-9  # "no load": the lone request
-GATHER_ROUNDS = 4  # substitutions k <- gathered(lambda(N; k)) at a given N (k moves little with it)
+GATHER_ROUNDS = 3  # substitutions k <- gathered(lambda(N; k)) at a given N (k moves little with it)
 ARRIVAL_ROUNDS = 6  # substitutions for the arrivals per iteration m = x / (2 - e^-m) (a contraction)
 
 
@@ -123,9 +123,14 @@ def _rate(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) -> np
 
 
 def _latencies(
-    m: IterationModel, n: np.ndarray, lam: np.ndarray, t: np.ndarray, t1: np.ndarray
+    m: IterationModel,
+    n: np.ndarray,
+    lam: np.ndarray,
+    t: np.ndarray,
+    t1: np.ndarray,
+    pk: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    p, k = _prefill(m, n, t, t1)
+    p, k = _prefill(m, n, t, t1) if pk is None else pk
     r = np.minimum(lam * p, 1.0 - 1e-12)
     ttft = m.alone_s + m.wait_share * np.minimum(n, 1.0) * t + (k - 1.0) * p + r * k * p / (2.0 * (1.0 - r))
     tpot = np.where(m.output_len > 1.0, t1 / (1.0 - r), 0.0)
@@ -151,8 +156,9 @@ def prefill_share(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> np.ndarr
 
 def _ok(m: IterationModel, n: np.ndarray, ttft_s: float, tpot_s: float) -> np.ndarray:
     t, t1 = _times(m, n)
-    lam = _rate(m, n, t, t1)
-    ttft, tpot = _latencies(m, n, np.where(np.isfinite(lam), lam, 0.0), t, t1)
+    pk = _prefill(m, n, t, t1)
+    lam = _rate_pk(m, n, t, t1, *pk)
+    ttft, tpot = _latencies(m, n, np.where(np.isfinite(lam), lam, 0.0), t, t1, pk)
     return np.asarray(
         np.isfinite(lam) & (n <= m.limit) & (ttft <= ttft_s) & ((m.output_len <= 1.0) | (tpot <= tpot_s))
     )
