@@ -25,7 +25,7 @@ a quadratic in lambda:
     A = t_alone + h min(N, 1) t(N) + (k - 1) p,  B = (O - 1) t(max(N, 1))
 
 At a given N the prompts arriving per iteration are about the requests completing per iteration, N / O,
-whatever k is, so k follows from N by a few substitutions k <- gathered(lambda(N; k)) (GATHER_ROUNDS).
+whatever k is, so k follows from N by a few substitutions k <- gathered(lambda(N; k)) (GATHER_SUBSTITUTIONS).
 
 whose root lambda(N) = 2N / (b + sqrt(b^2 + 4 a N)) is the rate at which N requests are in flight (none
 when b^2 + 4aN < 0: that N is never reached). lambda(N) grows with N (throughput grows with the batch), and
@@ -46,7 +46,7 @@ StepFn = Callable[[np.ndarray], np.ndarray]
 
 _BISECTIONS = 40  # on log N over at most e^30: steps of 3e-11 relative, far below any figure reported
 N_MIN = 1e-9  # "no load": the lone request
-GATHER_ROUNDS = 3  # substitutions k <- gathered(lambda(N; k)) at a given N (k moves little with it)
+GATHER_SUBSTITUTIONS = 3  # substitutions k <- gathered(lambda(N; k)) at a given N (k moves little with it)
 ARRIVAL_ROUNDS = 6  # substitutions for the arrivals per iteration m = x / (2 - e^-m) (a contraction)
 
 
@@ -75,7 +75,7 @@ class IterationModel:
     wait_share: np.ndarray  # h: share of an iteration a new prompt waits
     # engines that prefill in passes of their own: p(k), a prompt's time when k prompts share a pass (None:
     # prompts ride the decode iterations, p = prefill_s, k = 1); the most prompts a pass holds (the token
-    # budget's worth); and the scheduling points per iteration (a pipeline's micro-batches)
+    # budget's worth; None: no bound); and the scheduling points per iteration (a pipeline's micro-batches)
     pass_prefill_s: Callable[[np.ndarray], np.ndarray] | None = None
     pass_max: np.ndarray | None = None
     points_per_iteration: float = 1.0
@@ -107,9 +107,9 @@ def _prefill(m: IterationModel, n: np.ndarray, t: np.ndarray, t1: np.ndarray) ->
     ones = np.ones_like(np.broadcast_to(m.prefill_s, np.shape(n)), dtype=float)
     if m.pass_prefill_s is None:
         return m.prefill_s * ones, ones
-    most = ones if m.pass_max is None else np.maximum(m.pass_max, 1.0) * ones
+    most = np.inf * ones if m.pass_max is None else np.maximum(m.pass_max, 1.0) * ones
     k = ones
-    for _ in range(GATHER_ROUNDS):
+    for _ in range(GATHER_SUBSTITUTIONS):
         p = m.pass_prefill_s(k)
         lam = _rate_pk(m, n, t, t1, p, k)
         stable = np.isfinite(lam) & (lam * p < 1.0)
@@ -147,11 +147,12 @@ def latencies(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> tuple[np.nda
     return _latencies(m, n, lam, *_times(m, n))
 
 
-def prefill_share(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """r = lambda p: the share of iteration time prefills take with `n` in flight at rate `lam`."""
-    p, _ = _prefill(m, n, *_times(m, n))
-    out: np.ndarray = lam * p
-    return out
+def _point(m: IterationModel, n: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TTFT s, TPOT s, prefill share r = lambda p) with `n` in flight at rate `lam`."""
+    t, t1 = _times(m, n)
+    pk = _prefill(m, n, t, t1)
+    ttft, tpot = _latencies(m, n, lam, t, t1, pk)
+    return ttft, tpot, lam * pk[0]
 
 
 def _ok(m: IterationModel, n: np.ndarray, ttft_s: float, tpot_s: float) -> np.ndarray:
@@ -215,9 +216,8 @@ def operating_point(m: IterationModel, rate_rps: float) -> OperatingPoint:
         # the queue grows without bound: report the saturated replica at its admission limit
         n = top if np.isfinite(lam_top[0]) else _last_reachable(m, top)
         lam = np.nan_to_num(rate_at(m, n))
-        _ttft, tpot = latencies(m, n, lam)
-        share = float(prefill_share(m, n, lam)[0])
-        return OperatingPoint(float(n[0]), math.inf, float(tpot[0]), float(lam[0]), True, share)
+        _ttft, tpot, share = _point(m, n, lam)
+        return OperatingPoint(float(n[0]), math.inf, float(tpot[0]), float(lam[0]), True, float(share[0]))
     lo, hi = math.log(N_MIN), math.log(float(top[0]))
     for _ in range(_BISECTIONS):
         mid = (lo + hi) / 2.0
@@ -228,9 +228,8 @@ def operating_point(m: IterationModel, rate_rps: float) -> OperatingPoint:
             lo = mid
     n = np.asarray([math.exp(hi)])
     lam = np.asarray([rate_rps])
-    ttft, tpot = latencies(m, n, lam)
-    share = float(prefill_share(m, n, lam)[0])
-    return OperatingPoint(float(n[0]), float(ttft[0]), float(tpot[0]), rate_rps, False, share)
+    ttft, tpot, share = _point(m, n, lam)
+    return OperatingPoint(float(n[0]), float(ttft[0]), float(tpot[0]), rate_rps, False, float(share[0]))
 
 
 def _last_reachable(m: IterationModel, top: np.ndarray) -> np.ndarray:

@@ -220,18 +220,13 @@ class PipelineIterationTimes(IterationTimes):
     def __init__(self, pl: Pipeline, max_context_tokens: int) -> None:
         super().__init__(pl.stage, max_context_tokens)
         self._pl = pl
-        self._stage_base: dict[int, float] = {}
+        self._stage = IterationTimes(pl.stage, max_context_tokens)  # one stage as a replica of its own
 
     def busy_base_s(self, tokens: int) -> float:
-        b = self._stage_base.get(tokens)
-        if b is None:
-            stage_alone = float(super()._alone(np.asarray([float(tokens)]))[0])
-            b = max(stage_alone - self._cum_work(tokens), 0.0)
-            self._stage_base[tokens] = b
-        return b
+        return self._stage.idle_base_s(tokens)
 
     def first_token_lag_s(self, tokens: int) -> float:
-        return max(self.lone_prefill_s(tokens) - self.busy_base_s(tokens) - self._cum_work(tokens), 0.0)
+        return max(self.lone_prefill_s(tokens) - self._stage.lone_prefill_s(tokens), 0.0)
 
     def _decode_row(self, batch: int) -> npt.NDArray[np.float64]:
         pl = self._pl
